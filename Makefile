@@ -1,0 +1,27 @@
+# Developer entry points. Every target sets up .venv on first use.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PYTEST_ARGS ?=
+
+.PHONY: venv test demo lint bench
+
+venv: $(VENV)/.stamp
+
+# Reinstall only when pyproject.toml changes.
+$(VENV)/.stamp: pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -e '.[test,examples]'
+	touch $@
+
+test: venv
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+demo: venv
+	$(BIN)/python examples/demo.py
+
+lint: venv
+	$(BIN)/ruff check tracegrad tests examples && $(BIN)/ruff format --check tracegrad tests examples
+
+bench: venv
+	$(BIN)/python benchmarks/run.py

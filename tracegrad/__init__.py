@@ -1,0 +1,38 @@
+"""tracegrad: JIT-compiled reverse-mode automatic differentiation of plain NumPy code."""
+
+from . import numpy_api as _numpy_api  # noqa: F401  (registers primitives and Tracer methods)
+from .api import grad, jit, make_ir, value_and_grad, vjp
+from .errors import (
+    ArgnumsError,
+    DTypeError,
+    NonScalarOutputError,
+    ShapeError,
+    TracegradError,
+    TracerBoolError,
+    TracerConversionError,
+    TracerLeakError,
+    UnsupportedNumpyFunction,
+)
+from .ir import Program
+from .numpy_api import stop_gradient
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ArgnumsError",
+    "DTypeError",
+    "NonScalarOutputError",
+    "Program",
+    "ShapeError",
+    "TracegradError",
+    "TracerBoolError",
+    "TracerConversionError",
+    "TracerLeakError",
+    "UnsupportedNumpyFunction",
+    "grad",
+    "jit",
+    "make_ir",
+    "stop_gradient",
+    "value_and_grad",
+    "vjp",
+]

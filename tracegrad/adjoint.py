@@ -1,0 +1,115 @@
+"""Reverse mode: turn a forward Program into a Program that also returns gradients.
+
+The backward pass is an interpreter over the forward program's equations, run
+in reverse under a trace: every VJP rule calls primitives, so what comes out is
+again a Program (the "adjoint program") that can be optimised, compiled, or
+differentiated once more.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from . import primitives as P
+from .interpret import eval_program
+from .ir import Aval, Literal, Program, Var
+from .passes import optimize
+from .tracing import _TRACE_STACK, Tracer, trace_flat
+
+
+def active_vars(program: Program, wrt: Sequence[int]) -> set[Var]:
+    """Variables that depend differentiably on the inputs at positions ``wrt``."""
+    active = {program.inputs[i] for i in wrt}
+    for eqn in program.eqns:
+        if eqn.prim.vjp is None or eqn.out.aval.dtype.kind != "f":
+            continue
+        if any(isinstance(a, Var) and a in active for a in eqn.inputs):
+            active.add(eqn.out)
+    return active
+
+
+def zeros(aval: Aval) -> Any:
+    """A zero of ``aval``, staged as IR (a broadcast literal) when a trace is active."""
+    zero = np.zeros((), aval.dtype)
+    if not aval.shape:
+        return zero
+    if _TRACE_STACK:
+        return _TRACE_STACK[-1].emit(P.broadcast_to, [Literal.make(zero)], {"shape": aval.shape})
+    return np.zeros(aval.shape, aval.dtype)
+
+
+def backward_pass(
+    program: Program,
+    env: dict[Var, Any],
+    seeds: Sequence[Any],
+    wrt: Sequence[int],
+) -> list[Any]:
+    """Propagate output cotangents ``seeds`` back to the inputs at positions ``wrt``.
+
+    ``env`` holds the forward values of every variable (arrays or Tracers).  A
+    variable used by several equations receives the sum of their cotangents.
+    """
+    active = active_vars(program, wrt)
+    cts: dict[Var, Any] = {}
+
+    def accumulate(var: Var, ct: Any) -> None:
+        cts[var] = ct if var not in cts else P.add(cts[var], ct)
+
+    for out, seed in zip(program.outputs, seeds, strict=True):
+        if isinstance(out, Var) and out in active and seed is not None:
+            accumulate(out, seed)
+
+    def read(a: Any) -> Any:
+        return a.value if isinstance(a, Literal) else env[a]
+
+    for eqn in reversed(program.eqns):
+        if eqn.out not in active:
+            continue
+        ct = cts.pop(eqn.out, None)
+        if ct is None:
+            continue
+        in_cts = eqn.prim.vjp(ct, env[eqn.out], *(read(a) for a in eqn.inputs), **eqn.params)
+        for a, in_ct in zip(eqn.inputs, in_cts, strict=True):
+            if in_ct is not None and isinstance(a, Var) and a in active:
+                accumulate(a, in_ct)
+
+    grads = []
+    for i in wrt:
+        var = program.inputs[i]
+        grads.append(cts[var] if var in cts else zeros(var.aval))
+    return grads
+
+
+def joint_program(program: Program, wrt: Sequence[int]) -> Program:
+    """``inputs -> (*outputs, *d outputs[0] / d inputs[wrt])`` for a scalar first output."""
+    first = program.out_avals[0]
+    if first.shape != () or first.dtype.kind != "f":
+        raise ValueError(f"the differentiated output must be a float scalar, got {first}")
+
+    def joint(*args: Tracer) -> list[Any]:
+        env: dict[Var, Any] = {}
+        outs = eval_program(program, args, env)
+        seeds = [np.ones((), first.dtype)] + [None] * (len(outs) - 1)
+        return outs + backward_pass(program, env, seeds, wrt)
+
+    joint_prog, captured = trace_flat(joint, program.in_avals)
+    assert not captured, "a forward program cannot close over traced values"
+    return optimize(joint_prog)
+
+
+def vjp_program(program: Program, wrt: Sequence[int]) -> Program:
+    """``(*inputs, *output cotangents) -> (*outputs, *input cotangents for wrt)``."""
+    n_in = len(program.inputs)
+
+    def joint(*args: Tracer) -> list[Any]:
+        env: dict[Var, Any] = {}
+        outs = eval_program(program, args[:n_in], env)
+        return outs + backward_pass(program, env, args[n_in:], wrt)
+
+    avals = program.in_avals + program.out_avals
+    joint_prog, captured = trace_flat(joint, avals)
+    assert not captured, "a forward program cannot close over traced values"
+    return optimize(joint_prog)

@@ -1,0 +1,78 @@
+"""tracegrad's exception types.
+
+Every message says what went wrong, where in the user's code (file:line of the
+first frame outside tracegrad and NumPy), and what to do instead.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+_SKIP_DIRS = (_PACKAGE_DIR, os.path.dirname(os.path.abspath(os.__file__)))
+
+
+def _numpy_dir() -> str:
+    import numpy
+
+    return os.path.dirname(os.path.abspath(numpy.__file__))
+
+
+def user_location() -> str:
+    """``file:line`` of the innermost frame that belongs to the user's code."""
+    skip = (*_SKIP_DIRS, _numpy_dir())
+    frame = sys._getframe(1)
+    while frame is not None:
+        filename = os.path.abspath(frame.f_code.co_filename)
+        if not filename.startswith(skip) and not filename.startswith("<frozen"):
+            return f"{frame.f_code.co_filename}:{frame.f_lineno}"
+        frame = frame.f_back
+    return "<unknown location>"
+
+
+class TracegradError(Exception):
+    """Base class of every error tracegrad raises on purpose."""
+
+
+class TracerError(TracegradError):
+    """A traced value was used where a concrete value is needed."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(f"{message}\n  (at {user_location()})")
+
+
+class TracerBoolError(TracerError):
+    """A traced value decided Python control flow (``if``, ``while``, ``bool()``, ``and``/``or``)."""
+
+
+class TracerConversionError(TracerError):
+    """A traced value was turned into a concrete Python or NumPy value."""
+
+
+class TracerLeakError(TracerError):
+    """A traced value escaped the function being traced and was used later."""
+
+
+class UnsupportedNumpyFunction(TracegradError, NotImplementedError):
+    """A NumPy function or ufunc that tracegrad has no rule for."""
+
+
+class ShapeError(TracegradError, ValueError):
+    """Operands whose shapes do not fit together."""
+
+
+class DTypeError(TracegradError, TypeError):
+    """An input of a type that cannot be differentiated or traced."""
+
+
+class NonScalarOutputError(TracegradError, TypeError):
+    """``grad`` of a function whose output is not a scalar."""
+
+
+class ArgnumsError(TracegradError, ValueError):
+    """``argnums`` names an argument that the call does not have."""
+
+
+class CompileError(TracegradError):
+    """Numba could not compile the generated source."""

@@ -1,0 +1,265 @@
+"""The straight-line, typed SSA intermediate representation.
+
+A :class:`Program` has typed input variables, a list of equations (each one
+primitive applied to variables or literals, producing one new variable) and a
+list of outputs.  Every variable carries an :class:`Aval` (shape and dtype), so
+a program can be checked, optimised and compiled without running it.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from .primitives import Primitive
+
+
+@dataclass(frozen=True)
+class Aval:
+    """Abstract value: what the IR knows about an array (shape and dtype)."""
+
+    shape: tuple[int, ...]
+    dtype: np.dtype
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "shape", tuple(int(d) for d in self.shape))
+        object.__setattr__(self, "dtype", np.dtype(self.dtype))
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    def __str__(self) -> str:
+        dims = ",".join(str(d) for d in self.shape)
+        return f"{short_dtype(self.dtype)}[{dims}]"
+
+    @staticmethod
+    def of(value: Any) -> Aval:
+        value = np.asarray(value)
+        return Aval(value.shape, value.dtype)
+
+
+_DTYPE_SHORT = {"float64": "f64", "float32": "f32", "int64": "i64", "int32": "i32", "bool": "bool"}
+
+
+def short_dtype(dtype: np.dtype) -> str:
+    return _DTYPE_SHORT.get(np.dtype(dtype).name, np.dtype(dtype).name)
+
+
+_var_ids = itertools.count()
+
+
+@dataclass(frozen=True, eq=False)
+class Var:
+    """A variable: defined once (as a program input or by one equation)."""
+
+    aval: Aval
+    uid: int = field(default_factory=lambda: next(_var_ids))
+
+    def __hash__(self) -> int:
+        return self.uid
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+    def __repr__(self) -> str:
+        return f"Var#{self.uid}:{self.aval}"
+
+
+@dataclass(frozen=True, eq=False)
+class Literal:
+    """A constant known when the program is built: a Python number or a closure array."""
+
+    value: np.ndarray
+    aval: Aval
+
+    @staticmethod
+    def make(value: Any, dtype: Any = None) -> Literal:
+        array = np.array(value, dtype=dtype)
+        array.setflags(write=False)
+        return Literal(array, Aval(array.shape, array.dtype))
+
+    @property
+    def is_scalar(self) -> bool:
+        return self.value.ndim == 0
+
+    def key(self) -> tuple:
+        """A hashable identity for value-based comparisons (CSE, caches)."""
+        v = self.value
+        if v.ndim == 0:
+            return ("scalar", v.dtype.str, v.item())
+        return ("array", v.dtype.str, v.shape, v.tobytes())
+
+    def __repr__(self) -> str:
+        return f"Literal({format_literal(self)})"
+
+
+Atom = Var | Literal
+
+
+@dataclass(frozen=True, eq=False)
+class Eqn:
+    """``out = prim(*inputs, **params)``."""
+
+    prim: Primitive
+    inputs: tuple[Atom, ...]
+    out: Var
+    params: dict[str, Any]
+
+    def params_key(self) -> tuple:
+        return tuple(sorted((k, _freeze(v)) for k, v in self.params.items()))
+
+
+def _freeze(value: Any) -> Any:
+    if isinstance(value, list | tuple):
+        return tuple(_freeze(v) for v in value)
+    if isinstance(value, np.dtype):
+        return value.str
+    return value
+
+
+@dataclass
+class Program:
+    """A straight-line program: ``inputs -> eqns -> outputs``."""
+
+    inputs: list[Var]
+    eqns: list[Eqn]
+    outputs: list[Atom]
+
+    @property
+    def in_avals(self) -> list[Aval]:
+        return [v.aval for v in self.inputs]
+
+    @property
+    def out_avals(self) -> list[Aval]:
+        return [v.aval for v in self.outputs]
+
+    def __str__(self) -> str:
+        return pretty(self)
+
+    def __repr__(self) -> str:
+        return pretty(self)
+
+    def structural_key(self) -> str:
+        """A text that is equal for programs that compute the same thing (names aside)."""
+        return pretty(self, literal_arrays=True)
+
+
+class IRCheckError(Exception):
+    """The IR is malformed: a bug in tracegrad (a transform or a rule), not in user code."""
+
+
+def check(program: Program) -> Program:
+    """Validate SSA form and every equation's types against its primitive's shape rule."""
+    defined: set[Var] = set()
+    for v in program.inputs:
+        if not isinstance(v, Var):
+            raise IRCheckError(f"program input {v!r} is not a Var")
+        if v in defined:
+            raise IRCheckError(f"input {v!r} appears twice")
+        defined.add(v)
+
+    def check_atom(a: Atom, where: str) -> None:
+        if isinstance(a, Literal):
+            if Aval(a.value.shape, a.value.dtype) != a.aval:
+                raise IRCheckError(f"{where}: literal aval {a.aval} does not match its value")
+            return
+        if not isinstance(a, Var):
+            raise IRCheckError(f"{where}: {a!r} is neither a Var nor a Literal")
+        if a not in defined:
+            raise IRCheckError(f"{where}: {a!r} is used before it is defined")
+
+    for i, eqn in enumerate(program.eqns):
+        where = f"equation {i} ({eqn.prim.name})"
+        for a in eqn.inputs:
+            check_atom(a, where)
+        expected = eqn.prim.shape_rule(*(a.aval for a in eqn.inputs), **eqn.params)
+        if expected != eqn.out.aval:
+            raise IRCheckError(f"{where}: output is {eqn.out.aval} but the rule gives {expected}")
+        if eqn.out in defined:
+            raise IRCheckError(f"{where}: {eqn.out!r} is defined twice")
+        defined.add(eqn.out)
+    for a in program.outputs:
+        check_atom(a, "program output")
+    return program
+
+
+# ---------------------------------------------------------------------------------------------
+# Pretty printing: { lambda a:f64[3] ; b:f64[3] = sin a ; c:f64[3] = mul b a ; in (c) }
+
+
+def _names() -> Iterable[str]:
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    for n in itertools.count(1):
+        for combo in itertools.product(letters, repeat=n):
+            yield "".join(combo)
+
+
+def format_literal(lit: Literal, full: bool = False) -> str:
+    v = lit.value
+    if v.ndim == 0:
+        item = v.item()
+        text = repr(item) if not isinstance(item, float) else f"{item!r}"
+        return f"{text}:{short_dtype(v.dtype)}" if v.dtype != np.float64 else text
+    if full:
+        return f"const{lit.aval}{{{v.tobytes().hex()}}}"
+    return f"const{lit.aval}"
+
+
+def format_params(params: dict[str, Any]) -> str:
+    parts = []
+    for k, v in params.items():
+        if isinstance(v, np.dtype):
+            v = short_dtype(v)
+        parts.append(f"{k}={v}")
+    return "[" + ", ".join(parts) + "]" if parts else ""
+
+
+def pretty(program: Program, literal_arrays: bool = False) -> str:
+    """Render a program; names are assigned in order of definition."""
+    names: dict[Var, str] = {}
+    fresh = iter(_names())
+
+    def name(a: Atom) -> str:
+        if isinstance(a, Literal):
+            return format_literal(a, full=literal_arrays)
+        if a not in names:
+            names[a] = next(fresh)
+        return names[a]
+
+    ins = " ".join(f"{name(v)}:{v.aval}" for v in program.inputs)
+    lines = [f"{{ lambda {ins} ;"]
+    for eqn in program.eqns:
+        args = " ".join(name(a) for a in eqn.inputs)
+        lines.append(
+            f"    {name(eqn.out)}:{eqn.out.aval} = {eqn.prim.name}{format_params(eqn.params)} {args}"
+        )
+    outs = ", ".join(name(a) for a in program.outputs)
+    lines.append(f"  in ({outs}) }}")
+    return "\n".join(lines)
+
+
+def uses(program: Program) -> dict[Var, int]:
+    """How many times each variable is read (by equations and as an output)."""
+    counts: dict[Var, int] = {}
+    for eqn in program.eqns:
+        for a in eqn.inputs:
+            if isinstance(a, Var):
+                counts[a] = counts.get(a, 0) + 1
+    for a in program.outputs:
+        if isinstance(a, Var):
+            counts[a] = counts.get(a, 0) + 1
+    return counts
+
+
+def substitute(atoms: Sequence[Atom], mapping: dict[Var, Atom]) -> tuple[Atom, ...]:
+    return tuple(mapping.get(a, a) if isinstance(a, Var) else a for a in atoms)

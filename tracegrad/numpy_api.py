@@ -1,0 +1,810 @@
+"""NumPy's API on traced values, expressed with primitives.
+
+Every function here takes Tracers, NumPy arrays or Python numbers, applies
+NumPy's dtype promotion (NumPy 2 rules: a Python number takes the array's
+dtype) and shape conventions, and emits primitives.  ``np.mean``, ``np.var``,
+``np.linalg.norm`` and the like are compositions; none of them needs a rule of
+its own.  Tracer's ``__array_ufunc__`` and ``__array_function__`` route here.
+"""
+
+from __future__ import annotations
+
+import builtins
+import math
+import operator
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from . import primitives as P
+from .errors import DTypeError, ShapeError, UnsupportedNumpyFunction
+from .tracing import Tracer
+
+# =============================================================================================
+# Operands and dtype promotion
+
+
+def _is_python_scalar(x: Any) -> bool:
+    return isinstance(x, bool | int | float) and not isinstance(x, np.generic)
+
+
+def dtype_of(x: Any) -> np.dtype:
+    return x.dtype if isinstance(x, Tracer) else np.asarray(x).dtype
+
+
+def result_dtype(*xs: Any) -> np.dtype:
+    """NumPy's promotion: Python numbers are weak and take the arrays' dtype."""
+    proxies = [x if _is_python_scalar(x) else dtype_of(x) for x in xs]
+    return np.result_type(*proxies)
+
+
+def cast(x: Any, dtype: np.dtype) -> Any:
+    dtype = np.dtype(dtype)
+    if isinstance(x, Tracer):
+        return x if x.dtype == dtype else P.convert(x, dtype=dtype)
+    array = np.asarray(x)
+    return array if array.dtype == dtype else array.astype(dtype)
+
+
+def promote(*xs: Any, float_only: bool = False) -> list[Any]:
+    dtype = result_dtype(*xs)
+    if float_only and dtype.kind != "f":
+        dtype = np.dtype(np.float64)
+    if dtype.kind == "c":
+        raise DTypeError("complex numbers are not supported by tracegrad")
+    return [cast(x, dtype) for x in xs]
+
+
+def asarray_like(x: Any) -> Any:
+    return x if isinstance(x, Tracer) else np.asarray(x)
+
+
+def shape_of(x: Any) -> tuple[int, ...]:
+    return tuple(x.shape) if isinstance(x, Tracer) else np.shape(x)
+
+
+# =============================================================================================
+# Elementwise functions
+
+
+def _unary(prim: P.Primitive, float_only: bool = True) -> Callable[[Any], Any]:
+    def fn(x: Any) -> Any:
+        (x,) = promote(x, float_only=float_only)
+        return prim(x)
+
+    fn.__name__ = prim.name
+    return fn
+
+
+def _binary(prim: P.Primitive, float_only: bool = False) -> Callable[[Any, Any], Any]:
+    def fn(x: Any, y: Any) -> Any:
+        x, y = promote(x, y, float_only=float_only)
+        return prim(x, y)
+
+    fn.__name__ = prim.name
+    return fn
+
+
+negative = _unary(P.neg, float_only=False)
+absolute = _unary(P.abs_, float_only=False)
+sign = _unary(P.sign, float_only=False)
+exp = _unary(P.exp)
+log = _unary(P.log)
+log1p = _unary(P.log1p)
+expm1 = _unary(P.expm1)
+sin = _unary(P.sin)
+cos = _unary(P.cos)
+tan = _unary(P.tan)
+tanh = _unary(P.tanh)
+sqrt = _unary(P.sqrt)
+arctan = _unary(P.arctan)
+logistic = _unary(P.logistic)
+
+add = _binary(P.add)
+subtract = _binary(P.sub)
+multiply = _binary(P.mul)
+divide = _binary(P.div, float_only=True)
+maximum = _binary(P.maximum)
+minimum = _binary(P.minimum)
+arctan2 = _binary(P.atan2, float_only=True)
+less = _binary(P.lt)
+less_equal = _binary(P.le)
+greater = _binary(P.gt)
+greater_equal = _binary(P.ge)
+equal = _binary(P.eq)
+not_equal = _binary(P.ne)
+
+
+def _logical(prim: P.Primitive) -> Callable[..., Any]:
+    def fn(*xs: Any) -> Any:
+        return prim(*(cast(x, np.bool_) for x in xs))
+
+    return fn
+
+
+logical_and = _logical(P.logical_and)
+logical_or = _logical(P.logical_or)
+logical_not = _logical(P.logical_not)
+
+
+def isnan(x: Any) -> Any:
+    if dtype_of(x).kind != "f":
+        return zeros_like(x, dtype=np.bool_)
+    return P.isnan(x)
+
+
+def power(x: Any, y: Any) -> Any:
+    if _is_python_scalar(y) and not isinstance(y, bool) and float(y).is_integer() and abs(y) <= 64:
+        n = int(y)
+        (x,) = promote(x, float_only=n < 0 or isinstance(y, float))
+        if n == 1:
+            return x
+        return P.integer_pow(x, n=n)
+    x, y = promote(x, y, float_only=True)
+    return P.pow_(x, y)
+
+
+def square(x: Any) -> Any:
+    return power(x, 2)
+
+
+def reciprocal(x: Any) -> Any:
+    return divide(1.0, x)
+
+
+def sinh(x: Any) -> Any:
+    (x,) = promote(x, float_only=True)
+    return (exp(x) - exp(-x)) * 0.5
+
+
+def cosh(x: Any) -> Any:
+    (x,) = promote(x, float_only=True)
+    return (exp(x) + exp(-x)) * 0.5
+
+
+def log2(x: Any) -> Any:
+    return log(x) * (1.0 / math.log(2.0))
+
+
+def log10(x: Any) -> Any:
+    return log(x) * (1.0 / math.log(10.0))
+
+
+def exp2(x: Any) -> Any:
+    return exp(multiply(x, math.log(2.0)))
+
+
+def logaddexp(x: Any, y: Any) -> Any:
+    x, y = promote(x, y, float_only=True)
+    big = maximum(x, y)
+    return big + log1p(exp(-absolute(x - y)))
+
+
+def hypot(x: Any, y: Any) -> Any:
+    return sqrt(x * x + y * y)
+
+
+def clip(x: Any, a_min: Any = None, a_max: Any = None, out: Any = None, **kwargs: Any) -> Any:
+    _no_out("clip", out)
+    if a_min is not None:
+        x = maximum(x, a_min)
+    if a_max is not None:
+        x = minimum(x, a_max)
+    return x
+
+
+def where(condition: Any, x: Any = None, y: Any = None) -> Any:
+    if x is None or y is None:
+        raise UnsupportedNumpyFunction(
+            "np.where(condition) with one argument returns indices whose number depends on "
+            "the data, which a traced program cannot have. Use np.where(condition, a, b)."
+        )
+    x, y = promote(x, y)
+    return P.select(cast(condition, np.bool_), x, y)
+
+
+def astype(x: Any, dtype: Any) -> Any:
+    return cast(x, np.dtype(dtype))
+
+
+def stop_gradient(x: Any) -> Any:
+    """Treat ``x`` as a constant when differentiating."""
+    return P.stop_gradient(x)
+
+
+# =============================================================================================
+# Reductions
+
+
+def normalize_axes(axis: Any, ndim: int) -> tuple[int, ...]:
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, int | np.integer) else tuple(axis)
+    out = []
+    for a in axes:
+        a = int(a)
+        if not -ndim <= a < ndim:
+            raise ShapeError(f"axis {a} is out of bounds for an array of dimension {ndim}")
+        out.append(a % ndim)
+    if len(set(out)) != len(out):
+        raise ShapeError(f"repeated axis in {axis}")
+    return tuple(sorted(out))
+
+
+def _keep(x: Any, result: Any, axes: tuple[int, ...], keepdims: bool) -> Any:
+    if not keepdims:
+        return result
+    shape = tuple(1 if i in axes else d for i, d in enumerate(shape_of(x)))
+    return reshape(result, shape)
+
+
+def _no_out(name: str, out: Any) -> None:
+    if out is not None:
+        raise UnsupportedNumpyFunction(
+            f"np.{name}(..., out=...) writes into an array, which a traced program cannot do. "
+            "Use the returned value instead."
+        )
+
+
+def sum(x: Any, axis: Any = None, dtype: Any = None, out: Any = None, keepdims: bool = False,
+        **kwargs: Any) -> Any:  # fmt: skip
+    _no_out("sum", out)
+    _reject_kwargs("sum", kwargs)
+    x = asarray_like(x)
+    if dtype is not None:
+        x = cast(x, dtype)
+    elif dtype_of(x).kind == "b":
+        x = cast(x, np.int64)
+    axes = normalize_axes(axis, len(shape_of(x)))
+    result = P.reduce_sum(x, axes=axes) if axes else x
+    return _keep(x, result, axes, keepdims)
+
+
+def mean(x: Any, axis: Any = None, dtype: Any = None, out: Any = None, keepdims: bool = False,
+         **kwargs: Any) -> Any:  # fmt: skip
+    _no_out("mean", out)
+    _reject_kwargs("mean", kwargs)
+    x = asarray_like(x)
+    if dtype is not None:
+        x = cast(x, dtype)
+    elif dtype_of(x).kind != "f":
+        x = cast(x, np.float64)
+    shape = shape_of(x)
+    axes = normalize_axes(axis, len(shape))
+    count = math.prod(shape[a] for a in axes)
+    return divide(sum(x, axis=axes, keepdims=keepdims), float(count))
+
+
+def _extremum(prim: P.Primitive, name: str) -> Callable[..., Any]:
+    def fn(x: Any, axis: Any = None, out: Any = None, keepdims: bool = False,
+           **kwargs: Any) -> Any:  # fmt: skip
+        _no_out(name, out)
+        _reject_kwargs(name, kwargs)
+        x = asarray_like(x)
+        axes = normalize_axes(axis, len(shape_of(x)))
+        result = prim(x, axes=axes) if axes else x
+        return _keep(x, result, axes, keepdims)
+
+    fn.__name__ = name
+    return fn
+
+
+amax = _extremum(P.reduce_max, "max")
+amin = _extremum(P.reduce_min, "min")
+
+
+def var(x: Any, axis: Any = None, dtype: Any = None, out: Any = None, ddof: int = 0,
+        keepdims: bool = False, **kwargs: Any) -> Any:  # fmt: skip
+    _no_out("var", out)
+    _reject_kwargs("var", kwargs)
+    x = asarray_like(x)
+    if dtype_of(x).kind != "f":
+        x = cast(x, np.float64)
+    shape = shape_of(x)
+    axes = normalize_axes(axis, len(shape))
+    count = math.prod(shape[a] for a in axes)
+    centred = x - mean(x, axis=axes, keepdims=True)
+    return divide(sum(centred * centred, axis=axes, keepdims=keepdims), float(count - ddof))
+
+
+def std(x: Any, axis: Any = None, dtype: Any = None, out: Any = None, ddof: int = 0,
+        keepdims: bool = False, **kwargs: Any) -> Any:  # fmt: skip
+    return sqrt(var(x, axis=axis, dtype=dtype, out=out, ddof=ddof, keepdims=keepdims, **kwargs))
+
+
+def _reject_kwargs(name: str, kwargs: dict[str, Any]) -> None:
+    for key, value in kwargs.items():
+        if value is not np._NoValue and value is not None:
+            raise UnsupportedNumpyFunction(f"np.{name}: the argument {key}= is not supported")
+
+
+def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> Any:
+    x = asarray_like(x)
+    if dtype_of(x).kind != "f":
+        x = cast(x, np.float64)
+    if ord is None or ord == "fro" or (ord == 2 and (axis is not None or len(shape_of(x)) == 1)):
+        return sqrt(sum(x * x, axis=axis, keepdims=keepdims))
+    if ord == 1 and (len(shape_of(x)) == 1 or isinstance(axis, int)):
+        return sum(absolute(x), axis=axis, keepdims=keepdims)
+    if ord == np.inf and (len(shape_of(x)) == 1 or isinstance(axis, int)):
+        return amax(absolute(x), axis=axis, keepdims=keepdims)
+    raise UnsupportedNumpyFunction(f"np.linalg.norm with ord={ord!r} on shape {shape_of(x)}")
+
+
+# =============================================================================================
+# Shapes and structure
+
+
+def reshape(x: Any, shape: Any, order: str = "C", **kwargs: Any) -> Any:
+    if order != "C":
+        raise UnsupportedNumpyFunction("reshape supports only order='C'")
+    x = asarray_like(x)
+    if isinstance(shape, int | np.integer):
+        shape = (int(shape),)
+    shape = [int(d) for d in shape]
+    size = math.prod(shape_of(x))
+    if shape.count(-1) > 1:
+        raise ShapeError(f"reshape: only one -1 is allowed in {tuple(shape)}")
+    if -1 in shape:
+        known = math.prod(d for d in shape if d != -1)
+        if known == 0 or size % known:
+            raise ShapeError(f"cannot reshape an array of shape {shape_of(x)} into {tuple(shape)}")
+        shape[shape.index(-1)] = size // known
+    shape = tuple(shape)
+    if shape == shape_of(x):
+        return x
+    return P.reshape(x, shape=shape)
+
+
+def transpose(x: Any, axes: Any = None) -> Any:
+    x = asarray_like(x)
+    ndim = len(shape_of(x))
+    perm = tuple(reversed(range(ndim))) if axes is None else tuple(int(a) % ndim for a in axes)
+    if perm == tuple(range(ndim)):
+        return x
+    return P.transpose(x, perm=perm)
+
+
+def swapaxes(x: Any, axis1: int, axis2: int) -> Any:
+    ndim = len(shape_of(x))
+    perm = list(range(ndim))
+    perm[axis1 % ndim], perm[axis2 % ndim] = perm[axis2 % ndim], perm[axis1 % ndim]
+    return transpose(x, perm)
+
+
+def moveaxis(x: Any, source: Any, destination: Any) -> Any:
+    ndim = len(shape_of(x))
+    src = normalize_axes(source, ndim) if isinstance(source, int) else [s % ndim for s in source]
+    dst = (
+        normalize_axes(destination, ndim)
+        if isinstance(destination, int)
+        else [d % ndim for d in destination]
+    )
+    if isinstance(source, int):
+        src, dst = [source % ndim], [destination % ndim]
+    order = [a for a in range(ndim) if a not in src]
+    for d, s in sorted(zip(dst, src, strict=True)):
+        order.insert(d, s)
+    return transpose(x, order)
+
+
+def expand_dims(x: Any, axis: Any) -> Any:
+    shape = list(shape_of(x))
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    ndim = len(shape) + len(axes)
+    for a in sorted(a % ndim for a in axes):
+        shape.insert(a, 1)
+    return reshape(x, tuple(shape))
+
+
+def squeeze(x: Any, axis: Any = None) -> Any:
+    shape = shape_of(x)
+    if axis is None:
+        axes = tuple(i for i, d in enumerate(shape) if d == 1)
+    else:
+        axes = normalize_axes(axis, len(shape))
+        for a in axes:
+            if shape[a] != 1:
+                raise ShapeError(f"cannot squeeze axis {a} of size {shape[a]} in shape {shape}")
+    return reshape(x, tuple(d for i, d in enumerate(shape) if i not in axes))
+
+
+def ravel(x: Any, order: str = "C") -> Any:
+    return reshape(x, (-1,), order=order)
+
+
+def broadcast_to(x: Any, shape: Any, subok: bool = False) -> Any:
+    shape = (int(shape),) if isinstance(shape, int | np.integer) else tuple(int(d) for d in shape)
+    if shape_of(x) == shape:
+        return x
+    return P.broadcast_to(asarray_like(x), shape=shape)
+
+
+def atleast_1d(x: Any) -> Any:
+    return reshape(x, (1,)) if not shape_of(x) else x
+
+
+def atleast_2d(x: Any) -> Any:
+    shape = shape_of(x)
+    return reshape(x, (1,) * (2 - len(shape)) + shape) if len(shape) < 2 else x
+
+
+def concatenate(arrays: Sequence[Any], axis: int | None = 0, out: Any = None, **kwargs: Any) -> Any:
+    _no_out("concatenate", out)
+    arrays = list(arrays)
+    if axis is None:
+        arrays = [ravel(a) for a in arrays]
+        axis = 0
+    arrays = promote(*arrays)
+    ndim = len(shape_of(arrays[0]))
+    if ndim == 0:
+        raise ShapeError("zero-dimensional arrays cannot be concatenated")
+    if len(arrays) == 1:
+        return arrays[0]
+    return P.concatenate(*arrays, axis=int(axis) % ndim)
+
+
+def stack(arrays: Sequence[Any], axis: int = 0, out: Any = None, **kwargs: Any) -> Any:
+    _no_out("stack", out)
+    arrays = list(arrays)
+    shapes = {shape_of(a) for a in arrays}
+    if len(shapes) != 1:
+        raise ShapeError(f"np.stack needs arrays of one shape, got {sorted(shapes)}")
+    ndim = len(shape_of(arrays[0])) + 1
+    return concatenate([expand_dims(a, axis % ndim) for a in arrays], axis=axis % ndim)
+
+
+def hstack(arrays: Sequence[Any], **kwargs: Any) -> Any:
+    arrays = [atleast_1d(a) for a in arrays]
+    return concatenate(arrays, axis=0 if len(shape_of(arrays[0])) == 1 else 1)
+
+
+def vstack(arrays: Sequence[Any], **kwargs: Any) -> Any:
+    return concatenate([atleast_2d(a) for a in arrays], axis=0)
+
+
+def zeros_like(x: Any, dtype: Any = None, **kwargs: Any) -> Any:
+    return full_like(x, 0, dtype=dtype)
+
+
+def ones_like(x: Any, dtype: Any = None, **kwargs: Any) -> Any:
+    return full_like(x, 1, dtype=dtype)
+
+
+def full_like(x: Any, fill_value: Any, dtype: Any = None, **kwargs: Any) -> Any:
+    """A constant: no data flows from ``x``, only its shape and dtype."""
+    return np.full(shape_of(x), fill_value, dtype=dtype or dtype_of(x))
+
+
+# =============================================================================================
+# Products
+
+
+def matmul(x: Any, y: Any, out: Any = None, **kwargs: Any) -> Any:
+    _no_out("matmul", out)
+    x, y = promote(asarray_like(x), asarray_like(y))
+    xs, ys = shape_of(x), shape_of(y)
+    if not xs or not ys:
+        raise ShapeError("matmul: operands must be at least 1-D; use * for scalars")
+    if len(xs) > 2 or len(ys) > 2:
+        return _batched_matmul(x, y)
+    if xs[-1] != ys[0]:
+        raise ShapeError(
+            f"matmul: shapes {xs} and {ys} do not align: the last axis of the first ({xs[-1]}) "
+            f"must equal the first axis of the second ({ys[0]}). Transpose an operand (x.T) "
+            "or fix the layer sizes."
+        )
+    x2 = reshape(x, (1, xs[0])) if len(xs) == 1 else x
+    y2 = reshape(y, (ys[0], 1)) if len(ys) == 1 else y
+    if dtype_of(x2).kind != "f":
+        # Integer matmul is rare in differentiable code; compute in float64 and cast back.
+        result = P.matmul(cast(x2, np.float64), cast(y2, np.float64))
+        result = cast(result, dtype_of(x2))
+    else:
+        result = P.matmul(x2, y2)
+    out_shape = xs[:-1] + ys[1:]
+    return reshape(result, out_shape)
+
+
+def _batched_matmul(x: Any, y: Any) -> Any:
+    xs, ys = shape_of(x), shape_of(y)
+    if len(ys) == 2 and len(xs) > 2:
+        # (..., n, k) @ (k, m): fold the batch into the rows.
+        flat = reshape(x, (-1, xs[-1]))
+        return reshape(matmul(flat, y), xs[:-1] + (ys[-1],))
+    raise UnsupportedNumpyFunction(
+        f"batched matmul of shapes {xs} and {ys} is not supported yet; loop over the batch "
+        "with np.stack([a @ b for a, b in zip(x, y)])"
+    )
+
+
+def dot(x: Any, y: Any, out: Any = None) -> Any:
+    _no_out("dot", out)
+    xs, ys = shape_of(x), shape_of(y)
+    if not xs or not ys:
+        return multiply(x, y)
+    if len(ys) > 2:
+        raise UnsupportedNumpyFunction("np.dot with a >2-D second operand is not supported")
+    return matmul(x, y)
+
+
+def inner(x: Any, y: Any) -> Any:
+    if len(shape_of(x)) == 1 and len(shape_of(y)) == 1:
+        return matmul(x, y)
+    return matmul(x, swapaxes(y, -1, -2)) if len(shape_of(y)) > 1 else matmul(x, y)
+
+
+def outer(x: Any, y: Any, out: Any = None) -> Any:
+    _no_out("outer", out)
+    return multiply(reshape(ravel(x), (-1, 1)), reshape(ravel(y), (1, -1)))
+
+
+def vdot(x: Any, y: Any) -> Any:
+    return sum(multiply(ravel(x), ravel(y)))
+
+
+def trace(x: Any, offset: int = 0, axis1: int = 0, axis2: int = 1, **kwargs: Any) -> Any:
+    shape = shape_of(x)
+    if len(shape) != 2 or offset:
+        raise UnsupportedNumpyFunction("np.trace supports 2-D arrays without offset")
+    n = builtins.min(shape)
+    return sum(getitem(x, (np.arange(n), np.arange(n))))
+
+
+# =============================================================================================
+# Indexing
+
+
+def _as_index_array(item: Any) -> Any:
+    if isinstance(item, Tracer):
+        if item.dtype.kind == "b":
+            raise UnsupportedNumpyFunction(
+                "indexing with a traced boolean mask gives a data-dependent shape. Use "
+                "np.where(mask, x, 0) instead, or pass the mask as a constant NumPy array."
+            )
+        if item.dtype.kind not in "iu":
+            raise DTypeError(f"array index must be integer, got {item.dtype}")
+        return item
+    array = np.asarray(item)
+    if array.dtype.kind not in "iu" and array.size:
+        raise DTypeError(f"array index must be integer, got {array.dtype}")
+    return array.astype(np.int64)
+
+
+def getitem(x: Any, index: Any) -> Any:
+    """``x[index]`` for ints, slices, None, Ellipsis, integer arrays and constant bool masks."""
+    shape = shape_of(x)
+    items = list(index) if isinstance(index, tuple) else [index]
+    # Constant boolean masks become the integer arrays of their True positions.
+    expanded: list[Any] = []
+    for item in items:
+        if isinstance(item, np.ndarray | list) and np.asarray(item).dtype == np.bool_:
+            expanded.extend(np.nonzero(np.asarray(item)))
+        else:
+            expanded.append(item)
+    items = expanded
+    used = builtins.sum(1 for it in items if it is not None and it is not Ellipsis)
+    if used > len(shape):
+        raise ShapeError(f"too many indices ({used}) for an array of shape {shape}")
+    if any(it is Ellipsis for it in items):
+        at = items.index(Ellipsis)
+        items = items[:at] + [slice(None)] * (len(shape) - used) + items[at + 1 :]
+    items += [slice(None)] * (len(shape) - builtins.sum(1 for it in items if it is not None))
+
+    is_array = [
+        isinstance(it, Tracer | np.ndarray | list) or (isinstance(it, np.generic) and False)
+        for it in items
+    ]
+    has_arrays = any(is_array)
+
+    start, step, size = [], [], []
+    after_slice: list[Any] = []  # per remaining axis: "keep", "drop", or an index array
+    new_axes: list[int] = []
+    dim = 0
+    for item, array_like in zip(items, is_array, strict=True):
+        if item is None:
+            new_axes.append(len(after_slice))
+            continue
+        d = shape[dim]
+        if array_like:
+            start.append(0), step.append(1), size.append(d)
+            after_slice.append(_as_index_array(item))
+        elif isinstance(item, slice):
+            b, e, s = item.indices(d)
+            n = len(range(b, e, s))
+            start.append(b if n else 0), step.append(s if n else 1), size.append(n)
+            after_slice.append("keep")
+        else:
+            i = operator.index(item)
+            if not -d <= i < d:
+                raise IndexError(f"index {i} is out of bounds for axis {dim} with size {d}")
+            i %= d
+            start.append(i), step.append(1), size.append(1)
+            after_slice.append(np.asarray(i) if has_arrays else "drop")
+        dim += 1
+    if new_axes and has_arrays:
+        raise UnsupportedNumpyFunction("mixing None/np.newaxis with array indices")
+
+    if tuple(size) != shape or any(s != 1 for s in step):
+        x = P.slice_(asarray_like(x), start=tuple(start), step=tuple(step), shape=tuple(size))
+    if has_arrays:
+        return _gather(x, after_slice)
+    kept = [n for n, a in zip(size, after_slice, strict=True) if a == "keep"]
+    for position in new_axes:
+        kept.insert(position, 1)
+    return reshape(x, tuple(kept))
+
+
+def _gather(x: Any, per_axis: list[Any]) -> Any:
+    """Advanced indexing: the index arrays broadcast together and select along their axes."""
+    shape = shape_of(x)
+    axes = [i for i, a in enumerate(per_axis) if not isinstance(a, str)]
+    arrays = [per_axis[i] for i in axes]
+    index_shape = P.broadcast_shapes(*(shape_of(a) for a in arrays))
+    # Wrap negative indices, then combine the arrays into one index into the flattened axes.
+    flat = None
+    for axis, idx in zip(axes, arrays, strict=True):
+        d = shape[axis]
+        if isinstance(idx, Tracer):
+            idx = where(less(idx, 0), add(idx, d), idx)
+        else:
+            if idx.size and (idx.min() < -d or idx.max() >= d):
+                raise IndexError(f"index out of bounds for axis {axis} with size {d}")
+            idx = idx % d if d else idx
+        idx = broadcast_to(cast(idx, np.int64), index_shape)
+        flat = idx if flat is None else add(multiply(flat, d), idx)
+    contiguous = axes == list(range(axes[0], axes[0] + len(axes)))
+    rest = [i for i in range(len(shape)) if i not in axes]
+    moved = transpose(x, axes + rest)
+    gathered_size = math.prod(shape[a] for a in axes)
+    merged = reshape(moved, (gathered_size,) + tuple(shape[i] for i in rest))
+    result = P.take(merged, flat, axis=0)
+    if contiguous and axes[0] > 0:
+        # NumPy keeps adjacent index axes in place; otherwise they lead.
+        k = len(index_shape)
+        lead = list(range(k, k + axes[0]))
+        result = transpose(result, lead + list(range(k)) + list(range(k + axes[0], k + len(rest))))
+    return result
+
+
+# =============================================================================================
+# Dispatch from NumPy's protocols
+
+UFUNCS: dict[np.ufunc, Callable[..., Any]] = {
+    np.add: add,
+    np.subtract: subtract,
+    np.multiply: multiply,
+    np.true_divide: divide,
+    np.power: power,
+    np.float_power: lambda x, y: power(cast(x, np.float64), cast(y, np.float64)),
+    np.negative: negative,
+    np.positive: lambda x: x,
+    np.absolute: absolute,
+    np.fabs: absolute,
+    np.sign: sign,
+    np.exp: exp,
+    np.exp2: exp2,
+    np.expm1: expm1,
+    np.log: log,
+    np.log2: log2,
+    np.log10: log10,
+    np.log1p: log1p,
+    np.sqrt: sqrt,
+    np.square: square,
+    np.reciprocal: reciprocal,
+    np.sin: sin,
+    np.cos: cos,
+    np.tan: tan,
+    np.arctan: arctan,
+    np.arctan2: arctan2,
+    np.sinh: sinh,
+    np.cosh: cosh,
+    np.tanh: tanh,
+    np.hypot: hypot,
+    np.logaddexp: logaddexp,
+    np.maximum: maximum,
+    np.minimum: minimum,
+    np.fmax: maximum,
+    np.fmin: minimum,
+    np.less: less,
+    np.less_equal: less_equal,
+    np.greater: greater,
+    np.greater_equal: greater_equal,
+    np.equal: equal,
+    np.not_equal: not_equal,
+    np.logical_and: logical_and,
+    np.logical_or: logical_or,
+    np.logical_not: logical_not,
+    np.isnan: isnan,
+    np.matmul: matmul,
+}
+
+FUNCTIONS: dict[Callable[..., Any], Callable[..., Any]] = {
+    np.sum: sum,
+    np.mean: mean,
+    np.max: amax,
+    np.amax: amax,
+    np.min: amin,
+    np.amin: amin,
+    np.var: var,
+    np.std: std,
+    np.linalg.norm: norm,
+    np.reshape: reshape,
+    np.transpose: transpose,
+    np.swapaxes: swapaxes,
+    np.moveaxis: moveaxis,
+    np.expand_dims: expand_dims,
+    np.squeeze: squeeze,
+    np.ravel: ravel,
+    np.broadcast_to: broadcast_to,
+    np.atleast_1d: atleast_1d,
+    np.atleast_2d: atleast_2d,
+    np.concatenate: concatenate,
+    np.stack: stack,
+    np.hstack: hstack,
+    np.vstack: vstack,
+    np.where: where,
+    np.clip: clip,
+    np.dot: dot,
+    np.inner: inner,
+    np.outer: outer,
+    np.vdot: vdot,
+    np.trace: trace,
+    np.zeros_like: zeros_like,
+    np.ones_like: ones_like,
+    np.full_like: full_like,
+    np.shape: shape_of,
+    np.ndim: lambda x: len(shape_of(x)),
+    np.size: lambda x, axis=None: math.prod(shape_of(x)) if axis is None else shape_of(x)[axis],
+    np.copy: lambda x, **kw: x,
+    np.asarray: lambda x, dtype=None, **kw: x if dtype is None else astype(x, dtype),
+    np.array: lambda x, dtype=None, **kw: x if dtype is None else astype(x, dtype),
+}
+
+
+def apply_ufunc(ufunc: np.ufunc, method: str, inputs: Sequence[Any], kwargs: dict) -> Any:
+    if method != "__call__":
+        raise UnsupportedNumpyFunction(
+            f"np.{ufunc.__name__}.{method} is not supported on traced values; use the "
+            "matching function (np.sum for add.reduce, indexing for take, ...) instead."
+        )
+    handler = UFUNCS.get(ufunc)
+    if handler is None:
+        raise UnsupportedNumpyFunction(
+            f"np.{ufunc.__name__} has no tracegrad rule. Express it with supported functions "
+            "(see docs/numpy-support.md), or wrap it with tracegrad.custom_vjp."
+        )
+    out = kwargs.pop("out", None)
+    _no_out(ufunc.__name__, out)
+    dtype = kwargs.pop("dtype", None)
+    kwargs.pop("casting", None)
+    if kwargs:
+        raise UnsupportedNumpyFunction(
+            f"np.{ufunc.__name__}: arguments {sorted(kwargs)} are not supported while tracing"
+        )
+    result = handler(*inputs)
+    return astype(result, dtype) if dtype is not None else result
+
+
+def apply_function(func: Callable[..., Any], args: Sequence[Any], kwargs: dict) -> Any:
+    handler = FUNCTIONS.get(func)
+    if handler is None:
+        module = getattr(func, "__module__", "numpy") or "numpy"
+        prefix = "np.linalg." if "linalg" in module else "np."
+        raise UnsupportedNumpyFunction(
+            f"{prefix}{func.__name__} has no tracegrad rule. Express it with supported "
+            "functions (see docs/numpy-support.md), or wrap it with tracegrad.custom_vjp."
+        )
+    return handler(*args, **kwargs)
+
+
+def _install() -> None:
+    import sys
+
+    from . import tracing
+
+    tracing.numpy_api = sys.modules[__name__]
+
+
+_install()

@@ -1,0 +1,146 @@
+"""Optimisation passes over Programs.  Each takes a Program and returns a new one.
+
+Fusion of elementwise work is not a pass here: it is how the code generator
+groups equations into loop nests (see codegen.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from .ir import Atom, Eqn, Literal, Program, Var, check, substitute
+
+
+def dce(program: Program) -> Program:
+    """Drop equations whose result is never used."""
+    live = {a for a in program.outputs if isinstance(a, Var)}
+    kept = []
+    for eqn in reversed(program.eqns):
+        if eqn.out in live:
+            kept.append(eqn)
+            live.update(a for a in eqn.inputs if isinstance(a, Var))
+    kept.reverse()
+    return Program(program.inputs, kept, program.outputs)
+
+
+def _atom_key(a: Atom) -> tuple:
+    return ("var", a.uid) if isinstance(a, Var) else a.key()
+
+
+def cse(program: Program) -> Program:
+    """Compute each (primitive, params, inputs) combination once."""
+    seen: dict[tuple, Var] = {}
+    mapping: dict[Var, Atom] = {}
+    eqns = []
+    for eqn in program.eqns:
+        inputs = substitute(eqn.inputs, mapping)
+        key = (eqn.prim.name, eqn.params_key(), tuple(_atom_key(a) for a in inputs))
+        if key in seen:
+            mapping[eqn.out] = seen[key]
+            continue
+        seen[key] = eqn.out
+        eqns.append(Eqn(eqn.prim, inputs, eqn.out, eqn.params) if inputs != eqn.inputs else eqn)
+    return Program(program.inputs, eqns, list(substitute(program.outputs, mapping)))
+
+
+def _is_scalar_literal(a: Atom, value: float) -> bool:
+    return isinstance(a, Literal) and a.value.ndim == 0 and a.value == value
+
+
+def _simplified(eqn: Eqn, inputs: tuple[Atom, ...]) -> Atom | None:
+    """An atom equal to ``eqn``'s result without computing it, or None."""
+    name, out = eqn.prim.name, eqn.out
+    same = [a for a in inputs if a.aval == out.aval]
+    if name == "mul":
+        x, y = inputs
+        if _is_scalar_literal(y, 1) and x.aval == out.aval:
+            return x
+        if _is_scalar_literal(x, 1) and y.aval == out.aval:
+            return y
+    elif name in ("add", "sub"):
+        x, y = inputs
+        if _is_scalar_literal(y, 0) and x.aval == out.aval:
+            return x
+        if name == "add" and _is_scalar_literal(x, 0) and y.aval == out.aval:
+            return y
+    elif name == "div":
+        x, y = inputs
+        if _is_scalar_literal(y, 1) and x.aval == out.aval:
+            return x
+    elif name in ("reshape", "broadcast_to", "convert", "transpose"):
+        if same and (name != "transpose" or eqn.params["perm"] == tuple(range(out.aval.ndim))):
+            return same[0]
+    elif name == "integer_pow" and eqn.params["n"] == 1:
+        return inputs[0]
+    return None
+
+
+def _uniform_to_scalar(eqn: Eqn, inputs: tuple[Atom, ...]) -> tuple[Atom, ...]:
+    """In elementwise equations, replace a constant array whose entries are all equal by a
+    scalar, when the other operands alone already give the output's shape."""
+    if not eqn.prim.elementwise:
+        return inputs
+    from .primitives import broadcast_shapes
+
+    changed = list(inputs)
+    for i, a in enumerate(inputs):
+        if not isinstance(a, Literal) or a.value.ndim == 0 or a.value.size == 0:
+            continue
+        flat = a.value.reshape(-1)
+        if not (flat == flat[0]).all():
+            continue
+        others = [b.aval.shape for j, b in enumerate(changed) if j != i]
+        if broadcast_shapes(*others) == eqn.out.aval.shape:
+            changed[i] = Literal.make(flat[0])
+    return tuple(changed)
+
+
+def simplify(program: Program) -> Program:
+    """Algebraic identities (x*1, x+0, no-op reshapes, neg of neg) and constant folding."""
+    from .tracing import bind
+
+    mapping: dict[Var, Atom] = {}
+    producers: dict[Var, Eqn] = {}
+    eqns = []
+    for eqn in program.eqns:
+        inputs = _uniform_to_scalar(eqn, substitute(eqn.inputs, mapping))
+        replacement = _simplified(eqn, inputs)
+        if replacement is None and eqn.prim.name == "neg" and isinstance(inputs[0], Var):
+            inner = producers.get(inputs[0])
+            if inner is not None and inner.prim.name == "neg":
+                replacement = inner.inputs[0]
+        if replacement is None and eqn.prim.name == "reshape" and isinstance(inputs[0], Var):
+            inner = producers.get(inputs[0])
+            if inner is not None and inner.prim.name == "reshape":
+                inputs = inner.inputs
+        if replacement is None and all(isinstance(a, Literal) for a in inputs):
+            if eqn.out.aval.size <= 1:
+                value = bind(eqn.prim, *inputs, **eqn.params)
+                replacement = Literal.make(np.asarray(value, eqn.out.aval.dtype))
+        if replacement is not None:
+            mapping[eqn.out] = replacement
+            continue
+        new = Eqn(eqn.prim, inputs, eqn.out, eqn.params) if inputs != eqn.inputs else eqn
+        producers[eqn.out] = new
+        eqns.append(new)
+    return Program(program.inputs, eqns, list(substitute(program.outputs, mapping)))
+
+
+PIPELINE: list[tuple[Callable[[Program], Program], str]] = [
+    (simplify, "remove identities the adjoint introduces (x*1, x+0, no-op reshapes)"),
+    (cse, "share work between forward and backward sweeps, and between rules"),
+    (dce, "drop cotangents and values that no output needs"),
+]
+
+
+def optimize(program: Program, rounds: int = 3) -> Program:
+    """Run PIPELINE until nothing changes (at most ``rounds`` times); check the result."""
+    for _ in range(rounds):
+        before = len(program.eqns)
+        for pass_, _why in PIPELINE:
+            program = pass_(program)
+        if len(program.eqns) == before:
+            break
+    return check(program)

@@ -1,0 +1,689 @@
+"""The primitive registry: every primitive declared once.
+
+A declaration holds, side by side: the shape/dtype rule, the NumPy
+implementation (the reference semantics), the VJP rule and the code-generation
+template.  VJP rules are written with the primitives themselves (through
+:func:`bind`), so the backward pass they produce is IR and can be
+differentiated again.
+
+A VJP rule has the signature ``rule(ct, out, *inputs, **params)`` and returns
+one cotangent per input, or ``None`` for "no gradient flows here".
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .errors import DTypeError, ShapeError
+from .ir import Aval
+from .tracing import bind
+
+REGISTRY: dict[str, Primitive] = {}
+
+
+@dataclass(eq=False)
+class Primitive:
+    """One operation of the IR."""
+
+    name: str
+    kind: str  # unary | binary | compare | logical | select | reduce | structural | linalg | cast
+    shape_rule: Callable[..., Aval]
+    impl: Callable[..., Any]
+    vjp: Callable[..., Sequence[Any]] | None = None
+    # Elementwise kinds: a Python expression over scalars {0}, {1}, ... used inside fused loops.
+    scalar: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.name in REGISTRY:
+            raise ValueError(f"primitive {self.name!r} declared twice")
+        REGISTRY[self.name] = self
+
+    def __call__(self, *args: Any, **params: Any) -> Any:
+        return bind(self, *args, **params)
+
+    def __repr__(self) -> str:
+        return self.name
+
+    @property
+    def elementwise(self) -> bool:
+        return self.kind in ("unary", "binary", "compare", "logical", "select", "cast")
+
+
+# =============================================================================================
+# Shape and dtype rules
+
+
+def broadcast_shapes(*shapes: tuple[int, ...]) -> tuple[int, ...]:
+    ndim = max((len(s) for s in shapes), default=0)
+    result = []
+    for axis in range(ndim):
+        size = 1
+        for s in shapes:
+            offset = axis - (ndim - len(s))
+            if offset < 0:
+                continue
+            d = s[offset]
+            if d == 1:
+                continue
+            if size not in (1, d):
+                listed = " and ".join(str(tuple(s)) for s in shapes)
+                raise ShapeError(
+                    f"operands with shapes {listed} cannot be broadcast together "
+                    f"(axis {axis - ndim} has sizes {size} and {d}). Reshape one operand, "
+                    "e.g. x[:, None], so that each axis matches or is 1."
+                )
+            size = d
+        result.append(size)
+    return tuple(result)
+
+
+def _float_dtype(prim: str, *avals: Aval) -> np.dtype:
+    dtype = avals[0].dtype
+    for a in avals:
+        if a.dtype != dtype:
+            raise DTypeError(f"{prim}: operand dtypes differ ({a.dtype} vs {dtype})")
+    return dtype
+
+
+def _unary_rule(name: str, floats_only: bool) -> Callable[..., Aval]:
+    def rule(x: Aval) -> Aval:
+        if floats_only and x.dtype.kind != "f":
+            raise DTypeError(f"{name} needs a float operand, got {x.dtype}")
+        return x
+
+    return rule
+
+
+def _binary_rule(name: str, out_dtype: Any = None) -> Callable[..., Aval]:
+    def rule(x: Aval, y: Aval) -> Aval:
+        dtype = _float_dtype(name, x, y)
+        return Aval(broadcast_shapes(x.shape, y.shape), out_dtype or dtype)
+
+    return rule
+
+
+# =============================================================================================
+# Helpers used by rules.  They accept arrays or Tracers; Python numbers take the other
+# operand's dtype, as NumPy 2 does for a Python scalar.
+
+
+def const(value: Any, like: Any) -> np.ndarray:
+    return np.asarray(value, dtype=like.dtype)
+
+
+def unbroadcast(ct: Any, shape: tuple[int, ...]) -> Any:
+    """Sum ``ct`` over the axes that broadcasting added or stretched to reach ``shape``."""
+    ct_shape = tuple(ct.shape)
+    if ct_shape == tuple(shape):
+        return ct
+    lead = len(ct_shape) - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, d in enumerate(shape) if d == 1 and ct_shape[lead + i] != 1
+    )
+    summed = reduce_sum(ct, axes=axes) if axes else ct
+    if tuple(summed.shape) != tuple(shape):
+        summed = reshape(summed, shape=tuple(shape))
+    return summed
+
+
+def broadcast_like(x: Any, shape: tuple[int, ...]) -> Any:
+    if tuple(x.shape) == tuple(shape):
+        return x
+    return broadcast_to(x, shape=tuple(shape))
+
+
+def expand_reduced(ct: Any, in_shape: tuple[int, ...], axes: tuple[int, ...]) -> Any:
+    """Undo a reduction's shape: re-insert ``axes`` as size 1, then broadcast to ``in_shape``."""
+    kept = tuple(1 if i in axes else d for i, d in enumerate(in_shape))
+    if tuple(ct.shape) != kept:
+        ct = reshape(ct, shape=kept)
+    return broadcast_like(ct, in_shape)
+
+
+def as_float(mask: Any, like: Any) -> Any:
+    return convert(mask, dtype=like.dtype)
+
+
+# =============================================================================================
+# Elementwise unary
+
+
+def unary(
+    name: str,
+    impl: Callable,
+    vjp: Callable | None,
+    scalar: str,
+    floats_only: bool = True,
+) -> Primitive:
+    return Primitive(name, "unary", _unary_rule(name, floats_only), impl, vjp, scalar)
+
+
+neg = unary("neg", np.negative, lambda ct, out, x: (neg(ct),), "-{0}", floats_only=False)
+exp = unary("exp", np.exp, lambda ct, out, x: (mul(ct, out),), "math.exp({0})")
+log = unary("log", np.log, lambda ct, out, x: (div(ct, x),), "math.log({0})")
+log1p = unary(
+    "log1p", np.log1p, lambda ct, out, x: (div(ct, add(x, const(1, x))),), "math.log1p({0})"
+)
+expm1 = unary(
+    "expm1", np.expm1, lambda ct, out, x: (mul(ct, add(out, const(1, x))),), "math.expm1({0})"
+)
+sin = unary("sin", np.sin, lambda ct, out, x: (mul(ct, cos(x)),), "math.sin({0})")
+cos = unary("cos", np.cos, lambda ct, out, x: (neg(mul(ct, sin(x))),), "math.cos({0})")
+tan = unary(
+    "tan",
+    np.tan,
+    lambda ct, out, x: (mul(ct, add(const(1, x), mul(out, out))),),
+    "math.tan({0})",
+)
+tanh = unary(
+    "tanh",
+    np.tanh,
+    lambda ct, out, x: (mul(ct, sub(const(1, x), mul(out, out))),),
+    "math.tanh({0})",
+)
+sqrt = unary(
+    "sqrt", np.sqrt, lambda ct, out, x: (div(mul(ct, const(0.5, x)), out),), "math.sqrt({0})"
+)
+abs_ = unary("abs", np.abs, lambda ct, out, x: (mul(ct, sign(x)),), "abs({0})", floats_only=False)
+sign = unary(
+    "sign",
+    np.sign,
+    None,
+    "(1.0 if {0} > 0 else (-1.0 if {0} < 0 else {0}))",
+    floats_only=False,
+)
+
+
+def _logistic_impl(x: np.ndarray) -> np.ndarray:
+    with np.errstate(over="ignore"):
+        return 1 / (1 + np.exp(-x))
+
+
+logistic = unary(
+    "logistic",
+    _logistic_impl,
+    lambda ct, out, x: (mul(ct, mul(out, sub(const(1, x), out))),),
+    "1.0 / (1.0 + math.exp(-{0}))",
+)
+arctan = unary(
+    "arctan",
+    np.arctan,
+    lambda ct, out, x: (div(ct, add(const(1, x), mul(x, x))),),
+    "math.atan({0})",
+)
+
+
+def _integer_pow_rule(x: Aval, *, n: int) -> Aval:
+    return x
+
+
+def _integer_pow_vjp(ct: Any, out: Any, x: Any, *, n: int) -> tuple:
+    if n == 0:
+        return (None,)
+    if n == 1:
+        return (ct,)
+    lower = x if n == 2 else integer_pow(x, n=n - 1)
+    return (mul(ct, mul(const(n, x), lower)),)
+
+
+integer_pow = Primitive(
+    "integer_pow",
+    "unary",
+    _integer_pow_rule,
+    lambda x, *, n: np.power(x, n) if x.dtype.kind == "f" or n >= 0 else np.power(x * 1.0, n),
+    _integer_pow_vjp,
+    scalar="{0} ** {n}",
+)
+
+
+# =============================================================================================
+# Elementwise binary (NumPy broadcasting; operands share one dtype)
+
+
+def binary(name: str, impl: Callable, vjp: Callable | None, scalar: str) -> Primitive:
+    return Primitive(name, "binary", _binary_rule(name), impl, vjp, scalar)
+
+
+add = binary(
+    "add",
+    np.add,
+    lambda ct, out, x, y: (unbroadcast(ct, x.shape), unbroadcast(ct, y.shape)),
+    "{0} + {1}",
+)
+sub = binary(
+    "sub",
+    np.subtract,
+    lambda ct, out, x, y: (unbroadcast(ct, x.shape), unbroadcast(neg(ct), y.shape)),
+    "{0} - {1}",
+)
+mul = binary(
+    "mul",
+    np.multiply,
+    lambda ct, out, x, y: (unbroadcast(mul(ct, y), x.shape), unbroadcast(mul(ct, x), y.shape)),
+    "{0} * {1}",
+)
+div = binary(
+    "div",
+    np.true_divide,
+    lambda ct, out, x, y: (
+        unbroadcast(div(ct, y), x.shape),
+        unbroadcast(neg(div(mul(ct, out), y)), y.shape),
+    ),
+    "{0} / {1}",
+)
+
+
+def _pow_vjp(ct: Any, out: Any, x: Any, y: Any) -> tuple:
+    one = const(1, y)
+    dx = mul(ct, mul(y, pow_(x, sub(y, one))))
+    # d/dy x**y = x**y log x; where x == 0 the term is 0 (x**y is 0 there for y > 0).
+    safe_log = log(select(eq(x, const(0, x)), const(1, x), x))
+    dy = mul(ct, mul(out, safe_log))
+    return unbroadcast(dx, x.shape), unbroadcast(dy, y.shape)
+
+
+pow_ = binary("pow", np.power, _pow_vjp, "{0} ** {1}")
+
+
+def _extremum_vjp(pick: Primitive) -> Callable:
+    def rule(ct: Any, out: Any, x: Any, y: Any) -> tuple:
+        # Ties split the cotangent evenly between both operands.
+        share = add(as_float(pick(x, y), ct), mul(as_float(eq(x, y), ct), const(0.5, ct)))
+        dx = mul(ct, share)
+        dy = sub(ct, dx)
+        return unbroadcast(dx, x.shape), unbroadcast(dy, y.shape)
+
+    return rule
+
+
+maximum = binary(
+    "max",
+    np.maximum,
+    None,
+    "({0} if {0} > {1} or {0} != {0} else {1})",
+)
+minimum = binary(
+    "min",
+    np.minimum,
+    None,
+    "({0} if {0} < {1} or {0} != {0} else {1})",
+)
+
+
+def _atan2_vjp(ct: Any, out: Any, y: Any, x: Any) -> tuple:
+    denom = add(mul(x, x), mul(y, y))
+    return (
+        unbroadcast(div(mul(ct, x), denom), y.shape),
+        unbroadcast(neg(div(mul(ct, y), denom)), x.shape),
+    )
+
+
+atan2 = binary("atan2", np.arctan2, _atan2_vjp, "math.atan2({0}, {1})")
+
+
+# =============================================================================================
+# Comparisons and logic (no gradient)
+
+
+def compare(name: str, impl: Callable, scalar: str) -> Primitive:
+    return Primitive(name, "compare", _binary_rule(name, np.bool_), impl, None, scalar)
+
+
+lt = compare("lt", np.less, "{0} < {1}")
+le = compare("le", np.less_equal, "{0} <= {1}")
+gt = compare("gt", np.greater, "{0} > {1}")
+ge = compare("ge", np.greater_equal, "{0} >= {1}")
+eq = compare("eq", np.equal, "{0} == {1}")
+ne = compare("ne", np.not_equal, "{0} != {1}")
+
+maximum.vjp = _extremum_vjp(gt)
+minimum.vjp = _extremum_vjp(lt)
+
+
+def _logical_rule(name: str, arity: int) -> Callable[..., Aval]:
+    def rule(*avals: Aval) -> Aval:
+        for a in avals:
+            if a.dtype != np.bool_:
+                raise DTypeError(f"{name} needs bool operands, got {a.dtype}")
+        return Aval(broadcast_shapes(*(a.shape for a in avals)), np.bool_)
+
+    return rule
+
+
+logical_and = Primitive(
+    "and", "logical", _logical_rule("and", 2), np.logical_and, None, "{0} and {1}"
+)
+logical_or = Primitive("or", "logical", _logical_rule("or", 2), np.logical_or, None, "{0} or {1}")
+logical_not = Primitive("not", "logical", _logical_rule("not", 1), np.logical_not, None, "not {0}")
+
+
+def _isnan_rule(x: Aval) -> Aval:
+    return Aval(x.shape, np.bool_)
+
+
+isnan = Primitive("isnan", "compare", _isnan_rule, np.isnan, None, "{0} != {0}")
+
+
+# =============================================================================================
+# select (np.where) and dtype conversion
+
+
+def _select_rule(cond: Aval, x: Aval, y: Aval) -> Aval:
+    if cond.dtype != np.bool_:
+        raise DTypeError(f"select needs a bool condition, got {cond.dtype}")
+    dtype = _float_dtype("select", x, y)
+    return Aval(broadcast_shapes(cond.shape, x.shape, y.shape), dtype)
+
+
+def _select_vjp(ct: Any, out: Any, cond: Any, x: Any, y: Any) -> tuple:
+    zero = const(0, ct)
+    return (
+        None,
+        unbroadcast(select(cond, ct, zero), x.shape),
+        unbroadcast(select(cond, zero, ct), y.shape),
+    )
+
+
+select = Primitive(
+    "select", "select", _select_rule, np.where, _select_vjp, "({1} if {0} else {2})"
+)
+
+
+def _convert_rule(x: Aval, *, dtype: np.dtype) -> Aval:
+    return Aval(x.shape, dtype)
+
+
+def _convert_vjp(ct: Any, out: Any, x: Any, *, dtype: np.dtype) -> tuple:
+    if np.dtype(x.dtype).kind != "f":
+        return (None,)
+    return (convert(ct, dtype=np.dtype(x.dtype)),)
+
+
+_CAST_TEMPLATES = {"f": "float({0})", "i": "int({0})", "b": "bool({0})"}
+
+convert = Primitive(
+    "convert",
+    "cast",
+    _convert_rule,
+    lambda x, *, dtype: x.astype(dtype),
+    _convert_vjp,
+    scalar="{0}",  # the store into a typed array does the cast; codegen adds explicit casts
+)
+
+
+# =============================================================================================
+# Reductions over ``axes`` (a sorted tuple); the reduced axes are removed
+
+
+def _reduce_rule(name: str) -> Callable[..., Aval]:
+    def rule(x: Aval, *, axes: tuple[int, ...]) -> Aval:
+        if any(not 0 <= a < x.ndim for a in axes) or len(set(axes)) != len(axes):
+            raise ShapeError(f"{name}: axes {axes} out of range for shape {x.shape}")
+        if name != "reduce_sum" and any(x.shape[a] == 0 for a in axes):
+            raise ShapeError(f"{name}: zero-size axis in {x.shape} has no identity")
+        return Aval(tuple(d for i, d in enumerate(x.shape) if i not in axes), x.dtype)
+
+    return rule
+
+
+def _sum_vjp(ct: Any, out: Any, x: Any, *, axes: tuple[int, ...]) -> tuple:
+    return (expand_reduced(ct, tuple(x.shape), axes),)
+
+
+def _extremum_reduce_vjp(ct: Any, out: Any, x: Any, *, axes: tuple[int, ...]) -> tuple:
+    shape = tuple(x.shape)
+    hit = eq(x, expand_reduced(out, shape, axes))
+    count = reduce_sum(as_float(hit, ct), axes=axes)
+    share = expand_reduced(div(ct, count), shape, axes)
+    return (select(hit, share, const(0, ct)),)
+
+
+reduce_sum = Primitive(
+    "reduce_sum",
+    "reduce",
+    _reduce_rule("reduce_sum"),
+    lambda x, *, axes: np.sum(x, axis=axes),
+    _sum_vjp,
+    scalar="{acc} + {0}",
+)
+reduce_max = Primitive(
+    "reduce_max",
+    "reduce",
+    _reduce_rule("reduce_max"),
+    lambda x, *, axes: np.max(x, axis=axes),
+    _extremum_reduce_vjp,
+    scalar="max({acc}, {0})",
+)
+reduce_min = Primitive(
+    "reduce_min",
+    "reduce",
+    _reduce_rule("reduce_min"),
+    lambda x, *, axes: np.min(x, axis=axes),
+    _extremum_reduce_vjp,
+    scalar="min({acc}, {0})",
+)
+
+
+# =============================================================================================
+# Structure: broadcast_to, reshape, transpose, slice and its adjoint, concatenate
+
+
+def _broadcast_to_rule(x: Aval, *, shape: tuple[int, ...]) -> Aval:
+    if broadcast_shapes(x.shape, shape) != tuple(shape):
+        raise ShapeError(f"cannot broadcast shape {x.shape} to {shape}")
+    return Aval(shape, x.dtype)
+
+
+broadcast_to = Primitive(
+    "broadcast_to",
+    "structural",
+    _broadcast_to_rule,
+    lambda x, *, shape: np.broadcast_to(x, shape).copy(),
+    lambda ct, out, x, *, shape: (unbroadcast(ct, tuple(x.shape)),),
+)
+
+
+def _reshape_rule(x: Aval, *, shape: tuple[int, ...]) -> Aval:
+    if math.prod(shape) != x.size:
+        raise ShapeError(f"cannot reshape an array of shape {x.shape} into shape {shape}")
+    return Aval(shape, x.dtype)
+
+
+reshape = Primitive(
+    "reshape",
+    "structural",
+    _reshape_rule,
+    lambda x, *, shape: np.reshape(x, shape),
+    lambda ct, out, x, *, shape: (reshape(ct, shape=tuple(x.shape)),),
+)
+
+
+def _transpose_rule(x: Aval, *, perm: tuple[int, ...]) -> Aval:
+    if sorted(perm) != list(range(x.ndim)):
+        raise ShapeError(f"transpose: {perm} is not a permutation of the axes of {x.shape}")
+    return Aval(tuple(x.shape[p] for p in perm), x.dtype)
+
+
+transpose = Primitive(
+    "transpose",
+    "structural",
+    _transpose_rule,
+    lambda x, *, perm: np.transpose(x, perm),
+    lambda ct, out, x, *, perm: (transpose(ct, perm=tuple(np.argsort(perm).tolist())),),
+)
+
+
+def slice_indices(start: tuple[int, ...], step: tuple[int, ...], shape: tuple[int, ...]) -> tuple:
+    """NumPy index selecting ``shape[i]`` elements from ``start[i]`` by ``step[i]``."""
+    index = []
+    for b, s, n in zip(start, step, shape, strict=True):
+        stop = b + s * n
+        index.append(slice(b, stop if stop >= 0 else None, s))
+    return tuple(index)
+
+
+def _slice_rule(
+    x: Aval, *, start: tuple[int, ...], step: tuple[int, ...], shape: tuple[int, ...]
+) -> Aval:
+    for d, b, s, n in zip(x.shape, start, step, shape, strict=True):
+        last = b + s * (n - 1)
+        if n and not (0 <= b < d and 0 <= last < d):
+            raise ShapeError(f"slice out of bounds: start {start} step {step} on {x.shape}")
+    return Aval(shape, x.dtype)
+
+
+def _slice_impl(x, *, start, step, shape):
+    return x[slice_indices(start, step, shape)]
+
+
+slice_ = Primitive(
+    "slice",
+    "structural",
+    _slice_rule,
+    _slice_impl,
+    lambda ct, out, x, *, start, step, shape: (
+        unslice(ct, start=start, step=step, shape=tuple(x.shape)),
+    ),
+)
+
+
+def _unslice_rule(
+    x: Aval, *, start: tuple[int, ...], step: tuple[int, ...], shape: tuple[int, ...]
+) -> Aval:
+    _slice_rule(Aval(shape, x.dtype), start=start, step=step, shape=x.shape)
+    return Aval(shape, x.dtype)
+
+
+def _unslice_impl(x, *, start, step, shape):
+    out = np.zeros(shape, x.dtype)
+    out[slice_indices(start, step, x.shape)] = x
+    return out
+
+
+unslice = Primitive(
+    "unslice",
+    "structural",
+    _unslice_rule,
+    _unslice_impl,
+    lambda ct, out, x, *, start, step, shape: (
+        slice_(ct, start=start, step=step, shape=tuple(x.shape)),
+    ),
+)
+
+
+def _concatenate_rule(*xs: Aval, axis: int) -> Aval:
+    first = xs[0]
+    for x in xs:
+        if x.ndim != first.ndim or any(
+            a != b for i, (a, b) in enumerate(zip(x.shape, first.shape, strict=True)) if i != axis
+        ):
+            shapes = ", ".join(str(x.shape) for x in xs)
+            raise ShapeError(f"concatenate along axis {axis}: shapes {shapes} do not match")
+    _float_dtype("concatenate", *xs)
+    size = sum(x.shape[axis] for x in xs)
+    return Aval(first.shape[:axis] + (size,) + first.shape[axis + 1 :], first.dtype)
+
+
+def _concatenate_vjp(ct: Any, out: Any, *xs: Any, axis: int) -> tuple:
+    cts = []
+    offset = 0
+    for x in xs:
+        shape = tuple(x.shape)
+        start = tuple(offset if i == axis else 0 for i in range(len(shape)))
+        cts.append(slice_(ct, start=start, step=(1,) * len(shape), shape=shape))
+        offset += shape[axis]
+    return tuple(cts)
+
+
+concatenate = Primitive(
+    "concatenate",
+    "structural",
+    _concatenate_rule,
+    lambda *xs, axis: np.concatenate(xs, axis=axis),
+    _concatenate_vjp,
+)
+
+
+# =============================================================================================
+# Gather along one axis with integer indices, and its adjoint scatter-add
+
+
+def _take_rule(x: Aval, idx: Aval, *, axis: int) -> Aval:
+    if idx.dtype.kind not in "iu":
+        raise DTypeError(f"take: indices must be integers, got {idx.dtype}")
+    return Aval(x.shape[:axis] + idx.shape + x.shape[axis + 1 :], x.dtype)
+
+
+take = Primitive(
+    "take",
+    "structural",
+    _take_rule,
+    lambda x, idx, *, axis: np.take(x, idx, axis=axis),
+    lambda ct, out, x, idx, *, axis: (
+        scatter_add(ct, idx, axis=axis, size=tuple(x.shape)[axis]),
+        None,
+    ),
+)
+
+
+def _scatter_add_rule(x: Aval, idx: Aval, *, axis: int, size: int) -> Aval:
+    return Aval(x.shape[:axis] + (size,) + x.shape[axis + idx.ndim :], x.dtype)
+
+
+def _scatter_add_impl(x, idx, *, axis, size):
+    shape = x.shape[:axis] + (size,) + x.shape[axis + idx.ndim :]
+    out = np.zeros(shape, x.dtype)
+    moved = np.moveaxis(out, axis, 0)
+    src = np.moveaxis(x.reshape(x.shape[:axis] + (-1,) + x.shape[axis + idx.ndim :]), axis, 0)
+    np.add.at(moved, idx.reshape(-1), src)
+    return out
+
+
+scatter_add = Primitive(
+    "scatter_add",
+    "structural",
+    _scatter_add_rule,
+    _scatter_add_impl,
+    lambda ct, out, x, idx, *, axis, size: (take(ct, idx, axis=axis), None),
+)
+
+
+# =============================================================================================
+# Linear algebra: 2-D matrix product (1-D and batched forms are reshapes around it)
+
+
+def _matmul_rule(x: Aval, y: Aval) -> Aval:
+    if x.ndim != 2 or y.ndim != 2 or x.shape[1] != y.shape[0]:
+        raise ShapeError(
+            f"matmul: shapes {x.shape} and {y.shape} do not align (the inner dimensions "
+            f"{x.shape[-1] if x.shape else None} and {y.shape[0] if y.shape else None} must be "
+            "equal). Transpose one operand (x.T) or fix the layer sizes."
+        )
+    dtype = _float_dtype("matmul", x, y)
+    return Aval((x.shape[0], y.shape[1]), dtype)
+
+
+matmul = Primitive(
+    "matmul",
+    "linalg",
+    _matmul_rule,
+    np.matmul,
+    lambda ct, out, x, y: (
+        matmul(ct, transpose(y, perm=(1, 0))),
+        matmul(transpose(x, perm=(1, 0)), ct),
+    ),
+)
+
+
+# =============================================================================================
+# Gradient barrier
+
+
+stop_gradient = Primitive(
+    "stop_gradient", "unary", _unary_rule("stop_gradient", False), lambda x: x, None, "{0}"
+)
