@@ -1,10 +1,13 @@
 """Public transformations: grad, value_and_grad, vjp, jit, make_ir.
 
 Each transformation flattens its arguments into leaves, looks up (or builds)
-a Program for their signature, and runs it.  Called with concrete arrays it
-runs compiled code (or the reference interpreter); called with Tracers, from
-inside another transformation, it replays its Program on them so that the
+an entry for their signature, and runs it.  Called with concrete arrays an
+entry runs compiled code (or the reference interpreter); called with Tracers,
+from inside another transformation, it replays its Program on them so that the
 outer trace records it (this is what makes grad of grad work).
+
+The per-call path (``_Staged.__call__``) is kept short: one flatten, one
+tuple key, one dict lookup, then a closure built for that signature.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from . import adjoint
-from .errors import ArgnumsError, DTypeError, NonScalarOutputError, TracerConversionError
+from .errors import ArgnumsError, DTypeError, NonScalarOutputError
 from .interpret import eval_program
 from .ir import Aval, Program
 from .passes import optimize
@@ -29,15 +32,22 @@ from .tree import TreeDef, tree_flatten, tree_leaves_with_path, tree_unflatten
 # Argument signatures
 
 
-_STATIC = "static"
+class _Static:
+    """Marks a leaf that is a Python value baked into the program (part of the cache key)."""
 
 
-@dataclass(frozen=True)
-class Signature:
-    """What a cached program depends on: tree structure, traced leaves' avals, static leaves."""
-
-    treedef: TreeDef
-    leaves: tuple  # per leaf: an Aval (traced) or (_STATIC, value)
+def _leaf_key(leaf: Any) -> Any:
+    """A cheap hashable description of one argument leaf, for the signature cache."""
+    t = type(leaf)
+    if t is np.ndarray:
+        return (leaf.shape, leaf.dtype)
+    if t is float:
+        return float
+    if t is Tracer:
+        return (Tracer, leaf.node.aval)
+    if isinstance(leaf, np.generic):
+        return ((), leaf.dtype)
+    return (_Static, t, leaf)
 
 
 def _leaf_aval(leaf: Any) -> Aval | None:
@@ -51,39 +61,50 @@ def _leaf_aval(leaf: Any) -> Aval | None:
     return None
 
 
-def _signature(
-    args: tuple, diff_leaf_flags: Sequence[bool] | None, fn_name: str
-) -> tuple[Signature, list[Any], list[int]]:
-    """Flatten ``args``; return the signature, traced leaves, and their leaf positions."""
-    leaves, treedef = tree_flatten(args)
-    spec = []
-    traced, positions = [], []
-    for i, leaf in enumerate(leaves):
-        aval = _leaf_aval(leaf)
-        if aval is None:
-            if isinstance(leaf, bool | int | str | bytes | type(None) | tuple | frozenset):
-                spec.append((_STATIC, leaf))
-                continue
-            if isinstance(leaf, list):
-                spec.append((_STATIC, tuple(leaf)))
-                continue
-            raise DTypeError(
-                f"{fn_name}: argument leaf of type {type(leaf).__name__} is neither an array, "
-                "a float nor a hashable Python value. Pass NumPy arrays (or register the "
-                "class with tracegrad.tree.register_pytree_node)."
-            )
-        if aval.dtype.kind == "c":
-            raise DTypeError(f"{fn_name}: complex inputs are not supported")
-        spec.append(aval)
-        traced.append(leaf)
-        positions.append(i)
-    return Signature(treedef, tuple(spec)), traced, positions
+@dataclass(frozen=True)
+class Signature:
+    """What a program depends on: tree structure, traced leaves' avals, static leaves."""
 
+    treedef: TreeDef
+    avals: tuple[Aval, ...]  # one per traced leaf
+    traced_positions: tuple[int, ...]  # leaf index of each traced leaf
+    statics: tuple[tuple[int, Any], ...]  # (leaf index, value) of each static leaf
 
-def _rebuild(signature: Signature, traced: Sequence[Any]) -> tuple:
-    it = iter(traced)
-    leaves = [next(it) if isinstance(s, Aval) else s[1] for s in signature.leaves]
-    return tree_unflatten(signature.treedef, leaves)
+    @staticmethod
+    def of(leaves: Sequence[Any], treedef: TreeDef, fn_name: str) -> Signature:
+        avals, positions, statics = [], [], []
+        for i, leaf in enumerate(leaves):
+            aval = _leaf_aval(leaf)
+            if aval is None:
+                try:
+                    hash(leaf)
+                except TypeError:
+                    raise DTypeError(
+                        f"{fn_name}: an argument leaf of type {type(leaf).__name__} is neither "
+                        "an array, a float nor a hashable Python value. Pass NumPy arrays, or "
+                        "register the class with tracegrad.tree.register_pytree_node."
+                    ) from None
+                statics.append((i, leaf))
+                continue
+            if aval.dtype.kind not in "fiub":
+                raise DTypeError(
+                    f"{fn_name}: inputs of dtype {aval.dtype} are not supported; use float, "
+                    "integer or bool arrays."
+                )
+            avals.append(aval)
+            positions.append(i)
+        return Signature(treedef, tuple(avals), tuple(positions), tuple(statics))
+
+    def rebuild(self, traced: Sequence[Any]) -> tuple:
+        leaves: list[Any] = [None] * self.treedef.num_leaves
+        for i, value in zip(self.traced_positions, traced, strict=True):
+            leaves[i] = value
+        for i, value in self.statics:
+            leaves[i] = value
+        return tree_unflatten(self.treedef, leaves)
+
+    def select(self, leaves: Sequence[Any]) -> list[Any]:
+        return [leaves[i] for i in self.traced_positions]
 
 
 def _normalize_argnums(argnums: int | Sequence[int], nargs: int, fn_name: str) -> tuple[int, ...]:
@@ -91,7 +112,7 @@ def _normalize_argnums(argnums: int | Sequence[int], nargs: int, fn_name: str) -
     for n in nums:
         if not isinstance(n, int) or not -nargs <= n < nargs:
             raise ArgnumsError(
-                f"{fn_name}: argnums={argnums!r} but the function was called with {nargs} "
+                f"{fn_name}: argnums={argnums!r}, but the function was called with {nargs} "
                 f"positional argument(s); valid argnums are 0..{nargs - 1}."
             )
     return tuple(n % nargs for n in nums)
@@ -110,42 +131,52 @@ def _backend() -> str:
 
 
 class Executable:
-    """A Program plus the fastest available way to run it on arrays."""
+    """A Program plus the fastest available way to run it on concrete arrays."""
 
     def __init__(self, program: Program) -> None:
         self.program = program
         self._run: Callable[[Sequence[Any]], list[Any]] | None = None
 
     def __call__(self, args: Sequence[Any]) -> list[Any]:
-        if any(isinstance(a, Tracer) for a in args):
-            return eval_program(self.program, args)
-        if self._run is None:
-            self._run = self._build()
-        return self._run(args)
+        run = self._run
+        if run is None:
+            run = self._run = self._build()
+        return run(args)
 
     def _build(self) -> Callable[[Sequence[Any]], list[Any]]:
         if _backend() == "numba":
             try:
                 from .compiler import compile_program
-            except ImportError:  # the backend is not built yet or numba is missing
+            except ImportError:  # the Numba backend is unavailable; fall back to NumPy
                 pass
             else:
                 return compile_program(self.program)
         program = self.program
         return lambda args: eval_program(program, [np.asarray(a) for a in args])
 
+    def source(self) -> str:
+        """The generated Numba source of this program."""
+        from .codegen import generate_source
+
+        return generate_source(self.program)
+
 
 def _scalar_if_0d(x: Any) -> Any:
     return x[()] if isinstance(x, np.ndarray) and x.ndim == 0 else x
 
 
-def _restore(leaf_in: Any, value: Any) -> Any:
-    """Give a gradient leaf the form of its input (Python float -> NumPy float scalar)."""
-    if isinstance(value, Tracer):
-        return value
-    if isinstance(leaf_in, np.ndarray):
-        return value if isinstance(value, np.ndarray) else np.asarray(value)
-    return _scalar_if_0d(np.asarray(value))
+def _as_array(v: Any) -> Any:
+    return np.asarray(v) if isinstance(v, float | np.generic) else v
+
+
+def _as_scalar(v: Any) -> Any:
+    return v[()] if type(v) is np.ndarray else v
+
+
+def _restorer(leaf_in: Any) -> Callable[[Any], Any]:
+    """How to give a gradient leaf the form of its input: an array for an array input
+    (also 0-d), a NumPy scalar for a Python float or NumPy scalar input."""
+    return _as_array if isinstance(leaf_in, np.ndarray) else _as_scalar
 
 
 # =============================================================================================
@@ -162,16 +193,13 @@ class Traced:
     aux_tree: TreeDef | None = None
 
 
-def _trace_user_function(
-    f: Callable,
-    signature: Signature,
-    has_aux: bool = False,
-    scalar_output: bool = False,
+def trace_user_function(
+    f: Callable, signature: Signature, has_aux: bool = False, scalar_output: bool = False
 ) -> Traced:
     trees: dict[str, TreeDef] = {}
 
     def flat_fn(*tracers: Tracer) -> list[Any]:
-        result = f(*_rebuild(signature, tracers))
+        result = f(*signature.rebuild(tracers))
         if has_aux:
             if not (isinstance(result, tuple) and len(result) == 2):
                 raise TypeError(
@@ -187,18 +215,22 @@ def _trace_user_function(
         out_leaves, trees["out"] = tree_flatten(result)
         return out_leaves + aux_leaves
 
-    in_avals = [s for s in signature.leaves if isinstance(s, Aval)]
-    program, captured = trace_flat(flat_fn, in_avals)
+    program, captured = trace_flat(flat_fn, signature.avals)
     return Traced(optimize(program), captured, trees["out"], trees.get("aux"))
 
 
 def _check_scalar_output(f: Callable, out: Any) -> None:
-    shape = np.shape(out) if not isinstance(out, Tracer) else out.shape
-    if isinstance(out, tuple | list | dict) or shape != ():
-        desc = f"shape {shape}" if not isinstance(out, tuple | list | dict) else type(out).__name__
+    if isinstance(out, tuple | list | dict):
         raise NonScalarOutputError(
-            f"grad needs {_function_name(f)} to return a scalar, but it returned {desc}. "
-            "Reduce the output (e.g. np.sum or np.mean), or use tracegrad.vjp / jacobian for "
+            f"grad needs {_function_name(f)} to return one scalar, but it returned a "
+            f"{type(out).__name__}. Return the loss alone, or use has_aux=True to return "
+            "(loss, extra)."
+        )
+    shape = out.shape if isinstance(out, Tracer) else np.shape(out)
+    if shape != ():
+        raise NonScalarOutputError(
+            f"grad needs {_function_name(f)} to return a scalar, but it returned an array of "
+            f"shape {shape}. Reduce it (np.sum, np.mean), or use tracegrad.vjp for "
             "non-scalar outputs."
         )
     dtype = out.dtype if isinstance(out, Tracer) else np.asarray(out).dtype
@@ -214,7 +246,7 @@ def _check_differentiable(args: tuple, argnums: tuple[int, ...], fn_name: str) -
         for path, leaf in tree_leaves_with_path(args[n]):
             aval = _leaf_aval(leaf)
             if aval is None or aval.dtype.kind != "f":
-                kind = type(leaf).__name__ if aval is None else str(aval.dtype)
+                kind = type(leaf).__name__ if aval is None else f"an array of {aval.dtype}"
                 raise DTypeError(
                     f"{fn_name}: argument {n}{path} is {kind}, but gradients are only defined "
                     "for float inputs. Pass a float array (x.astype(float)) or a Python float, "
@@ -223,65 +255,124 @@ def _check_differentiable(args: tuple, argnums: tuple[int, ...], fn_name: str) -
 
 
 # =============================================================================================
+# The shared call path
+
+
+Entry = Callable[[list[Any]], Any]
+
+
+class _Staged:
+    """A transformed function: caches one entry per argument signature."""
+
+    def __init__(self, f: Callable) -> None:
+        self.f = f
+        self.cache: dict[tuple, Entry] = {}
+        self.executables: dict[tuple, Executable] = {}
+        functools.update_wrapper(self, f)
+
+    def __call__(self, *args: Any) -> Any:
+        leaves, treedef = tree_flatten(args)
+        try:
+            key = (treedef, *map(_leaf_key, leaves))
+            entry = self.cache.get(key)
+        except TypeError:  # an unhashable static leaf: Signature.of explains
+            key, entry = None, None
+        if entry is None:
+            entry = self._make_entry(args, leaves, treedef, key)
+        return entry(leaves)
+
+    def lower(self, *args: Any) -> Executable:
+        """The Executable (Program and compiled code) used for these arguments."""
+        leaves, treedef = tree_flatten(args)
+        key = (treedef, *map(_leaf_key, leaves))
+        if key not in self.executables:
+            self._make_entry(args, leaves, treedef, key)
+        return self.executables[key]
+
+    def _make_entry(self, args: tuple, leaves: list, treedef: TreeDef, key: Any) -> Entry:
+        signature = Signature.of(leaves, treedef, _function_name(self.f))
+        executable, captured, finish = self._build(args, signature)
+        select = signature.select
+        if captured or any(isinstance(x, Tracer) for x in leaves):
+            program = executable.program
+
+            def entry(leaves: list) -> Any:
+                return finish(eval_program(program, select(leaves) + captured))
+
+        elif signature.traced_positions == tuple(range(len(leaves))):
+
+            def entry(leaves: list) -> Any:
+                return finish(executable(leaves))
+
+        else:
+
+            def entry(leaves: list) -> Any:
+                return finish(executable(select(leaves)))
+
+        if key is not None and not captured:
+            self.cache[key] = entry
+            self.executables[key] = executable
+        return entry
+
+    def _build(
+        self, args: tuple, signature: Signature
+    ) -> tuple[Executable, list[Tracer], Callable[[list], Any]]:
+        raise NotImplementedError
+
+
+# =============================================================================================
 # value_and_grad / grad
 
 
-class _ValueAndGrad:
-    def __init__(self, f: Callable, argnums: int | Sequence[int], has_aux: bool) -> None:
-        self.f = f
+class _ValueAndGrad(_Staged):
+    def __init__(
+        self, f: Callable, argnums: int | Sequence[int], has_aux: bool, value: bool = True
+    ) -> None:
+        super().__init__(f)
         self.argnums = argnums
         self.has_aux = has_aux
-        self.cache: dict[tuple, tuple[Executable, Traced, tuple[int, ...]]] = {}
-        functools.update_wrapper(self, f)
+        self.with_value = value
 
-    def _prepare(self, args: tuple) -> tuple[Executable, Traced, list[Any], tuple[int, ...]]:
-        name = _function_name(self.f)
-        argnums = _normalize_argnums(self.argnums, len(args), f"grad({name})")
-        signature, traced, positions = _signature(args, None, name)
-        key = (signature, argnums)
-        hit = self.cache.get(key)
-        if hit is not None:
-            return hit[0], hit[1], traced, hit[2]
-        _check_differentiable(args, argnums, f"grad({name})")
-        found = _trace_user_function(self.f, signature, self.has_aux, scalar_output=True)
-        # Which traced inputs belong to the differentiated arguments.
-        arg_of_leaf = _arg_index_of_leaves(args)
-        wrt = tuple(j for j, pos in enumerate(positions) if arg_of_leaf[pos] in argnums)
+    def _build(
+        self, args: tuple, signature: Signature
+    ) -> tuple[Executable, list[Tracer], Callable[[list], Any]]:
+        name = f"grad({_function_name(self.f)})"
+        argnums = _normalize_argnums(self.argnums, len(args), name)
+        _check_differentiable(args, argnums, name)
+        found = trace_user_function(self.f, signature, self.has_aux, scalar_output=True)
+        owner = [i for i, a in enumerate(args) for _ in range(len(tree_flatten(a)[0]))]
+        traced_owner = [owner[p] for p in signature.traced_positions]
+        wrt = tuple(j for j, arg in enumerate(traced_owner) if arg in argnums)
         joint = adjoint.joint_program(found.program, wrt)
-        executable = Executable(joint)
-        if not found.captured:
-            self.cache[key] = (executable, found, wrt)
-        return executable, found, traced, wrt
+        return Executable(joint), found.captured, self._finisher(args, argnums, found, len(wrt))
 
-    def __call__(self, *args: Any) -> Any:
-        executable, found, traced, wrt = self._prepare(args)
-        outs = executable(list(traced) + found.captured)
-        n_out = found.out_tree.num_leaves
-        value = _scalar_if_0d(outs[0])
-        n_aux = len(outs) - n_out - len(wrt)
-        aux_leaves = outs[n_out : n_out + n_aux]
-        grad_leaves = outs[n_out + n_aux :]
-        grads = self._unflatten_grads(args, grad_leaves)
-        if self.has_aux:
-            aux = tree_unflatten(found.aux_tree, [_scalar_if_0d(a) for a in aux_leaves])
-            return (value, aux), grads
-        return value, grads
-
-    def _unflatten_grads(self, args: tuple, grad_leaves: list[Any]) -> Any:
-        argnums = _normalize_argnums(self.argnums, len(args), "grad")
-        it = iter(grad_leaves)
-        per_arg = []
+    def _finisher(
+        self, args: tuple, argnums: tuple[int, ...], found: Traced, n_grads: int
+    ) -> Callable[[list], Any]:
+        n_aux = found.aux_tree.num_leaves if found.aux_tree is not None else 0
+        grad_start = 1 + n_aux
+        restorers, treedefs = [], []
         for n in argnums:
-            leaves, treedef = tree_flatten(args[n])
-            per_arg.append(tree_unflatten(treedef, [_restore(x, next(it)) for x in leaves]))
-        return per_arg[0] if isinstance(self.argnums, int) else tuple(per_arg)
+            arg_leaves, arg_tree = tree_flatten(args[n])
+            restorers.append([_restorer(x) for x in arg_leaves])
+            treedefs.append(arg_tree)
+        single = isinstance(self.argnums, int)
+        has_aux, with_value, aux_tree = self.has_aux, self.with_value, found.aux_tree
 
+        def finish(outs: list) -> Any:
+            grads = []
+            at = grad_start
+            for fix, tree in zip(restorers, treedefs, strict=True):
+                grads.append(tree_unflatten(tree, [r(outs[at + k]) for k, r in enumerate(fix)]))
+                at += len(fix)
+            g = grads[0] if single else tuple(grads)
+            value = _scalar_if_0d(outs[0])
+            if has_aux:
+                aux = tree_unflatten(aux_tree, [_scalar_if_0d(a) for a in outs[1:grad_start]])
+                return ((value, aux), g) if with_value else (g, aux)
+            return (value, g) if with_value else g
 
-def _arg_index_of_leaves(args: tuple) -> list[int]:
-    owner = []
-    for i, a in enumerate(args):
-        owner.extend([i] * len(tree_flatten(a)[0]))
-    return owner
+        return finish
 
 
 def value_and_grad(
@@ -289,53 +380,45 @@ def value_and_grad(
 ) -> Callable[..., Any]:
     """Return a function computing ``f(*args)`` and its gradient w.r.t. ``args[argnums]``.
 
-    ``f`` must return a float scalar (or ``(scalar, aux)`` with ``has_aux=True``).
-    The gradient has the structure, shapes and dtypes of the differentiated
-    arguments; with a tuple ``argnums`` it is a tuple of those.
+    ``f`` must return a float scalar (or ``(scalar, aux)`` with ``has_aux=True``, and
+    then the result is ``((value, aux), grads)``).  The gradient has the structure,
+    shapes and dtypes of the differentiated arguments; a tuple ``argnums`` gives a
+    tuple of gradients.
     """
     return _ValueAndGrad(f, argnums, has_aux)
 
 
 def grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable:
-    """Return a function computing the gradient of the scalar function ``f``."""
-    vg = _ValueAndGrad(f, argnums, has_aux)
+    """Return a function computing the gradient of the scalar function ``f``.
 
-    @functools.wraps(f)
-    def grad_f(*args: Any) -> Any:
-        if has_aux:
-            (_, aux), grads = vg(*args)
-            return grads, aux
-        return vg(*args)[1]
-
-    grad_f.value_and_grad = vg  # type: ignore[attr-defined]
-    return grad_f
+    With ``has_aux=True`` the result is ``(grads, aux)``.
+    """
+    return _ValueAndGrad(f, argnums, has_aux, value=False)
 
 
 # =============================================================================================
 # jit and make_ir
 
 
-class _Jit:
-    def __init__(self, f: Callable) -> None:
-        self.f = f
-        self.cache: dict[Signature, tuple[Executable, Traced]] = {}
-        functools.update_wrapper(self, f)
+class _Jit(_Staged):
+    def _build(
+        self, args: tuple, signature: Signature
+    ) -> tuple[Executable, list[Tracer], Callable[[list], Any]]:
+        found = trace_user_function(self.f, signature)
+        out_tree = found.out_tree
 
-    def __call__(self, *args: Any) -> Any:
-        signature, traced, _ = _signature(args, None, _function_name(self.f))
-        hit = self.cache.get(signature)
-        if hit is None:
-            found = _trace_user_function(self.f, signature)
-            hit = (Executable(found.program), found)
-            if not found.captured:
-                self.cache[signature] = hit
-        executable, found = hit
-        outs = executable(list(traced) + found.captured)
-        return tree_unflatten(found.out_tree, [_scalar_if_0d(o) for o in outs])
+        def finish(outs: list) -> Any:
+            return tree_unflatten(out_tree, [_scalar_if_0d(o) for o in outs])
+
+        return Executable(found.program), found.captured, finish
 
 
 def jit(f: Callable) -> Callable:
-    """Compile ``f`` for each new input signature and run the compiled code."""
+    """Compile ``f`` for each new input signature and run the compiled code.
+
+    Python ints, bools and strings among the arguments are static: each new value
+    compiles a new version.  Floats and arrays are traced.
+    """
     return _Jit(f)
 
 
@@ -344,42 +427,67 @@ def make_ir(f: Callable) -> Callable[..., Program]:
 
     @functools.wraps(f)
     def ir_of(*args: Any) -> Program:
-        signature, _, _ = _signature(args, None, _function_name(f))
-        return _trace_user_function(f, signature).program
+        leaves, treedef = tree_flatten(args)
+        signature = Signature.of(leaves, treedef, _function_name(f))
+        return trace_user_function(f, signature).program
 
     return ir_of
 
 
+def show_source(f: Callable) -> Callable[..., str]:
+    """Return a function that gives the generated Numba source ``f`` runs for its arguments.
+
+    For ``grad(g)`` or ``value_and_grad(g)`` this is the joint forward+backward program.
+    """
+
+    def source_of(*args: Any) -> str:
+        staged = f if isinstance(f, _Staged) else jit(f)
+        return staged.lower(*args).source()
+
+    return source_of
+
+
 def vjp(f: Callable, *primals: Any) -> tuple[Any, Callable[[Any], Any]]:
-    """``(f(*primals), vjp_fn)`` where ``vjp_fn(cotangent)`` returns cotangents of the primals."""
-    signature, traced, _ = _signature(primals, None, _function_name(f))
-    found = _trace_user_function(f, signature)
-    wrt = tuple(range(len(traced)))
+    """``(f(*primals), vjp_fn)``; ``vjp_fn(cotangent)`` gives the primals' cotangents."""
+    leaves, treedef = tree_flatten(primals)
+    name = _function_name(f)
+    signature = Signature.of(leaves, treedef, name)
+    found = trace_user_function(f, signature)
+    traced = signature.select(leaves) + found.captured
+    wrt = tuple(i for i, a in enumerate(signature.avals) if a.dtype.kind == "f")
     program = adjoint.vjp_program(found.program, wrt)
-    executable = Executable(program)
     n_out = len(found.program.outputs)
-    forward = Executable(found.program)(list(traced) + found.captured)
+    if any(isinstance(x, Tracer) for x in traced):
+        forward = eval_program(found.program, traced)
+    else:
+        forward = Executable(found.program)(traced)
     out = tree_unflatten(found.out_tree, [_scalar_if_0d(o) for o in forward])
+    backward = Executable(program)
+    restorers = [_restorer(leaves[signature.traced_positions[i]]) for i in wrt]
 
     def vjp_fn(cotangent: Any) -> Any:
         ct_leaves, ct_tree = tree_flatten(cotangent)
         if ct_tree != found.out_tree:
-            raise TypeError(f"cotangent structure {ct_tree} does not match output {found.out_tree}")
-        cts = [
-            c if isinstance(c, Tracer) else np.asarray(c, dtype=a.dtype)
-            for c, a in zip(ct_leaves, found.program.out_avals, strict=True)
-        ]
-        results = executable(list(traced) + found.captured + cts)[n_out:]
-        leaves = iter(results)
-        restored = [
-            _restore(leaf, next(leaves)) if isinstance(s, Aval) else None
-            for leaf, s in zip(tree_flatten(primals)[0], signature.leaves, strict=True)
-        ]
-        return tree_unflatten(signature.treedef, restored)
+            raise ValueError(
+                f"vjp of {name}: the cotangent has structure {ct_tree}, but the output has "
+                f"structure {found.out_tree}; pass one array per output, shaped like it."
+            )
+        cts = []
+        for c, aval in zip(ct_leaves, found.program.out_avals, strict=True):
+            c = c if isinstance(c, Tracer) else np.asarray(c, dtype=aval.dtype)
+            if tuple(c.shape) != aval.shape:
+                raise ValueError(
+                    f"vjp of {name}: a cotangent has shape {tuple(c.shape)} but the output "
+                    f"has shape {aval.shape}"
+                )
+            cts.append(c)
+        runner = eval_program if any(isinstance(x, Tracer) for x in traced + cts) else None
+        outs = (
+            runner(program, traced + cts) if runner else backward(traced + cts)
+        )[n_out:]
+        result: list[Any] = [None] * treedef.num_leaves
+        for i, g, fix in zip(wrt, outs, restorers, strict=True):
+            result[signature.traced_positions[i]] = fix(g)
+        return tree_unflatten(treedef, result)
 
     return out, vjp_fn
-
-
-def _no_concrete(x: Any) -> None:
-    if isinstance(x, Tracer):
-        raise TracerConversionError("a traced value reached a place that needs a concrete one")
