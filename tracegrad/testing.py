@@ -1,0 +1,313 @@
+"""Gradient checking against finite differences, for tests and for users' own rules.
+
+``check_grads(f, args)`` compares ``tracegrad.grad`` with central differences
+along random directions, one argument leaf at a time (so a failure names the
+leaf), and with ``order=2`` also checks the gradient of ``<grad f, v>``.
+``numerical_grad(f, args)`` is the per-element central-difference gradient.
+
+Finite differences are evaluated in float64 whenever the function allows it:
+float32 inputs are upcast, so the step can be small and the reference is
+accurate even when the analytic side runs in float32.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from .api import grad
+from .tree import tree_flatten, tree_leaves_with_path, tree_unflatten
+
+__all__ = ["check_grads", "numerical_grad"]
+
+# Base step of the central difference (scaled by max(1, |x|)), and default tolerances, by
+# the dtype the differences / the analytic gradient are computed in.
+_STEP = {np.dtype(np.float64): 1e-6, np.dtype(np.float32): 1e-3, np.dtype(np.float16): 1e-2}
+_RTOL = {np.dtype(np.float64): 1e-5, np.dtype(np.float32): 5e-3, np.dtype(np.float16): 5e-2}
+_ATOL = {np.dtype(np.float64): 1e-8, np.dtype(np.float32): 1e-5, np.dtype(np.float16): 1e-3}
+
+
+# =============================================================================================
+# Leaves
+
+
+def _is_float_leaf(leaf: Any) -> bool:
+    if isinstance(leaf, bool):
+        return False
+    if isinstance(leaf, float):
+        return True
+    return isinstance(leaf, np.ndarray | np.generic) and leaf.dtype.kind == "f"
+
+
+def _dtype(leaf: Any) -> np.dtype:
+    return np.dtype(np.float64) if isinstance(leaf, float) else np.dtype(leaf.dtype)
+
+
+def _upcast(leaf: Any) -> Any:
+    """float16/float32 arrays and scalars -> float64; everything else unchanged."""
+    if isinstance(leaf, np.ndarray | np.generic) and leaf.dtype.kind == "f":
+        return (
+            np.asarray(leaf, dtype=np.float64)
+            if isinstance(leaf, np.ndarray)
+            else (np.float64(leaf))
+        )
+    return leaf
+
+
+def _shift(leaf: Any, step: Any) -> Any:
+    """``leaf + step`` keeping the leaf's kind (Python float, NumPy scalar, array)."""
+    if isinstance(leaf, float):
+        return leaf + float(step)
+    if isinstance(leaf, np.generic):
+        return leaf.dtype.type(leaf + step)
+    return (leaf + step).astype(leaf.dtype)
+
+
+def _scalar(value: Any, name: str) -> float:
+    array = np.asarray(value)
+    if array.shape != ():
+        raise ValueError(f"{name} must return a scalar for gradient checking, got {array.shape}")
+    return float(array)
+
+
+def _name(f: Callable) -> str:
+    return getattr(f, "__qualname__", getattr(f, "__name__", repr(f)))
+
+
+def _default_argnums(args: Sequence[Any]) -> tuple[int, ...]:
+    """Every argument whose leaves are all floats (and that has at least one leaf)."""
+    nums = []
+    for i, a in enumerate(args):
+        leaves = tree_flatten(a)[0]
+        if leaves and all(_is_float_leaf(x) for x in leaves):
+            nums.append(i)
+    if not nums:
+        raise ValueError("check_grads: no argument consists of float leaves; pass argnums")
+    return tuple(nums)
+
+
+def _normalize_argnums(argnums: int | Sequence[int] | None, args: Sequence[Any]) -> tuple:
+    if argnums is None:
+        return _default_argnums(args)
+    nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+    return tuple(n % len(args) for n in nums)
+
+
+class _Point:
+    """The flattened arguments of ``f`` and how to evaluate ``f`` near them."""
+
+    def __init__(self, f: Callable, args: Sequence[Any], argnums: tuple[int, ...]) -> None:
+        self.f = f
+        self.name = _name(f)
+        self.args = tuple(args)
+        self.leaves, self.treedef = tree_flatten(self.args)
+        self.paths = [p for p, _ in tree_leaves_with_path(self.args)]
+        owner: list[int] = []
+        for i, a in enumerate(self.args):
+            owner.extend([i] * len(tree_flatten(a)[0]))
+        # Leaves of the differentiated arguments, in the order grad returns them.
+        self.wrt = [k for n in argnums for k, o in enumerate(owner) if o == n]
+        # Evaluate in float64 if the function keeps float64 on upcast inputs.
+        upcast = [_upcast(x) for x in self.leaves]
+        out = np.asarray(f(*tree_unflatten(self.treedef, upcast)))
+        if out.dtype == np.float64:
+            self.base, self.eval_dtype = upcast, np.dtype(np.float64)
+        else:
+            self.base, self.eval_dtype = list(self.leaves), np.dtype(out.dtype)
+        self.value = _scalar(out, self.name)
+
+    def at(self, k: int, step: Any) -> float:
+        leaves = list(self.base)
+        leaves[k] = _shift(leaves[k], step)
+        return _scalar(self.f(*tree_unflatten(self.treedef, leaves)), self.name)
+
+    def step(self, k: int, eps: float | None) -> float:
+        if eps is not None:
+            return eps
+        magnitude = float(np.max(np.abs(self.base[k]))) if np.size(self.base[k]) else 0.0
+        return _STEP.get(self.eval_dtype, 1e-6) * max(1.0, magnitude)
+
+    def central(self, k: int, v: Any, eps: float | None) -> tuple[float, float]:
+        """``(f(x + h v) - f(x - h v)) / 2h`` along ``v`` in leaf ``k``, and its round-off."""
+        h = self.step(k, eps)
+        plus, minus = self.at(k, h * v), self.at(k, -h * v)
+        noise = 4 * np.finfo(self.eval_dtype).eps * (abs(plus) + abs(minus)) / (2 * h)
+        return (plus - minus) / (2 * h), noise
+
+
+def _direction(leaf: Any, rng: np.random.Generator) -> Any:
+    """A random unit vector shaped like ``leaf`` (float64; a float for scalar leaves)."""
+    shape = np.shape(leaf)
+    v = rng.standard_normal(shape)
+    norm = np.sqrt(np.sum(v * v))
+    v = v / norm if norm > 0 else v
+    return float(v) if shape == () else v
+
+
+# =============================================================================================
+# check_grads
+
+
+def check_grads(
+    f: Callable[..., Any],
+    args: Sequence[Any],
+    order: int = 1,
+    eps: float | None = None,
+    rtol: float | None = None,
+    atol: float | None = None,
+    argnums: int | Sequence[int] | None = None,
+    seed: int = 0,
+) -> None:
+    """Check ``tracegrad.grad(f)`` at ``args`` against central finite differences.
+
+    For every float leaf of the differentiated arguments (default: every argument made only
+    of float leaves) a random unit direction ``v`` is drawn and ``<grad f(x), v>`` is
+    compared with ``(f(x + eps v) - f(x - eps v)) / (2 eps)``.  The gradient's leaves must
+    also have the shapes and dtypes of the inputs.  ``order=2`` (or more) then checks the
+    gradient of ``lambda *a: <grad f(a), v>`` the same way, recursively.
+
+    ``eps`` defaults to a step chosen for the dtype the differences are evaluated in
+    (float32 inputs are upcast to float64 when ``f`` allows), scaled by the leaf's size.
+    Raises ``AssertionError`` naming the function, the leaf's path, expected and actual
+    directional derivatives, and the direction.
+    """
+    if not isinstance(args, tuple | list):
+        raise TypeError("check_grads: args must be a tuple or list of positional arguments")
+    args = tuple(args)
+    nums = _normalize_argnums(argnums, args)
+    point = _Point(f, args, nums)
+    rng = np.random.default_rng(seed)
+
+    grads = grad(f, argnums=nums)(*args)
+    grad_leaves = tree_flatten(grads)[0]
+    if len(grad_leaves) != len(point.wrt):
+        raise AssertionError(
+            f"check_grads({point.name}): grad returned {len(grad_leaves)} leaves for "
+            f"{len(point.wrt)} differentiated input leaves"
+        )
+    directions = []
+    for k, g in zip(point.wrt, grad_leaves, strict=True):
+        leaf, where = point.leaves[k], f"args{point.paths[k]}"
+        _check_form(point.name, where, leaf, g)
+        v = _direction(leaf, rng)
+        directions.append(v)
+        expected, noise = point.central(k, v, eps)
+        g64 = np.asarray(g, dtype=np.float64)
+        got = float(np.sum(g64 * v))
+        scale = float(np.sqrt(np.sum(g64 * g64)))
+        dtype = _dtype(leaf)
+        r = rtol if rtol is not None else max(_RTOL[dtype], _RTOL[point.eval_dtype])
+        a = atol if atol is not None else max(_ATOL[dtype], _ATOL[point.eval_dtype])
+        tol = a + noise + r * max(abs(expected), abs(got), scale)
+        if not abs(got - expected) <= tol:  # also fails on NaN
+            raise AssertionError(
+                f"check_grads({point.name}, order={order}): the gradient with respect to "
+                f"{where} ({_describe(leaf)}) disagrees with central differences\n"
+                f"  expected <grad, v> = {expected!r} (finite differences, step "
+                f"{point.step(k, eps):.3g}, evaluated in {point.eval_dtype})\n"
+                f"  got      <grad, v> = {got!r} (tracegrad.grad)\n"
+                f"  |difference| = {abs(got - expected):.3g} > tolerance {tol:.3g}\n"
+                f"  direction v = {_short(v)}\n"
+                f"  gradient = {_short(g)}"
+            )
+    if order > 1:
+        check_grads(
+            _directional_grad(f, nums, directions, point.name),
+            args,
+            order=order - 1,
+            eps=eps,
+            rtol=rtol,
+            atol=atol,
+            argnums=nums,
+            seed=seed + 1,
+        )
+
+
+def _directional_grad(
+    f: Callable, argnums: tuple[int, ...], directions: list[Any], name: str
+) -> Callable[..., Any]:
+    """``lambda *a: <grad f(a), v>``, itself differentiable with tracegrad."""
+    grad_f = grad(f, argnums=argnums)
+
+    def directional(*a: Any) -> Any:
+        total: Any = 0.0
+        for g, v in zip(tree_flatten(grad_f(*a))[0], directions, strict=True):
+            dtype = g.dtype if hasattr(g, "dtype") else np.float64
+            total = total + np.sum(g * np.asarray(v, dtype=dtype))
+        return total
+
+    directional.__qualname__ = f"<grad {name}, v>"
+    return directional
+
+
+def _check_form(name: str, where: str, leaf: Any, g: Any) -> None:
+    """A gradient leaf has its input's shape and dtype (a Python float gives a scalar)."""
+    if isinstance(leaf, float):
+        ok = np.shape(g) == () and np.asarray(g).dtype.kind == "f"
+    else:
+        ok = np.shape(g) == np.shape(leaf) and np.asarray(g).dtype == leaf.dtype
+    if not ok:
+        raise AssertionError(
+            f"check_grads({name}): the gradient for {where} is {_describe(g)} but the input "
+            f"is {_describe(leaf)}"
+        )
+
+
+def _describe(x: Any) -> str:
+    if isinstance(x, float):
+        return "Python float"
+    return f"{type(x).__name__} {np.asarray(x).dtype}{list(np.shape(x))}"
+
+
+def _short(x: Any) -> str:
+    return np.array2string(np.asarray(x), precision=4, threshold=12, max_line_width=88)
+
+
+# =============================================================================================
+# numerical_grad
+
+
+def numerical_grad(
+    f: Callable[..., Any],
+    args: Sequence[Any],
+    argnums: int | Sequence[int] = 0,
+    eps: float | None = None,
+) -> Any:
+    """The gradient of scalar ``f`` at ``args`` by per-element central differences.
+
+    Mirrors ``tracegrad.grad(f, argnums)(*args)``: the result has the structure of
+    ``args[argnums]`` (a tuple of those for a tuple ``argnums``), with each leaf in its
+    input's dtype.  Differences are evaluated in float64 where ``f`` allows it.
+    """
+    args = tuple(args)
+    nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+    nums = tuple(n % len(args) for n in nums)
+    point = _Point(f, args, nums)
+    results = []
+    for k in point.wrt:
+        leaf, base = point.leaves[k], point.base[k]
+        if not _is_float_leaf(leaf):
+            raise TypeError(f"numerical_grad: args{point.paths[k]} is not a float leaf")
+        flat = np.zeros(np.size(base))
+        for i in range(flat.size):
+            unit = np.zeros(np.size(base))
+            unit[i] = 1.0
+            unit = unit.reshape(np.shape(base))
+            x_i = float(np.asarray(base).reshape(-1)[i])
+            h = eps if eps is not None else _STEP.get(point.eval_dtype, 1e-6) * max(1.0, abs(x_i))
+            step = float(unit) * h if np.shape(base) == () else unit * h
+            flat[i] = (point.at(k, step) - point.at(k, -step)) / (2 * h)
+        if isinstance(leaf, float):
+            results.append(float(flat[0]))
+        elif isinstance(leaf, np.generic):
+            results.append(leaf.dtype.type(flat[0]))
+        else:
+            results.append(flat.reshape(leaf.shape).astype(leaf.dtype))
+    it = iter(results)
+    per_arg = []
+    for n in nums:
+        leaves, treedef = tree_flatten(args[n])
+        per_arg.append(tree_unflatten(treedef, [next(it) for _ in leaves]))
+    return per_arg[0] if isinstance(argnums, int) else tuple(per_arg)
