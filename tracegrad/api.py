@@ -25,7 +25,7 @@ from .errors import ArgnumsError, DTypeError, NonScalarOutputError
 from .interpret import eval_program
 from .ir import Aval, Program
 from .passes import optimize
-from .tracing import Tracer, trace_flat
+from .tracing import ArrayTracer, Tracer, trace_flat
 from .tree import TreeDef, tree_flatten, tree_leaves_with_path, tree_unflatten
 
 # =============================================================================================
@@ -43,7 +43,7 @@ def _leaf_key(leaf: Any) -> Any:
         return (leaf.shape, leaf.dtype)
     if t is float:
         return float
-    if t is Tracer:
+    if t is Tracer or t is ArrayTracer:
         return (Tracer, leaf.node.aval)
     if isinstance(leaf, np.generic):
         return ((), leaf.dtype)

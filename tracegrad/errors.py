@@ -32,14 +32,14 @@ def user_location() -> str:
 
 
 class TracegradError(Exception):
-    """Base class of every error tracegrad raises on purpose."""
+    """Base class of every error tracegrad raises on purpose; names the user's file:line."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(f"{message}\n  (at {user_location()})")
 
 
 class TracerError(TracegradError):
     """A traced value was used where a concrete value is needed."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(f"{message}\n  (at {user_location()})")
 
 
 class TracerBoolError(TracerError):

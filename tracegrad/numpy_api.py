@@ -790,8 +790,8 @@ def apply_ufunc(ufunc: np.ufunc, method: str, inputs: Sequence[Any], kwargs: dic
 def apply_function(func: Callable[..., Any], args: Sequence[Any], kwargs: dict) -> Any:
     handler = FUNCTIONS.get(func)
     if handler is None:
-        module = getattr(func, "__module__", "numpy") or "numpy"
-        prefix = "np.linalg." if "linalg" in module else "np."
+        module = getattr(func, "__module__", None) or "numpy"
+        prefix = "np." + "".join(f"{part}." for part in module.split(".")[1:] if part != "_core")
         raise UnsupportedNumpyFunction(
             f"{prefix}{func.__name__} has no tracegrad rule. Express it with supported "
             "functions (see docs/numpy-support.md), or wrap it with tracegrad.custom_vjp."

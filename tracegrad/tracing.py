@@ -32,7 +32,7 @@ class Trace:
     def new_input(self, aval: Aval) -> Tracer:
         var = Var(aval)
         self.inputs.append(var)
-        return Tracer(self, var)
+        return new_tracer(self, var)
 
     def to_atom(self, value: Any) -> Atom:
         if isinstance(value, Tracer):
@@ -55,7 +55,7 @@ class Trace:
         aval = prim.shape_rule(*(a.aval for a in inputs), **params)
         out = Var(aval)
         self.eqns.append(Eqn(prim, inputs, out, params))
-        return Tracer(self, out)
+        return new_tracer(self, out)
 
 
 def constant_atom(value: Any) -> Literal:
@@ -144,16 +144,6 @@ class Tracer:
     def size(self) -> int:
         return self.node.aval.size
 
-    def __len__(self) -> int:
-        if not self.shape:
-            raise TypeError("len() of a 0-d traced array")
-        return self.shape[0]
-
-    def __iter__(self):
-        if not self.shape:
-            raise TypeError("iteration over a 0-d traced array")
-        return (self[i] for i in range(self.shape[0]))
-
     def __repr__(self) -> str:
         return f"Tracer<{self.aval}>"
 
@@ -189,7 +179,7 @@ class Tracer:
         )
 
     def __float__(self) -> float:
-        raise self._conversion("float() (or a math.* function)")
+        raise self._conversion("float(), a math.* function, or assignment into a NumPy array")
 
     def __int__(self) -> int:
         raise self._conversion("int()")
@@ -281,9 +271,6 @@ class Tracer:
     def __invert__(self):
         return numpy_api.logical_not(self)
 
-    def __getitem__(self, index):
-        return numpy_api.getitem(self, index)
-
     # -- in-place operators are functional: they rebind the name to a new tracer ------------
     __iadd__ = __add__
     __isub__ = __sub__
@@ -344,6 +331,29 @@ class Tracer:
 
     def copy(self):
         return self
+
+
+class ArrayTracer(Tracer):
+    """A Tracer with at least one axis: it can be indexed, iterated and measured with len().
+
+    0-d Tracers lack these on purpose: NumPy treats any object with ``__getitem__`` and
+    ``__len__`` as a sequence, which would hide our error for ``array[i] = tracer``.
+    """
+
+    __slots__ = ()
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __iter__(self):
+        return (self[i] for i in range(self.shape[0]))
+
+    def __getitem__(self, index):
+        return numpy_api.getitem(self, index)
+
+
+def new_tracer(trace: Trace, var: Var) -> Tracer:
+    return ArrayTracer(trace, var) if var.aval.shape else Tracer(trace, var)
 
 
 # numpy_api builds on Tracer and the primitives, so it cannot be imported here; it installs
