@@ -473,8 +473,47 @@ def ones_like(x: Any, dtype: Any = None, **kwargs: Any) -> Any:
 
 
 def full_like(x: Any, fill_value: Any, dtype: Any = None, **kwargs: Any) -> Any:
-    """A constant: no data flows from ``x``, only its shape and dtype."""
-    return np.full(shape_of(x), fill_value, dtype=dtype or dtype_of(x))
+    """An array filled with ``fill_value``: no data flows from ``x``, only its shape and dtype.
+
+    For a traced ``x`` the result is traced too (a broadcast constant), so that it can be
+    updated in place afterwards (``z = np.zeros_like(x); z[1:3] = ...``).
+    """
+    dtype = np.dtype(dtype or dtype_of(x))
+    fill = np.asarray(fill_value, dtype=dtype)
+    if not isinstance(x, Tracer) or not shape_of(x):
+        return np.full(shape_of(x), fill, dtype=dtype)
+    from .tracing import _TRACE_STACK
+    from .ir import Literal
+
+    return _TRACE_STACK[-1].emit(P.broadcast_to, [Literal.make(fill)], {"shape": shape_of(x)})
+
+
+def setitem(x: Any, index: Any, value: Any) -> Any:
+    """``x[index] = value`` as a functional update: returns the updated array.
+
+    The index must be known while tracing (ints, slices, constant integer arrays or masks);
+    like NumPy, where an index repeats a position the last write wins.
+    """
+    if any(isinstance(i, Tracer) for i in (index if isinstance(index, tuple) else (index,))):
+        raise UnsupportedNumpyFunction(
+            "x[i] = v with a traced index i is not supported; build the result with "
+            "np.where(np.arange(n) == i, v, x) instead."
+        )
+    shape = shape_of(x)
+    size = math.prod(shape)
+    positions = np.arange(size).reshape(shape)[index]
+    flat_positions = np.asarray(positions).reshape(-1)
+    # Keep the last write to each position, as NumPy does.
+    reversed_unique, first_in_reversed = np.unique(flat_positions[::-1], return_index=True)
+    last_write = len(flat_positions) - 1 - first_in_reversed
+    (value,) = promote(cast(value, dtype_of(x)))
+    values = reshape(broadcast_to(value, np.shape(positions)), (-1,))
+    if len(last_write) != len(flat_positions):
+        values = P.take(values, last_write.astype(np.int64), axis=0)
+    written = P.scatter_add(values, reversed_unique.astype(np.int64), axis=0, size=size)
+    mask = np.zeros(size, dtype=bool)
+    mask[reversed_unique] = True
+    return where(mask.reshape(shape), reshape(written, shape), x)
 
 
 # =============================================================================================

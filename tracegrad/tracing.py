@@ -351,6 +351,11 @@ class ArrayTracer(Tracer):
     def __getitem__(self, index):
         return numpy_api.getitem(self, index)
 
+    def __setitem__(self, index, value):
+        # A functional update: this Tracer now stands for the updated array.  Other names
+        # bound to the same Tracer see the update, as with a NumPy array.
+        self.node = numpy_api.setitem(self, index, value).node
+
 
 def new_tracer(trace: Trace, var: Var) -> Tracer:
     return ArrayTracer(trace, var) if var.aval.shape else Tracer(trace, var)
