@@ -1,7 +1,7 @@
 """tracegrad: JIT-compiled reverse-mode automatic differentiation of plain NumPy code."""
 
 from . import numpy_api as _numpy_api  # noqa: F401  (registers primitives and Tracer methods)
-from .api import grad, jit, make_ir, value_and_grad, vjp
+from .api import grad, jit, make_ir, show_source, value_and_grad
 from .errors import (
     ArgnumsError,
     DTypeError,
@@ -15,6 +15,7 @@ from .errors import (
 )
 from .ir import Program
 from .numpy_api import stop_gradient
+from .transforms import hessian, jacfwd, jacobian, jacrev, jvp, vjp
 
 __version__ = "0.1.0"
 
@@ -30,8 +31,14 @@ __all__ = [
     "TracerLeakError",
     "UnsupportedNumpyFunction",
     "grad",
+    "hessian",
+    "jacfwd",
+    "jacobian",
+    "jacrev",
+    "jvp",
     "jit",
     "make_ir",
+    "show_source",
     "stop_gradient",
     "value_and_grad",
     "vjp",

@@ -113,3 +113,39 @@ def vjp_program(program: Program, wrt: Sequence[int]) -> Program:
     joint_prog, captured = trace_flat(joint, avals)
     assert not captured, "a forward program cannot close over traced values"
     return optimize(joint_prog)
+
+
+def split_program(
+    program: Program, n_known: int, first_outputs: Sequence[int]
+) -> tuple[Program, Program, int]:
+    """Partial evaluation: split ``program`` by what depends on its trailing inputs.
+
+    The first part takes ``inputs[:n_known]`` and returns ``outputs[first_outputs]``
+    followed by residuals: the values the second part needs.  The second part takes
+    ``residuals + inputs[n_known:]`` and returns the other outputs.  For a vjp program
+    this separates the forward sweep (run once) from the backward sweep (run per
+    cotangent).  Returns ``(first, second, number of residuals)``.
+    """
+    unknown = set(program.inputs[n_known:])
+    first_eqns, second_eqns = [], []
+    for eqn in program.eqns:
+        if any(isinstance(a, Var) and a in unknown for a in eqn.inputs):
+            second_eqns.append(eqn)
+            unknown.add(eqn.out)
+        else:
+            first_eqns.append(eqn)
+    rest = [i for i in range(len(program.outputs)) if i not in set(first_outputs)]
+    second_outputs = [program.outputs[i] for i in rest]
+    residuals: list[Var] = []
+    seen: set[Var] = set()
+    for atom in [a for e in second_eqns for a in e.inputs] + second_outputs:
+        if isinstance(atom, Var) and atom not in unknown and atom not in seen:
+            seen.add(atom)
+            residuals.append(atom)
+    first = Program(
+        program.inputs[:n_known],
+        first_eqns,
+        [program.outputs[i] for i in first_outputs] + residuals,
+    )
+    second = Program(residuals + program.inputs[n_known:], second_eqns, second_outputs)
+    return optimize(first), optimize(second), len(residuals)

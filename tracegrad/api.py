@@ -1,4 +1,4 @@
-"""Public transformations: grad, value_and_grad, vjp, jit, make_ir.
+"""Public transformations: grad, value_and_grad, jit, make_ir, show_source.
 
 Each transformation flattens its arguments into leaves, looks up (or builds)
 an entry for their signature, and runs it.  Called with concrete arrays an
@@ -268,7 +268,7 @@ class _Staged:
         self.f = f
         self.cache: dict[tuple, Entry] = {}
         self.executables: dict[tuple, Executable] = {}
-        functools.update_wrapper(self, f)
+        functools.update_wrapper(self, f, updated=())
 
     def __call__(self, *args: Any) -> Any:
         leaves, treedef = tree_flatten(args)
@@ -445,49 +445,3 @@ def show_source(f: Callable) -> Callable[..., str]:
         return staged.lower(*args).source()
 
     return source_of
-
-
-def vjp(f: Callable, *primals: Any) -> tuple[Any, Callable[[Any], Any]]:
-    """``(f(*primals), vjp_fn)``; ``vjp_fn(cotangent)`` gives the primals' cotangents."""
-    leaves, treedef = tree_flatten(primals)
-    name = _function_name(f)
-    signature = Signature.of(leaves, treedef, name)
-    found = trace_user_function(f, signature)
-    traced = signature.select(leaves) + found.captured
-    wrt = tuple(i for i, a in enumerate(signature.avals) if a.dtype.kind == "f")
-    program = adjoint.vjp_program(found.program, wrt)
-    n_out = len(found.program.outputs)
-    if any(isinstance(x, Tracer) for x in traced):
-        forward = eval_program(found.program, traced)
-    else:
-        forward = Executable(found.program)(traced)
-    out = tree_unflatten(found.out_tree, [_scalar_if_0d(o) for o in forward])
-    backward = Executable(program)
-    restorers = [_restorer(leaves[signature.traced_positions[i]]) for i in wrt]
-
-    def vjp_fn(cotangent: Any) -> Any:
-        ct_leaves, ct_tree = tree_flatten(cotangent)
-        if ct_tree != found.out_tree:
-            raise ValueError(
-                f"vjp of {name}: the cotangent has structure {ct_tree}, but the output has "
-                f"structure {found.out_tree}; pass one array per output, shaped like it."
-            )
-        cts = []
-        for c, aval in zip(ct_leaves, found.program.out_avals, strict=True):
-            c = c if isinstance(c, Tracer) else np.asarray(c, dtype=aval.dtype)
-            if tuple(c.shape) != aval.shape:
-                raise ValueError(
-                    f"vjp of {name}: a cotangent has shape {tuple(c.shape)} but the output "
-                    f"has shape {aval.shape}"
-                )
-            cts.append(c)
-        runner = eval_program if any(isinstance(x, Tracer) for x in traced + cts) else None
-        outs = (
-            runner(program, traced + cts) if runner else backward(traced + cts)
-        )[n_out:]
-        result: list[Any] = [None] * treedef.num_leaves
-        for i, g, fix in zip(wrt, outs, restorers, strict=True):
-            result[signature.traced_positions[i]] = fix(g)
-        return tree_unflatten(treedef, result)
-
-    return out, vjp_fn

@@ -1,0 +1,327 @@
+"""Transformations built on the reverse-mode core: vjp, jvp, jacrev, jacfwd, hessian.
+
+Forward mode is derived by transposition ("double vjp"): the pullback
+``u -> J^T u`` is linear in ``u``, so ``J v`` is the gradient with respect to
+``u`` of ``<J^T u, v>``.  Our VJP rules are themselves differentiable IR, so
+this needs no JVP rule per primitive; DCE removes the parts of the nested
+program that the tangent does not need.  See docs/architecture.md.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from . import adjoint
+from .api import (
+    Executable,
+    Signature,
+    _function_name,
+    _leaf_key,
+    _normalize_argnums,
+    _restorer,
+    _scalar_if_0d,
+    trace_user_function,
+    value_and_grad,
+)
+from .interpret import eval_program
+from .ir import Aval
+from .tracing import Tracer
+from .tree import TreeDef, tree_flatten, tree_unflatten
+
+# =============================================================================================
+# vjp: the forward sweep runs once, the backward sweep once per cotangent
+
+
+@dataclass
+class _VjpPlan:
+    signature: Signature
+    forward: Executable  # traced inputs -> (*outputs, *residuals)
+    backward: Executable  # (*residuals, *output cotangents) -> input cotangents
+    joint: Executable  # (*inputs, *cotangents) -> (*outputs, *input cotangents), for Tracers
+    out_tree: TreeDef
+    out_avals: list[Aval]
+    wrt: tuple[int, ...]  # positions (among traced leaves) of the float leaves
+    captured: list[Tracer]
+
+
+_VJP_PLANS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _vjp_plan(f: Callable, leaves: list, treedef: TreeDef) -> _VjpPlan:
+    key = (treedef, *map(_leaf_key, leaves))
+    plans = _VJP_PLANS.setdefault(f, {}) if _weakrefable(f) else {}
+    plan = plans.get(key)
+    if plan is not None:
+        return plan
+    signature = Signature.of(leaves, treedef, _function_name(f))
+    found = trace_user_function(f, signature)
+    wrt = tuple(i for i, a in enumerate(signature.avals) if a.dtype.kind == "f")
+    joint = adjoint.vjp_program(found.program, wrt)
+    n_in, n_out = len(found.program.inputs), len(found.program.outputs)
+    forward, backward, _ = adjoint.split_program(joint, n_in, range(n_out))
+    plan = _VjpPlan(
+        signature,
+        Executable(forward),
+        Executable(backward),
+        Executable(joint),
+        found.out_tree,
+        found.program.out_avals,
+        wrt,
+        found.captured,
+    )
+    if not found.captured:
+        plans[key] = plan
+    return plan
+
+
+def _weakrefable(f: Any) -> bool:
+    try:
+        weakref.ref(f)
+    except TypeError:
+        return False
+    return True
+
+
+def vjp(f: Callable, *primals: Any) -> tuple[Any, Callable[[Any], tuple]]:
+    """``(f(*primals), vjp_fn)``: ``vjp_fn(cotangent)`` returns one cotangent per primal.
+
+    The cotangent has the structure of ``f``'s output.  The forward sweep runs
+    once, here; each ``vjp_fn`` call runs only the backward sweep.  Leaves that
+    are not floats (integer arrays, Python ints) get ``None``.
+    """
+    leaves, treedef = tree_flatten(primals)
+    plan = _vjp_plan(f, leaves, treedef)
+    traced = plan.signature.select(leaves) + plan.captured
+    symbolic = any(isinstance(x, Tracer) for x in traced)
+    n_out = len(plan.out_avals)
+    if symbolic:
+        outs = eval_program(plan.forward.program, traced)
+    else:
+        outs = plan.forward(traced)
+    residuals = outs[n_out:]
+    out = tree_unflatten(plan.out_tree, [_scalar_if_0d(o) for o in outs[:n_out]])
+    positions = plan.signature.traced_positions
+    restorers = [_restorer(leaves[positions[i]]) for i in plan.wrt]
+    name = _function_name(f)
+
+    def vjp_fn(cotangent: Any) -> tuple:
+        cts = _check_cotangent(name, cotangent, plan.out_tree, plan.out_avals)
+        if symbolic or any(isinstance(c, Tracer) for c in cts):
+            grads = eval_program(plan.backward.program, residuals + cts)
+        else:
+            grads = plan.backward(residuals + cts)
+        result: list[Any] = [None] * treedef.num_leaves
+        for i, g, fix in zip(plan.wrt, grads, restorers, strict=True):
+            result[positions[i]] = fix(g)
+        return tree_unflatten(treedef, result)
+
+    return out, vjp_fn
+
+
+def _check_cotangent(
+    name: str, cotangent: Any, out_tree: TreeDef, out_avals: Sequence[Aval]
+) -> list[Any]:
+    ct_leaves, ct_tree = tree_flatten(cotangent)
+    if ct_tree != out_tree:
+        raise ValueError(
+            f"vjp of {name}: the cotangent has structure {ct_tree}, but the output has "
+            f"structure {out_tree}; pass one array per output, shaped like it."
+        )
+    cts = []
+    for c, aval in zip(ct_leaves, out_avals, strict=True):
+        c = c if isinstance(c, Tracer) else np.asarray(c, dtype=aval.dtype)
+        if tuple(c.shape) != aval.shape:
+            raise ValueError(
+                f"vjp of {name}: a cotangent has shape {tuple(c.shape)} but the output has "
+                f"shape {aval.shape}."
+            )
+        cts.append(c)
+    return cts
+
+
+# =============================================================================================
+# jvp by transposing the pullback
+
+
+_JVP_FNS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _pullback_dot(f: Callable) -> Callable:
+    def pullback_dot(primals: tuple, tangents: tuple, u: Any) -> tuple[Any, Any]:
+        out, vjp_fn = vjp(f, *primals)
+        cts = tree_flatten(vjp_fn(u))[0]
+        total = 0.0
+        for c, t in zip(cts, tree_flatten(tangents)[0], strict=True):
+            if c is not None and t is not None:
+                total = total + np.sum(c * t)
+        return total, out
+
+    return pullback_dot
+
+
+def jvp(f: Callable, primals: Sequence[Any], tangents: Sequence[Any]) -> tuple[Any, Any]:
+    """``(f(*primals), J v)``: the directional derivative of ``f`` along ``tangents``.
+
+    ``tangents`` has the structure of ``primals``; entries for non-float leaves
+    are ignored.
+    """
+    primals, tangents = tuple(primals), tuple(tangents)
+    p_leaves, p_tree = tree_flatten(primals)
+    t_leaves, t_tree = tree_flatten(tangents)
+    if p_tree != t_tree:
+        raise ValueError(
+            f"jvp of {_function_name(f)}: tangents have structure {t_tree} but primals have "
+            f"{p_tree}; pass one tangent per primal, shaped like it."
+        )
+    tangents = tree_unflatten(
+        t_tree,
+        [_as_tangent(p, t, _function_name(f)) for p, t in zip(p_leaves, t_leaves, strict=True)],
+    )
+    plan = _vjp_plan(f, p_leaves, p_tree)
+    u = tree_unflatten(plan.out_tree, [np.zeros(a.shape, a.dtype) for a in plan.out_avals])
+    if _weakrefable(f):
+        vg = _JVP_FNS.get(f)
+        if vg is None:
+            vg = _JVP_FNS[f] = value_and_grad(_pullback_dot(f), argnums=2, has_aux=True)
+    else:
+        vg = value_and_grad(_pullback_dot(f), argnums=2, has_aux=True)
+    (_, out), tangent_out = vg(primals, tangents, u)
+    return out, tangent_out
+
+
+def _as_tangent(primal: Any, tangent: Any, name: str) -> Any:
+    if isinstance(primal, Tracer | np.ndarray | np.generic | float) and (
+        np.result_type(primal.dtype if hasattr(primal, "dtype") else float).kind == "f"
+    ):
+        shape = tuple(primal.shape) if hasattr(primal, "shape") else ()
+        if tuple(np.shape(tangent) if not isinstance(tangent, Tracer) else tangent.shape) != (
+            shape
+        ):
+            raise ValueError(
+                f"jvp of {name}: a tangent has shape {np.shape(tangent)} but its primal has "
+                f"shape {shape}."
+            )
+        return tangent
+    return None
+
+
+# =============================================================================================
+# Jacobians and the Hessian
+
+
+def _basis(shape: tuple[int, ...], dtype: np.dtype) -> list[np.ndarray]:
+    eye = np.eye(int(np.prod(shape, dtype=np.int64)), dtype=dtype)
+    return [row.reshape(shape) for row in eye]
+
+
+def _zeros_like_tree(tree: Any) -> Any:
+    leaves, treedef = tree_flatten(tree)
+    return tree_unflatten(treedef, [np.zeros(np.shape(x), _dtype_of(x)) for x in leaves])
+
+
+def _dtype_of(x: Any) -> np.dtype:
+    return x.dtype if hasattr(x, "dtype") else np.dtype(np.float64)
+
+
+def _stack(parts: list[Any], shape: tuple[int, ...], axis_first: bool) -> Any:
+    """Stack ``parts`` (one per element of an index space of ``shape``) into one array.
+
+    With ``axis_first`` the index space leads the result's axes, otherwise it trails.
+    """
+    if axis_first:
+        return np.reshape(np.stack(parts), shape + tuple(np.shape(parts[0])))
+    return np.reshape(np.stack(parts, axis=-1), tuple(np.shape(parts[0])) + shape)
+
+
+def _jacobian_tree(
+    per_input_leaf: Callable[[int, int], Any], args: tuple, nums: tuple[int, ...], single: bool
+) -> Any:
+    blocks = []
+    for n in nums:
+        leaves, treedef = tree_flatten(args[n])
+        blocks.append(tree_unflatten(treedef, [per_input_leaf(n, j) for j in range(len(leaves))]))
+    return blocks[0] if single else tuple(blocks)
+
+
+def jacrev(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
+    """The Jacobian of ``f`` by reverse mode: one backward sweep per output element.
+
+    For an output leaf of shape ``S_o`` and an argument leaf of shape ``S_i`` the
+    block has shape ``S_o + S_i``.  The result has the structure of the argument
+    (a tuple of those for a tuple ``argnums``); for a pytree output, the output's
+    structure holds such results.
+    """
+    single = isinstance(argnums, int)
+
+    def jacobian_of(*args: Any) -> Any:
+        nums = _normalize_argnums(argnums, len(args), f"jacrev({_function_name(f)})")
+        out, vjp_fn = vjp(f, *args)
+        out_leaves, out_tree = tree_flatten(out)
+        results = []
+        for k, o in enumerate(out_leaves):
+            shape = tuple(np.shape(o))
+            rows = []
+            for e in _basis(shape, _dtype_of(o)):
+                ct = tree_flatten(_zeros_like_tree(out))[0]
+                ct[k] = e
+                rows.append(vjp_fn(tree_unflatten(out_tree, ct)))
+
+            def block(n: int, j: int, rows: list = rows, shape: tuple = shape) -> Any:
+                return _stack([tree_flatten(r[n])[0][j] for r in rows], shape, axis_first=True)
+
+            results.append(_jacobian_tree(block, args, nums, single))
+        return results[0] if out_tree.is_leaf else tree_unflatten(out_tree, results)
+
+    return jacobian_of
+
+
+def jacfwd(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
+    """The Jacobian of ``f`` by forward mode: one tangent per input element.
+
+    Same layout as :func:`jacrev` (output shape first, then the argument's shape).
+    """
+    single = isinstance(argnums, int)
+
+    def jacobian_of(*args: Any) -> Any:
+        nums = _normalize_argnums(argnums, len(args), f"jacfwd({_function_name(f)})")
+
+        def block(n: int, j: int) -> Any:
+            leaf = tree_flatten(args[n])[0][j]
+            shape = tuple(np.shape(leaf))
+            columns, out_tree = [], None
+            for e in _basis(shape, _dtype_of(leaf)):
+                tangents = [_zeros_like_tree(a) for a in args]
+                t_leaves, t_tree = tree_flatten(tangents[n])
+                t_leaves[j] = e
+                tangents[n] = tree_unflatten(t_tree, t_leaves)
+                _, t_out = jvp(f, args, tangents)
+                out_leaves, out_tree = tree_flatten(t_out)
+                columns.append(out_leaves)
+            stacked = [
+                _stack([c[k] for c in columns], shape, axis_first=False)
+                for k in range(len(columns[0]))
+            ]
+            return stacked[0] if out_tree.is_leaf else tree_unflatten(out_tree, stacked)
+
+        return _jacobian_tree(block, args, nums, single)
+
+    return jacobian_of
+
+
+jacobian = jacrev
+
+
+def hessian(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
+    """The Hessian of the scalar function ``f``: the Jacobian of its gradient.
+
+    Computed reverse-over-reverse (``jacrev(grad(f))``): with forward mode derived
+    by transposition, this does the same work as forward-over-reverse.
+    """
+    from .api import grad
+
+    return jacrev(grad(f, argnums=argnums), argnums=argnums)
