@@ -43,7 +43,7 @@ class TracerError(TracegradError):
 
 
 class TracerBoolError(TracerError):
-    """A traced value decided Python control flow (``if``, ``while``, ``bool()``, ``and``/``or``)."""
+    """A traced value decided Python control flow (``if``, ``while``, ``bool()``, ``and``)."""
 
 
 class TracerConversionError(TracerError):

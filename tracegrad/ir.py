@@ -240,9 +240,8 @@ def pretty(program: Program, literal_arrays: bool = False) -> str:
     lines = [f"{{ lambda {ins} ;"]
     for eqn in program.eqns:
         args = " ".join(name(a) for a in eqn.inputs)
-        lines.append(
-            f"    {name(eqn.out)}:{eqn.out.aval} = {eqn.prim.name}{format_params(eqn.params)} {args}"
-        )
+        head = f"{eqn.prim.name}{format_params(eqn.params)}"
+        lines.append(f"    {name(eqn.out)}:{eqn.out.aval} = {head} {args}")
     outs = ", ".join(name(a) for a in program.outputs)
     lines.append(f"  in ({outs}) }}")
     return "\n".join(lines)

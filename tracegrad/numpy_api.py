@@ -482,8 +482,8 @@ def full_like(x: Any, fill_value: Any, dtype: Any = None, **kwargs: Any) -> Any:
     fill = np.asarray(fill_value, dtype=dtype)
     if not isinstance(x, Tracer) or not shape_of(x):
         return np.full(shape_of(x), fill, dtype=dtype)
-    from .tracing import _TRACE_STACK
     from .ir import Literal
+    from .tracing import _TRACE_STACK
 
     return _TRACE_STACK[-1].emit(P.broadcast_to, [Literal.make(fill)], {"shape": shape_of(x)})
 

@@ -389,9 +389,7 @@ def _select_vjp(ct: Any, out: Any, cond: Any, x: Any, y: Any) -> tuple:
     )
 
 
-select = Primitive(
-    "select", "select", _select_rule, np.where, _select_vjp, "({1} if {0} else {2})"
-)
+select = Primitive("select", "select", _select_rule, np.where, _select_vjp, "({1} if {0} else {2})")
 
 
 def _convert_rule(x: Aval, *, dtype: np.dtype) -> Aval:
