@@ -83,10 +83,11 @@ def main(quick: bool = False) -> dict[str, Any]:
     fig, ax = plt.subplots(figsize=(7, 5))
     xs, ys = np.meshgrid(np.linspace(-1.6, 1.6, 300), np.linspace(-0.6, 1.8, 300))
     zs = (1 - xs) ** 2 + 100 * (ys - xs**2) ** 2
-    ax.contour(xs, ys, zs, levels=np.logspace(-2, 3, 18), cmap="Greys", linewidths=0.6)
-    for label, path in paths.items():
+    ax.contour(xs, ys, zs, levels=np.logspace(-2, 3, 18), cmap="viridis", linewidths=0.7)
+    for k, (label, path) in enumerate(paths.items()):
         n = iterations[label]
-        ax.plot(path[:, 0], path[:, 1], lw=1.2, label=f"{label} ({n or '>' + str(max_iter)})")
+        style = {"lw": 4, "alpha": 0.4} if k == 0 else {"lw": 1.2}
+        ax.plot(path[:, 0], path[:, 1], label=f"{label} ({n or '>' + str(max_iter)})", **style)
     ax.plot(*START, "ko")
     ax.plot(*MINIMUM, "r*", ms=12)
     ax.set(title="Rosenbrock: iterations to reach the minimum", xlabel="x", ylabel="y")
