@@ -480,12 +480,18 @@ def full_like(x: Any, fill_value: Any, dtype: Any = None, **kwargs: Any) -> Any:
     """
     dtype = np.dtype(dtype or dtype_of(x))
     fill = np.asarray(fill_value, dtype=dtype)
-    if not isinstance(x, Tracer) or not shape_of(x):
-        return np.full(shape_of(x), fill, dtype=dtype)
-    from .ir import Literal
-    from .tracing import _TRACE_STACK
+    return add(zeros(shape_of(x), dtype, like=x), fill) if fill else zeros(shape_of(x), dtype, x)
 
-    return _TRACE_STACK[-1].emit(P.broadcast_to, [Literal.make(fill)], {"shape": shape_of(x)})
+
+def zeros(shape: tuple[int, ...], dtype: Any, like: Any) -> Any:
+    """Zeros that are traced when ``like`` is (so they can be updated in place)."""
+    if isinstance(like, Tracer) and shape:
+        from .ir import Literal
+        from .tracing import _TRACE_STACK
+
+        zero = Literal.make(np.zeros((), dtype))
+        return _TRACE_STACK[-1].emit(P.broadcast_to, [zero], {"shape": tuple(shape)})
+    return np.zeros(shape, dtype)
 
 
 def setitem(x: Any, index: Any, value: Any) -> Any:
@@ -552,10 +558,22 @@ def _batched_matmul(x: Any, y: Any) -> Any:
         # (..., n, k) @ (k, m): fold the batch into the rows.
         flat = reshape(x, (-1, xs[-1]))
         return reshape(matmul(flat, y), xs[:-1] + (ys[-1],))
-    raise UnsupportedNumpyFunction(
-        f"batched matmul of shapes {xs} and {ys} is not supported yet; loop over the batch "
-        "with np.stack([a @ b for a, b in zip(x, y)])"
-    )
+    x = reshape(x, (1, xs[0])) if len(xs) == 1 else x
+    y = reshape(y, (ys[0], 1)) if len(ys) == 1 else y
+    if shape_of(x)[-1] != shape_of(y)[-2]:
+        raise ShapeError(
+            f"matmul: shapes {xs} and {ys} do not align: the last axis of the first "
+            f"({xs[-1]}) must equal the second-to-last axis of the second ({shape_of(y)[-2]})."
+        )
+    # Batched: broadcast (..., n, k, 1) * (..., 1, k, m) and sum over k.
+    product = multiply(expand_dims(x, -1), expand_dims(y, -3))
+    result = sum(product, axis=-2)
+    out_shape = shape_of(result)
+    if len(xs) == 1:
+        out_shape = out_shape[:-2] + out_shape[-1:]
+    if len(ys) == 1:
+        out_shape = out_shape[:-1]
+    return reshape(result, out_shape)
 
 
 def dot(x: Any, y: Any, out: Any = None) -> Any:
@@ -841,7 +859,10 @@ def apply_function(func: Callable[..., Any], args: Sequence[Any], kwargs: dict) 
 def _install() -> None:
     import sys
 
-    from . import tracing
+    from . import (
+        numpy_extra,  # noqa: F401  (registers more functions in the tables above)
+        tracing,
+    )
 
     tracing.numpy_api = sys.modules[__name__]
 

@@ -1,0 +1,430 @@
+"""More of NumPy on traced values, composed from the functions in numpy_api.
+
+Nothing here declares a primitive: inverse trigonometry, shape utilities
+(tile, repeat, flip, roll, pad, split, triu, diag), einsum and tensordot are
+all compositions, so their gradients come from the primitives' rules.  Each
+function registers itself in numpy_api's dispatch tables with ``@implements``.
+"""
+
+from __future__ import annotations
+
+import builtins
+import math
+import string
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from . import numpy_api as N
+from .errors import ShapeError, UnsupportedNumpyFunction
+
+
+def implements(*numpy_functions: Callable[..., Any]) -> Callable:
+    """Register ``fn`` as the traced version of the given NumPy functions or ufuncs."""
+
+    def register(fn: Callable) -> Callable:
+        for f in numpy_functions:
+            table = N.UFUNCS if isinstance(f, np.ufunc) else N.FUNCTIONS
+            table[f] = fn
+        return fn
+
+    return register
+
+
+# =============================================================================================
+# Elementwise
+
+
+@implements(np.arcsin)
+def arcsin(x: Any) -> Any:
+    (x,) = N.promote(x, float_only=True)
+    return N.arctan2(x, N.sqrt(N.subtract(1.0, N.multiply(x, x))))
+
+
+@implements(np.arccos)
+def arccos(x: Any) -> Any:
+    (x,) = N.promote(x, float_only=True)
+    return N.arctan2(N.sqrt(N.subtract(1.0, N.multiply(x, x))), x)
+
+
+@implements(np.arcsinh)
+def arcsinh(x: Any) -> Any:
+    (x,) = N.promote(x, float_only=True)
+    # Odd symmetry keeps precision for large negative x.
+    ax = N.absolute(x)
+    return N.multiply(N.sign(x), N.log(N.add(ax, N.sqrt(N.add(N.multiply(ax, ax), 1.0)))))
+
+
+@implements(np.arccosh)
+def arccosh(x: Any) -> Any:
+    (x,) = N.promote(x, float_only=True)
+    return N.log(N.add(x, N.sqrt(N.subtract(N.multiply(x, x), 1.0))))
+
+
+@implements(np.arctanh)
+def arctanh(x: Any) -> Any:
+    (x,) = N.promote(x, float_only=True)
+    return N.multiply(0.5, N.log1p(N.divide(N.multiply(2.0, x), N.subtract(1.0, x))))
+
+
+@implements(np.cbrt)
+def cbrt(x: Any) -> Any:
+    (x,) = N.promote(x, float_only=True)
+    return N.multiply(N.sign(x), N.power(N.absolute(x), 1.0 / 3.0))
+
+
+@implements(np.deg2rad, np.radians)
+def deg2rad(x: Any) -> Any:
+    return N.multiply(N.promote(x, float_only=True)[0], math.pi / 180.0)
+
+
+@implements(np.rad2deg, np.degrees)
+def rad2deg(x: Any) -> Any:
+    return N.multiply(N.promote(x, float_only=True)[0], 180.0 / math.pi)
+
+
+@implements(np.logaddexp2)
+def logaddexp2(x: Any, y: Any) -> Any:
+    ln2 = math.log(2.0)
+    return N.divide(N.logaddexp(N.multiply(x, ln2), N.multiply(y, ln2)), ln2)
+
+
+@implements(np.isinf)
+def isinf(x: Any) -> Any:
+    if N.dtype_of(x).kind != "f":
+        return N.zeros_like(x, dtype=np.bool_)
+    return N.equal(N.absolute(x), np.inf)
+
+
+@implements(np.isfinite)
+def isfinite(x: Any) -> Any:
+    if N.dtype_of(x).kind != "f":
+        return N.ones_like(x, dtype=np.bool_)
+    return N.logical_not(N.logical_or(N.isnan(x), isinf(x)))
+
+
+@implements(np.logical_xor)
+def logical_xor(x: Any, y: Any) -> Any:
+    return N.not_equal(N.cast(x, np.bool_), N.cast(y, np.bool_))
+
+
+@implements(np.nan_to_num)
+def nan_to_num(
+    x: Any, copy: bool = True, nan: float = 0.0, posinf: Any = None, neginf: Any = None
+) -> Any:
+    info = np.finfo(N.dtype_of(x))
+    x = N.where(N.isnan(x), nan, x)
+    x = N.where(N.equal(x, np.inf), info.max if posinf is None else posinf, x)
+    return N.where(N.equal(x, -np.inf), info.min if neginf is None else neginf, x)
+
+
+# =============================================================================================
+# Reductions
+
+
+@implements(np.ptp)
+def ptp(x: Any, axis: Any = None, out: Any = None, keepdims: bool = False) -> Any:
+    N._no_out("ptp", out)
+    return N.subtract(
+        N.amax(x, axis=axis, keepdims=keepdims), N.amin(x, axis=axis, keepdims=keepdims)
+    )
+
+
+@implements(np.average)
+def average(x: Any, axis: Any = None, weights: Any = None, returned: bool = False,
+            keepdims: bool = False) -> Any:  # fmt: skip
+    if returned:
+        raise UnsupportedNumpyFunction("np.average(..., returned=True)")
+    if weights is None:
+        return N.mean(x, axis=axis, keepdims=keepdims)
+    shape = N.shape_of(x)
+    if len(N.shape_of(weights)) == 1 and len(shape) > 1 and isinstance(axis, int):
+        # NumPy lays 1-D weights along ``axis``.
+        weights = N.reshape(
+            weights, tuple(-1 if i == axis % len(shape) else 1 for i in range(len(shape)))
+        )
+    total = N.sum(N.multiply(x, weights), axis=axis, keepdims=keepdims)
+    w = N.broadcast_to(weights, N.shape_of(x)) if N.shape_of(weights) != N.shape_of(x) else weights
+    return N.divide(total, N.sum(w, axis=axis, keepdims=keepdims))
+
+
+# =============================================================================================
+# Shapes
+
+
+@implements(np.flip)
+def flip(x: Any, axis: Any = None) -> Any:
+    ndim = len(N.shape_of(x))
+    axes = N.normalize_axes(axis, ndim)
+    return N.getitem(
+        x, tuple(slice(None, None, -1) if i in axes else slice(None) for i in range(ndim))
+    )
+
+
+@implements(np.fliplr)
+def fliplr(x: Any) -> Any:
+    return flip(x, 1)
+
+
+@implements(np.flipud)
+def flipud(x: Any) -> Any:
+    return flip(x, 0)
+
+
+@implements(np.roll)
+def roll(x: Any, shift: Any, axis: Any = None) -> Any:
+    if axis is None:
+        return N.reshape(roll(N.ravel(x), shift, 0), N.shape_of(x))
+    shifts = (shift,) if isinstance(shift, int) else tuple(shift)
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    for s, a in zip(shifts, axes, strict=True):
+        size = N.shape_of(x)[a]
+        s = s % size if size else 0
+        if not s:
+            continue
+        ndim = len(N.shape_of(x))
+        head = tuple(slice(size - s, None) if i == a % ndim else slice(None) for i in range(ndim))
+        tail = tuple(slice(None, size - s) if i == a % ndim else slice(None) for i in range(ndim))
+        x = N.concatenate([N.getitem(x, head), N.getitem(x, tail)], axis=a)
+    return x
+
+
+@implements(np.tile)
+def tile(x: Any, reps: Any) -> Any:
+    reps = (reps,) if isinstance(reps, int) else tuple(reps)
+    shape = N.shape_of(x)
+    ndim = builtins.max(len(shape), len(reps))
+    shape = (1,) * (ndim - len(shape)) + tuple(shape)
+    reps = (1,) * (ndim - len(reps)) + reps
+    # Insert a repeat axis before each axis, broadcast it, then merge the pairs.
+    expanded = N.reshape(x, tuple(d for s in shape for d in (1, s)))
+    target = tuple(d for r, s in zip(reps, shape, strict=True) for d in (r, s))
+    return N.reshape(
+        N.broadcast_to(expanded, target), tuple(r * s for r, s in zip(reps, shape, strict=True))
+    )
+
+
+@implements(np.repeat)
+def repeat(x: Any, repeats: Any, axis: int | None = None) -> Any:
+    if axis is None:
+        x, axis = N.ravel(x), 0
+    size = N.shape_of(x)[axis]
+    counts = np.broadcast_to(np.asarray(repeats), (size,))
+    index = np.repeat(np.arange(size), counts)
+    ndim = len(N.shape_of(x))
+    return N.getitem(x, tuple(index if i == axis % ndim else slice(None) for i in range(ndim)))
+
+
+@implements(np.pad)
+def pad(x: Any, pad_width: Any, mode: str = "constant", constant_values: Any = 0) -> Any:
+    if mode != "constant":
+        raise UnsupportedNumpyFunction(f"np.pad(mode={mode!r}); only mode='constant' is supported")
+    shape = N.shape_of(x)
+    widths = np.broadcast_to(np.asarray(pad_width, dtype=np.int64), (len(shape), 2))
+    values = np.broadcast_to(np.asarray(constant_values, dtype=N.dtype_of(x)), (len(shape), 2))
+    for axis in range(len(shape)):
+        before, after = (int(w) for w in widths[axis])
+        parts = []
+        current = N.shape_of(x)
+        if before:
+            block = current[:axis] + (before,) + current[axis + 1 :]
+            parts.append(np.full(block, values[axis, 0], dtype=N.dtype_of(x)))
+        parts.append(x)
+        if after:
+            block = current[:axis] + (after,) + current[axis + 1 :]
+            parts.append(np.full(block, values[axis, 1], dtype=N.dtype_of(x)))
+        if len(parts) > 1:
+            x = N.concatenate(parts, axis=axis)
+    return x
+
+
+def _triangle(x: Any, k: int, lower: bool) -> Any:
+    shape = N.shape_of(x)
+    if len(shape) < 2:
+        raise ShapeError(f"np.{'tril' if lower else 'triu'} needs at least 2-D input, got {shape}")
+    rows, cols = shape[-2:]
+    keep = np.tri(rows, cols, k, dtype=bool) if lower else ~np.tri(rows, cols, k - 1, dtype=bool)
+    return N.where(keep, x, N.zeros_like(x) if not isinstance(x, np.ndarray) else 0)
+
+
+@implements(np.tril)
+def tril(x: Any, k: int = 0) -> Any:
+    return _triangle(x, k, lower=True)
+
+
+@implements(np.triu)
+def triu(x: Any, k: int = 0) -> Any:
+    return _triangle(x, k, lower=False)
+
+
+@implements(np.diagonal)
+def diagonal(x: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Any:
+    shape = N.shape_of(x)
+    ndim = len(shape)
+    a1, a2 = axis1 % ndim, axis2 % ndim
+    rest = [i for i in range(ndim) if i not in (a1, a2)]
+    moved = N.transpose(x, rest + [a1, a2])
+    rows, cols = shape[a1], shape[a2]
+    i = np.arange(
+        builtins.max(
+            0,
+            builtins.min(rows, cols - offset) if offset >= 0 else builtins.min(rows + offset, cols),
+        )
+    )
+    r, c = (i, i + offset) if offset >= 0 else (i - offset, i)
+    return N.getitem(moved, (Ellipsis, r, c))
+
+
+@implements(np.diag)
+def diag(x: Any, k: int = 0) -> Any:
+    shape = N.shape_of(x)
+    if len(shape) == 2:
+        return diagonal(x, k)
+    if len(shape) != 1:
+        raise ShapeError(f"np.diag needs a 1-D or 2-D array, got shape {shape}")
+    n = shape[0] + abs(k)
+    rows = np.arange(shape[0]) + builtins.max(-k, 0)
+    positions = rows * n + rows + k
+    return N.reshape(N.setitem(N.zeros((n * n,), N.dtype_of(x), like=x), positions, x), (n, n))
+
+
+@implements(np.split, np.array_split)
+def split(x: Any, indices_or_sections: Any, axis: int = 0) -> list[Any]:
+    shape = N.shape_of(x)
+    size = shape[axis]
+    if isinstance(indices_or_sections, int):
+        n = indices_or_sections
+        base, extra = divmod(size, n)
+        bounds = np.cumsum([0] + [base + (1 if i < extra else 0) for i in range(n)]).tolist()
+    else:
+        bounds = [0, *indices_or_sections, size]
+    ndim = len(shape)
+    return [
+        N.getitem(x, tuple(slice(a, b) if i == axis % ndim else slice(None) for i in range(ndim)))
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True)
+    ]
+
+
+# =============================================================================================
+# Contractions
+
+
+@implements(np.tensordot)
+def tensordot(x: Any, y: Any, axes: Any = 2) -> Any:
+    xs, ys = N.shape_of(x), N.shape_of(y)
+    if isinstance(axes, int):
+        ax = list(range(len(xs) - axes, len(xs)))
+        ay = list(range(axes))
+    else:
+        ax, ay = ([a] if isinstance(a, int) else list(a) for a in axes)
+    ax = [a % len(xs) for a in ax]
+    ay = [a % len(ys) for a in ay]
+    free_x = [i for i in range(len(xs)) if i not in ax]
+    free_y = [i for i in range(len(ys)) if i not in ay]
+    k = math.prod(xs[a] for a in ax)
+    left = N.reshape(N.transpose(x, free_x + ax), (-1, k))
+    right = N.reshape(N.transpose(y, ay + free_y), (k, -1))
+    out_shape = tuple(xs[i] for i in free_x) + tuple(ys[i] for i in free_y)
+    return N.reshape(N.matmul(left, right), out_shape)
+
+
+def _parse_einsum(subscripts: str, n: int) -> tuple[list[str], str]:
+    subscripts = subscripts.replace(" ", "")
+    if "." in subscripts:
+        raise UnsupportedNumpyFunction("np.einsum with '...' is not supported; name every axis")
+    if "->" in subscripts:
+        inputs, output = subscripts.split("->")
+    else:
+        inputs = subscripts
+        counts = {c: inputs.count(c) for c in inputs if c in string.ascii_letters}
+        output = "".join(sorted(c for c, m in counts.items() if m == 1))
+    terms = inputs.split(",")
+    if len(terms) != n:
+        raise ShapeError(f"np.einsum: {len(terms)} operand subscripts for {n} operands")
+    return terms, output
+
+
+@implements(np.einsum)
+def einsum(subscripts: str, *operands: Any, optimize: Any = False, **kwargs: Any) -> Any:
+    """Explicit-subscript einsum: pairwise contractions as matmuls, diagonals by indexing."""
+    terms, output = _parse_einsum(subscripts, len(operands))
+    sizes: dict[str, int] = {}
+    prepared = []
+    for term, x in zip(terms, operands, strict=True):
+        x, term = _einsum_diagonal(x, term)
+        for c, d in zip(term, N.shape_of(x), strict=True):
+            if sizes.setdefault(c, d) != d:
+                raise ShapeError(f"np.einsum: axis {c!r} has sizes {sizes[c]} and {d}")
+        prepared.append((x, term))
+
+    # Sum out axes that appear in only one operand and not in the output.
+    def reduce_private(x: Any, term: str, others: Sequence[str]) -> tuple[Any, str]:
+        private = [
+            i for i, c in enumerate(term) if c not in output and all(c not in o for o in others)
+        ]
+        if private:
+            x = N.sum(x, axis=tuple(private))
+            term = "".join(c for i, c in enumerate(term) if i not in private)
+        return x, term
+
+    x, term = prepared[0]
+    x, term = reduce_private(x, term, [t for _, t in prepared[1:]])
+    for j in range(1, len(prepared)):
+        y, yterm = prepared[j]
+        later = [t for _, t in prepared[j + 1 :]]
+        y, yterm = reduce_private(y, yterm, [term] + later)
+        x, term = _einsum_pair(x, term, y, yterm, output, later)
+    if sorted(term) != sorted(output):
+        x, term = reduce_private(x, term, [])
+    return N.transpose(x, [term.index(c) for c in output]) if term != output else x
+
+
+def _einsum_diagonal(x: Any, term: str) -> tuple[Any, str]:
+    while len(set(term)) != len(term):
+        c = next(c for c in term if term.count(c) > 1)
+        i = term.index(c)
+        j = term.index(c, i + 1)
+        x = diagonal(x, 0, i, j)
+        term = "".join(t for k, t in enumerate(term) if k not in (i, j)) + c
+    return x, term
+
+
+def _einsum_pair(
+    x: Any, xt: str, y: Any, yt: str, output: str, later: Sequence[str]
+) -> tuple[Any, str]:
+    keep = set(output).union(*later) if later else set(output)
+    batch = [c for c in xt if c in yt and c in keep]
+    contract = [c for c in xt if c in yt and c not in keep]
+    free_x = [c for c in xt if c not in yt]
+    free_y = [c for c in yt if c not in xt]
+    xs = dict(zip(xt, N.shape_of(x), strict=True))
+    ys = dict(zip(yt, N.shape_of(y), strict=True))
+    if not batch:
+        left = N.reshape(
+            N.transpose(x, [xt.index(c) for c in free_x + contract]),
+            (math.prod(xs[c] for c in free_x), math.prod(xs[c] for c in contract)),
+        )
+        right = N.reshape(
+            N.transpose(y, [yt.index(c) for c in contract + free_y]),
+            (math.prod(ys[c] for c in contract), math.prod(ys[c] for c in free_y)),
+        )
+        out = N.matmul(left, right)
+        term = "".join(free_x + free_y)
+        return N.reshape(out, tuple(xs[c] for c in free_x) + tuple(ys[c] for c in free_y)), term
+    # Shared axes that survive: broadcast multiply, then sum the contracted axes.
+    term = "".join(batch + free_x + free_y + contract)
+    xe = N.reshape(
+        N.transpose(x, [xt.index(c) for c in batch + free_x + contract]),
+        tuple(xs[c] for c in batch + free_x) + (1,) * len(free_y) + tuple(xs[c] for c in contract),
+    )
+    ye = N.reshape(
+        N.transpose(y, [yt.index(c) for c in batch + free_y + contract]),
+        tuple(ys[c] for c in batch) + (1,) * len(free_x) + tuple(ys[c] for c in free_y + contract),
+    )
+    product = N.multiply(xe, ye)
+    if contract:
+        n = len(term) - len(contract)
+        product = N.sum(product, axis=tuple(range(n, len(term))))
+        term = term[:n]
+    return product, term
