@@ -17,7 +17,7 @@ from . import primitives as P
 from .interpret import eval_program
 from .ir import Aval, Literal, Program, Var
 from .passes import optimize
-from .tracing import _TRACE_STACK, Tracer, trace_flat
+from .tracing import Tracer, stage, trace_flat
 
 
 def active_vars(program: Program, wrt: Sequence[int]) -> set[Var]:
@@ -36,9 +36,7 @@ def zeros(aval: Aval) -> Any:
     zero = np.zeros((), aval.dtype)
     if not aval.shape:
         return zero
-    if _TRACE_STACK:
-        return _TRACE_STACK[-1].emit(P.broadcast_to, [Literal.make(zero)], {"shape": aval.shape})
-    return np.zeros(aval.shape, aval.dtype)
+    return stage(P.broadcast_to, [Literal.make(zero)], {"shape": aval.shape})
 
 
 def backward_pass(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -268,6 +269,8 @@ class _Staged:
         self.f = f
         self.cache: dict[tuple, Entry] = {}
         self.executables: dict[tuple, Executable] = {}
+        # Threads that miss the cache together build the entry once.
+        self._lock = threading.RLock()
         functools.update_wrapper(self, f, updated=())
 
     def __call__(self, *args: Any) -> Any:
@@ -278,7 +281,10 @@ class _Staged:
         except TypeError:  # an unhashable static leaf: Signature.of explains
             key, entry = None, None
         if entry is None:
-            entry = self._make_entry(args, leaves, treedef, key)
+            with self._lock:
+                entry = self.cache.get(key) if key is not None else None
+                if entry is None:
+                    entry = self._make_entry(args, leaves, treedef, key)
         return entry(leaves)
 
     def lower(self, *args: Any) -> Executable:

@@ -19,7 +19,7 @@ import numpy as np
 
 from . import primitives as P
 from .errors import DTypeError, ShapeError, UnsupportedNumpyFunction
-from .tracing import Tracer
+from .tracing import Tracer, stage
 
 # =============================================================================================
 # Operands and dtype promotion
@@ -486,11 +486,7 @@ def full_like(x: Any, fill_value: Any, dtype: Any = None, **kwargs: Any) -> Any:
 def zeros(shape: tuple[int, ...], dtype: Any, like: Any) -> Any:
     """Zeros that are traced when ``like`` is (so they can be updated in place)."""
     if isinstance(like, Tracer) and shape:
-        from .ir import Literal
-        from .tracing import _TRACE_STACK
-
-        zero = Literal.make(np.zeros((), dtype))
-        return _TRACE_STACK[-1].emit(P.broadcast_to, [zero], {"shape": tuple(shape)})
+        return stage(P.broadcast_to, [np.zeros((), dtype)], {"shape": tuple(shape)})
     return np.zeros(shape, dtype)
 
 

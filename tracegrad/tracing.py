@@ -9,6 +9,7 @@ ops, so running them under a trace stages the backward pass as IR.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -17,7 +18,19 @@ import numpy as np
 from .errors import TracerBoolError, TracerConversionError, TracerLeakError
 from .ir import Atom, Aval, Eqn, Literal, Program, Var
 
-_TRACE_STACK: list[Trace] = []
+
+class _ThreadState(threading.local):
+    """Each thread traces independently: the stack of active traces is per thread."""
+
+    def __init__(self) -> None:
+        self.stack: list[Trace] = []
+
+
+_STATE = _ThreadState()
+
+
+def _stack() -> list[Trace]:
+    return _STATE.stack
 
 
 class Trace:
@@ -38,7 +51,7 @@ class Trace:
         if isinstance(value, Tracer):
             if value.trace is self:
                 return value.node
-            if value.trace not in _TRACE_STACK:
+            if value.trace not in _stack():
                 raise TracerLeakError(
                     "a traced value from a finished trace was used: it escaped the function "
                     "being traced (stored in a global, a list or an attribute). Return it "
@@ -70,12 +83,13 @@ def bind(prim: Any, *args: Any, **params: Any) -> Any:
     """Apply ``prim``: eagerly on concrete values, or record it when tracing."""
     for a in args:
         if isinstance(a, Tracer):
-            if not _TRACE_STACK:
+            stack = _STATE.stack
+            if not stack:
                 raise TracerLeakError(
                     "a traced value was used after its trace finished: it escaped the traced "
                     "function. Return values from the function instead of storing them."
                 )
-            return _TRACE_STACK[-1].emit(prim, args, params)
+            return stack[-1].emit(prim, args, params)
     arrays = [a.value if isinstance(a, Literal) else np.asarray(a) for a in args]
     aval = prim.shape_rule(*(Aval(x.shape, x.dtype) for x in arrays), **params)
     result = np.asarray(prim.impl(*arrays, **params))
@@ -94,12 +108,13 @@ def trace_flat(
     """
     trace = Trace()
     tracers = [trace.new_input(a) for a in in_avals]
-    _TRACE_STACK.append(trace)
+    stack = _STATE.stack
+    stack.append(trace)
     try:
         outs = fn(*tracers)
         out_atoms = [trace.to_atom(o) for o in outs]
     finally:
-        _TRACE_STACK.pop()
+        stack.pop()
     captured = list(trace.captured.values())
     program = Program(
         inputs=trace.inputs + [var for _, var in captured],
@@ -110,7 +125,19 @@ def trace_flat(
 
 
 def is_tracing() -> bool:
-    return bool(_TRACE_STACK)
+    return bool(_STATE.stack)
+
+
+def stage(prim: Any, args: Sequence[Any], params: dict[str, Any]) -> Any:
+    """Like ``bind``, but record the equation even when no argument is a Tracer.
+
+    Used for values that must stay symbolic while tracing (zeros that are updated in
+    place, or that would otherwise be folded into large constant arrays).
+    """
+    stack = _STATE.stack
+    if not stack:
+        return bind(prim, *args, **params)
+    return stack[-1].emit(prim, args, params)
 
 
 class Tracer:
