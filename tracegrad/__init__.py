@@ -2,6 +2,7 @@
 
 from . import numpy_api as _numpy_api  # noqa: F401  (registers primitives and Tracer methods)
 from .api import grad, jit, make_ir, show_source, value_and_grad
+from .custom import checkpoint, custom_jvp, custom_vjp
 from .errors import (
     ArgnumsError,
     DTypeError,
@@ -30,6 +31,9 @@ __all__ = [
     "TracerConversionError",
     "TracerLeakError",
     "UnsupportedNumpyFunction",
+    "checkpoint",
+    "custom_jvp",
+    "custom_vjp",
     "grad",
     "hessian",
     "jacfwd",

@@ -25,7 +25,7 @@ from . import adjoint
 from .errors import ArgnumsError, DTypeError, NonScalarOutputError
 from .interpret import eval_program
 from .ir import Aval, Program
-from .passes import optimize
+from .passes import lower, optimize
 from .tracing import ArrayTracer, Tracer, trace_flat
 from .tree import TreeDef, tree_flatten, tree_leaves_with_path, tree_unflatten
 
@@ -144,6 +144,11 @@ class Executable:
             run = self._run = self._build()
         return run(args)
 
+    @functools.cached_property
+    def lowered(self) -> Program:
+        """The program as executed: without differentiation-only markers."""
+        return lower(self.program)
+
     def _build(self) -> Callable[[Sequence[Any]], list[Any]]:
         if _backend() == "numba":
             try:
@@ -151,15 +156,15 @@ class Executable:
             except ImportError:  # the Numba backend is unavailable; fall back to NumPy
                 pass
             else:
-                return compile_program(self.program)
-        program = self.program
+                return compile_program(self.lowered)
+        program = self.lowered
         return lambda args: eval_program(program, [np.asarray(a) for a in args])
 
     def source(self) -> str:
         """The generated Numba source of this program."""
         from .codegen import generate_source
 
-        return generate_source(self.program)
+        return generate_source(self.lowered)
 
 
 def _scalar_if_0d(x: Any) -> Any:

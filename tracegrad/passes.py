@@ -135,6 +135,24 @@ PIPELINE: list[tuple[Callable[[Program], Program], str]] = [
 ]
 
 
+def lower(program: Program) -> Program:
+    """Prepare a program for execution: drop the markers that only steer differentiation.
+
+    ``stop_gradient`` and ``custom_vjp_call`` equal their first input.  They must stay in
+    programs that may be differentiated again, but compiled code needs none of them, and
+    without them CSE can share work between a custom rule's forward and the plain one.
+    """
+    mapping: dict[Var, Atom] = {}
+    eqns = []
+    for eqn in program.eqns:
+        inputs = substitute(eqn.inputs, mapping)
+        if eqn.prim.kind == "gradient_marker":
+            mapping[eqn.out] = inputs[0]
+            continue
+        eqns.append(Eqn(eqn.prim, inputs, eqn.out, eqn.params) if inputs != eqn.inputs else eqn)
+    return optimize(Program(program.inputs, eqns, list(substitute(program.outputs, mapping))))
+
+
 def optimize(program: Program, rounds: int = 3) -> Program:
     """Run PIPELINE until nothing changes (at most ``rounds`` times); check the result."""
     for _ in range(rounds):

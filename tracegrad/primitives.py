@@ -683,5 +683,28 @@ matmul = Primitive(
 
 
 stop_gradient = Primitive(
-    "stop_gradient", "unary", _unary_rule("stop_gradient", False), lambda x: x, None, "{0}"
+    "stop_gradient", "gradient_marker", _unary_rule("stop_gradient", False), lambda x: x, None
+)
+
+
+# =============================================================================================
+# custom_vjp: ``custom_vjp_call(value, *inputs)`` equals ``value`` (computed from the inputs
+# behind stop_gradient); its VJP rule calls the user's backward function on the inputs.
+# Before execution, passes.lower removes it, so code generation never sees it.
+
+
+def _custom_vjp_rule(value: Aval, *inputs: Aval, rule: Any, index: int) -> Aval:
+    return value
+
+
+def _custom_vjp_vjp(ct: Any, out: Any, value: Any, *inputs: Any, rule: Any, index: int) -> tuple:
+    return (None, *rule.pullback(inputs, index, ct))
+
+
+custom_vjp_call = Primitive(
+    "custom_vjp_call",
+    "gradient_marker",
+    _custom_vjp_rule,
+    lambda value, *inputs, rule, index: value,
+    _custom_vjp_vjp,
 )
