@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from . import numpy_api as N
+from . import primitives as P
 from .errors import ShapeError, UnsupportedNumpyFunction
 
 
@@ -428,3 +429,206 @@ def _einsum_pair(
         product = N.sum(product, axis=tuple(range(n, len(term))))
         term = term[:n]
     return product, term
+
+
+# =============================================================================================
+# Rounding and remainders (piecewise: the jumps have no derivative, the pieces do)
+
+
+@implements(np.floor)
+def floor(x: Any) -> Any:
+    return P.floor(N.promote(x, float_only=True)[0])
+
+
+@implements(np.ceil)
+def ceil(x: Any) -> Any:
+    return P.ceil(N.promote(x, float_only=True)[0])
+
+
+@implements(np.trunc, np.fix)
+def trunc(x: Any) -> Any:
+    return P.trunc(N.promote(x, float_only=True)[0])
+
+
+@implements(np.floor_divide)
+def floor_divide(x: Any, y: Any) -> Any:
+    x, y = N.promote(x, y, float_only=True)
+    return floor(N.divide(x, y))
+
+
+@implements(np.mod, np.remainder)
+def mod(x: Any, y: Any) -> Any:
+    x, y = N.promote(x, y, float_only=True)
+    return N.subtract(x, N.multiply(floor_divide(x, y), y))
+
+
+@implements(np.fmod)
+def fmod(x: Any, y: Any) -> Any:
+    x, y = N.promote(x, y, float_only=True)
+    return N.subtract(x, N.multiply(trunc(N.divide(x, y)), y))
+
+
+@implements(np.heaviside)
+def heaviside(x: Any, h0: Any) -> Any:
+    x, h0 = N.promote(x, h0, float_only=True)
+    one = N.ones_like(x)
+    return N.where(N.greater(x, 0), one, N.where(N.less(x, 0), N.zeros_like(x), h0))
+
+
+@implements(np.sinc)
+def sinc(x: Any) -> Any:
+    (x,) = N.promote(x, float_only=True)
+    px = N.multiply(x, math.pi)
+    safe = N.where(N.equal(x, 0), 1.0, px)  # double where: no 0/0 in either branch's gradient
+    return N.where(N.equal(x, 0), 1.0, N.divide(N.sin(safe), safe))
+
+
+# =============================================================================================
+# More structure: differences, products of vectors, stacking variants, gathers
+
+
+@implements(np.diff)
+def diff(x: Any, n: int = 1, axis: int = -1, **kwargs: Any) -> Any:
+    if kwargs.get("prepend") is not None or kwargs.get("append") is not None:
+        raise UnsupportedNumpyFunction("np.diff(prepend=/append=) is not supported")
+    ndim = len(N.shape_of(x))
+    a = axis % ndim
+    for _ in range(n):
+        hi = tuple(slice(1, None) if i == a else slice(None) for i in range(ndim))
+        lo = tuple(slice(None, -1) if i == a else slice(None) for i in range(ndim))
+        x = N.subtract(N.getitem(x, hi), N.getitem(x, lo))
+    return x
+
+
+@implements(np.cross)
+def cross(
+    a: Any, b: Any, axisa: int = -1, axisb: int = -1, axisc: int = -1, axis: Any = None
+) -> Any:
+    if N.shape_of(a)[-1] != 3 or N.shape_of(b)[-1] != 3 or axis is not None:
+        raise UnsupportedNumpyFunction("np.cross supports 3-vectors along the last axis")
+    a0, a1, a2 = (N.getitem(a, (Ellipsis, i)) for i in range(3))
+    b0, b1, b2 = (N.getitem(b, (Ellipsis, i)) for i in range(3))
+    parts = [
+        N.subtract(N.multiply(a1, b2), N.multiply(a2, b1)),
+        N.subtract(N.multiply(a2, b0), N.multiply(a0, b2)),
+        N.subtract(N.multiply(a0, b1), N.multiply(a1, b0)),
+    ]
+    return N.stack(parts, axis=-1)
+
+
+@implements(np.kron)
+def kron(a: Any, b: Any) -> Any:
+    sa, sb = N.shape_of(a), N.shape_of(b)
+    if len(sa) != 2 or len(sb) != 2:
+        raise UnsupportedNumpyFunction("np.kron supports 2-D operands")
+    product = N.multiply(N.reshape(a, (sa[0], 1, sa[1], 1)), N.reshape(b, (1, sb[0], 1, sb[1])))
+    return N.reshape(product, (sa[0] * sb[0], sa[1] * sb[1]))
+
+
+@implements(np.column_stack)
+def column_stack(arrays: Sequence[Any]) -> Any:
+    cols = [N.reshape(a, (-1, 1)) if len(N.shape_of(a)) == 1 else a for a in arrays]
+    return N.concatenate(cols, axis=1)
+
+
+@implements(np.dstack)
+def dstack(arrays: Sequence[Any]) -> Any:
+    def as3d(a: Any) -> Any:
+        shape = N.shape_of(a)
+        if len(shape) == 0:
+            return N.reshape(a, (1, 1, 1))
+        if len(shape) == 1:
+            return N.reshape(a, (1, shape[0], 1))
+        if len(shape) == 2:
+            return N.reshape(a, shape + (1,))
+        return a
+
+    return N.concatenate([as3d(a) for a in arrays], axis=2)
+
+
+@implements(np.append)
+def append(arr: Any, values: Any, axis: int | None = None) -> Any:
+    if axis is None:
+        return N.concatenate([N.ravel(arr), N.ravel(values)])
+    return N.concatenate([arr, values], axis=axis)
+
+
+@implements(np.take)
+def take(
+    a: Any, indices: Any, axis: int | None = None, out: Any = None, mode: str = "raise"
+) -> Any:
+    N._no_out("take", out)
+    if axis is None:
+        a, axis = N.ravel(a), 0
+    ndim = len(N.shape_of(a))
+    return N.getitem(a, tuple(indices if i == axis % ndim else slice(None) for i in range(ndim)))
+
+
+@implements(np.take_along_axis)
+def take_along_axis(arr: Any, indices: Any, axis: int) -> Any:
+    shape = N.shape_of(arr)
+    ndim = len(shape)
+    a = axis % ndim
+    index_shape = N.shape_of(indices)
+    grids = np.ogrid[tuple(slice(0, n) for n in index_shape)]
+    index = tuple(indices if i == a else grids[i] for i in range(ndim))
+    return N.getitem(arr, index)
+
+
+@implements(np.convolve)
+def convolve(a: Any, v: Any, mode: str = "full") -> Any:
+    """1-D convolution as a sum of shifted, scaled copies (fine for short kernels)."""
+    n, m = N.shape_of(a)[0], N.shape_of(v)[0]
+    if m > n:
+        a, v, n, m = v, a, m, n
+    total = None
+    for j in range(m):
+        shifted = pad(N.multiply(a, N.getitem(v, j)), ((j, m - 1 - j),))
+        total = shifted if total is None else N.add(total, shifted)
+    if mode == "full":
+        return total
+    if mode == "same":
+        start = (m - 1) // 2
+        return N.getitem(total, slice(start, start + n))
+    if mode == "valid":
+        return N.getitem(total, slice(m - 1, n))
+    raise ValueError(f"np.convolve: unknown mode {mode!r}")
+
+
+# =============================================================================================
+# NaN-aware reductions and logical reductions
+
+
+@implements(np.nansum)
+def nansum(
+    x: Any, axis: Any = None, dtype: Any = None, out: Any = None, keepdims: bool = False
+) -> Any:
+    N._no_out("nansum", out)
+    return N.sum(N.where(N.isnan(x), 0.0, x), axis=axis, dtype=dtype, keepdims=keepdims)
+
+
+@implements(np.nanmean)
+def nanmean(
+    x: Any, axis: Any = None, dtype: Any = None, out: Any = None, keepdims: bool = False
+) -> Any:
+    N._no_out("nanmean", out)
+    valid = N.logical_not(N.isnan(x))
+    total = N.sum(N.where(valid, x, 0.0), axis=axis, keepdims=keepdims)
+    return N.divide(total, N.sum(N.cast(valid, N.dtype_of(total)), axis=axis, keepdims=keepdims))
+
+
+@implements(np.all)
+def all_(x: Any, axis: Any = None, out: Any = None, keepdims: bool = False, **kwargs: Any) -> Any:
+    N._no_out("all", out)
+    return N.equal(N.sum(N.logical_not(x), axis=axis, keepdims=keepdims), 0)
+
+
+@implements(np.any)
+def any_(x: Any, axis: Any = None, out: Any = None, keepdims: bool = False, **kwargs: Any) -> Any:
+    N._no_out("any", out)
+    return N.greater(N.sum(N.cast(x, np.bool_), axis=axis, keepdims=keepdims), 0)
+
+
+@implements(np.count_nonzero)
+def count_nonzero(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    return N.sum(N.not_equal(x, 0), axis=axis, keepdims=keepdims)

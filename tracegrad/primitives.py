@@ -216,6 +216,10 @@ arctan = unary(
     lambda ct, out, x: (div(ct, add(const(1, x), mul(x, x))),),
     "math.atan({0})",
 )
+# Piecewise constant: zero derivative almost everywhere, so no VJP rule.
+floor = unary("floor", np.floor, None, "float(math.floor({0}))")
+ceil = unary("ceil", np.ceil, None, "float(math.ceil({0}))")
+trunc = unary("trunc", np.trunc, None, "float(math.trunc({0}))")
 
 
 def _integer_pow_rule(x: Aval, *, n: int) -> Aval:

@@ -250,6 +250,18 @@ class Tracer:
     def __rtruediv__(self, other):
         return numpy_api.divide(other, self)
 
+    def __floordiv__(self, other):
+        return np.floor_divide(self, other)
+
+    def __rfloordiv__(self, other):
+        return np.floor_divide(other, self)
+
+    def __mod__(self, other):
+        return np.mod(self, other)
+
+    def __rmod__(self, other):
+        return np.mod(other, self)
+
     def __pow__(self, other):
         return numpy_api.power(self, other)
 
