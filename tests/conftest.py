@@ -1,0 +1,24 @@
+"""Shared fixtures and Hypothesis settings."""
+
+import os
+
+import pytest
+from hypothesis import settings
+
+settings.register_profile("tracegrad", max_examples=20, deadline=None, derandomize=False)
+settings.load_profile("tracegrad")
+
+
+@pytest.fixture(scope="module")
+def interpret_backend():
+    """Run a module on the reference interpreter (unless TRACEGRAD_BACKEND is set).
+
+    Finite-difference tests build hundreds of distinct programs; compiling each one
+    would dominate the run.  ``TRACEGRAD_BACKEND=numba pytest`` tests the compiler too.
+    """
+    if "TRACEGRAD_BACKEND" in os.environ:
+        yield
+        return
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TRACEGRAD_BACKEND", "interpret")
+        yield

@@ -1,0 +1,531 @@
+"""Every primitive's gradient against central finite differences, float64 and float32.
+
+The table ``TABLE`` maps each primitive in ``primitives.REGISTRY`` to NumPy-level functions
+that exercise it, with Hypothesis strategies for their inputs (kept away from kinks, ties
+and poles).  ``test_every_primitive_has_an_entry`` iterates the registry, so adding a
+primitive without a test entry fails the suite.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import tracegrad as tg
+from tracegrad import numpy_api
+from tracegrad import primitives as P
+from tracegrad.primitives import REGISTRY
+from tracegrad.testing import check_grads
+
+pytestmark = pytest.mark.usefixtures("interpret_backend")
+
+F32, F64 = np.dtype(np.float32), np.dtype(np.float64)
+
+# =============================================================================================
+# Input strategies (float64; cast to the tested dtype afterwards)
+
+
+def arr(shape: tuple[int, ...], lo: float = -2.0, hi: float = 2.0) -> st.SearchStrategy:
+    """Floats in [lo, hi]."""
+    return hnp.arrays(np.float64, shape, elements=st.floats(lo, hi, allow_nan=False))
+
+
+def signed(shape: tuple[int, ...], lo: float = 0.3, hi: float = 2.0) -> st.SearchStrategy:
+    """Magnitudes in [lo, hi] with random signs: away from zero (kinks of abs, sign)."""
+    return st.tuples(arr(shape, lo, hi), hnp.arrays(np.bool_, shape)).map(
+        lambda t: np.where(t[1], t[0], -t[0])
+    )
+
+
+def frac(shape: tuple[int, ...]) -> st.SearchStrategy:
+    """Values k + u with integer k in [-2, 1] and u in [0.15, 0.85]."""
+    ints = hnp.arrays(np.int64, shape, elements=st.integers(-2, 1))
+    return st.tuples(arr(shape, 0.15, 0.85), ints).map(lambda t: t[0] + t[1])
+
+
+def integral(shape: tuple[int, ...]) -> st.SearchStrategy:
+    """Whole numbers in [-2, 2] as floats."""
+    return hnp.arrays(np.int64, shape, elements=st.integers(-2, 2)).map(
+        lambda a: a.astype(np.float64)
+    )
+
+
+def apart(sx: tuple[int, ...], sy: tuple[int, ...]) -> st.SearchStrategy:
+    """A pair whose broadcast differences are at least 0.15 away from 0 (no ties)."""
+    a, b = frac(sx), integral(sy)
+    a2, b2 = integral(sx), frac(sy)
+    return st.one_of(st.tuples(a, b), st.tuples(a2, b2))
+
+
+def distinct(shape: tuple[int, ...]) -> st.SearchStrategy:
+    """Values at least 0.3 apart (no ties inside a reduction)."""
+    n = int(np.prod(shape))
+    return st.tuples(st.permutations(range(n)), arr((n,), -0.1, 0.1)).map(
+        lambda t: ((np.array(t[0], float) - n / 2) * 0.5 + t[1]).reshape(shape)
+    )
+
+
+def ints(shape: tuple[int, ...], lo: int, hi: int) -> st.SearchStrategy:
+    return hnp.arrays(np.int64, shape, elements=st.integers(lo, hi))
+
+
+def masks(shape: tuple[int, ...]) -> st.SearchStrategy:
+    return hnp.arrays(np.bool_, shape)
+
+
+def over(shapes: list, make: Callable[..., tuple]) -> st.SearchStrategy:
+    """Pick one entry of ``shapes`` and build a tuple of argument strategies for it."""
+    return st.sampled_from(shapes).flatmap(lambda s: st.tuples(*make(s)))
+
+
+def unary(lo: float = -2.0, hi: float = 2.0, shapes: list | None = None) -> st.SearchStrategy:
+    return over(shapes or [(), (4,), (2, 3)], lambda s: (arr(s, lo, hi),))
+
+
+BINARY_SHAPES = [
+    ((3,), (3,)),
+    ((2, 3), (3,)),
+    ((2, 1), (1, 3)),
+    ((), (2, 3)),
+    ((2, 3), ()),
+    ((3, 1, 2), (4, 1)),
+]
+
+
+def binary(mx: Callable = arr, my: Callable = arr) -> st.SearchStrategy:
+    return over(BINARY_SHAPES, lambda s: (mx(s[0]), my(s[1])))
+
+
+def pair(make: Callable) -> st.SearchStrategy:
+    """Two arguments from one strategy for a pair of shapes, e.g. ``apart``."""
+    return st.sampled_from(BINARY_SHAPES).flatmap(lambda s: make(*s))
+
+
+# =============================================================================================
+# The table
+
+
+@dataclass(frozen=True)
+class Case:
+    """A NumPy-level function exercising a primitive, and a strategy for its arguments."""
+
+    label: str
+    fn: Callable[..., Any]
+    args: st.SearchStrategy
+    order: int = 2  # highest derivative order checked (1 for piecewise-linear functions too)
+    grad: bool = True  # False: no differentiable path (values are still compared)
+    dtypes: tuple[np.dtype, ...] = (F64, F32)
+    in_grad_only: bool = False  # the primitive appears only in the adjoint program
+
+
+@tg.custom_vjp
+def softplus(x):
+    return np.log1p(np.exp(x))
+
+
+def _softplus_fwd(x):
+    return softplus(x), (x,)
+
+
+def _softplus_bwd(residuals, g):
+    (x,) = residuals
+    return (g / (1 + np.exp(-x)),)
+
+
+softplus.defvjp(_softplus_fwd, _softplus_bwd)
+
+IDX = np.array([4, 0, -1, 2, 2])  # repeats and a negative index
+LABELS_N = 4
+
+TABLE: dict[str, list[Case]] = {
+    # -- elementwise unary ---------------------------------------------------------------------
+    "neg": [Case("-x", lambda x: -x, unary()), Case("np.negative", np.negative, unary())],
+    "exp": [Case("np.exp", np.exp, unary())],
+    "log": [Case("np.log", np.log, unary(0.2, 3.0)), Case("np.log10", np.log10, unary(0.2, 3))],
+    "log1p": [Case("np.log1p", np.log1p, unary(-0.6, 2.0))],
+    "expm1": [Case("np.expm1", np.expm1, unary())],
+    "sin": [Case("np.sin", np.sin, unary(-3, 3))],
+    "cos": [Case("np.cos", np.cos, unary(-3, 3))],
+    "tan": [Case("np.tan", np.tan, unary(-1.2, 1.2))],
+    "tanh": [Case("np.tanh", np.tanh, unary(-3, 3))],
+    "sqrt": [Case("np.sqrt", np.sqrt, unary(0.2, 4.0))],
+    "arctan": [Case("np.arctan", np.arctan, unary(-3, 3))],
+    "logistic": [Case("logistic", numpy_api.logistic, unary(-4, 4))],
+    "abs": [
+        Case("np.abs", np.abs, over([(4,), (2, 3)], lambda s: (signed(s),))),
+        Case("abs(x) * x", lambda x: abs(x) * x, over([(5,)], lambda s: (signed(s),))),
+    ],
+    "sign": [
+        Case("np.sign(x) * x**2", lambda x: np.sign(x) * x**2, over([(5,)], lambda s: (signed(s),)))
+    ],
+    "integer_pow": [
+        Case("x ** 3", lambda x: x**3, unary()),
+        Case("x ** 2", lambda x: x**2, unary()),
+        Case("np.square", np.square, unary()),
+        Case("x ** -2", lambda x: x**-2, over([(), (4,)], lambda s: (signed(s, 0.5, 2),))),
+    ],
+    "stop_gradient": [
+        # Differentiating through it is checked in test_stop_gradient; here, only values.
+        Case("stop_gradient", lambda x: tg.stop_gradient(x) * x, unary(), grad=False)
+    ],
+    "custom_vjp_call": [Case("custom_vjp softplus", softplus, unary(-3, 3))],
+    # -- elementwise binary (broadcasting) -----------------------------------------------------
+    "add": [
+        Case("x + y", lambda x, y: x + y, binary()),
+        Case("x + 2.5", lambda x: x + 2.5, unary()),
+    ],
+    "sub": [Case("x - y", lambda x, y: x - y, binary()), Case("1 - x", lambda x: 1 - x, unary())],
+    "mul": [Case("x * y", lambda x, y: x * y, binary()), Case("x * x", lambda x: x * x, unary())],
+    "div": [
+        Case("x / y", lambda x, y: x / y, binary(my=signed)),
+        Case("1 / x", lambda x: 1.0 / x, over([(4,)], lambda s: (signed(s, 0.5),))),
+    ],
+    "pow": [
+        Case("x ** y", lambda x, y: x**y, binary(lambda s: arr(s, 0.5, 2.0))),
+        Case("x ** 1.5", lambda x: x**1.5, unary(0.3, 2.0)),
+        Case("2.0 ** x", lambda x: 2.0**x, unary()),
+    ],
+    "max": [
+        Case("np.maximum", np.maximum, pair(apart), order=1),
+        Case(
+            "np.maximum(x, 0)",
+            lambda x: np.maximum(x, 0.0) * x,
+            over([(5,)], lambda s: (signed(s),)),
+        ),  # fmt: skip
+    ],
+    "min": [
+        Case("np.minimum", np.minimum, pair(apart), order=1),
+        Case("np.clip", lambda x: np.clip(x, -1.0, 1.0), over([(6,)], lambda s: (frac(s),))),
+    ],
+    "atan2": [Case("np.arctan2", np.arctan2, binary(my=lambda s: arr(s, 0.3, 2.0)))],
+    # -- comparisons and logic (no gradient through the condition) -----------------------------
+    "lt": [Case("where(x < y)", lambda x, y: np.where(x < y, x * y, x - y), pair(apart))],
+    "le": [Case("where(x <= y)", lambda x, y: np.where(x <= y, x * y, x - y), pair(apart))],
+    "gt": [Case("where(x > y)", lambda x, y: np.where(x > y, x * y, x - y), pair(apart))],
+    "ge": [Case("where(x >= y)", lambda x, y: np.where(x >= y, x * y, x - y), pair(apart))],
+    "eq": [
+        Case("where(x == y)", lambda x, y: np.where(x == y, x * y, x - y), pair(apart)),
+        Case(
+            "x == y (ties)",
+            lambda x, y: x == y,
+            pair(lambda a, b: st.tuples(integral(a), integral(b))),
+            grad=False,
+        ),  # fmt: skip
+    ],
+    "ne": [
+        Case("where(x != y)", lambda x, y: np.where(x != y, x * y, x - y), pair(apart)),
+        Case(
+            "x != y (ties)",
+            lambda x, y: x != y,
+            pair(lambda a, b: st.tuples(integral(a), integral(b))),
+            grad=False,
+        ),  # fmt: skip
+    ],
+    "and": [
+        Case(
+            "(x > 0) & (y < 0)",
+            lambda x, y: np.where((x > 0) & (y < 0), x * y, x + y),
+            binary(signed, signed),
+        ),  # fmt: skip
+        Case(
+            "np.logical_and",
+            lambda x, y: np.logical_and(x > 0, y > 0),
+            binary(signed, signed),
+            grad=False,
+        ),  # fmt: skip
+    ],
+    "or": [
+        Case(
+            "(x > 0) | (y < 0)",
+            lambda x, y: np.where((x > 0) | (y < 0), x * y, x + y),
+            binary(signed, signed),
+        ),  # fmt: skip
+    ],
+    "not": [
+        Case(
+            "~(x > 0)",
+            lambda x: np.where(~(x > 0), x**2, 3 * x),
+            over([(5,)], lambda s: (signed(s),)),
+        ),  # fmt: skip
+        Case("np.logical_not", lambda x: np.logical_not(x > 0), unary(), grad=False),
+    ],
+    "isnan": [
+        Case("where(isnan(x))", lambda x: np.where(np.isnan(x), 0.0, x) * x, unary()),
+        Case(
+            "isnan with NaNs",
+            lambda x: np.isnan(x),
+            over(
+                [(4,)],
+                lambda s: (
+                    hnp.arrays(np.float64, s, elements=st.sampled_from([0.5, np.nan, -1.0])),
+                ),
+            ),  # fmt: skip
+            grad=False,
+        ),
+    ],
+    # -- select and conversion -----------------------------------------------------------------
+    "select": [
+        Case(
+            "np.where(mask, x, y)",
+            lambda m, x, y: np.where(m, x, y),
+            over(BINARY_SHAPES, lambda s: (masks(s[0]), arr(s[0]), arr(s[1]))),
+        ),  # fmt: skip
+        Case(
+            "np.where(x > 0, x, 0.1 * x)",
+            lambda x: np.where(x > 0, x, 0.1 * x),
+            over([(5,)], lambda s: (signed(s),)),
+        ),  # fmt: skip
+    ],
+    "convert": [
+        Case("x.astype(float64)", lambda x: np.sin(x.astype(np.float64)), unary(), dtypes=(F32,)),
+        Case("x.astype(float32)", lambda x: x.astype(np.float32) * 3.0, unary(), dtypes=(F64,)),
+        Case(
+            "x * x.astype(int)",
+            lambda x: x * x.astype(np.int64),
+            over([(5,)], lambda s: (frac(s),)),
+        ),  # fmt: skip
+    ],
+    # -- reductions ----------------------------------------------------------------------------
+    "reduce_sum": [
+        Case("np.sum", lambda x: np.sum(x), unary(shapes=[(4,), (2, 3)])),
+        Case(
+            "np.sum(axis=1, keepdims)",
+            lambda x: np.sum(x, axis=1, keepdims=True),
+            unary(shapes=[(2, 3), (3, 2, 2)]),
+        ),  # fmt: skip
+        Case("x.sum(axis=(0, 2))", lambda x: x.sum(axis=(0, 2)), unary(shapes=[(2, 3, 2)])),
+        Case("np.mean(axis=0)", lambda x: np.mean(x, axis=0), unary(shapes=[(3, 2)])),
+    ],
+    "reduce_max": [
+        Case(
+            "np.max(axis=0)",
+            lambda x: np.max(x, axis=0),
+            over([(4,), (3, 2), (2, 3, 2)], lambda s: (distinct(s),)),
+        ),  # fmt: skip
+        Case("np.max", lambda x: np.max(x), over([(5,), (2, 3)], lambda s: (distinct(s),))),
+        Case(
+            "x.max(axis=1, keepdims)",
+            lambda x: x.max(axis=1, keepdims=True),
+            over([(3, 4)], lambda s: (distinct(s),)),
+        ),  # fmt: skip
+    ],
+    "reduce_min": [
+        Case(
+            "np.min(axis=1)",
+            lambda x: np.min(x, axis=1),
+            over([(3, 2), (2, 3, 2)], lambda s: (distinct(s),)),
+        ),  # fmt: skip
+        Case("x.min()", lambda x: x.min(), over([(6,)], lambda s: (distinct(s),))),
+    ],
+    # -- structure -----------------------------------------------------------------------------
+    "broadcast_to": [
+        Case(
+            "np.broadcast_to",
+            lambda x: np.broadcast_to(x, (4, 2, 3)),
+            unary(shapes=[(2, 1), (3,), ()]),
+        ),  # fmt: skip
+    ],
+    "reshape": [
+        Case("x.reshape(3, -1)", lambda x: x.reshape(3, -1), unary(shapes=[(6,), (2, 3)])),
+        Case("np.reshape", lambda x: np.reshape(x, (2, 2, 3)), unary(shapes=[(12,), (3, 4)])),
+        Case("x[:, None]", lambda x: x[:, None] * x, unary(shapes=[(3,)])),
+    ],
+    "transpose": [
+        Case("x.T", lambda x: x.T, unary(shapes=[(2, 3)])),
+        Case(
+            "np.transpose(1,2,0)", lambda x: np.transpose(x, (1, 2, 0)), unary(shapes=[(2, 3, 4)])
+        ),  # fmt: skip
+    ],
+    "slice": [
+        Case("x[1:, ::2]", lambda x: x[1:, ::2], unary(shapes=[(3, 5)])),
+        Case("x[::-1]", lambda x: x[::-1], unary(shapes=[(5,), (4, 2)])),
+        Case("x[-1:0:-2]", lambda x: x[-1:0:-2], unary(shapes=[(6,), (7,)])),
+        Case("x[1]", lambda x: x[1], unary(shapes=[(3, 2)])),
+        Case("x[..., -1]", lambda x: x[..., -1], unary(shapes=[(2, 3, 4)])),
+    ],
+    "unslice": [
+        Case(
+            "P.unslice",
+            lambda x: P.unslice(x, start=(1, 4), step=(2, -2), shape=(5, 6)),
+            unary(shapes=[(2, 3)]),
+        ),  # fmt: skip
+        Case("grad of x[::-2]", lambda x: x[::-2] ** 2, unary(shapes=[(5,)]), in_grad_only=True),
+    ],
+    "concatenate": [
+        Case(
+            "np.concatenate axis=1",
+            lambda x, y: np.concatenate([x, y], axis=1),
+            over([((2, 3), (2, 1))], lambda s: (arr(s[0]), arr(s[1]))),
+        ),  # fmt: skip
+        Case(
+            "np.concatenate 3",
+            lambda x, y: np.concatenate([x, 2 * x, y]),
+            over([((2,), (3,))], lambda s: (arr(s[0]), arr(s[1]))),
+        ),  # fmt: skip
+        Case(
+            "np.stack axis=1",
+            lambda x, y: np.stack([x, y], axis=1),
+            over([((3,), (3,)), ((2, 2), (2, 2))], lambda s: (arr(s[0]), arr(s[1]))),
+        ),  # fmt: skip
+        Case("np.stack", lambda x: np.stack([x, x**2, np.sin(x)]), unary(shapes=[(4,)])),
+    ],
+    "take": [
+        Case("x[IDX]", lambda x: x[IDX], unary(shapes=[(5,), (5, 2)])),
+        Case("x[:, [2, 0, 2]]", lambda x: x[:, [2, 0, 2]], unary(shapes=[(2, 3)])),
+        Case(
+            "x[idx] (traced idx)",
+            lambda x, idx: x[idx],
+            over([((5, 3), (4,))], lambda s: (arr(s[0]), ints(s[1], -5, 4))),
+        ),  # fmt: skip
+        Case(
+            "x[np.arange(n), labels]",
+            lambda x, labels: x[np.arange(LABELS_N), labels],
+            over([((LABELS_N, 3), (LABELS_N,))], lambda s: (arr(s[0]), ints(s[1], 0, 2))),
+        ),  # fmt: skip
+    ],
+    "scatter_add": [
+        Case(
+            "P.scatter_add",
+            lambda x: P.scatter_add(x, IDX, axis=0, size=5),
+            unary(shapes=[(5,), (5, 2)]),
+        ),  # fmt: skip
+        Case("grad of x[IDX]", lambda x: x[IDX] ** 2, unary(shapes=[(5,)]), in_grad_only=True),
+    ],
+    # -- linear algebra ------------------------------------------------------------------------
+    "matmul": [
+        Case("2-D @ 2-D", lambda x, y: x @ y, over([((2, 3), (3, 4))], lambda s: map(arr, s))),
+        Case("1-D @ 2-D", lambda x, y: x @ y, over([((3,), (3, 2))], lambda s: map(arr, s))),
+        Case("2-D @ 1-D", lambda x, y: x @ y, over([((2, 3), (3,))], lambda s: map(arr, s))),
+        Case("1-D @ 1-D", lambda x, y: x @ y, over([((4,), (4,))], lambda s: map(arr, s))),
+        Case("np.dot", np.dot, over([((2, 3), (3, 2))], lambda s: map(arr, s))),
+    ],
+}
+
+CASES = [
+    pytest.param(prim, case, id=f"{prim}:{case.label}")
+    for prim, cases in TABLE.items()
+    for case in cases
+]
+GRAD_CASES = [
+    pytest.param(prim, case, dtype, id=f"{prim}:{case.label}:{dtype}")
+    for prim, cases in TABLE.items()
+    for case in cases
+    if case.grad
+    for dtype in case.dtypes
+]
+
+
+# =============================================================================================
+# Helpers
+
+
+def as_dtype(args: tuple, dtype: np.dtype) -> tuple:
+    """Cast the float arrays among ``args`` to ``dtype``."""
+    return tuple(
+        a.astype(dtype) if isinstance(a, np.ndarray) and a.dtype.kind == "f" else a for a in args
+    )
+
+
+def weights(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """Fixed, distinct weights, so that a permuted or misplaced element changes the loss."""
+    n = int(np.prod(shape))
+    return (np.cos(np.arange(n) * 1.3 + 0.4) + 1.5).reshape(shape).astype(dtype)
+
+
+def scalarized(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``sum(fn(*args) * w)`` with fixed weights ``w``: a scalar that sees every element."""
+
+    def loss(*args: Any) -> Any:
+        out = fn(*args)
+        return np.sum(out * weights(out.shape, out.dtype))
+
+    loss.__qualname__ = f"sum(w * {getattr(fn, '__qualname__', fn)})"
+    return loss
+
+
+def primitive_names(program: tg.Program) -> set[str]:
+    return {eqn.prim.name for eqn in program.eqns}
+
+
+# =============================================================================================
+# Tests
+
+
+def test_every_primitive_has_an_entry():
+    missing = sorted(set(REGISTRY) - set(TABLE))
+    assert not missing, f"primitives without a gradient-test entry in TABLE: {missing}"
+    unknown = sorted(set(TABLE) - set(REGISTRY))
+    assert not unknown, f"TABLE entries for primitives that do not exist: {unknown}"
+    assert all(TABLE[name] for name in REGISTRY)
+
+
+def test_every_primitive_has_a_gradient_check():
+    """Each primitive with a VJP rule has at least one case whose gradient is checked."""
+    unchecked = [
+        name
+        for name, prim in REGISTRY.items()
+        if prim.vjp is not None and not any(c.grad for c in TABLE[name])
+    ]
+    assert unchecked == ["stop_gradient"] or not unchecked, unchecked
+
+
+@pytest.mark.parametrize("prim, case, dtype", GRAD_CASES)
+@settings(max_examples=15)
+@given(data=st.data())
+def test_gradient_matches_finite_differences(prim, case, dtype, data):
+    args = as_dtype(data.draw(case.args, label="args"), dtype)
+    check_grads(scalarized(case.fn), args, order=case.order)
+
+
+@pytest.mark.parametrize("prim, case", CASES)
+@settings(max_examples=10)
+@given(data=st.data())
+def test_values_match_numpy(prim, case, data):
+    for dtype in case.dtypes:
+        args = as_dtype(data.draw(case.args, label="args"), dtype)
+        expected = case.fn(*args)  # plain NumPy on plain arrays
+        got = tg.jit(case.fn)(*args)
+        assert np.shape(got) == np.shape(expected)
+        assert np.asarray(got).dtype == np.asarray(expected).dtype, (got, expected)
+        tol = 1e-12 if dtype == F64 else 1e-6
+        np.testing.assert_allclose(got, expected, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("prim, case", CASES)
+@settings(max_examples=1)
+@given(data=st.data())
+def test_case_exercises_its_primitive(prim, case, data):
+    """The table entry really emits the primitive it is filed under."""
+    args = as_dtype(data.draw(case.args, label="args"), case.dtypes[0])
+    names = primitive_names(tg.make_ir(case.fn)(*args))
+    if case.grad:
+        argnums = tuple(i for i, a in enumerate(args) if np.asarray(a).dtype.kind == "f")
+        names |= primitive_names(tg.make_ir(tg.grad(scalarized(case.fn), argnums))(*args))
+    assert prim in names, f"{case.label} does not emit {prim}: {sorted(names)}"
+
+
+def test_stop_gradient():
+    x = np.array([0.5, -1.0, 2.0])
+    g = tg.grad(lambda x: np.sum(tg.stop_gradient(x) * x))(x)
+    np.testing.assert_allclose(g, x)  # d/dx (c * x) with c = x held constant
+    g2 = tg.grad(lambda x: np.sum(np.sin(tg.stop_gradient(x))))(x)
+    np.testing.assert_array_equal(g2, np.zeros(3))
+    check_grads(lambda x: np.sum(tg.stop_gradient(np.ones(3)) * x**2), (x,), order=2)
+
+
+def test_maximum_ties_split_the_gradient():
+    g = tg.grad(lambda x, y: np.sum(np.maximum(x, y)), argnums=(0, 1))(np.ones(2), np.ones(2))
+    np.testing.assert_allclose(g[0], [0.5, 0.5])
+    np.testing.assert_allclose(g[1], [0.5, 0.5])
+
+
+def test_reduce_max_ties_share_the_gradient():
+    g = tg.grad(lambda x: np.max(x))(np.array([1.0, 3.0, 3.0, 0.0]))
+    np.testing.assert_allclose(g, [0.0, 0.5, 0.5, 0.0])
