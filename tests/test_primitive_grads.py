@@ -142,7 +142,7 @@ def _softplus_bwd(residuals, g):
 softplus.defvjp(_softplus_fwd, _softplus_bwd)
 
 IDX = np.array([4, 0, -1, 2, 2])  # repeats and a negative index
-LABELS_N = 4
+NL = 4
 
 TABLE: dict[str, list[Case]] = {
     # -- elementwise unary ---------------------------------------------------------------------
@@ -175,6 +175,13 @@ TABLE: dict[str, list[Case]] = {
         # Differentiating through it is checked in test_stop_gradient; here, only values.
         Case("stop_gradient", lambda x: tg.stop_gradient(x) * x, unary(), grad=False)
     ],
+    "floor": [
+        Case("x * np.floor(x)", lambda x: x * np.floor(x), over([(5,)], lambda s: (frac(s),)))
+    ],
+    "ceil": [Case("np.ceil(x) * x", lambda x: np.ceil(x) * x, over([(5,)], lambda s: (frac(s),)))],
+    "trunc": [
+        Case("np.trunc(x) * x", lambda x: np.trunc(x) * x, over([(5,)], lambda s: (frac(s),)))
+    ],
     "custom_vjp_call": [Case("custom_vjp softplus", softplus, unary(-3, 3))],
     # -- elementwise binary (broadcasting) -----------------------------------------------------
     "add": [
@@ -198,7 +205,7 @@ TABLE: dict[str, list[Case]] = {
             "np.maximum(x, 0)",
             lambda x: np.maximum(x, 0.0) * x,
             over([(5,)], lambda s: (signed(s),)),
-        ),  # fmt: skip
+        ),
     ],
     "min": [
         Case("np.minimum", np.minimum, pair(apart), order=1),
@@ -217,7 +224,7 @@ TABLE: dict[str, list[Case]] = {
             lambda x, y: x == y,
             pair(lambda a, b: st.tuples(integral(a), integral(b))),
             grad=False,
-        ),  # fmt: skip
+        ),
     ],
     "ne": [
         Case("where(x != y)", lambda x, y: np.where(x != y, x * y, x - y), pair(apart)),
@@ -226,34 +233,34 @@ TABLE: dict[str, list[Case]] = {
             lambda x, y: x != y,
             pair(lambda a, b: st.tuples(integral(a), integral(b))),
             grad=False,
-        ),  # fmt: skip
+        ),
     ],
     "and": [
         Case(
             "(x > 0) & (y < 0)",
             lambda x, y: np.where((x > 0) & (y < 0), x * y, x + y),
             binary(signed, signed),
-        ),  # fmt: skip
+        ),
         Case(
             "np.logical_and",
             lambda x, y: np.logical_and(x > 0, y > 0),
             binary(signed, signed),
             grad=False,
-        ),  # fmt: skip
+        ),
     ],
     "or": [
         Case(
             "(x > 0) | (y < 0)",
             lambda x, y: np.where((x > 0) | (y < 0), x * y, x + y),
             binary(signed, signed),
-        ),  # fmt: skip
+        ),
     ],
     "not": [
         Case(
             "~(x > 0)",
             lambda x: np.where(~(x > 0), x**2, 3 * x),
             over([(5,)], lambda s: (signed(s),)),
-        ),  # fmt: skip
+        ),
         Case("np.logical_not", lambda x: np.logical_not(x > 0), unary(), grad=False),
     ],
     "isnan": [
@@ -266,7 +273,7 @@ TABLE: dict[str, list[Case]] = {
                 lambda s: (
                     hnp.arrays(np.float64, s, elements=st.sampled_from([0.5, np.nan, -1.0])),
                 ),
-            ),  # fmt: skip
+            ),
             grad=False,
         ),
     ],
@@ -276,12 +283,12 @@ TABLE: dict[str, list[Case]] = {
             "np.where(mask, x, y)",
             lambda m, x, y: np.where(m, x, y),
             over(BINARY_SHAPES, lambda s: (masks(s[0]), arr(s[0]), arr(s[1]))),
-        ),  # fmt: skip
+        ),
         Case(
             "np.where(x > 0, x, 0.1 * x)",
             lambda x: np.where(x > 0, x, 0.1 * x),
             over([(5,)], lambda s: (signed(s),)),
-        ),  # fmt: skip
+        ),
     ],
     "convert": [
         Case("x.astype(float64)", lambda x: np.sin(x.astype(np.float64)), unary(), dtypes=(F32,)),
@@ -290,7 +297,7 @@ TABLE: dict[str, list[Case]] = {
             "x * x.astype(int)",
             lambda x: x * x.astype(np.int64),
             over([(5,)], lambda s: (frac(s),)),
-        ),  # fmt: skip
+        ),
     ],
     # -- reductions ----------------------------------------------------------------------------
     "reduce_sum": [
@@ -299,7 +306,7 @@ TABLE: dict[str, list[Case]] = {
             "np.sum(axis=1, keepdims)",
             lambda x: np.sum(x, axis=1, keepdims=True),
             unary(shapes=[(2, 3), (3, 2, 2)]),
-        ),  # fmt: skip
+        ),
         Case("x.sum(axis=(0, 2))", lambda x: x.sum(axis=(0, 2)), unary(shapes=[(2, 3, 2)])),
         Case("np.mean(axis=0)", lambda x: np.mean(x, axis=0), unary(shapes=[(3, 2)])),
     ],
@@ -308,20 +315,20 @@ TABLE: dict[str, list[Case]] = {
             "np.max(axis=0)",
             lambda x: np.max(x, axis=0),
             over([(4,), (3, 2), (2, 3, 2)], lambda s: (distinct(s),)),
-        ),  # fmt: skip
+        ),
         Case("np.max", lambda x: np.max(x), over([(5,), (2, 3)], lambda s: (distinct(s),))),
         Case(
             "x.max(axis=1, keepdims)",
             lambda x: x.max(axis=1, keepdims=True),
             over([(3, 4)], lambda s: (distinct(s),)),
-        ),  # fmt: skip
+        ),
     ],
     "reduce_min": [
         Case(
             "np.min(axis=1)",
             lambda x: np.min(x, axis=1),
             over([(3, 2), (2, 3, 2)], lambda s: (distinct(s),)),
-        ),  # fmt: skip
+        ),
         Case("x.min()", lambda x: x.min(), over([(6,)], lambda s: (distinct(s),))),
     ],
     # -- structure -----------------------------------------------------------------------------
@@ -330,7 +337,7 @@ TABLE: dict[str, list[Case]] = {
             "np.broadcast_to",
             lambda x: np.broadcast_to(x, (4, 2, 3)),
             unary(shapes=[(2, 1), (3,), ()]),
-        ),  # fmt: skip
+        ),
     ],
     "reshape": [
         Case("x.reshape(3, -1)", lambda x: x.reshape(3, -1), unary(shapes=[(6,), (2, 3)])),
@@ -341,7 +348,7 @@ TABLE: dict[str, list[Case]] = {
         Case("x.T", lambda x: x.T, unary(shapes=[(2, 3)])),
         Case(
             "np.transpose(1,2,0)", lambda x: np.transpose(x, (1, 2, 0)), unary(shapes=[(2, 3, 4)])
-        ),  # fmt: skip
+        ),
     ],
     "slice": [
         Case("x[1:, ::2]", lambda x: x[1:, ::2], unary(shapes=[(3, 5)])),
@@ -355,7 +362,7 @@ TABLE: dict[str, list[Case]] = {
             "P.unslice",
             lambda x: P.unslice(x, start=(1, 4), step=(2, -2), shape=(5, 6)),
             unary(shapes=[(2, 3)]),
-        ),  # fmt: skip
+        ),
         Case("grad of x[::-2]", lambda x: x[::-2] ** 2, unary(shapes=[(5,)]), in_grad_only=True),
     ],
     "concatenate": [
@@ -363,17 +370,17 @@ TABLE: dict[str, list[Case]] = {
             "np.concatenate axis=1",
             lambda x, y: np.concatenate([x, y], axis=1),
             over([((2, 3), (2, 1))], lambda s: (arr(s[0]), arr(s[1]))),
-        ),  # fmt: skip
+        ),
         Case(
             "np.concatenate 3",
             lambda x, y: np.concatenate([x, 2 * x, y]),
             over([((2,), (3,))], lambda s: (arr(s[0]), arr(s[1]))),
-        ),  # fmt: skip
+        ),
         Case(
             "np.stack axis=1",
             lambda x, y: np.stack([x, y], axis=1),
             over([((3,), (3,)), ((2, 2), (2, 2))], lambda s: (arr(s[0]), arr(s[1]))),
-        ),  # fmt: skip
+        ),
         Case("np.stack", lambda x: np.stack([x, x**2, np.sin(x)]), unary(shapes=[(4,)])),
     ],
     "take": [
@@ -383,19 +390,19 @@ TABLE: dict[str, list[Case]] = {
             "x[idx] (traced idx)",
             lambda x, idx: x[idx],
             over([((5, 3), (4,))], lambda s: (arr(s[0]), ints(s[1], -5, 4))),
-        ),  # fmt: skip
+        ),
         Case(
             "x[np.arange(n), labels]",
-            lambda x, labels: x[np.arange(LABELS_N), labels],
-            over([((LABELS_N, 3), (LABELS_N,))], lambda s: (arr(s[0]), ints(s[1], 0, 2))),
-        ),  # fmt: skip
+            lambda x, labels: x[np.arange(NL), labels],
+            over([((NL, 3), (NL,))], lambda s: (arr(s[0]), ints(s[1], 0, 2))),
+        ),
     ],
     "scatter_add": [
         Case(
             "P.scatter_add",
             lambda x: P.scatter_add(x, IDX, axis=0, size=5),
             unary(shapes=[(5,), (5, 2)]),
-        ),  # fmt: skip
+        ),
         Case("grad of x[IDX]", lambda x: x[IDX] ** 2, unary(shapes=[(5,)]), in_grad_only=True),
     ],
     # -- linear algebra ------------------------------------------------------------------------
