@@ -24,7 +24,7 @@ def run(main: Callable[..., Any]) -> None:
     """Call ``main(quick=...)`` from the command line."""
     start = time.perf_counter()
     main(quick=quick_requested())
-    print(f"done in {time.perf_counter() - start:.1f} s; plots in {OUT}")
+    print(f"done in {time.perf_counter() - start:.1f} s")
 
 
 def pyplot() -> Any:
