@@ -80,11 +80,6 @@ def train(
     state = opt.init(params)
     x, y = data["x_train"], data["y_train"]
 
-    idx = next(batches(rng, len(x), BATCH))
-    start = time.perf_counter()
-    value_and_grad(params, x[idx], y[idx])
-    first = time.perf_counter() - start
-
     steps, start = 0, time.perf_counter()
     for _ in progress(range(epochs), desc=label):
         for idx in batches(rng, len(x), BATCH, drop_last=True):
@@ -96,7 +91,6 @@ def train(
     predicted = np.argmax(nn.mlp(params, data["x_val"]), axis=1)
     return {
         "params": params,
-        "first_call": first,
         "steps_per_second": steps / seconds,
         "val_acc": float(np.mean(predicted == data["y_val"])),
         "steps": steps,
@@ -153,22 +147,26 @@ def main(quick: bool = False) -> dict[str, Any]:
         f"{np.dtype(DTYPE).name}, batch {BATCH}, momentum SGD, {epochs} epochs"
     )
 
-    # Gradients agree with the hand-written backpropagation before we time anything.
+    # The first call traces and compiles; then the gradients are compared with the
+    # hand-written backpropagation before anything is timed.
     params = nn.init_mlp(np.random.default_rng(1), [64, HIDDEN, 10], dtype=DTYPE)
     xb, yb = data["x_train"][:BATCH], data["y_train"][:BATCH]
     loss_and_grad = tg.value_and_grad(loss)
-    (_, g_tg), (_, g_hand) = loss_and_grad(params, xb, yb), hand_value_and_grad(params, xb, yb)
+    start = time.perf_counter()
+    _, g_tg = loss_and_grad(params, xb, yb)
+    first_call = time.perf_counter() - start
+    _, g_hand = hand_value_and_grad(params, xb, yb)
     gap = max(
         float(np.max(np.abs(a - b)))
         for a, b in zip(tg.tree.tree_leaves(g_tg), tg.tree.tree_leaves(g_hand), strict=True)
     )
     print(f"tracegrad vs hand-written gradients: max |difference| = {gap:.1e}")
 
-    ours = train(tg.value_and_grad(loss), data, epochs, "tracegrad")
+    ours = train(loss_and_grad, data, epochs, "tracegrad")
     hand = train(hand_value_and_grad, data, epochs, "NumPy by hand")
     speedup = ours["steps_per_second"] / hand["steps_per_second"]
     print(f"validation accuracy:     {ours['val_acc']:.3f}  (hand-written: {hand['val_acc']:.3f})")
-    print(f"time to first gradient:  {ours['first_call'] * 1e3:.0f} ms (trace + compile)")
+    print(f"time to first gradient:  {first_call * 1e3:.0f} ms (trace + compile)")
     print(
         f"training steps/s:        {ours['steps_per_second']:.0f}  vs  "
         f"{hand['steps_per_second']:.0f} for hand-written NumPy backprop  "
@@ -194,7 +192,7 @@ def main(quick: bool = False) -> dict[str, Any]:
     return {
         "val_acc": ours["val_acc"],
         "hand_val_acc": hand["val_acc"],
-        "first_call": ours["first_call"],
+        "first_call": first_call,
         "steps_per_second": ours["steps_per_second"],
         "speedup": speedup,
         "grad_gap": gap,

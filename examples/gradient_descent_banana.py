@@ -33,14 +33,16 @@ def rosenbrock(p: np.ndarray) -> Any:
     return (1.0 - p[0]) ** 2 + 100.0 * (p[1] - p[0] ** 2) ** 2
 
 
+grad_rosenbrock = tg.grad(rosenbrock)  # one transformed function: traced (compiled) once
+
+
 def descend(opt: optim.Optimizer, max_iter: int, label: str) -> tuple[np.ndarray, int | None]:
     """Run ``opt`` from START; return the path and the iteration count (None: no convergence)."""
-    grad_f = tg.grad(rosenbrock)
     p = START.copy()
     state = opt.init(p)
     path = [p]
     for n in progress(range(1, max_iter + 1), desc=label):
-        updates, state = opt.update(grad_f(p), state, p)
+        updates, state = opt.update(grad_rosenbrock(p), state, p)
         p = optim.apply_updates(p, updates)
         path.append(p)
         if np.linalg.norm(p - MINIMUM) < TOL:
