@@ -212,6 +212,30 @@ def test_optimisers_keep_float32() -> None:
         assert optim.apply_updates(params, updates)["w"].dtype == np.float32
 
 
+def test_jitted_training_step() -> None:
+    rng = np.random.default_rng(3)
+    params = nn.init_mlp(rng, [5, 4, 3])
+    x, y = rng.normal(size=(6, 5)), rng.integers(0, 3, size=6)
+    opt = optim.momentum(0.1, m=0.9)
+
+    def loss(p, x, y):
+        return nn.softmax_cross_entropy(nn.mlp(p, x), y)
+
+    def step(p, velocity, x, y):
+        grads = tg.grad(loss)(p, x, y)
+        updates, state = opt.update(grads, optim.MomentumState(0, velocity), p)
+        return optim.apply_updates(p, updates), state.velocity
+
+    velocity = opt.init(params).velocity
+    compiled, plain = params, params
+    v1, v2 = velocity, velocity
+    for _ in range(2):
+        compiled, v1 = tg.jit(step)(compiled, v1, x, y)
+        plain, v2 = step(plain, v2, x, y)
+    for a, b in zip(tg.tree.tree_leaves(compiled), tg.tree.tree_leaves(plain), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)
+
+
 # =============================================================================================
 # Data
 

@@ -12,6 +12,11 @@ An optimiser is a pair of pure functions::
 Updates are what gets *added* to the parameters (so they carry the minus sign).
 Every hyperparameter that varies during training (learning rate, momentum) may be a
 number or a schedule: a function of the step count ``n = 0, 1, 2, ...``.
+
+The update arithmetic is plain NumPy, so a whole training step (gradient, update,
+apply) can be compiled with ``tg.jit``.  The step count is a Python int, which ``jit``
+treats as static: pass only the array parts of the state through a jitted step (as in
+``tests/test_nn_optim.py::test_jitted_training_step``), or every step compiles anew.
 """
 
 from __future__ import annotations
