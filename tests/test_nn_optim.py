@@ -226,11 +226,12 @@ def test_jitted_training_step() -> None:
         updates, state = opt.update(grads, optim.MomentumState(0, velocity), p)
         return optim.apply_updates(p, updates), state.velocity
 
+    jitted = tg.jit(step)
     velocity = opt.init(params).velocity
     compiled, plain = params, params
     v1, v2 = velocity, velocity
     for _ in range(2):
-        compiled, v1 = tg.jit(step)(compiled, v1, x, y)
+        compiled, v1 = jitted(compiled, v1, x, y)
         plain, v2 = step(plain, v2, x, y)
     for a, b in zip(tg.tree.tree_leaves(compiled), tg.tree.tree_leaves(plain), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)
