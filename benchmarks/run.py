@@ -239,25 +239,44 @@ t0 = time.perf_counter()
 t1 = time.perf_counter()
 {call}
 t2 = time.perf_counter()
-print("RESULT " + json.dumps({{"import_s": t1 - t0, "first_call_s": t2 - t1}}))
+result = {{"import_s": t1 - t0, "first_call_s": t2 - t1}}
+{stats}
+print("RESULT " + json.dumps(result))
+"""
+
+# tracegrad's compile statistics, when this version has them: proof that a warm run compiled
+# nothing and loaded from the disk cache.
+_TRACEGRAD_STATS = """
+stats = getattr(tg, "compile_stats", None)
+if stats is None and "tracegrad.compiler" in sys.modules:
+    stats = getattr(sys.modules["tracegrad.compiler"], "compile_stats", None)
+if stats is not None:
+    s = stats()
+    result.update(compiles=s.compiles, disk_hits=s.disk_hits)
 """
 
 _FIRST_CALL = {
     "tracegrad": (
         "import tracegrad as tg",
         "out = tg.value_and_grad(w.loss(np))(*args)",
+        _TRACEGRAD_STATS,
     ),
     "jax": (
         "import jax, jax.numpy as jnp\njax.config.update('jax_enable_x64', True)",
         "out = jax.block_until_ready(jax.jit(jax.value_and_grad(w.loss(jnp)))(*args))",
+        "",
     ),
 }
 
 
 def first_call_in_new_process(who: str, cache_dir: Path) -> dict[str, float]:
-    setup, call = _FIRST_CALL[who]
+    setup, call, stats = _FIRST_CALL[who]
     script = _FIRST_CALL_SCRIPT.format(
-        paths=[str(ROOT), str(HERE)], workload=FIRST_CALL_WORKLOAD, setup=setup, call=call
+        paths=[str(ROOT), str(HERE)],
+        workload=FIRST_CALL_WORKLOAD,
+        setup=setup,
+        call=call,
+        stats=stats,
     )
     env = dict(os.environ)
     env["TRACEGRAD_CACHE_DIR"] = str(cache_dir)
@@ -303,6 +322,14 @@ def run_first_call(peers: dict[str, str], mode: Mode) -> dict[str, Any]:
 def _summarise(runs: list[dict[str, float]]) -> dict[str, Any]:
     keys = runs[0].keys()
     return {k: statistics.median(r[k] for r in runs) for k in keys} | {"runs": runs}
+
+
+def _compiles(summary: dict[str, Any]) -> str:
+    """ "compiles / disk-cache hits" of each run, e.g. "3/0, 3/0" or "0/3"."""
+    runs = summary["runs"]
+    if "compiles" not in runs[0]:
+        return "-"
+    return ", ".join(f"{r['compiles']}/{r['disk_hits']}" for r in runs)
 
 
 # =============================================================================================
@@ -372,7 +399,7 @@ COLUMNS = [  # (header, key into medians or ratios, kind)
 
 
 def markdown_table(headers: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
 
     def line(cells):
         return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
@@ -417,9 +444,10 @@ def first_call_table(first: dict[str, Any]) -> str:
                     format_seconds(s["first_call_s"]),
                     format_seconds(s["process_s"]),
                     str(len(s["runs"])),
+                    _compiles(s),
                 ]
             )
-    headers = ["new process", "import", "first gradient", "whole process", "runs"]
+    headers = ["new process", "import", "first gradient", "whole process", "runs", "compiles/hits"]
     return markdown_table(headers, rows)
 
 
@@ -461,9 +489,9 @@ def report(doc: dict[str, Any]) -> str:
         "versions: " + ", ".join(f"{k} {v}" for k, v in doc["versions"].items()),
         f"tracegrad backend: {doc['backend']}",
         "BLAS/OpenMP/XLA/Torch threads: 1. Median time per call over interleaved rounds.",
-        "",
-        results_table(doc["workloads"]),
     ]
+    if doc["workloads"]:
+        out += ["", results_table(doc["workloads"])]
     for r in doc["workloads"]:
         for name, err in r["errors"].items():
             out.append(f"  {r['name']}: {name}: {err}")
