@@ -512,6 +512,11 @@ def report(doc: dict[str, Any]) -> str:
         out.append(first_call_table(first) if "tracegrad_cold" in first else first["error"])
     if doc["targets"]:
         out += ["", "Targets (DESIGN.md):", targets_table(doc["targets"])]
+        if not doc["backend"].startswith("numba"):
+            out.append(
+                "Note: tracegrad ran on its NumPy interpreter, not compiled code; the "
+                "first-call figures compile nothing and say nothing about the compile targets."
+            )
     return "\n".join(out)
 
 
