@@ -336,3 +336,59 @@ def test_make_ir_returns_program():
     program = tg.make_ir(lambda x: np.sum(x * x))(np.ones(2))
     assert isinstance(program, tg.Program)
     assert [str(a) for a in program.in_avals] == ["f64[2]"]
+
+
+# =============================================================================================
+# tracegrad.testing itself: check_grads must be able to fail, and say where
+
+
+@tg.custom_vjp
+def wrong_square(x):
+    return x * x
+
+
+wrong_square.defvjp(lambda x: (x * x, (x,)), lambda res, g: (3.0 * res[0] * g,))  # 3x, not 2x
+
+
+def test_check_grads_reports_a_wrong_gradient():
+    def model(params, x):
+        return np.sum(wrong_square(params["w"]) * x) + np.sum(params["b"] ** 2)
+
+    params = {"b": np.ones(2), "w": np.array([0.5, -1.0, 2.0])}
+    with pytest.raises(AssertionError) as info:
+        check_grads(model, (params, np.ones(3)), argnums=0)
+    message = str(info.value)
+    for words in ["model", "args[0]['w']", "expected", "got", "direction"]:
+        assert words in message, message
+
+
+def test_check_grads_order_two_catches_a_wrong_second_derivative():
+    # First derivative right (through the plain path), second derivative wrong: the custom rule
+    # returns the right value 2x but as a constant, so its own derivative is 0.
+    @tg.custom_vjp
+    def square(x):
+        return x * x
+
+    square.defvjp(lambda x: (x * x, (x,)), lambda res, g: (g * tg.stop_gradient(2.0 * res[0]),))
+    x = np.array([0.3, 1.2])
+    check_grads(lambda x: np.sum(square(x)), (x,), order=1)
+    with pytest.raises(AssertionError, match="grad"):
+        check_grads(lambda x: np.sum(square(x)), (x,), order=2)
+
+
+def test_check_grads_checks_gradient_dtype():
+    # tracegrad keeps float32; check_grads would flag a float64 gradient for a float32 input.
+    check_grads(lambda x: np.sum(np.sin(x)), (np.linspace(0, 1, 4).astype(np.float32),))
+
+
+def test_numerical_grad_structure():
+    def f(p, y):
+        return np.sum(p["a"] ** 2) * y + p["c"][0]
+
+    p = {"a": np.array([1.0, 2.0], np.float32), "c": (3.0,)}
+    g = numerical_grad(f, (p, 2.0))
+    assert g["a"].dtype == np.float32 and g["a"].shape == (2,)
+    np.testing.assert_allclose(g["a"], [4.0, 8.0], rtol=1e-5)
+    assert g["c"][0] == pytest.approx(1.0, rel=1e-6)
+    gp, gy = numerical_grad(f, (p, 2.0), argnums=(0, 1))
+    assert gy == pytest.approx(5.0, rel=1e-6)
