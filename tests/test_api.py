@@ -392,3 +392,12 @@ def test_numerical_grad_structure():
     assert g["c"][0] == pytest.approx(1.0, rel=1e-6)
     gp, gy = numerical_grad(f, (p, 2.0), argnums=(0, 1))
     assert gy == pytest.approx(5.0, rel=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.int32, np.int64, np.uint8, np.bool_, np.float32])
+def test_jit_sum_dtype_matches_numpy(dtype):
+    x = np.ones((2, 3), dtype)
+    for f in (lambda x: np.sum(x), lambda x: np.sum(x, axis=0), lambda x: x.sum(axis=1)):
+        got, want = tg.jit(f)(x), f(x)
+        assert np.asarray(got).dtype == np.asarray(want).dtype
+        np.testing.assert_array_equal(got, want)

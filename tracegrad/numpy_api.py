@@ -254,8 +254,10 @@ def sum(x: Any, axis: Any = None, dtype: Any = None, out: Any = None, keepdims: 
     x = asarray_like(x)
     if dtype is not None:
         x = cast(x, dtype)
-    elif dtype_of(x).kind == "b":
-        x = cast(x, np.int64)
+    elif dtype_of(x).kind == "b" or (dtype_of(x).kind == "i" and dtype_of(x).itemsize < 8):
+        x = cast(x, np.int64)  # NumPy sums bools and small ints in the platform integer
+    elif dtype_of(x).kind == "u" and dtype_of(x).itemsize < 8:
+        x = cast(x, np.uint64)
     axes = normalize_axes(axis, len(shape_of(x)))
     result = P.reduce_sum(x, axes=axes) if axes else x
     return _keep(x, result, axes, keepdims)
