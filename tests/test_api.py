@@ -274,6 +274,21 @@ def test_closure_constants():
     check_grads(f, (x,), order=2)
 
 
+def test_closure_constants_are_baked_in_at_trace_time():
+    """Documents the caching semantics: closed-over arrays are constants of the cached program,
+    so changing them later does not change the result. Data that changes must be an argument."""
+    c = np.ones(2)
+
+    def f(w):
+        return np.sum(c * w)
+
+    g = tg.grad(f)
+    np.testing.assert_array_equal(g(np.ones(2)), [1.0, 1.0])
+    c[:] = 5.0
+    np.testing.assert_array_equal(g(np.ones(2)), [1.0, 1.0])  # the cached program
+    np.testing.assert_array_equal(tg.grad(f)(np.ones(2)), [5.0, 5.0])  # a fresh trace
+
+
 def test_closure_over_outer_traced_value():
     """An inner grad closing over the outer function's argument (a Tracer)."""
 
