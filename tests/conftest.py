@@ -22,3 +22,14 @@ def interpret_backend():
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("TRACEGRAD_BACKEND", "interpret")
         yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _compile_cache_dir(tmp_path_factory):
+    """One fresh cache directory for compiled code per test session (unless one is given)."""
+    if "TRACEGRAD_CACHE_DIR" in os.environ:
+        yield
+        return
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TRACEGRAD_CACHE_DIR", str(tmp_path_factory.mktemp("tracegrad-cache")))
+        yield

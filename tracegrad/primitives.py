@@ -37,6 +37,15 @@ class Primitive:
     vjp: Callable[..., Sequence[Any]] | None = None
     # Elementwise kinds: a Python expression over scalars {0}, {1}, ... used inside fused loops.
     scalar: str | None = None
+    # Code generation for the other kinds (see codegen.py):
+    # emit(w, out, *inputs, **params) writes the statements computing ``out`` with the
+    # helpers of codegen.Writer; inputs and out are codegen.Operands.
+    emit: Callable[..., None] | None = None
+    # Views: index_map(out_index, x_aval, out_aval, **params) -> the input's index (a list of
+    # Python expressions), so that fused loops read the input directly; None if not cheap.
+    index_map: Callable[..., list[str] | None] | None = None
+    # Reductions: the accumulator's starting value (the template uses {acc}).
+    identity: float | None = None
 
     def __post_init__(self) -> None:
         if self.name in REGISTRY:
@@ -452,6 +461,7 @@ reduce_sum = Primitive(
     lambda x, *, axes: np.sum(x, axis=axes),
     _sum_vjp,
     scalar="{acc} + {0}",
+    identity=0.0,
 )
 reduce_max = Primitive(
     "reduce_max",
@@ -459,7 +469,8 @@ reduce_max = Primitive(
     _reduce_rule("reduce_max"),
     lambda x, *, axes: np.max(x, axis=axes),
     _extremum_reduce_vjp,
-    scalar="max({acc}, {0})",
+    scalar="({0} if {0} > {acc} or {0} != {0} else {acc})",  # NaN propagates, as in NumPy
+    identity=-math.inf,
 )
 reduce_min = Primitive(
     "reduce_min",
@@ -467,7 +478,8 @@ reduce_min = Primitive(
     _reduce_rule("reduce_min"),
     lambda x, *, axes: np.min(x, axis=axes),
     _extremum_reduce_vjp,
-    scalar="min({acc}, {0})",
+    scalar="({0} if {0} < {acc} or {0} != {0} else {acc})",
+    identity=math.inf,
 )
 
 
@@ -490,6 +502,14 @@ broadcast_to = Primitive(
 )
 
 
+def _broadcast_to_index(index: list[str], x: Aval, out: Aval, *, shape: tuple) -> list[str]:
+    lead = len(shape) - x.ndim
+    return ["0" if d == 1 else index[lead + j] for j, d in enumerate(x.shape)]
+
+
+broadcast_to.index_map = _broadcast_to_index  # no emitter: codegen stores it with a copy loop
+
+
 def _reshape_rule(x: Aval, *, shape: tuple[int, ...]) -> Aval:
     if math.prod(shape) != x.size:
         raise ShapeError(f"cannot reshape an array of shape {x.shape} into shape {shape}")
@@ -505,6 +525,29 @@ reshape = Primitive(
 )
 
 
+def _reshape_index(index: list[str], x: Aval, out: Aval, *, shape: tuple) -> list[str] | None:
+    """Only reshapes that add or drop size-1 axes are free index arithmetic."""
+    if [d for d in x.shape if d != 1] != [d for d in shape if d != 1]:
+        return None
+    kept = iter(e for e, d in zip(index, shape, strict=True) if d != 1)
+    return ["0" if d == 1 else next(kept) for d in x.shape]
+
+
+def _reshape_emit(w: Any, out: Any, x: Any, *, shape: tuple) -> None:
+    if out.aval.ndim == 0:
+        w.line(f"{out} = {w.index(x, ['0'] * x.aval.ndim)}")
+    elif x.aval.ndim == 0:
+        w.alloc(out, fill=x.name)
+    elif w.preallocated(out):
+        w.line(f"{out}[...] = {w.contiguous(x)}.reshape({tuple(shape)!r})")
+    else:
+        w.line(f"{out} = {w.contiguous(x)}.reshape({tuple(shape)!r})")  # a view
+
+
+reshape.index_map = _reshape_index
+reshape.emit = _reshape_emit
+
+
 def _transpose_rule(x: Aval, *, perm: tuple[int, ...]) -> Aval:
     if sorted(perm) != list(range(x.ndim)):
         raise ShapeError(f"transpose: {perm} is not a permutation of the axes of {x.shape}")
@@ -518,6 +561,27 @@ transpose = Primitive(
     lambda x, *, perm: np.transpose(x, perm),
     lambda ct, out, x, *, perm: (transpose(ct, perm=tuple(np.argsort(perm).tolist())),),
 )
+
+
+def _transpose_index(index: list[str], x: Aval, out: Aval, *, perm: tuple) -> list[str]:
+    source = [""] * len(perm)
+    for k, p in enumerate(perm):
+        source[p] = index[k]
+    return source
+
+
+def _transpose_emit(w: Any, out: Any, x: Any, *, perm: tuple) -> None:
+    if x.aval.ndim == 2 and x.layout == "C" and not w.preallocated(out):
+        w.line(f"{out} = {x}.T")  # a Fortran-order view: np.dot takes it without a copy
+        w.set_layout(out, "F")
+        return
+    w.alloc(out)
+    with w.loops(out.aval.shape) as index:
+        w.line(f"{w.index(out, index)} = {w.index(x, _transpose_index(index, x, out, perm=perm))}")
+
+
+transpose.index_map = _transpose_index
+transpose.emit = _transpose_emit
 
 
 def slice_indices(start: tuple[int, ...], step: tuple[int, ...], shape: tuple[int, ...]) -> tuple:
@@ -554,6 +618,21 @@ slice_ = Primitive(
 )
 
 
+def _affine(index: str, start: int, step: int) -> str:
+    """The text of ``start + step * index``, simplified."""
+    if index == "0":
+        return str(start)
+    scaled = index if step == 1 else f"{step} * {index}"
+    return scaled if start == 0 else f"{start} + {scaled}"
+
+
+def _slice_index(index: list[str], x: Aval, out: Aval, *, start, step, shape) -> list[str]:
+    return [_affine(e, b, s) for e, b, s in zip(index, start, step, strict=True)]
+
+
+slice_.index_map = _slice_index  # no emitter: codegen stores it with a copy loop
+
+
 def _unslice_rule(
     x: Aval, *, start: tuple[int, ...], step: tuple[int, ...], shape: tuple[int, ...]
 ) -> Aval:
@@ -576,6 +655,16 @@ unslice = Primitive(
         slice_(ct, start=start, step=step, shape=tuple(x.shape)),
     ),
 )
+
+
+def _unslice_emit(w: Any, out: Any, x: Any, *, start, step, shape) -> None:
+    w.alloc(out, fill=w.cast("0", out.aval))
+    with w.loops(x.aval.shape) as index:
+        target = [_affine(e, b, s) for e, b, s in zip(index, start, step, strict=True)]
+        w.line(f"{w.index(out, target)} = {w.index(x, index)}")
+
+
+unslice.emit = _unslice_emit
 
 
 def _concatenate_rule(*xs: Aval, axis: int) -> Aval:
@@ -611,6 +700,20 @@ concatenate = Primitive(
 )
 
 
+def _concatenate_emit(w: Any, out: Any, *xs: Any, axis: int) -> None:
+    w.alloc(out)
+    offset = 0
+    for x in xs:
+        with w.loops(x.aval.shape) as index:
+            target = list(index)
+            target[axis] = _affine(index[axis], offset, 1)
+            w.line(f"{w.index(out, target)} = {w.index(x, index)}")
+        offset += x.aval.shape[axis]
+
+
+concatenate.emit = _concatenate_emit
+
+
 # =============================================================================================
 # Gather along one axis with integer indices, and its adjoint scatter-add
 
@@ -633,6 +736,17 @@ take = Primitive(
 )
 
 
+def _take_emit(w: Any, out: Any, x: Any, idx: Any, *, axis: int) -> None:
+    k = idx.aval.ndim
+    w.alloc(out)
+    with w.loops(out.aval.shape) as o:
+        source = o[:axis] + [w.index(idx, o[axis : axis + k])] + o[axis + k :]
+        w.line(f"{w.index(out, o)} = {w.index(x, source)}")
+
+
+take.emit = _take_emit
+
+
 def _scatter_add_rule(x: Aval, idx: Aval, *, axis: int, size: int) -> Aval:
     return Aval(x.shape[:axis] + (size,) + x.shape[axis + idx.ndim :], x.dtype)
 
@@ -653,6 +767,17 @@ scatter_add = Primitive(
     _scatter_add_impl,
     lambda ct, out, x, idx, *, axis, size: (take(ct, idx, axis=axis), None),
 )
+
+
+def _scatter_add_emit(w: Any, out: Any, x: Any, idx: Any, *, axis: int, size: int) -> None:
+    k = idx.aval.ndim
+    w.alloc(out, fill=w.cast("0", out.aval))
+    with w.loops(x.aval.shape) as i:
+        target = w.index(out, i[:axis] + [w.index(idx, i[axis : axis + k])] + i[axis + k :])
+        w.line(f"{target} += {w.index(x, i)}")
+
+
+scatter_add.emit = _scatter_add_emit
 
 
 # =============================================================================================
@@ -680,6 +805,20 @@ matmul = Primitive(
         matmul(transpose(x, perm=(1, 0)), ct),
     ),
 )
+
+
+def _matmul_emit(w: Any, out: Any, x: Any, y: Any) -> None:
+    # BLAS through np.dot (Numba needs SciPy); operands may be C arrays or x.T views.  The
+    # three-argument form is used everywhere: each form and layout mix is one more Numba
+    # specialisation to compile.
+    if 0 in x.aval.shape or 0 in y.aval.shape:  # nothing to multiply: BLAS is not called
+        w.alloc(out, fill=w.cast("0", out.aval))
+        return
+    w.alloc(out)
+    w.line(f"np.dot({x}, {y}, {out})")
+
+
+matmul.emit = _matmul_emit
 
 
 # =============================================================================================

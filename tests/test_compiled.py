@@ -1,0 +1,409 @@
+"""Compiled code (the Numba backend) against the reference interpreter.
+
+Every compile costs 0.3-4 s, so programs are shared: one program per dtype exercises every
+primitive of the registry at once (each case adds outputs and a term of the loss), and
+Hypothesis varies the values fed to already compiled programs far more than the shapes.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import tracegrad as tg
+from tracegrad import primitives as P
+from tracegrad.adjoint import joint_program
+from tracegrad.compiler import compile_program, compile_stats
+from tracegrad.interpret import eval_program
+from tracegrad.ir import Aval
+from tracegrad.passes import lower
+from tracegrad.tracing import trace_flat
+
+DTYPES = [np.float64, np.float32]
+TOL = {
+    np.dtype(np.float64): dict(rtol=1e-10, atol=1e-12),
+    np.dtype(np.float32): dict(rtol=2e-5, atol=1e-6),
+}
+
+
+def assert_close(got, want, dtype, what=""):
+    got, want = np.asarray(got), np.asarray(want)
+    assert got.shape == want.shape, what
+    assert got.dtype == want.dtype, what
+    if got.dtype.kind == "f":
+        np.testing.assert_allclose(got, want, err_msg=what, **TOL[np.dtype(dtype)])
+    else:
+        np.testing.assert_array_equal(got, want, err_msg=what)
+
+
+# =============================================================================================
+# One case per primitive.  Inputs: x (3, 4) in [0.5, 2]; y (3, 4) in [-2, 2]; r (4,) in
+# [-2, 2]; s () in [-2, 2]; idx int64 (5,) in [-4, 3].  A case returns the arrays to check.
+
+
+def _c(value, like):
+    return np.asarray(value, dtype=like.dtype)
+
+
+def _pick(cond, x, y):
+    return P.select(cond, x, y)
+
+
+CASES = {
+    "neg": lambda x, y, r, s, idx: [P.neg(y)],
+    "exp": lambda x, y, r, s, idx: [P.exp(y)],
+    "log": lambda x, y, r, s, idx: [P.log(x)],
+    "log1p": lambda x, y, r, s, idx: [P.log1p(x)],
+    "expm1": lambda x, y, r, s, idx: [P.expm1(y)],
+    "sin": lambda x, y, r, s, idx: [P.sin(y)],
+    "cos": lambda x, y, r, s, idx: [P.cos(y)],
+    "tan": lambda x, y, r, s, idx: [P.tan(P.mul(x, _c(0.5, x)))],
+    "tanh": lambda x, y, r, s, idx: [P.tanh(y)],
+    "sqrt": lambda x, y, r, s, idx: [P.sqrt(x)],
+    "abs": lambda x, y, r, s, idx: [P.abs_(y)],
+    "sign": lambda x, y, r, s, idx: [P.mul(P.sign(y), x)],
+    "logistic": lambda x, y, r, s, idx: [P.logistic(y)],
+    "arctan": lambda x, y, r, s, idx: [P.arctan(y)],
+    "floor": lambda x, y, r, s, idx: [P.mul(P.REGISTRY["floor"](y), x)],
+    "ceil": lambda x, y, r, s, idx: [P.mul(P.REGISTRY["ceil"](y), x)],
+    "trunc": lambda x, y, r, s, idx: [P.mul(P.REGISTRY["trunc"](y), x)],
+    "integer_pow": lambda x, y, r, s, idx: [P.integer_pow(y, n=3), P.integer_pow(x, n=-2)],
+    "add": lambda x, y, r, s, idx: [P.add(y, r)],  # broadcasting (3, 4) + (4,)
+    "sub": lambda x, y, r, s, idx: [P.sub(s, y)],  # a 0-d operand
+    "mul": lambda x, y, r, s, idx: [P.mul(x, y), P.mul(s, s)],
+    "div": lambda x, y, r, s, idx: [P.div(y, x)],
+    "pow": lambda x, y, r, s, idx: [P.pow_(x, y)],
+    "max": lambda x, y, r, s, idx: [P.maximum(y, r)],
+    "min": lambda x, y, r, s, idx: [P.minimum(x, y)],
+    "atan2": lambda x, y, r, s, idx: [P.atan2(y, x)],
+    "lt": lambda x, y, r, s, idx: [_pick(P.lt(y, r), x, y), P.lt(y, r)],
+    "le": lambda x, y, r, s, idx: [_pick(P.le(y, s), x, y)],
+    "gt": lambda x, y, r, s, idx: [_pick(P.gt(y, _c(0, y)), y, x)],
+    "ge": lambda x, y, r, s, idx: [_pick(P.ge(x, _c(1, x)), x, y)],
+    "eq": lambda x, y, r, s, idx: [_pick(P.eq(y, y), x, y)],
+    "ne": lambda x, y, r, s, idx: [_pick(P.ne(y, r), y, x)],
+    "and": lambda x, y, r, s, idx: [
+        _pick(P.logical_and(P.lt(y, _c(0, y)), P.gt(x, _c(1, x))), x, y)
+    ],
+    "or": lambda x, y, r, s, idx: [_pick(P.logical_or(P.lt(y, r), P.gt(x, _c(1, x))), x, y)],
+    "not": lambda x, y, r, s, idx: [_pick(P.logical_not(P.lt(y, r)), x, y)],
+    "isnan": lambda x, y, r, s, idx: [_pick(P.isnan(P.log(y)), x, y)],
+    "select": lambda x, y, r, s, idx: [P.select(P.gt(y, r), y, _c(0.5, y))],
+    "convert": lambda x, y, r, s, idx: [
+        P.convert(P.convert(y, dtype=_other(y.dtype)), dtype=y.dtype),
+        P.mul(P.convert(P.lt(y, r), dtype=y.dtype), x),
+        P.convert(P.mul(y, _c(3, y)), dtype=np.dtype(np.int64)),
+    ],
+    "reduce_sum": lambda x, y, r, s, idx: [
+        P.reduce_sum(P.mul(x, y), axes=(0,)),
+        P.reduce_sum(y, axes=(1,)),
+        P.reduce_sum(y, axes=(0, 1)),
+    ],
+    "reduce_max": lambda x, y, r, s, idx: [P.reduce_max(y, axes=(1,)), P.reduce_max(x, axes=(0,))],
+    "reduce_min": lambda x, y, r, s, idx: [P.reduce_min(y, axes=(0, 1))],
+    "broadcast_to": lambda x, y, r, s, idx: [
+        P.mul(P.broadcast_to(r, shape=(3, 4)), y),
+        P.broadcast_to(s, shape=(2, 3)),
+    ],
+    "reshape": lambda x, y, r, s, idx: [
+        P.reshape(P.sin(y), shape=(2, 6)),
+        P.mul(P.reshape(P.reduce_sum(y, axes=(1,)), shape=(3, 1)), x),
+        P.reshape(P.reduce_sum(y, axes=(0, 1)), shape=(1, 1)),
+    ],
+    "transpose": lambda x, y, r, s, idx: [
+        P.mul(P.transpose(y, perm=(1, 0)), P.transpose(x, perm=(1, 0))),
+        P.transpose(P.exp(y), perm=(1, 0)),
+    ],
+    "slice": lambda x, y, r, s, idx: [
+        P.slice_(P.exp(y), start=(1, 0), step=(1, 2), shape=(2, 2)),
+        P.mul(P.slice_(y, start=(0, 3), step=(2, -1), shape=(2, 3)), _c(2, y)),
+    ],
+    "unslice": lambda x, y, r, s, idx: [
+        P.unslice(P.sin(r), start=(1,), step=(2,), shape=(9,)),
+    ],
+    "concatenate": lambda x, y, r, s, idx: [
+        P.concatenate(x, y, axis=1),
+        P.concatenate(P.reshape(r, shape=(1, 4)), y, axis=0),
+    ],
+    "take": lambda x, y, r, s, idx: [P.take(y, idx, axis=1), P.take(r, idx, axis=0)],
+    "scatter_add": lambda x, y, r, s, idx: [
+        P.scatter_add(P.take(y, idx, axis=1), idx, axis=1, size=4),
+    ],
+    "matmul": lambda x, y, r, s, idx: [
+        P.matmul(y, P.transpose(x, perm=(1, 0))),
+        P.matmul(P.transpose(y, perm=(1, 0)), x),
+    ],
+}
+
+# Differentiation markers never reach code generation: passes.lower removes them.
+LOWERED = {name for name, p in P.REGISTRY.items() if p.kind == "gradient_marker"}
+
+
+def _other(dtype):
+    return np.dtype(np.float32 if np.dtype(dtype) == np.float64 else np.float64)
+
+
+def test_every_primitive_has_a_compiled_case():
+    missing = set(P.REGISTRY) - set(CASES) - LOWERED
+    assert not missing, f"add a case to tests/test_compiled.py::CASES for {sorted(missing)}"
+
+
+def _avals(dtype):
+    return [
+        Aval((3, 4), dtype),
+        Aval((3, 4), dtype),
+        Aval((4,), dtype),
+        Aval((), dtype),
+        Aval((5,), np.int64),
+    ]
+
+
+def _all_cases(*args):
+    """Every case's outputs, plus a scalar loss that depends on all float outputs."""
+    x = args[0]
+    outs, loss = [], P.reduce_sum(P.mul(x, _c(0, x)), axes=(0, 1))
+    for k, name in enumerate(sorted(CASES)):
+        for out in CASES[name](*args):
+            outs.append(out)
+            if out.dtype == x.dtype:
+                weight = np.cos(np.arange(math.prod(out.shape), dtype=x.dtype) + k)
+                weighted = P.mul(out, weight.reshape(out.shape))
+                loss = P.add(loss, P.reduce_sum(weighted, axes=tuple(range(len(out.shape)))))
+    return [loss, *outs]
+
+
+@pytest.fixture(scope="session", params=DTYPES, ids=["f64", "f32"])
+def registry_program(request):
+    """(dtype, joint program, compiled runner): every case, values and gradients."""
+    dtype = np.dtype(request.param)
+    forward, captured = trace_flat(_all_cases, _avals(dtype))
+    assert not captured
+    joint = lower(joint_program(forward, wrt=(0, 1, 2, 3)))
+    return dtype, joint, compile_program(joint)
+
+
+def _inputs(dtype, data):
+    floats = st.floats(-2, 2, allow_nan=False, width=32)
+    positive = st.floats(0.5, 2, width=32)
+    x = np.array(data.draw(st.lists(positive, min_size=12, max_size=12)), dtype).reshape(3, 4)
+    y = np.array(data.draw(st.lists(floats, min_size=12, max_size=12)), dtype).reshape(3, 4)
+    r = np.array(data.draw(st.lists(floats, min_size=4, max_size=4)), dtype)
+    s = dtype.type(data.draw(floats))
+    idx = np.array(data.draw(st.lists(st.integers(-4, 3), min_size=5, max_size=5)), np.int64)
+    return [x, y, r, s, idx]
+
+
+@settings(max_examples=25, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_every_primitive_value_and_gradient(registry_program, data):
+    dtype, joint, run = registry_program
+    args = _inputs(dtype, data)
+    want = eval_program(joint, args)
+    got = run(args)
+    assert len(got) == len(want)
+    for k, (g, w) in enumerate(zip(got, want, strict=True)):
+        assert_close(g, w, dtype, f"output {k}")
+
+
+def test_inputs_of_any_layout_are_accepted_and_never_mutated(registry_program):
+    dtype, joint, run = registry_program
+    rng = np.random.default_rng(0)
+    base = np.asfortranarray(rng.uniform(0.5, 2, size=(3, 4)).astype(dtype))  # F order
+    y = rng.uniform(-2, 2, size=(3, 8)).astype(dtype)[:, ::2]  # strided
+    r = rng.uniform(-2, 2, size=4).astype(dtype)
+    r.setflags(write=False)  # read-only
+    idx = np.array([0, 1, -1, 3, 2])
+    args = [base, y, r, float(rng.uniform()), idx]
+    copies = [np.array(a, copy=True) for a in args]
+    got = run(args)
+    typed = [np.asarray(a, v.aval.dtype) for a, v in zip(args, joint.inputs, strict=True)]
+    want = eval_program(joint, typed)
+    for g, w in zip(got, want, strict=True):
+        assert_close(g, w, dtype)
+    for a, c in zip(args, copies, strict=True):
+        np.testing.assert_array_equal(a, c)
+    # Outputs never alias each other or the inputs.
+    arrays = [g for g in got if isinstance(g, np.ndarray)]
+    for i, a in enumerate(arrays):
+        for b in arrays[i + 1 :] + [base, y, r]:
+            assert not np.shares_memory(a, b)
+
+
+def test_scalar_outputs_are_numpy_scalars_of_the_program_dtype(registry_program):
+    dtype, joint, run = registry_program
+    args = [np.ones((3, 4), dtype), np.ones((3, 4), dtype), np.ones(4, dtype), 0.5, np.arange(5)]
+    out = run(args)
+    assert isinstance(out[0], np.generic) and out[0].dtype == dtype
+
+
+# =============================================================================================
+# Shapes and broadcasting (few shapes: every new shape is a compile)
+
+
+SHAPE_PAIRS = [((5,), (5,)), ((4, 1), (1, 3)), ((2, 3), (3,)), ((), (2, 2)), ((1, 1), (1,))]
+
+
+def _broadcast_model(a, b):
+    t = np.tanh(a * b + 0.5) - np.exp(-(b**2)) / (1.0 + a * a)
+    return np.sum(t * t) + np.max(a + b)
+
+
+@settings(max_examples=len(SHAPE_PAIRS), deadline=None)
+@given(pair=st.sampled_from(SHAPE_PAIRS), seed=st.integers(0, 2**16))
+def test_broadcasting_shapes(pair, seed):
+    rng = np.random.default_rng(seed)
+    a = rng.normal(size=pair[0])
+    b = rng.normal(size=pair[1])
+    got = _COMPILED_BROADCAST(a, b)
+    want = _reference(_broadcast_model, (0, 1))(a, b)
+    _compare_value_and_grad(got, want, np.float64)
+
+
+# =============================================================================================
+# Seed models, float64 and float32
+
+
+def sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def relu(z):
+    return np.maximum(z, 0.0)
+
+
+def perceptron_loss(w, b, X, y):
+    return np.mean(np.log1p(np.exp(-y * (X @ w + b))))
+
+
+def mlp_loss(p, X, Y):
+    h1 = sigmoid(X @ p["W1"] + p["b1"])
+    h2 = np.tanh(h1 @ p["W2"] + p["b2"])
+    out = relu(h2 @ p["W3"] + p["b3"])
+    return np.mean((out - Y) ** 2)
+
+
+def autoencoder_loss(p, X):
+    code = np.tanh(X @ p["enc"] + p["b_enc"])
+    recon = code @ p["dec"] + p["b_dec"]
+    return np.sum((recon - X) ** 2) / X.shape[0]
+
+
+def rosenbrock(x):
+    return np.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
+
+
+def exp_chain(x):
+    return np.exp(np.exp(np.exp(np.exp(np.exp(x)))))
+
+
+def _model_args(name, rng, dtype):
+    def n(*shape):
+        return rng.normal(size=shape).astype(dtype)
+
+    if name == "perceptron":
+        return (n(3), dtype.type(rng.normal()), n(20, 3), np.sign(n(20)).astype(dtype))
+    if name == "mlp":
+        p = {"W1": n(6, 8), "b1": n(8), "W2": n(8, 5), "b2": n(5), "W3": n(5, 3), "b3": n(3)}
+        return (p, n(10, 6), n(10, 3))
+    if name == "autoencoder":
+        p = {"enc": n(12, 4) * 0.3, "b_enc": n(4), "dec": n(4, 12) * 0.3, "b_dec": n(12)}
+        return (p, n(7, 12))
+    if name == "rosenbrock":
+        return (n(6),)
+    return (dtype.type(-3.0 + 0.1 * rng.uniform()),)
+
+
+MODELS = {
+    "perceptron": (perceptron_loss, (0, 1)),
+    "mlp": (mlp_loss, 0),
+    "autoencoder": (autoencoder_loss, 0),
+    "rosenbrock": (rosenbrock, 0),
+    "exp_chain": (exp_chain, 0),
+}
+
+
+def _reference(f, argnums):
+    """value_and_grad of ``f`` run by the reference interpreter."""
+
+    def run(*args):
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("TRACEGRAD_BACKEND", "interpret")
+            return tg.value_and_grad(f, argnums=argnums)(*args)
+
+    return run
+
+
+def _compare_value_and_grad(got, want, dtype):
+    (v1, g1), (v2, g2) = got, want
+    assert_close(v1, v2, dtype, "value")
+    leaves1, tree1 = tg.tree.tree_flatten(g1)
+    leaves2, tree2 = tg.tree.tree_flatten(g2)
+    assert tree1 == tree2
+    for a, b in zip(leaves1, leaves2, strict=True):
+        assert_close(a, b, dtype, "gradient")
+
+
+_COMPILED = {name: tg.value_and_grad(f, argnums=a) for name, (f, a) in MODELS.items()}
+_COMPILED_BROADCAST = tg.value_and_grad(_broadcast_model, argnums=(0, 1))
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
+@pytest.mark.parametrize("name", sorted(MODELS))
+@settings(max_examples=8, deadline=None)
+@given(seed=st.integers(0, 2**16))
+def test_seed_models(name, dtype, seed):
+    dtype = np.dtype(dtype)
+    args = _model_args(name, np.random.default_rng(seed), dtype)
+    got = _COMPILED[name](*args)
+    want = _reference(*MODELS[name])(*args)
+    _compare_value_and_grad(got, want, dtype)
+
+
+def test_exp_chain_at_minus_three():
+    value, grad = _COMPILED["exp_chain"](np.float64(-3.0))
+    e1 = math.exp(-3.0)
+    e2 = math.exp(e1)
+    e3 = math.exp(e2)
+    e4 = math.exp(e3)
+    e5 = math.exp(e4)
+    assert value == pytest.approx(e5, rel=1e-12)
+    assert grad == pytest.approx(e5 * e4 * e3 * e2 * e1, rel=1e-12)
+
+
+# =============================================================================================
+# It really is compiled
+
+
+def test_code_is_compiled_and_njit_decorated():
+    def f(x):
+        return np.sum(np.sin(x) * np.exp(-x * x))
+
+    before = compile_stats()
+    x = np.linspace(-1, 1, 7)
+    value, grad = tg.value_and_grad(f)(x)
+    after = compile_stats()
+    assert after.programs == before.programs + 1
+    assert after.compiles + after.disk_hits > before.compiles + before.disk_hits
+    source = tg.show_source(tg.value_and_grad(f))(x)
+    assert "@numba.njit(" in source and "cache=True" in source
+    assert "math.sin" in source and "math.cos" in source  # forward and backward together
+    assert source.count("for i0 in range(7)") == 1  # one fused loop for all of it
+    # An identical program from another function object is not compiled again.
+    again = tg.value_and_grad(lambda y: np.sum(np.sin(y) * np.exp(-y * y)))(x)
+    assert compile_stats().programs == after.programs
+    assert again[0] == value
+
+
+def test_literal_and_input_outputs_are_fresh_arrays():
+    c = np.arange(3.0)
+    f = tg.jit(lambda x: (x, c, x * 2.0, x))
+    x = np.ones(3)
+    a, b, d, e = f(x)
+    assert not np.shares_memory(a, x) and not np.shares_memory(e, x)
+    assert not np.shares_memory(a, e) and not np.shares_memory(b, c)
+    np.testing.assert_array_equal(b, c)
+    np.testing.assert_array_equal(d, 2 * x)

@@ -1,0 +1,343 @@
+"""Compile a Program: generated source -> file in the cache directory -> import -> njit.
+
+Two caches.  In memory, by the program's structural key, so identical programs (from
+different function objects, or grad and value_and_grad of one function) share one compile.
+On disk, the generated source goes to ``<cache dir>/tg_<hash>.py`` where the hash covers the
+source text and the versions of tracegrad, Numba, NumPy and Python; its functions are
+``numba.njit(cache=True)`` with explicit signatures, so Numba stores their machine code in
+``__pycache__`` beside it and a new process loads it instead of compiling.
+
+* ``TRACEGRAD_CACHE_DIR`` moves the directory (default ``~/.cache/tracegrad``);
+  ``TRACEGRAD_DISABLE_DISK_CACHE=1`` turns the disk cache off (a private temporary directory,
+  no ``cache=True``).  An unwritable directory falls back to a temporary one, with a warning.
+* The module is executed from the source text we generated (never from whatever is on disk,
+  and without ``.pyc`` files), registered in ``sys.modules`` first: Numba records the module
+  name in its cache, and an unregistered module poisons it.
+* A file whose content differs from the source (truncated, corrupted) is rewritten; writes go
+  to a temporary file and ``os.replace``, so racing processes only ever see whole files.
+  Numba's own index checks a hash of the file; if its cache files are unreadable they are
+  deleted and the functions compiled again.
+"""
+
+from __future__ import annotations
+
+import atexit
+import dataclasses
+import hashlib
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+import types
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from . import codegen
+from .ir import Aval, Program
+
+# =============================================================================================
+# Statistics
+
+
+@dataclasses.dataclass
+class CompileStats:
+    """What the compiler did in this process (``tracegrad.compile_stats()`` returns a copy)."""
+
+    programs: int = 0  # programs built (in-memory cache misses)
+    memory_hits: int = 0  # programs found in the in-memory cache
+    compiles: int = 0  # njit functions compiled to machine code
+    disk_hits: int = 0  # njit functions loaded from Numba's on-disk cache
+    seconds: float = 0.0  # wall time spent generating, compiling and loading
+
+
+STATS = CompileStats()
+
+
+def compile_stats() -> CompileStats:
+    """A snapshot of the compile statistics of this process."""
+    return dataclasses.replace(STATS)
+
+
+# =============================================================================================
+# Cache directory and files
+
+
+_warned: set[str] = set()
+_temp_dir: str | None = None
+_lock = threading.RLock()
+_memory: dict[str, Callable[[Sequence[Any]], list[Any]]] = {}
+_counted: set[str] = set()  # modules whose kernels are already in STATS
+
+
+def _disk_cache_enabled() -> bool:
+    return os.environ.get("TRACEGRAD_DISABLE_DISK_CACHE", "").strip() in ("", "0")
+
+
+def cache_dir() -> str:
+    """The directory for generated modules and Numba's cache files."""
+    configured = os.environ.get("TRACEGRAD_CACHE_DIR")
+    if configured:
+        return configured
+    return os.path.join(os.path.expanduser("~"), ".cache", "tracegrad")
+
+
+def _private_dir() -> str:
+    """A per-process temporary directory, removed at exit."""
+    global _temp_dir
+    if _temp_dir is None:
+        _temp_dir = tempfile.mkdtemp(prefix="tracegrad-")
+        atexit.register(shutil.rmtree, _temp_dir, True)
+    return _temp_dir
+
+
+def _warn_once(message: str) -> None:
+    if message not in _warned:
+        _warned.add(message)
+        warnings.warn(message, RuntimeWarning, stacklevel=4)
+
+
+def _write_atomic(path: str, text: str) -> None:
+    directory = os.path.dirname(path)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".py", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _ensure_file(directory: str, name: str, source: str) -> str:
+    """Make ``directory/name.py`` hold exactly ``source``; return its path."""
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, name + ".py")
+    try:
+        with open(path, encoding="utf-8") as f:
+            current = f.read()
+    except (OSError, UnicodeDecodeError):
+        current = None
+    if current != source:
+        _write_atomic(path, source)
+    return path
+
+
+def _versions() -> str:
+    import numba
+
+    from . import __version__
+
+    py = "{}.{}".format(*sys.version_info[:2])
+    return f"tracegrad {__version__}; numba {numba.__version__}; numpy {np.__version__}; py {py}"
+
+
+def _module_name(source: str) -> str:
+    digest = hashlib.sha256((_versions() + "\n" + source).encode()).hexdigest()
+    return "tg_" + digest[:24]
+
+
+def _clear_numba_cache(directory: str, name: str) -> None:
+    pycache = os.path.join(directory, "__pycache__")
+    try:
+        entries = os.listdir(pycache)
+    except OSError:
+        return
+    for entry in entries:
+        if entry.startswith(name + "."):
+            try:
+                os.unlink(os.path.join(pycache, entry))
+            except OSError:
+                pass
+
+
+def _execute(name: str, path: str, source: str) -> types.ModuleType:
+    """Run ``source`` as module ``name`` backed by the file ``path``."""
+    module = types.ModuleType(name)
+    module.__file__ = path
+    sys.modules[name] = module  # before running it: Numba's cache records the module name
+    try:
+        exec(compile(source, path, "exec"), module.__dict__)
+    except BaseException:
+        sys.modules.pop(name, None)
+        raise
+    return module
+
+
+def _load(source_for: Callable[[bool], str]) -> tuple[types.ModuleType, bool]:
+    """Import the generated module; returns it and whether Numba's disk cache was used."""
+    if not _disk_cache_enabled():
+        source = source_for(False)
+        name = _module_name(source)
+        if name in sys.modules:
+            return sys.modules[name], False
+        path = _ensure_file(_private_dir(), name, source)
+        return _execute(name, path, source), False
+
+    source = source_for(True)
+    name = _module_name(source)
+    if name in sys.modules:
+        return sys.modules[name], True
+    directory = cache_dir()
+    try:
+        path = _ensure_file(directory, name, source)
+    except OSError as e:
+        _warn_once(
+            f"tracegrad: cannot write to the cache directory {directory!r} ({e}); compiled "
+            "code is cached in a temporary directory for this process only. Set "
+            "TRACEGRAD_CACHE_DIR to a writable directory."
+        )
+        directory = _private_dir()
+        path = _ensure_file(directory, name, source)
+    try:
+        return _execute(name, path, source), True
+    except Exception:
+        # Unreadable Numba cache files (truncated, corrupted): drop them and compile again.
+        _clear_numba_cache(directory, name)
+    try:
+        return _execute(name, path, source), True
+    except Exception as e:
+        _warn_once(f"tracegrad: Numba's disk cache failed ({e!r}); compiling without it.")
+    source = source_for(False)
+    name = _module_name(source)
+    if name in sys.modules:
+        return sys.modules[name], False
+    return _execute(name, _ensure_file(_private_dir(), name, source), source), False
+
+
+# =============================================================================================
+# Runners
+
+
+def _scalar_converter(dtype: np.dtype) -> Callable[[Any], Any]:
+    if dtype.kind == "f":
+        return float
+    if dtype.kind == "b":
+        return bool
+    return int
+
+
+def _normalizer(avals: list[Aval]) -> Callable[[Sequence[Any]], list[Any]]:
+    """Slow path: bring any accepted input to the exact types of the kernel's signature."""
+
+    def normalize(args: Sequence[Any]) -> list[Any]:
+        if len(args) != len(avals):
+            raise TypeError(f"the program takes {len(avals)} inputs, got {len(args)}")
+        out = []
+        for x, aval in zip(args, avals, strict=True):
+            array = np.asarray(x, dtype=aval.dtype)
+            if array.shape != aval.shape:
+                raise ValueError(f"input of shape {array.shape} where {aval.shape} was compiled")
+            if aval.ndim == 0:
+                out.append(_scalar_converter(aval.dtype)(array[()]))
+            elif array.flags.c_contiguous and array.flags.writeable:
+                out.append(array)
+            else:
+                out.append(np.array(array, order="C"))  # a copy: the user's array stays as is
+        return out
+
+    return normalize
+
+
+def _scalar_type(dtype: np.dtype) -> Any:
+    return np.bool_ if dtype.kind == "b" else dtype.type
+
+
+def make_runner(gen: codegen.Generated, entry: Callable, in_avals: list[Aval]) -> Callable:
+    """A small Python function ``run(args) -> outputs`` specialised to the calling convention.
+
+    Everything is decided here, once: the buffers to allocate, the constants to pass, the
+    conversions of returned scalars.  The per-call work is one unpacking, ``np.empty`` per
+    array output, the kernel call and a list.
+    """
+    ns: dict[str, Any] = {
+        "_kernel": entry,
+        "_normalize": _normalizer(in_avals),
+        "_empty": np.empty,
+    }
+    n_in = len(in_avals)
+    names = [f"a{i}" for i in range(n_in)]
+    lines = ["def run(args):"]
+    if n_in:
+        lines.append(f"    {', '.join(names)}{',' if n_in == 1 else ''} = args")
+    call_args = list(names)
+    for k, value in enumerate(gen.consts):
+        ns[f"_c{k}"] = value
+        call_args.append(f"_c{k}")
+    results = []
+    returned = []
+    for j, plan in enumerate(gen.outputs):
+        if plan.kind == "array":
+            ns[f"_dt{j}"] = plan.aval.dtype
+            lines.append(f"    o{j} = _empty({plan.aval.shape!r}, _dt{j})")
+            call_args.append(f"o{j}")
+            results.append(f"o{j}")
+        elif plan.kind == "scalar":
+            ns[f"_s{j}"] = _scalar_type(plan.aval.dtype)
+            returned.append(f"r{j}")
+            results.append(f"_s{j}(r{j})")
+        else:
+            ns[f"_l{j}"] = plan.value
+            results.append(f"_l{j}[()]" if plan.aval.ndim == 0 else f"_l{j}.copy()")
+    call = f"_kernel({', '.join(call_args)})"
+    if returned:
+        call = f"{', '.join(returned)} = {call}"  # one scalar comes back bare, more as a tuple
+    renormalize = f"{', '.join(names)}{',' if n_in == 1 else ''} = _normalize(args)"
+    lines += [
+        "    try:",
+        f"        {call}",
+        "    except TypeError:",
+        f"        {renormalize if n_in else 'raise'}",
+        f"        {call}",
+        f"    return [{', '.join(results)}]",
+    ]
+    exec("\n".join(lines), ns)
+    return ns["run"]
+
+
+def compile_program(program: Program) -> Callable[[Sequence[Any]], list[Any]]:
+    """Compile ``program``; returns ``runner(args) -> list of outputs``.
+
+    ``args`` are the flat program inputs: arrays of any layout (copied only when they are not
+    C-contiguous and writable), NumPy scalars or Python numbers for 0-d inputs.  Array outputs
+    are fresh arrays; 0-d outputs are NumPy scalars.
+    """
+    key = program.structural_key()
+    runner = _memory.get(key)
+    if runner is not None:
+        STATS.memory_hits += 1
+        return runner
+    with _lock:
+        runner = _memory.get(key)
+        if runner is not None:
+            STATS.memory_hits += 1
+            return runner
+        start = time.perf_counter()
+        generated: dict[bool, codegen.Generated] = {}
+
+        def source_for(cache: bool) -> str:
+            if cache not in generated:
+                generated[cache] = codegen.generate(program, cache=cache)
+            return generated[cache].source
+
+        module, cached = _load(source_for)
+        gen = generated[cached] if cached in generated else generated[not cached]
+        if module.__name__ not in _counted:
+            _counted.add(module.__name__)
+            for kernel in module.KERNELS:
+                stats = kernel.stats
+                hits = sum(stats.cache_hits.values())
+                STATS.disk_hits += hits
+                STATS.compiles += max(sum(stats.cache_misses.values()), 0 if hits else 1)
+        runner = make_runner(gen, getattr(module, gen.entry), program.in_avals)
+        STATS.programs += 1
+        STATS.seconds += time.perf_counter() - start
+        _memory[key] = runner
+        return runner
