@@ -2,6 +2,7 @@
 
 from . import numpy_api as _numpy_api  # noqa: F401  (registers primitives and Tracer methods)
 from .api import grad, jit, make_ir, show_source, value_and_grad
+from .compiler import compile_stats
 from .custom import checkpoint, custom_jvp, custom_vjp
 from .errors import (
     ArgnumsError,
@@ -32,6 +33,7 @@ __all__ = [
     "TracerLeakError",
     "UnsupportedNumpyFunction",
     "checkpoint",
+    "compile_stats",
     "custom_jvp",
     "custom_vjp",
     "grad",
