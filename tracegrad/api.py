@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from . import adjoint
-from .errors import ArgnumsError, DTypeError, NonScalarOutputError
+from .errors import ArgnumsError, DTypeError, NonScalarOutputError, OutputStructureError
 from .interpret import eval_program
 from .ir import Aval, Program
 from .passes import lower, optimize
@@ -110,6 +110,11 @@ class Signature:
 
 def _normalize_argnums(argnums: int | Sequence[int], nargs: int, fn_name: str) -> tuple[int, ...]:
     nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+    if nargs == 0:
+        raise ArgnumsError(
+            f"{fn_name}: the function was called without positional arguments, so there is "
+            "nothing to differentiate. Pass the inputs as positional arguments."
+        )
     for n in nums:
         if not isinstance(n, int) or not -nargs <= n < nargs:
             raise ArgnumsError(
@@ -208,7 +213,7 @@ def trace_user_function(
         result = f(*signature.rebuild(tracers))
         if has_aux:
             if not (isinstance(result, tuple) and len(result) == 2):
-                raise TypeError(
+                raise OutputStructureError(
                     f"{_function_name(f)} was used with has_aux=True, so it must return a pair "
                     f"(output, aux); it returned {type(result).__name__}."
                 )

@@ -70,6 +70,10 @@ class NonScalarOutputError(TracegradError, TypeError):
     """``grad`` of a function whose output is not a scalar."""
 
 
+class OutputStructureError(TracegradError, TypeError):
+    """A function returned something other than what the transformation needs."""
+
+
 class ArgnumsError(TracegradError, ValueError):
     """``argnums`` names an argument that the call does not have."""
 

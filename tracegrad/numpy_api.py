@@ -137,6 +137,11 @@ def isnan(x: Any) -> Any:
 def power(x: Any, y: Any) -> Any:
     if _is_python_scalar(y) and not isinstance(y, bool) and float(y).is_integer() and abs(y) <= 64:
         n = int(y)
+        if n < 0 and result_dtype(x).kind in "iub" and isinstance(y, int):
+            raise DTypeError(
+                "integers to negative integer powers are not allowed (as in NumPy); "
+                "use a float base, e.g. x.astype(float) ** -1."
+            )
         (x,) = promote(x, float_only=n < 0 or isinstance(y, float))
         if n == 1:
             return x

@@ -29,6 +29,9 @@ def _atom_key(a: Atom) -> tuple:
     return ("var", a.uid) if isinstance(a, Var) else a.key()
 
 
+_COMMUTATIVE = frozenset({"add", "mul", "max", "min", "eq", "ne", "and", "or"})
+
+
 def cse(program: Program) -> Program:
     """Compute each (primitive, params, inputs) combination once."""
     seen: dict[tuple, Var] = {}
@@ -36,7 +39,10 @@ def cse(program: Program) -> Program:
     eqns = []
     for eqn in program.eqns:
         inputs = substitute(eqn.inputs, mapping)
-        key = (eqn.prim.name, eqn.params_key(), tuple(_atom_key(a) for a in inputs))
+        operand_keys = tuple(_atom_key(a) for a in inputs)
+        if eqn.prim.name in _COMMUTATIVE:
+            operand_keys = tuple(sorted(operand_keys, key=repr))
+        key = (eqn.prim.name, eqn.params_key(), operand_keys)
         if key in seen:
             mapping[eqn.out] = seen[key]
             continue
