@@ -4,14 +4,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: venv test demo lint bench
+.PHONY: venv test demo lint bench docs
 
 venv: $(VENV)/.stamp
 
 # Reinstall only when pyproject.toml changes.
 $(VENV)/.stamp: pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/python -m pip install -e '.[test,examples]'
+	$(BIN)/python -m pip install -e '.[test,examples,docs]'
 	touch $@
 
 test: venv
@@ -25,3 +25,7 @@ lint: venv
 
 bench: venv
 	$(BIN)/python benchmarks/run.py
+
+# The documentation site (mkdocs.yml) into build/site; warnings are errors.
+docs: venv
+	$(BIN)/mkdocs build --strict --site-dir build/site
