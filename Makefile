@@ -28,4 +28,4 @@ bench: venv
 
 # The documentation site (mkdocs.yml) into build/site; warnings are errors.
 docs: venv
-	$(BIN)/mkdocs build --strict --site-dir build/site
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir build/site
