@@ -99,20 +99,20 @@ def _dtype(x: Any) -> np.dtype:
 class custom_vjp:  # noqa: N801  (named like the decorator users know from JAX)
     """Give ``fun`` a hand-written reverse-mode rule.
 
-    ::
+    ```python
+    @tg.custom_vjp
+    def f(x):
+        return np.log1p(np.exp(x))
 
-        @tg.custom_vjp
-        def f(x):
-            return np.log1p(np.exp(x))
+    def f_fwd(x):
+        return f(x), (x,)              # (output, residuals)
 
-        def f_fwd(x):
-            return f(x), (x,)              # (output, residuals)
+    def f_bwd(res, g):
+        (x,) = res
+        return (g / (1 + np.exp(-x)),)  # one cotangent per argument
 
-        def f_bwd(res, g):
-            (x,) = res
-            return (g / (1 + np.exp(-x)),)  # one cotangent per argument
-
-        f.defvjp(f_fwd, f_bwd)
+    f.defvjp(f_fwd, f_bwd)
+    ```
 
     The rule's functions are traced like any other code, so higher derivatives
     differentiate ``f_bwd``.

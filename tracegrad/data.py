@@ -1,16 +1,17 @@
 """Mini-batches and early stopping for plain training loops.
 
-::
+```python
+stopper = EarlyStopping(patience=10)
+for epoch in range(max_epochs):
+    for idx in batches(rng, len(x_train), 64):
+        loss, grads = loss_and_grad(params, x_train[idx], y_train[idx])
+        updates, state = opt.update(grads, state, params)
+        params = apply_updates(params, updates)
+    if stopper.update(val_loss(params), params):
+        break
+params = stopper.best_params
+```
 
-    stopper = EarlyStopping(patience=10)
-    for epoch in range(max_epochs):
-        for idx in batches(rng, len(x_train), 64):
-            loss, grads = loss_and_grad(params, x_train[idx], y_train[idx])
-            updates, state = opt.update(grads, state, params)
-            params = apply_updates(params, updates)
-        if stopper.update(val_loss(params), params):
-            break
-    params = stopper.best_params
 """
 
 from __future__ import annotations

@@ -833,7 +833,8 @@ def apply_ufunc(ufunc: np.ufunc, method: str, inputs: Sequence[Any], kwargs: dic
     if handler is None:
         raise UnsupportedNumpyFunction(
             f"np.{ufunc.__name__} has no tracegrad rule. Express it with supported functions "
-            "(see docs/numpy-support.md), or wrap it with tracegrad.custom_vjp."
+            "(docs/numpy-support.md lists them), or compute it outside the differentiated function "
+            "and pass the result in as an argument."
         )
     out = kwargs.pop("out", None)
     _no_out(ufunc.__name__, out)
@@ -854,7 +855,8 @@ def apply_function(func: Callable[..., Any], args: Sequence[Any], kwargs: dict) 
         prefix = "np." + "".join(f"{part}." for part in module.split(".")[1:] if part != "_core")
         raise UnsupportedNumpyFunction(
             f"{prefix}{func.__name__} has no tracegrad rule. Express it with supported "
-            "functions (see docs/numpy-support.md), or wrap it with tracegrad.custom_vjp."
+            "functions (docs/numpy-support.md lists them), or compute it outside the "
+            "differentiated function and pass the result in as an argument."
         )
     return handler(*args, **kwargs)
 

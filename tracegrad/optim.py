@@ -1,13 +1,15 @@
 """Functional optimisers over pytrees, in the optax style, and learning-rate schedules.
 
-An optimiser is a pair of pure functions::
+An optimiser is a pair of pure functions:
 
-    opt = momentum(0.1, m=0.9)
-    state = opt.init(params)
-    for batch in ...:
-        grads = tg.grad(loss)(params, batch)
-        updates, state = opt.update(grads, state, params)
-        params = apply_updates(params, updates)     # params + updates, leaf by leaf
+```python
+opt = momentum(0.1, m=0.9)
+state = opt.init(params)
+for batch in ...:
+    grads = tg.grad(loss)(params, batch)
+    updates, state = opt.update(grads, state, params)
+    params = apply_updates(params, updates)     # params + updates, leaf by leaf
+```
 
 Updates are what gets *added* to the parameters (so they carry the minus sign).
 Every hyperparameter that varies during training (learning rate, momentum) may be a
