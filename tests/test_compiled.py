@@ -205,8 +205,12 @@ def test_every_primitive_value_and_gradient(registry_program, data):
     want = eval_program(joint, args)
     got = run(args)
     assert len(got) == len(want)
-    for k, (g, w) in enumerate(zip(got, want, strict=True)):
-        assert_close(g, w, dtype, f"output {k}")
+    # The loss adds ~100 terms of size ~10 that cancel: float32 rounding of the terms (NumPy
+    # sums pairwise in float32, compiled code in float64) shows at ~1e-6 absolute.
+    scale = sum(float(np.sum(np.abs(np.asarray(w, np.float64)))) for w in want[1:])
+    np.testing.assert_allclose(got[0], want[0], rtol=0, atol=scale * np.finfo(dtype).eps * 4)
+    for k, (g, w) in enumerate(zip(got[1:], want[1:], strict=True)):
+        assert_close(g, w, dtype, f"output {k + 1}")
 
 
 def test_inputs_of_any_layout_are_accepted_and_never_mutated(registry_program):
@@ -407,3 +411,10 @@ def test_literal_and_input_outputs_are_fresh_arrays():
     assert not np.shares_memory(a, e) and not np.shares_memory(b, c)
     np.testing.assert_array_equal(b, c)
     np.testing.assert_array_equal(d, 2 * x)
+
+
+def test_scalar_output_read_through_views():
+    f = tg.jit(lambda x: (np.sin(x)[1], np.cos(x).reshape(1, 3)[0, 2]))
+    a, b = f(np.arange(3.0))
+    assert a == pytest.approx(math.sin(1.0), rel=1e-14)
+    assert b == pytest.approx(math.cos(2.0), rel=1e-14)

@@ -365,7 +365,7 @@ class _Generator:
         self.buffer_names = set(self.buffers.values())
 
         # Views that something other than a loop reads must exist as arrays.
-        need = set(self.buffers)
+        need = set(self.buffers) | set(self.returned)
         for eqn in reversed(program.eqns):
             view = self._is_view(eqn)
             if (not view and not self._is_loop(eqn)) or (
