@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from .api import grad
-from .tree import tree_flatten, tree_leaves_with_path, tree_unflatten
+from ..api import grad
+from ..tree import tree_flatten, tree_leaves_with_path, tree_unflatten
 
 __all__ = ["check_grads", "numerical_grad"]
 
