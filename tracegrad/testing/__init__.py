@@ -3,7 +3,10 @@
 ``check_grads(f, args)`` compares ``tracegrad.grad`` with central differences
 along random directions, one argument leaf at a time (so a failure names the
 leaf), and with ``order=2`` also checks the gradient of ``<grad f, v>``.
-``numerical_grad(f, args)`` is the per-element central-difference gradient.
+``numerical_grad(f, args)`` is the per-element central-difference gradient and
+``numerical_jacobian(f, args)`` the central-difference Jacobian of an array-valued ``f``.
+Hypothesis strategies for property-based gradient tests are in
+:mod:`tracegrad.testing.strategies` (it needs the ``hypothesis`` package).
 
 Finite differences are evaluated in float64 whenever the function allows it:
 float32 inputs are upcast, so the step can be small and the reference is
@@ -20,7 +23,7 @@ import numpy as np
 from ..api import grad
 from ..tree import tree_flatten, tree_leaves_with_path, tree_unflatten
 
-__all__ = ["check_grads", "numerical_grad"]
+__all__ = ["check_grads", "numerical_grad", "numerical_jacobian"]
 
 # Base step of the central difference (scaled by max(1, |x|)), and default tolerances, by
 # the dtype the differences / the analytic gradient are computed in.
@@ -311,3 +314,70 @@ def numerical_grad(
         leaves, treedef = tree_flatten(args[n])
         per_arg.append(tree_unflatten(treedef, [next(it) for _ in leaves]))
     return per_arg[0] if isinstance(argnums, int) else tuple(per_arg)
+
+
+# =============================================================================================
+# numerical_jacobian
+
+
+def numerical_jacobian(
+    f: Callable[..., Any],
+    args: Sequence[Any],
+    argnums: int | Sequence[int] = 0,
+    eps: float | None = None,
+) -> Any:
+    """The Jacobian of ``f`` at ``args`` by per-element central differences.
+
+    Laid out like ``tracegrad.jacobian(f, argnums)(*args)``: for an output leaf of shape
+    ``S_o`` and an argument leaf of shape ``S_i`` the block has shape ``S_o + S_i``; the
+    blocks have the structure of ``args[argnums]`` (a tuple of those for a tuple
+    ``argnums``) and, for a pytree output, the output's structure holds such results.
+    Differences are evaluated in float64 where ``f`` allows it; blocks are float64.
+    """
+    args = tuple(args)
+    nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+    nums = tuple(n % len(args) for n in nums)
+    leaves, treedef = tree_flatten(args)
+    paths = [p for p, _ in tree_leaves_with_path(args)]
+    owner = [i for i, a in enumerate(args) for _ in tree_flatten(a)[0]]
+    base = [_upcast(x) for x in leaves]
+
+    def evaluate(values: list[Any]) -> list[np.ndarray]:
+        out = f(*tree_unflatten(treedef, values))
+        return [np.asarray(o, dtype=np.float64) for o in tree_flatten(out)[0]]
+
+    outs, out_tree = tree_flatten(f(*tree_unflatten(treedef, base)))
+    out_shapes = [np.shape(o) for o in outs]
+    eval_dtype = np.result_type(*[np.asarray(o).dtype for o in outs]) if outs else np.float64
+    rel = _STEP.get(np.dtype(eval_dtype), 1e-6)
+
+    def block(k: int) -> list[np.ndarray]:
+        """The Jacobian of every output leaf with respect to input leaf ``k``."""
+        leaf = leaves[k]
+        if not _is_float_leaf(leaf):
+            raise TypeError(f"numerical_jacobian: args{paths[k]} is not a float leaf")
+        x = np.asarray(base[k])
+        columns = [np.zeros(shape + (x.size,)) for shape in out_shapes]
+        for i in range(x.size):
+            x_i = float(x.reshape(-1)[i])
+            h = eps if eps is not None else rel * max(1.0, abs(x_i))
+            unit = np.zeros(x.size)
+            unit[i] = h
+            step = float(unit[0]) if x.shape == () else unit.reshape(x.shape)
+            plus, minus = list(base), list(base)
+            plus[k], minus[k] = _shift(base[k], step), _shift(base[k], -step)
+            for c, p, m in zip(columns, evaluate(plus), evaluate(minus), strict=True):
+                c[..., i] = (p - m) / (2 * h)
+        return [c.reshape(shape + x.shape) for c, shape in zip(columns, out_shapes, strict=True)]
+
+    per_input = {k: block(k) for k, o in enumerate(owner) if o in nums}
+    results = []
+    for j in range(len(outs)):
+        per_arg = []
+        for n in nums:
+            arg_leaves, arg_tree = tree_flatten(args[n])
+            first = owner.index(n) if arg_leaves else 0
+            blocks = [per_input[first + m][j] for m in range(len(arg_leaves))]
+            per_arg.append(tree_unflatten(arg_tree, blocks))
+        results.append(per_arg[0] if isinstance(argnums, int) else tuple(per_arg))
+    return results[0] if out_tree.is_leaf else tree_unflatten(out_tree, results)
