@@ -27,7 +27,14 @@ from .interpret import eval_program
 from .ir import Aval, Program
 from .passes import lower, optimize
 from .tracing import ArrayTracer, Tracer, trace_flat
-from .tree import TreeDef, tree_flatten, tree_leaves_with_path, tree_unflatten
+from .tree import (
+    LEAF,
+    TreeDef,
+    is_container_type,
+    tree_flatten,
+    tree_leaves_with_path,
+    tree_unflatten,
+)
 
 # =============================================================================================
 # Argument signatures
@@ -48,7 +55,13 @@ def _leaf_key(leaf: Any) -> Any:
         return (Tracer, leaf.node.aval)
     if isinstance(leaf, np.generic):
         return ((), leaf.dtype)
+    if is_container_type(t):
+        return _NOT_A_LEAF
     return (_Static, t, leaf)
+
+
+# Unhashable on purpose: a key containing it makes the flat-argument cache lookup fail.
+_NOT_A_LEAF: list = []
 
 
 def _leaf_aval(leaf: Any) -> Aval | None:
@@ -144,10 +157,14 @@ class Executable:
         self._run: Callable[[Sequence[Any]], list[Any]] | None = None
 
     def __call__(self, args: Sequence[Any]) -> list[Any]:
+        return self.runner()(args)
+
+    def runner(self) -> Callable[[Sequence[Any]], list[Any]]:
+        """The function running this program on concrete arrays (built on first use)."""
         run = self._run
         if run is None:
             run = self._run = self._build()
-        return run(args)
+        return run
 
     @functools.cached_property
     def lowered(self) -> Program:
@@ -277,16 +294,26 @@ class _Staged:
 
     def __init__(self, f: Callable) -> None:
         self.f = f
-        self.cache: dict[tuple, Entry] = {}
+        self.cache: dict[tuple, Entry] = {}  # (treedef uid, *leaf keys) -> entry
+        self.flat_cache: dict[tuple, Entry] = {}  # (*leaf keys) -> entry, all args leaves
         self.executables: dict[tuple, Executable] = {}
         # Threads that miss the cache together build the entry once.
         self._lock = threading.RLock()
         functools.update_wrapper(self, f, updated=())
 
     def __call__(self, *args: Any) -> Any:
+        # Fast path: every argument is itself a leaf (a float, an array, ...), so the
+        # arguments are the leaves and no flattening is needed.  A container argument
+        # makes the key unhashable (see _leaf_key) and takes the general path.
+        try:
+            entry = self.flat_cache.get(tuple(map(_leaf_key, args)))
+        except TypeError:
+            entry = None
+        if entry is not None:
+            return entry(args)
         leaves, treedef = tree_flatten(args)
         try:
-            key = (treedef, *map(_leaf_key, leaves))
+            key = (treedef.uid, *map(_leaf_key, leaves))
             entry = self.cache.get(key)
         except TypeError:  # an unhashable static leaf: Signature.of explains
             key, entry = None, None
@@ -300,7 +327,7 @@ class _Staged:
     def lower(self, *args: Any) -> Executable:
         """The Executable (Program and compiled code) used for these arguments."""
         leaves, treedef = tree_flatten(args)
-        key = (treedef, *map(_leaf_key, leaves))
+        key = (treedef.uid, *map(_leaf_key, leaves))
         if key not in self.executables:
             self._make_entry(args, leaves, treedef, key)
         return self.executables[key]
@@ -315,20 +342,32 @@ class _Staged:
             def entry(leaves: list) -> Any:
                 return finish(eval_program(program, select(leaves) + captured))
 
-        elif signature.traced_positions == tuple(range(len(leaves))):
+            return entry
+        all_traced = signature.traced_positions == tuple(range(len(leaves)))
 
-            def entry(leaves: list) -> Any:
-                return finish(executable(leaves))
+        def first_call(leaves: list) -> Any:
+            # Build (compile) on first use, then install a closure with nothing left to check.
+            run = executable.runner()
+            if all_traced:
 
-        else:
+                def entry(leaves: list) -> Any:
+                    return finish(run(leaves))
 
-            def entry(leaves: list) -> Any:
-                return finish(executable(select(leaves)))
+            else:
 
-        if key is not None and not captured:
-            self.cache[key] = entry
+                def entry(leaves: list) -> Any:
+                    return finish(run(select(leaves)))
+
+            if key is not None:
+                self.cache[key] = entry
+                if treedef.num_leaves == len(args) and treedef.children == (LEAF,) * len(args):
+                    self.flat_cache[key[1:]] = entry
+            return entry(leaves)
+
+        if key is not None:
+            self.cache[key] = first_call
             self.executables[key] = executable
-        return entry
+        return first_call
 
     def _build(
         self, args: tuple, signature: Signature
@@ -374,6 +413,12 @@ class _ValueAndGrad(_Staged):
             treedefs.append(arg_tree)
         single = isinstance(self.argnums, int)
         has_aux, with_value, aux_tree = self.has_aux, self.with_value, found.aux_tree
+        if single and not has_aux and treedefs[0].is_leaf:
+            # The common case, one array or float argument: no trees to rebuild.
+            restore = restorers[0][0]
+            if with_value:
+                return lambda outs: (_as_scalar(outs[0]), restore(outs[1]))
+            return lambda outs: restore(outs[1])
 
         def finish(outs: list) -> Any:
             grads = []

@@ -21,6 +21,7 @@ structure twice returns the *same* ``TreeDef`` object (equality is then an ident
 
 from __future__ import annotations
 
+import itertools
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from typing import Any
 __all__ = [
     "LEAF",
     "TreeDef",
+    "is_container_type",
     "register_pytree_node",
     "tree_flatten",
     "tree_leaves",
@@ -40,6 +42,7 @@ __all__ = [
 ]
 
 _NoneType = type(None)
+_UIDS = itertools.count()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -64,6 +67,7 @@ class TreeDef:
     aux: Any = None
     children: tuple[TreeDef, ...] = ()
     _hash: int = field(init=False, repr=False)
+    uid: int = field(init=False, repr=False, compare=False)
     _num_leaves: int = field(init=False, repr=False)
     # unflatten function generated on first use, see _make_builder
     _build_fn: Callable[[Sequence[Any]], Any] | None = field(init=False, repr=False)
@@ -78,6 +82,9 @@ class TreeDef:
                 f"(e.g. a tuple instead of a list)"
             ) from None
         object.__setattr__(self, "_hash", h)
+        # A number no other TreeDef in this process has: cheap to hash, for signature caches.
+        # Interned structures are shared objects, so equal structures usually share it too.
+        object.__setattr__(self, "uid", next(_UIDS))
         n = 1 if self.node_type is None else sum(c._num_leaves for c in self.children)
         object.__setattr__(self, "_num_leaves", n)
         object.__setattr__(self, "_build_fn", None)
@@ -139,6 +146,8 @@ _CACHE_LIMIT = 100_000
 
 def _node(node_type: type, aux: Any, children: tuple[TreeDef, ...] | int) -> TreeDef:
     """Return the interned TreeDef for a container node (``children``: see ``_INTERN``)."""
+    if not isinstance(children, int) and all(c is LEAF for c in children):
+        children = len(children)  # one interning key per structure, however it was reached
     key = (node_type, aux, children)
     try:
         td = _INTERN.get(key)
@@ -234,6 +243,14 @@ def _resolve(tp: type) -> Callable[[Any, list[Any]], TreeDef] | None:
         return None
     _DISPATCH[tp] = kind.flatten
     return kind.flatten
+
+
+def is_container_type(tp: type) -> bool:
+    """Whether values of type ``tp`` are pytree nodes (containers) rather than leaves."""
+    fn = _DISPATCH.get(tp, _UNSEEN)
+    if fn is _UNSEEN:
+        fn = _resolve(tp)
+    return fn is not None
 
 
 def _kind_of(tp: type) -> _NodeKind:
