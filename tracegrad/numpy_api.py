@@ -709,10 +709,15 @@ def _gather(x: Any, per_axis: list[Any]) -> Any:
     index_shape = P.broadcast_shapes(*(shape_of(a) for a in arrays))
     # Wrap negative indices, then combine the arrays into one index into the flattened axes.
     flat = None
+    gathered_size = math.prod(shape[a] for a in axes)
     for axis, idx in zip(axes, arrays, strict=True):
         d = shape[axis]
         if isinstance(idx, Tracer):
             idx = where(less(idx, 0), add(idx, d), idx)
+            # An index out of range for its own axis must not land on another row of the
+            # flattened axes: map it past the end, where take raises IndexError.
+            outside = logical_or(less(idx, 0), greater_equal(idx, d))
+            idx = where(outside, gathered_size, idx)
         else:
             if idx.size and (idx.min() < -d or idx.max() >= d):
                 raise IndexError(f"index out of bounds for axis {axis} with size {d}")
@@ -722,7 +727,6 @@ def _gather(x: Any, per_axis: list[Any]) -> Any:
     contiguous = axes == list(range(axes[0], axes[0] + len(axes)))
     rest = [i for i in range(len(shape)) if i not in axes]
     moved = transpose(x, axes + rest)
-    gathered_size = math.prod(shape[a] for a in axes)
     merged = reshape(moved, (gathered_size,) + tuple(shape[i] for i in rest))
     result = P.take(merged, flat, axis=0)
     if contiguous and axes[0] > 0:

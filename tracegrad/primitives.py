@@ -736,12 +736,26 @@ take = Primitive(
 )
 
 
+def _checked_index(w: Any, idx: Any, at: list[str], size: int) -> str:
+    """Read an index into a local, raising IndexError (as NumPy does) when out of range.
+
+    Without the check Numba would read or write outside the array: a wrong result or a
+    crash instead of an error.
+    """
+    j = w.fresh("j")
+    w.line(f"{j} = {w.index(idx, at)}")
+    w.line(f"if {j} < 0 or {j} >= {size}:")
+    with w.indented():
+        w.line(f'raise IndexError("index out of bounds for an axis of size {size}")')
+    return j
+
+
 def _take_emit(w: Any, out: Any, x: Any, idx: Any, *, axis: int) -> None:
     k = idx.aval.ndim
     w.alloc(out)
     with w.loops(out.aval.shape) as o:
-        source = o[:axis] + [w.index(idx, o[axis : axis + k])] + o[axis + k :]
-        w.line(f"{w.index(out, o)} = {w.index(x, source)}")
+        j = _checked_index(w, idx, o[axis : axis + k], x.aval.shape[axis])
+        w.line(f"{w.index(out, o)} = {w.index(x, o[:axis] + [j] + o[axis + k :])}")
 
 
 take.emit = _take_emit
@@ -773,8 +787,8 @@ def _scatter_add_emit(w: Any, out: Any, x: Any, idx: Any, *, axis: int, size: in
     k = idx.aval.ndim
     w.alloc(out, fill=w.cast("0", out.aval))
     with w.loops(x.aval.shape) as i:
-        target = w.index(out, i[:axis] + [w.index(idx, i[axis : axis + k])] + i[axis + k :])
-        w.line(f"{target} += {w.index(x, i)}")
+        j = _checked_index(w, idx, i[axis : axis + k], size)
+        w.line(f"{w.index(out, i[:axis] + [j] + i[axis + k :])} += {w.index(x, i)}")
 
 
 scatter_add.emit = _scatter_add_emit
