@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from . import codegen
+from .errors import DTypeError
 from .ir import Aval, Program
 
 # =============================================================================================
@@ -302,6 +303,22 @@ def make_runner(gen: codegen.Generated, entry: Callable, in_avals: list[Aval]) -
     return ns["run"]
 
 
+_COMPILABLE = set(map(np.dtype, [np.bool_, np.float32, np.float64]))
+_COMPILABLE |= {np.dtype(f"{k}{n}") for k in "iu" for n in (1, 2, 4, 8)}
+
+
+def _check_dtypes(program: Program) -> None:
+    """Numba has no float16 or long double: say so instead of failing inside Numba."""
+    avals = [*program.in_avals, *(e.out.aval for e in program.eqns)]
+    for aval in avals:
+        if aval.dtype not in _COMPILABLE:
+            raise DTypeError(
+                f"the Numba backend cannot compile {aval.dtype} arrays (it supports float32, "
+                "float64, integers and bool). Cast the inputs, e.g. x.astype(np.float32), or "
+                "run with TRACEGRAD_BACKEND=interpret."
+            )
+
+
 def compile_program(program: Program) -> Callable[[Sequence[Any]], list[Any]]:
     """Compile ``program``; returns ``runner(args) -> list of outputs``.
 
@@ -314,6 +331,7 @@ def compile_program(program: Program) -> Callable[[Sequence[Any]], list[Any]]:
     if runner is not None:
         STATS.memory_hits += 1
         return runner
+    _check_dtypes(program)
     with _lock:
         runner = _memory.get(key)
         if runner is not None:

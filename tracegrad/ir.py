@@ -28,7 +28,8 @@ class Aval:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "shape", tuple(int(d) for d in self.shape))
-        object.__setattr__(self, "dtype", np.dtype(self.dtype))
+        # Byte order is a property of a buffer, not of an abstract value: '>f8' is float64.
+        object.__setattr__(self, "dtype", np.dtype(self.dtype).newbyteorder("="))
 
     @property
     def ndim(self) -> int:

@@ -45,7 +45,9 @@ def _is_float_leaf(leaf: Any) -> bool:
 
 
 def _dtype(leaf: Any) -> np.dtype:
-    return np.dtype(np.float64) if isinstance(leaf, float) else np.dtype(leaf.dtype)
+    """The leaf's dtype in native byte order (the tolerance tables' keys)."""
+    dtype = np.dtype(np.float64) if isinstance(leaf, float) else np.dtype(leaf.dtype)
+    return dtype.newbyteorder("=")
 
 
 def _upcast(leaf: Any) -> Any:
@@ -118,7 +120,7 @@ class _Point:
         if out.dtype == np.float64:
             self.base, self.eval_dtype = upcast, np.dtype(np.float64)
         else:
-            self.base, self.eval_dtype = list(self.leaves), np.dtype(out.dtype)
+            self.base, self.eval_dtype = list(self.leaves), out.dtype.newbyteorder("=")
         self.value = _scalar(out, self.name)
 
     def at(self, k: int, step: Any) -> float:
@@ -250,7 +252,9 @@ def _check_form(name: str, where: str, leaf: Any, g: Any) -> None:
     if isinstance(leaf, float):
         ok = np.shape(g) == () and np.asarray(g).dtype.kind == "f"
     else:
-        ok = np.shape(g) == np.shape(leaf) and np.asarray(g).dtype == leaf.dtype
+        # Gradients are in native byte order: a '>f8' input has a float64 gradient.
+        native = leaf.dtype.newbyteorder("=")
+        ok = np.shape(g) == np.shape(leaf) and np.asarray(g).dtype.newbyteorder("=") == native
     if not ok:
         raise AssertionError(
             f"check_grads({name}): the gradient for {where} is {_describe(g)} but the input "
