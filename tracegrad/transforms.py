@@ -20,6 +20,7 @@ from . import adjoint
 from .api import (
     Executable,
     Signature,
+    _check_differentiable,
     _function_name,
     _leaf_key,
     _normalize_argnums,
@@ -28,6 +29,7 @@ from .api import (
     trace_user_function,
     value_and_grad,
 )
+from .errors import ShapeError
 from .interpret import eval_program
 from .ir import Aval
 from .tracing import Tracer
@@ -128,7 +130,7 @@ def _check_cotangent(
 ) -> list[Any]:
     ct_leaves, ct_tree = tree_flatten(cotangent)
     if ct_tree != out_tree:
-        raise ValueError(
+        raise ShapeError(
             f"vjp of {name}: the cotangent has structure {ct_tree}, but the output has "
             f"structure {out_tree}; pass one array per output, shaped like it."
         )
@@ -136,7 +138,7 @@ def _check_cotangent(
     for c, aval in zip(ct_leaves, out_avals, strict=True):
         c = c if isinstance(c, Tracer) else np.asarray(c, dtype=aval.dtype)
         if tuple(c.shape) != aval.shape:
-            raise ValueError(
+            raise ShapeError(
                 f"vjp of {name}: a cotangent has shape {tuple(c.shape)} but the output has "
                 f"shape {aval.shape}."
             )
@@ -174,7 +176,7 @@ def jvp(f: Callable, primals: Sequence[Any], tangents: Sequence[Any]) -> tuple[A
     p_leaves, p_tree = tree_flatten(primals)
     t_leaves, t_tree = tree_flatten(tangents)
     if p_tree != t_tree:
-        raise ValueError(
+        raise ShapeError(
             f"jvp of {_function_name(f)}: tangents have structure {t_tree} but primals have "
             f"{p_tree}; pass one tangent per primal, shaped like it."
         )
@@ -202,7 +204,7 @@ def _as_tangent(primal: Any, tangent: Any, name: str) -> Any:
         if tuple(np.shape(tangent) if not isinstance(tangent, Tracer) else tangent.shape) != (
             shape
         ):
-            raise ValueError(
+            raise ShapeError(
                 f"jvp of {name}: a tangent has shape {np.shape(tangent)} but its primal has "
                 f"shape {shape}."
             )
@@ -259,7 +261,9 @@ def jacrev(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
     single = isinstance(argnums, int)
 
     def jacobian_of(*args: Any) -> Any:
-        nums = _normalize_argnums(argnums, len(args), f"jacrev({_function_name(f)})")
+        name = f"jacrev({_function_name(f)})"
+        nums = _normalize_argnums(argnums, len(args), name)
+        _check_differentiable(args, nums, name)
         out, vjp_fn = vjp(f, *args)
         out_leaves, out_tree = tree_flatten(out)
         results = []
@@ -288,7 +292,9 @@ def jacfwd(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
     single = isinstance(argnums, int)
 
     def jacobian_of(*args: Any) -> Any:
-        nums = _normalize_argnums(argnums, len(args), f"jacfwd({_function_name(f)})")
+        name = f"jacfwd({_function_name(f)})"
+        nums = _normalize_argnums(argnums, len(args), name)
+        _check_differentiable(args, nums, name)
 
         def block(n: int, j: int) -> Any:
             leaf = tree_flatten(args[n])[0][j]
