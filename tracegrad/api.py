@@ -24,7 +24,7 @@ import numpy as np
 from . import adjoint
 from .errors import ArgnumsError, DTypeError, NonScalarOutputError, OutputStructureError
 from .interpret import eval_program
-from .ir import Aval, Program
+from .ir import Aval, Literal, Program
 from .passes import lower, optimize
 from .tracing import ArrayTracer, Tracer, trace_flat
 from .tree import (
@@ -53,8 +53,8 @@ def _leaf_key(leaf: Any) -> Any:
         return float
     if t is Tracer or t is ArrayTracer:
         return (Tracer, leaf.node.aval)
-    if isinstance(leaf, np.generic):
-        return ((), leaf.dtype)
+    if isinstance(leaf, np.generic):  # not the key of a 0-d array: results differ in form
+        return (np.generic, leaf.dtype)
     if is_container_type(t):
         return _NOT_A_LEAF
     return (_Static, t, leaf)
@@ -180,7 +180,26 @@ class Executable:
             else:
                 return compile_program(self.lowered)
         program = self.lowered
-        return lambda args: eval_program(program, [np.asarray(a) for a in args])
+
+        def interpret(args: Sequence[Any]) -> list[Any]:
+            # Like compiled code: outputs are fresh, writable arrays, never inputs, constants
+            # (zero gradients are broadcast literals), views of them, or one another.
+            arrays = [np.asarray(a) for a in args]
+            seen = {id(a) for a in arrays}
+            outs = []
+            for atom, out in zip(program.outputs, eval_program(program, arrays), strict=True):
+                if isinstance(out, np.ndarray) and (
+                    id(out) in seen
+                    or isinstance(atom, Literal)
+                    or out.base is not None
+                    or not out.flags.writeable
+                ):
+                    out = np.array(out)
+                seen.add(id(out))
+                outs.append(out)
+            return outs
+
+        return interpret
 
     def source(self) -> str:
         """The generated Numba source of this program."""

@@ -96,9 +96,11 @@ def _private_dir() -> str:
     return _temp_dir
 
 
-def _warn_once(message: str) -> None:
-    if message not in _warned:
-        _warned.add(message)
+def _warn_once(message: str, key: str | None = None) -> None:
+    """Warn the first time for ``key`` (default: the message itself)."""
+    key = message if key is None else key
+    if key not in _warned:
+        _warned.add(key)
         warnings.warn(message, RuntimeWarning, stacklevel=4)
 
 
@@ -193,7 +195,8 @@ def _load(source_for: Callable[[bool], str]) -> tuple[types.ModuleType, bool]:
         _warn_once(
             f"tracegrad: cannot write to the cache directory {directory!r} ({e}); compiled "
             "code is cached in a temporary directory for this process only. Set "
-            "TRACEGRAD_CACHE_DIR to a writable directory."
+            "TRACEGRAD_CACHE_DIR to a writable directory.",
+            key=f"unwritable {directory}",  # once per directory: the error names each file
         )
         directory = _private_dir()
         path = _ensure_file(directory, name, source)
