@@ -137,7 +137,48 @@ CASES = {
         P.matmul(y, P.transpose(x, perm=(1, 0))),
         P.matmul(P.transpose(y, perm=(1, 0)), x),
     ],
+    "reduce_prod": lambda x, y, r, s, idx: [
+        P.reduce_prod(x, axes=(1,)),
+        P.reduce_prod(P.mul(y, _c(0.5, y)), axes=(0, 1)),
+    ],
+    "cumsum": lambda x, y, r, s, idx: [
+        P.cumsum(y, axis=1, reverse=False),
+        P.cumsum(P.transpose(x, perm=(1, 0)), axis=0, reverse=True),
+    ],
+    "linear_scan": lambda x, y, r, s, idx: [
+        P.linear_scan(x, y, axis=1, reverse=False),
+        P.linear_scan(P.mul(y, _c(0.5, y)), x, axis=0, reverse=True),
+    ],
+    "argmax": lambda x, y, r, s, idx: [P.argmax(y, axis=1), P.argmax(r, axis=0)],
+    "argmin": lambda x, y, r, s, idx: [P.argmin(y, axis=0), P.take(r, P.argmin(x, axis=1), axis=0)],
+    "argsort": lambda x, y, r, s, idx: [P.argsort(y), np.sort(P.transpose(y, perm=(1, 0)))],
+    "solve": lambda x, y, r, s, idx: [
+        P.solve(_general(x, y), P.transpose(y, perm=(1, 0))),  # an F-order right-hand side
+        P.solve(_spd(x), P.reshape(r, shape=(4, 1))),
+    ],
+    "inv": lambda x, y, r, s, idx: [
+        P.inv(_general(x, y)),
+        P.inv(P.transpose(_spd(x), perm=(1, 0))),
+    ],
+    "det": lambda x, y, r, s, idx: [P.det(_general(x, y))],
+    "slogdet": lambda x, y, r, s, idx: [
+        P.slogdet(P.neg(_general(x, y)), part="sign"),
+        P.slogdet(_general(x, y), part="logabsdet"),
+    ],
+    "cholesky": lambda x, y, r, s, idx: [P.cholesky(_spd(x))],
 }
+
+
+def _spd(x):
+    """x^T x + 2 I: a symmetric positive definite 4x4 matrix."""
+    return P.add(P.matmul(P.transpose(x, perm=(1, 0)), x), _c(2 * np.eye(4), x))
+
+
+def _general(x, y):
+    """A non-symmetric matrix whose symmetric part is positive definite: never singular."""
+    c = P.mul(P.matmul(P.transpose(y, perm=(1, 0)), x), _c(0.2, x))
+    return P.add(_spd(x), P.sub(c, P.transpose(c, perm=(1, 0))))
+
 
 # Differentiation markers never reach code generation: passes.lower removes them.
 LOWERED = {name for name, p in P.REGISTRY.items() if p.kind == "gradient_marker"}

@@ -72,6 +72,21 @@ def distinct(shape: tuple[int, ...]) -> st.SearchStrategy:
     )
 
 
+def with_zeros(shape: tuple[int, ...]) -> st.SearchStrategy:
+    """Values that are often exactly 0 (products are smooth there; x / x would be NaN)."""
+    return hnp.arrays(np.float64, shape, elements=st.sampled_from([0.0, 0.0, 0.5, -1.5, 2.0]))
+
+
+def well_conditioned(n: int) -> st.SearchStrategy:
+    """An n x n matrix 3 I + E with entries of E in [-0.5, 0.5]: far from singular."""
+    return arr((n, n), -0.5, 0.5).map(lambda e: e + 3.0 * np.eye(n))
+
+
+def positive_definite(n: int) -> st.SearchStrategy:
+    """B B^T + I: symmetric positive definite."""
+    return arr((n, n), -1.0, 1.0).map(lambda b: b @ b.T + np.eye(n))
+
+
 def ints(shape: tuple[int, ...], lo: int, hi: int) -> st.SearchStrategy:
     return hnp.arrays(np.int64, shape, elements=st.integers(lo, hi))
 
@@ -412,6 +427,77 @@ TABLE: dict[str, list[Case]] = {
         Case("2-D @ 1-D", lambda x, y: x @ y, over([((2, 3), (3,))], lambda s: map(arr, s))),
         Case("1-D @ 1-D", lambda x, y: x @ y, over([((4,), (4,))], lambda s: map(arr, s))),
         Case("np.dot", np.dot, over([((2, 3), (3, 2))], lambda s: map(arr, s))),
+    ],
+    # -- products, scans, positions ------------------------------------------------------------
+    "reduce_prod": [
+        Case("np.prod(axis=1)", lambda x: np.prod(x, axis=1), unary(shapes=[(2, 3), (3, 2, 2)])),
+        Case("np.prod", lambda x: np.prod(x), unary(shapes=[(4,), (2, 3)])),
+        Case(
+            "np.prod with zeros",
+            lambda x: np.prod(x, axis=0),
+            over([(4, 2), (3,)], lambda s: (with_zeros(s),)),
+        ),
+    ],
+    "cumsum": [
+        Case("np.cumsum(axis=0)", lambda x: np.cumsum(x, axis=0), unary(shapes=[(3,), (3, 2)])),
+        Case("np.cumsum", np.cumsum, unary(shapes=[(2, 3)])),
+    ],
+    "linear_scan": [
+        Case("np.cumprod(axis=1)", lambda x: np.cumprod(x, axis=1), unary(shapes=[(2, 3)])),
+        Case("np.cumprod with zeros", np.cumprod, over([(5,)], lambda s: (with_zeros(s),))),
+        Case(
+            "P.linear_scan reverse",
+            lambda a, b: P.linear_scan(a, b, axis=0, reverse=True),
+            over([(4,), (3, 2)], lambda s: (arr(s, -1.0, 1.0), arr(s))),
+        ),
+    ],
+    "argmax": [
+        Case(
+            "x[np.argmax(x)]",
+            lambda x: x[np.argmax(x, axis=0)] * x,
+            over([(4,)], lambda s: (distinct(s),)),
+        ),
+        Case("np.argmax", lambda x: np.argmax(x, axis=1), unary(shapes=[(2, 3)]), grad=False),
+    ],
+    "argmin": [
+        Case(
+            "x[np.argmin(x)]", lambda x: x[np.argmin(x)] * x, over([(4,)], lambda s: (distinct(s),))
+        ),
+        Case("np.argmin", lambda x: np.argmin(x, axis=0), unary(shapes=[(2, 3)]), grad=False),
+    ],
+    "argsort": [
+        Case("np.sort", lambda x: np.sort(x), over([(5,), (2, 3)], lambda s: (distinct(s),))),
+        Case(
+            "np.sort(axis=0)",
+            lambda x: np.sort(x, axis=0),
+            over([(3, 2)], lambda s: (distinct(s),)),
+        ),
+    ],
+    # -- np.linalg -----------------------------------------------------------------------------
+    "solve": [
+        Case(
+            "np.linalg.solve",
+            np.linalg.solve,
+            over(
+                [((3, 3), (3,)), ((3, 3), (3, 2))], lambda s: (well_conditioned(s[0][0]), arr(s[1]))
+            ),
+        ),
+    ],
+    "inv": [Case("np.linalg.inv", np.linalg.inv, over([3, 1], lambda n: (well_conditioned(n),)))],
+    "det": [Case("np.linalg.det", np.linalg.det, over([3, 2], lambda n: (well_conditioned(n),)))],
+    "slogdet": [
+        Case(
+            "sign * logabsdet",
+            lambda a: np.linalg.slogdet(a)[0] * np.linalg.slogdet(a)[1],
+            over([3], lambda n: (well_conditioned(n),)),
+        )
+    ],
+    "cholesky": [
+        Case(
+            "np.linalg.cholesky",
+            np.linalg.cholesky,
+            over([3, 1], lambda n: (positive_definite(n),)),
+        ),
     ],
 }
 

@@ -332,16 +332,57 @@ def _reject_kwargs(name: str, kwargs: dict[str, Any]) -> None:
 
 
 def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> Any:
+    """Vector norms (any ord) and matrix norms 'fro', 1, -1, inf, -inf, as np.linalg.norm."""
     x = asarray_like(x)
     if dtype_of(x).kind != "f":
         x = cast(x, np.float64)
-    if ord is None or ord == "fro" or (ord == 2 and (axis is not None or len(shape_of(x)) == 1)):
+    ndim = len(shape_of(x))
+    if axis is None and ord is None:
+        return _keep(x, sqrt(sum(x * x)), tuple(range(ndim)), keepdims)
+    if axis is None:
+        if ndim not in (1, 2):
+            raise ShapeError(f"np.linalg.norm: improper number of dimensions to norm ({ndim})")
+        axis = tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, int | np.integer) else tuple(axis)
+    axes = tuple(int(a) % ndim for a in axes)
+    if len(axes) == 1:
+        return _vector_norm(x, ord, axes[0], keepdims)
+    if len(axes) != 2 or axes[0] == axes[1]:
+        raise ShapeError(f"np.linalg.norm: improper axis {axis} for a norm")
+    row, col = axes
+    if ord in (None, "fro"):
+        return sqrt(sum(x * x, axis=axes, keepdims=keepdims))
+    if ord in (1, -1, np.inf, -np.inf):
+        # ord 1: the largest column sum of |x|; inf: the largest row sum.
+        summed, other = (row, col) if ord in (1, -1) else (col, row)
+        pick = amax if ord in (1, np.inf) else amin
+        result = pick(sum(absolute(x), axis=summed, keepdims=True), axis=other, keepdims=True)
+        return result if keepdims else reshape(result, _drop(shape_of(result), axes))
+    raise UnsupportedNumpyFunction(
+        f"np.linalg.norm(ord={ord!r}) of a matrix needs singular values (SVD), which tracegrad "
+        "does not have; ord='fro', 1, -1, np.inf and -np.inf are supported."
+    )
+
+
+def _drop(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(d for i, d in enumerate(shape) if i not in axes)
+
+
+def _vector_norm(x: Any, ord: Any, axis: int, keepdims: bool) -> Any:
+    if isinstance(ord, str):
+        raise ValueError(f"np.linalg.norm: invalid norm order {ord!r} for vectors")
+    if ord is None or ord == 2:
         return sqrt(sum(x * x, axis=axis, keepdims=keepdims))
-    if ord == 1 and (len(shape_of(x)) == 1 or isinstance(axis, int)):
-        return sum(absolute(x), axis=axis, keepdims=keepdims)
-    if ord == np.inf and (len(shape_of(x)) == 1 or isinstance(axis, int)):
+    if ord == np.inf:
         return amax(absolute(x), axis=axis, keepdims=keepdims)
-    raise UnsupportedNumpyFunction(f"np.linalg.norm with ord={ord!r} on shape {shape_of(x)}")
+    if ord == -np.inf:
+        return amin(absolute(x), axis=axis, keepdims=keepdims)
+    if ord == 0:  # the number of nonzero entries: no gradient
+        return cast(sum(not_equal(x, 0), axis=axis, keepdims=keepdims), dtype_of(x))
+    if ord == 1:
+        return sum(absolute(x), axis=axis, keepdims=keepdims)
+    p = float(ord)
+    return power(sum(power(absolute(x), p), axis=axis, keepdims=keepdims), 1.0 / p)
 
 
 # =============================================================================================

@@ -632,3 +632,188 @@ def any_(x: Any, axis: Any = None, out: Any = None, keepdims: bool = False, **kw
 @implements(np.count_nonzero)
 def count_nonzero(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
     return N.sum(N.not_equal(x, 0), axis=axis, keepdims=keepdims)
+
+
+# =============================================================================================
+# Products and cumulative sums and products
+
+
+def _accumulator(x: Any, dtype: Any) -> Any:
+    """``x`` in the dtype NumPy accumulates it in (bools and small integers widen, like sum)."""
+    x = N.asarray_like(x)
+    if dtype is not None:
+        return N.cast(x, dtype)
+    kind, size = N.dtype_of(x).kind, N.dtype_of(x).itemsize
+    if kind == "b" or (kind == "i" and size < 8):
+        return N.cast(x, np.int64)
+    if kind == "u" and size < 8:
+        return N.cast(x, np.uint64)
+    return x
+
+
+@implements(np.prod)
+def prod(x: Any, axis: Any = None, dtype: Any = None, out: Any = None, keepdims: bool = False,
+         **kwargs: Any) -> Any:  # fmt: skip
+    N._no_out("prod", out)
+    initial = kwargs.pop("initial", None)
+    N._reject_kwargs("prod", kwargs)
+    x = _accumulator(x, dtype)
+    axes = N.normalize_axes(axis, len(N.shape_of(x)))
+    result = P.reduce_prod(x, axes=axes) if axes else x
+    if initial is not None and initial is not np._NoValue:
+        result = N.multiply(result, initial)
+    return N._keep(x, result, axes, keepdims)
+
+
+def _scan_axis(x: Any, axis: Any) -> tuple[Any, int]:
+    if axis is None:
+        return N.ravel(x), 0
+    return x, N.normalize_axes(axis, len(N.shape_of(x)))[0]
+
+
+@implements(np.cumsum)
+def cumsum(x: Any, axis: Any = None, dtype: Any = None, out: Any = None) -> Any:
+    N._no_out("cumsum", out)
+    x, axis = _scan_axis(_accumulator(x, dtype), axis)
+    return P.cumsum(x, axis=axis, reverse=False)
+
+
+@implements(np.cumprod)
+def cumprod(x: Any, axis: Any = None, dtype: Any = None, out: Any = None) -> Any:
+    """Cumulative product as a linear recurrence: its gradient is exact where x has zeros."""
+    N._no_out("cumprod", out)
+    x, axis = _scan_axis(_accumulator(x, dtype), axis)
+    return P.cumprod_along(x, axis)
+
+
+def _cumulative(scan: Callable, identity: int, name: str) -> Callable:
+    def fn(x: Any, /, *, axis: Any = None, dtype: Any = None, out: Any = None,
+           include_initial: bool = False) -> Any:  # fmt: skip
+        N._no_out(name, out)
+        if axis is None and len(N.shape_of(x)) > 1:
+            raise ShapeError(f"np.{name}: axis must be given for arrays of more than one axis")
+        result = scan(x, axis=axis, dtype=dtype)
+        if not include_initial:
+            return result
+        shape = N.shape_of(result)
+        a = 0 if axis is None else N.normalize_axes(axis, len(shape))[0]
+        first = np.full(shape[:a] + (1,) + shape[a + 1 :], identity, N.dtype_of(result))
+        return N.concatenate([first, result], axis=a)
+
+    fn.__name__ = name
+    return fn
+
+
+if hasattr(np, "cumulative_sum"):  # NumPy >= 2.1
+    implements(np.cumulative_sum)(_cumulative(cumsum, 0, "cumulative_sum"))
+    implements(np.cumulative_prod)(_cumulative(cumprod, 1, "cumulative_prod"))
+
+
+# =============================================================================================
+# Positions of extrema, sorting (integer results carry no gradient; np.sort's does, through
+# the gather by the sorting permutation)
+
+
+def _arg_extremum(prim: P.Primitive, name: str) -> Callable[..., Any]:
+    def fn(x: Any, axis: Any = None, out: Any = None, *, keepdims: bool = False) -> Any:
+        N._no_out(name, out)
+        x = N.asarray_like(x)
+        shape = N.shape_of(x)
+        if axis is None:
+            result = prim(N.ravel(x), axis=0)
+            return N.reshape(result, (1,) * len(shape)) if keepdims else result
+        a = N.normalize_axes(axis, len(shape))[0]
+        return N._keep(x, prim(x, axis=a), (a,), keepdims)
+
+    fn.__name__ = name
+    return fn
+
+
+argmax = implements(np.argmax)(_arg_extremum(P.argmax, "argmax"))
+argmin = implements(np.argmin)(_arg_extremum(P.argmin, "argmin"))
+
+
+def _last_axis(x: Any, axis: Any, order: Any, name: str) -> tuple[Any, int]:
+    if order is not None:
+        raise UnsupportedNumpyFunction(f"np.{name}(order=...) sorts structured arrays")
+    if axis is None:
+        return N.ravel(x), 0
+    x = N.asarray_like(x)
+    return x, N.normalize_axes(axis, len(N.shape_of(x)))[0]
+
+
+@implements(np.argsort)
+def argsort(x: Any, axis: Any = -1, kind: Any = None, order: Any = None, **kwargs: Any) -> Any:
+    """Always a stable sort: ties keep their order (NumPy's default kind does not promise it)."""
+    x, a = _last_axis(x, axis, order, "argsort")
+    return N.moveaxis(P.argsort(N.moveaxis(x, a, -1)), -1, a)
+
+
+@implements(np.sort)
+def sort(x: Any, axis: Any = -1, kind: Any = None, order: Any = None, **kwargs: Any) -> Any:
+    x, a = _last_axis(x, axis, order, "sort")
+    moved = N.moveaxis(x, a, -1)
+    ordered = take_along_axis(moved, P.argsort(moved), -1)
+    return N.moveaxis(ordered, -1, a)
+
+
+# =============================================================================================
+# np.linalg on single 2-D matrices
+
+
+def _matrix(name: str, *xs: Any) -> list[Any]:
+    shape = N.shape_of(xs[0])
+    if len(shape) > 2:
+        raise UnsupportedNumpyFunction(
+            f"np.linalg.{name} on a stack of matrices (shape {shape}) is not supported; "
+            "apply it to each matrix (a Python loop is unrolled while tracing) and np.stack "
+            "the results."
+        )
+    if len(shape) != 2 or shape[0] != shape[1]:
+        raise ShapeError(f"np.linalg.{name} needs a square 2-D matrix, got shape {shape}")
+    return N.promote(*(N.asarray_like(x) for x in xs), float_only=True)
+
+
+@implements(np.linalg.solve)
+def solve(a: Any, b: Any) -> Any:
+    a, b = _matrix("solve", a, b)
+    if len(N.shape_of(b)) == 1:
+        return N.reshape(P.solve(a, N.reshape(b, (-1, 1))), (-1,))
+    if len(N.shape_of(b)) != 2:
+        raise UnsupportedNumpyFunction(
+            f"np.linalg.solve with a right-hand side of shape {N.shape_of(b)}: only 1-D and 2-D"
+        )
+    return P.solve(a, b)
+
+
+@implements(np.linalg.inv)
+def inv(a: Any) -> Any:
+    return P.inv(*_matrix("inv", a))
+
+
+@implements(np.linalg.det)
+def det(a: Any) -> Any:
+    return P.det(*_matrix("det", a))
+
+
+_SlogdetResult = type(np.linalg.slogdet(np.eye(1)))  # a namedtuple in NumPy 2
+if not hasattr(_SlogdetResult, "_fields"):  # NumPy 1: a plain tuple
+
+    def _SlogdetResult(sign: Any, logabsdet: Any) -> tuple:  # noqa: N802
+        return sign, logabsdet
+
+
+@implements(np.linalg.slogdet)
+def slogdet(a: Any) -> Any:
+    """``(sign, logabsdet)``; only logabsdet has a gradient (inv(a).T)."""
+    (a,) = _matrix("slogdet", a)
+    sign = P.slogdet(a, part="sign")
+    logabsdet = P.slogdet(a, part="logabsdet")
+    return _SlogdetResult(sign, logabsdet)
+
+
+@implements(np.linalg.cholesky)
+def cholesky(a: Any, /, *, upper: bool = False) -> Any:
+    """Reads only the lower triangle of ``a``, as NumPy does; so does the gradient."""
+    lower = P.cholesky(*_matrix("cholesky", a))
+    return N.transpose(lower) if upper else lower

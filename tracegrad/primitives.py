@@ -13,7 +13,8 @@ one cotangent per input, or ``None`` for "no gradient flows here".
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -435,7 +436,7 @@ def _reduce_rule(name: str) -> Callable[..., Aval]:
     def rule(x: Aval, *, axes: tuple[int, ...]) -> Aval:
         if any(not 0 <= a < x.ndim for a in axes) or len(set(axes)) != len(axes):
             raise ShapeError(f"{name}: axes {axes} out of range for shape {x.shape}")
-        if name != "reduce_sum" and any(x.shape[a] == 0 for a in axes):
+        if name not in ("reduce_sum", "reduce_prod") and any(x.shape[a] == 0 for a in axes):
             raise ShapeError(f"{name}: zero-size axis in {x.shape} has no identity")
         return Aval(tuple(d for i, d in enumerate(x.shape) if i not in axes), x.dtype)
 
@@ -571,7 +572,9 @@ def _transpose_index(index: list[str], x: Aval, out: Aval, *, perm: tuple) -> li
 
 
 def _transpose_emit(w: Any, out: Any, x: Any, *, perm: tuple) -> None:
-    if x.aval.ndim == 2 and x.layout == "C" and not w.preallocated(out):
+    # Not for a size-1 axis: that view is C- and F-contiguous, so Numba types it "C" when it is
+    # passed between the generated functions, and the "F" signature would not match.
+    if x.aval.ndim == 2 and x.layout == "C" and 1 not in x.aval.shape and not w.preallocated(out):
         w.line(f"{out} = {x}.T")  # a Fortran-order view: np.dot takes it without a copy
         w.set_layout(out, "F")
         return
@@ -864,4 +867,429 @@ custom_vjp_call = Primitive(
     _custom_vjp_rule,
     lambda value, *inputs, rule, index: value,
     _custom_vjp_vjp,
+)
+
+
+# =============================================================================================
+# Products over axes, scans along one axis (cumulative sums, first-order linear recurrences),
+# argmax/argmin and argsort
+
+
+def _moved_last(x: Any, axes: tuple[int, ...]) -> tuple[Any, tuple[int, ...]]:
+    """``x`` with ``axes`` moved last and merged into one; also the permutation used."""
+    shape = tuple(x.shape)
+    perm = tuple([i for i in range(len(shape)) if i not in axes] + list(axes))
+    moved = transpose(x, perm=perm) if perm != tuple(range(len(shape))) else x
+    kept = tuple(shape[i] for i in perm[: len(shape) - len(axes)])
+    flat_shape = kept + (math.prod(shape[a] for a in axes),)
+    return (reshape(moved, shape=flat_shape) if flat_shape != tuple(moved.shape) else moved), perm
+
+
+def _moved_back(y: Any, shape: tuple[int, ...], perm: tuple[int, ...]) -> Any:
+    """Undo :func:`_moved_last` for a value of the moved, merged shape."""
+    moved_shape = tuple(shape[p] for p in perm)
+    if tuple(y.shape) != moved_shape:
+        y = reshape(y, shape=moved_shape)
+    if perm == tuple(range(len(shape))):
+        return y
+    return transpose(y, perm=tuple(np.argsort(perm).tolist()))
+
+
+def _prod_vjp(ct: Any, out: Any, x: Any, *, axes: tuple[int, ...]) -> tuple:
+    # d prod / d x_i is the product of the others: exclusive cumulative products from both
+    # ends, multiplied.  Never out / x, so exact where x has zeros, and differentiable again.
+    shape = tuple(x.shape)
+    if math.prod(shape) == 0:
+        return (None,)
+    flat, perm = _moved_last(x, axes)
+    last = len(flat.shape) - 1
+    left = exclusive_cumprod(flat, axis=last, reverse=False)
+    right = exclusive_cumprod(flat, axis=last, reverse=True)
+    others = _moved_back(mul(left, right), shape, perm)
+    return (mul(expand_reduced(ct, shape, axes), others),)
+
+
+reduce_prod = Primitive(
+    "reduce_prod",
+    "reduce",
+    _reduce_rule("reduce_prod"),
+    lambda x, *, axes: np.prod(x, axis=axes),
+    _prod_vjp,
+    scalar="{acc} * {0}",
+    identity=1.0,
+)
+
+
+def _at_end(shape: tuple[int, ...], axis: int, reverse: bool) -> np.ndarray:
+    """A bool mask of shape (1, .., n, .., 1): True at the first position a scan visits."""
+    n = shape[axis]
+    mask = np.zeros(n, dtype=bool)
+    if n:
+        mask[n - 1 if reverse else 0] = True
+    return mask.reshape(tuple(n if i == axis else 1 for i in range(len(shape))))
+
+
+def shift_along(x: Any, axis: int, by: int) -> Any:
+    """``out[i] = x[i - by]`` along ``axis`` (``by`` is +1 or -1), zeros shifted in."""
+    shape = tuple(x.shape)
+    n = shape[axis]
+    if n <= 1:
+        return np.zeros(shape, x.dtype)
+    part = tuple(n - 1 if i == axis else d for i, d in enumerate(shape))
+    unit = (1,) * len(shape)
+    src = tuple(int(i == axis and by < 0) for i in range(len(shape)))
+    dst = tuple(int(i == axis and by > 0) for i in range(len(shape)))
+    return unslice(slice_(x, start=src, step=unit, shape=part), start=dst, step=unit, shape=shape)
+
+
+def cumprod_along(x: Any, axis: int, reverse: bool = False) -> Any:
+    """Cumulative product as the recurrence h_i = x_i h_(i-1): gradients exact at zeros."""
+    first = _at_end(tuple(x.shape), axis, reverse)
+    return linear_scan(x, select(first, x, const(0, x)), axis=axis, reverse=reverse)
+
+
+def exclusive_cumprod(x: Any, axis: int, reverse: bool = False) -> Any:
+    """Products of the elements strictly before each one (after, with ``reverse``)."""
+    shape = tuple(x.shape)
+    before = shift_along(cumprod_along(x, axis, reverse), axis, -1 if reverse else 1)
+    return add(before, _at_end(shape, axis, reverse).astype(x.dtype))
+
+
+def _scan_rule(name: str) -> Callable[..., Aval]:
+    def rule(*xs: Aval, axis: int, reverse: bool) -> Aval:
+        x = xs[0]
+        if any(y.shape != x.shape for y in xs):
+            raise ShapeError(f"{name}: operand shapes {[y.shape for y in xs]} differ")
+        _float_dtype(name, *xs)
+        if not 0 <= axis < x.ndim:
+            raise ShapeError(f"{name}: axis {axis} out of range for shape {x.shape}")
+        return x
+
+    return rule
+
+
+def _flip_if(x: np.ndarray, axis: int, reverse: bool) -> np.ndarray:
+    return np.flip(x, axis) if reverse else x
+
+
+@contextmanager
+def _along(w: Any, shape: tuple[int, ...], axis: int, reverse: bool) -> Iterator[tuple]:
+    """Loops over every axis but ``axis``; yields (index with a hole at ``axis``, steps).
+
+    ``steps(first)`` opens the sequential loop along ``axis`` (the first visited position
+    when ``first``, the others otherwise) and yields the index expression of the position.
+    """
+    n = shape[axis]
+    others = tuple(1 if i == axis else d for i, d in enumerate(shape))
+    with w.loops(others) as index:
+
+        @contextmanager
+        def steps(first: bool) -> Iterator[str]:
+            if first:
+                yield str(n - 1 if reverse else 0)
+                return
+            k = w.fresh("k")
+            w.line(
+                f"for {k} in range({n - 2}, -1, -1):" if reverse else f"for {k} in range(1, {n}):"
+            )
+            with w.indented():
+                yield k
+
+        yield index, steps
+
+
+def _scan_emit(w: Any, out: Any, *xs: Any, axis: int, reverse: bool, step: str) -> None:
+    """h = x[first]; then h = step(h, x[k]) along ``axis``; out[k] = h."""
+    w.alloc(out)
+    shape = out.aval.shape
+    if shape[axis] == 0 or 0 in shape:
+        return
+    with _along(w, shape, axis, reverse) as (index, steps):
+        h = w.fresh("h")
+        for first in (True, False):
+            with steps(first) as k:
+                at = [k if i == axis else e for i, e in enumerate(index)]
+                reads = [w.index(x, at) for x in xs]
+                expr = reads[-1] if first else step.format(*reads, h=h)
+                w.line(f"{h} = {w.cast(expr, out.aval)}")
+                w.line(f"{w.index(out, at)} = {h}")
+
+
+def _cumsum_impl(x: np.ndarray, *, axis: int, reverse: bool) -> np.ndarray:
+    return _flip_if(np.cumsum(_flip_if(x, axis, reverse), axis=axis), axis, reverse)
+
+
+cumsum = Primitive(
+    "cumsum",
+    "scan",
+    _scan_rule("cumsum"),
+    _cumsum_impl,
+    lambda ct, out, x, *, axis, reverse: (cumsum(ct, axis=axis, reverse=not reverse),),
+    emit=lambda w, out, x, *, axis, reverse: _scan_emit(
+        w, out, x, axis=axis, reverse=reverse, step="{h} + {0}"
+    ),
+)
+
+
+def _linear_scan_impl(a: np.ndarray, b: np.ndarray, *, axis: int, reverse: bool) -> np.ndarray:
+    a, b = (
+        np.moveaxis(_flip_if(a, axis, reverse), axis, 0),
+        np.moveaxis(_flip_if(b, axis, reverse), axis, 0),
+    )
+    h = np.empty_like(b)
+    for k in range(len(b)):
+        h[k] = b[k] if k == 0 else a[k] * h[k - 1] + b[k]
+    return _flip_if(np.moveaxis(h, 0, axis), axis, reverse)
+
+
+def _linear_scan_vjp(ct: Any, h: Any, a: Any, b: Any, *, axis: int, reverse: bool) -> tuple:
+    # h_i = a_i h_(i-1) + b_i: the cotangent l_i = ct_i + a_(i+1) l_(i+1) is the same
+    # recurrence run the other way; then da_i = l_i h_(i-1) and db_i = l_i.
+    by = -1 if reverse else 1
+    lam = linear_scan(shift_along(a, axis, -by), ct, axis=axis, reverse=not reverse)
+    return mul(lam, shift_along(h, axis, by)), lam
+
+
+# The first-order linear recurrence h_0 = b_0, h_i = a_i h_(i-1) + b_i along ``axis`` (from
+# the end with ``reverse``; a_0 is not read).  Cumulative products are this with b = x_0 e_0.
+linear_scan = Primitive(
+    "linear_scan",
+    "scan",
+    _scan_rule("linear_scan"),
+    _linear_scan_impl,
+    _linear_scan_vjp,
+    emit=lambda w, out, a, b, *, axis, reverse: _scan_emit(
+        w, out, a, b, axis=axis, reverse=reverse, step="{0} * {h} + {1}"
+    ),
+)
+
+
+def _arg_rule(name: str) -> Callable[..., Aval]:
+    def rule(x: Aval, *, axis: int) -> Aval:
+        if not 0 <= axis < x.ndim:
+            raise ShapeError(f"{name}: axis {axis} out of range for shape {x.shape}")
+        if x.shape[axis] == 0:
+            raise ShapeError(f"{name}: attempt to get {name} of an empty sequence")
+        return Aval(x.shape[:axis] + x.shape[axis + 1 :], np.dtype(np.int64))
+
+    return rule
+
+
+def _arg_emit(better: str) -> Callable[..., None]:
+    def emit(w: Any, out: Any, x: Any, *, axis: int) -> None:
+        # The first extremum wins; a NaN beats everything, the first NaN wins (as in NumPy).
+        if out.aval.ndim:
+            w.alloc(out)
+        with _along(w, x.aval.shape, axis, False) as (index, steps):
+            best, pos, v = w.fresh("best"), w.fresh("pos"), w.fresh("v")
+            for first in (True, False):
+                with steps(first) as k:
+                    read = w.index(x, [k if i == axis else e for i, e in enumerate(index)])
+                    if first:
+                        w.line(f"{best} = {read}")
+                        w.line(f"{pos} = 0")
+                        continue
+                    w.line(f"{v} = {read}")
+                    w.line(f"if {v} {better} {best} or ({v} != {v} and {best} == {best}):")
+                    with w.indented():
+                        w.line(f"{best} = {v}")
+                        w.line(f"{pos} = {k}")
+            kept = [e for i, e in enumerate(index) if i != axis]
+            target = out.name if out.aval.ndim == 0 else w.index(out, kept)
+            w.line(f"{target} = {pos}")
+
+    return emit
+
+
+argmax = Primitive(
+    "argmax",
+    "index",
+    _arg_rule("argmax"),
+    lambda x, *, axis: np.argmax(x, axis=axis).astype(np.int64),
+    None,
+    emit=_arg_emit(">"),
+)
+argmin = Primitive(
+    "argmin",
+    "index",
+    _arg_rule("argmin"),
+    lambda x, *, axis: np.argmin(x, axis=axis).astype(np.int64),
+    None,
+    emit=_arg_emit("<"),
+)
+
+
+def _argsort_rule(x: Aval) -> Aval:
+    if x.ndim == 0:
+        raise ShapeError("argsort needs at least one axis")
+    return Aval(x.shape, np.dtype(np.int64))
+
+
+def _argsort_emit(w: Any, out: Any, x: Any) -> None:
+    # Along the last axis; a stable sort, so ties keep their order (as NumPy's kind="stable").
+    w.alloc(out)
+    if 0 in x.aval.shape:
+        return
+    with w.loops(x.aval.shape[:-1]) as index:
+        row = ", ".join([*index, ":"])
+        w.line(f"{out}[{row}] = np.argsort({x}[{row}], kind='mergesort')")
+
+
+argsort = Primitive(
+    "argsort",
+    "index",
+    _argsort_rule,
+    lambda x: np.argsort(x, axis=-1, kind="stable").astype(np.int64),
+    None,
+    emit=_argsort_emit,
+)
+
+
+# =============================================================================================
+# Linear algebra on 2-D float matrices (LAPACK through Numba's np.linalg).  The rules use
+# solve/inv/matmul, so they are differentiable again.
+
+
+def _T(x: Any) -> Any:
+    return transpose(x, perm=(1, 0))
+
+
+def _square(name: str, a: Aval) -> int:
+    if a.ndim != 2 or a.shape[0] != a.shape[1]:
+        raise ShapeError(f"{name}: needs a square 2-D matrix, got shape {a.shape}")
+    if a.dtype.kind != "f":
+        raise DTypeError(f"{name}: needs a float matrix, got {a.dtype}")
+    return a.shape[0]
+
+
+def _solve_rule(a: Aval, b: Aval) -> Aval:
+    n = _square("solve", a)
+    if b.ndim != 2 or b.shape[0] != n:
+        raise ShapeError(f"solve: right-hand side of shape {b.shape} for a {n}x{n} matrix")
+    _float_dtype("solve", a, b)
+    return b
+
+
+def _solve_vjp(ct: Any, x: Any, a: Any, b: Any) -> tuple:
+    gb = solve(_T(a), ct)
+    return neg(matmul(gb, _T(x))), gb
+
+
+def _array_call(w: Any, out: Any, call: str, layout: str = "C") -> None:
+    """``out = call``, a new array (Fortran order if ``layout`` is "F", as Numba's inv and
+    solve return); copied into ``out`` if it is preallocated."""
+    if 0 in out.aval.shape:
+        w.alloc(out)
+    elif w.preallocated(out):
+        w.line(f"{out}[...] = {call}")
+    elif layout == "F" and 1 not in out.aval.shape:
+        w.line(f"{out} = np.asfortranarray({call})")
+        w.set_layout(out, "F")
+    else:  # a size-1 axis: C- and F-contiguous, and typed "C" across functions
+        w.line(f"{out} = np.ascontiguousarray({call})")
+
+
+solve = Primitive(
+    "solve",
+    "linalg",
+    _solve_rule,
+    np.linalg.solve,
+    _solve_vjp,
+    emit=lambda w, out, a, b: _array_call(w, out, f"np.linalg.solve({a}, {b})", "F"),
+)
+
+
+def _inv_vjp(ct: Any, out: Any, a: Any) -> tuple:
+    t = _T(out)
+    return (neg(matmul(matmul(t, ct), t)),)
+
+
+def _same_square(name: str) -> Callable[..., Aval]:
+    def rule(a: Aval) -> Aval:
+        _square(name, a)
+        return a
+
+    return rule
+
+
+inv = Primitive(
+    "inv",
+    "linalg",
+    _same_square("inv"),
+    np.linalg.inv,
+    _inv_vjp,
+    emit=lambda w, out, a: _array_call(w, out, f"np.linalg.inv({a})", "F"),
+)
+
+
+def _scalar_of_square(name: str) -> Callable[..., Aval]:
+    def rule(a: Aval, **params: Any) -> Aval:
+        _square(name, a)
+        return Aval((), a.dtype)
+
+    return rule
+
+
+def _scalar_call(w: Any, out: Any, a: Any, call: str, empty: str) -> None:
+    """A 0-d result: a scalar local (``empty`` for a 0x0 matrix, which LAPACK is not given)."""
+    w.line(f"{out} = {w.cast(empty if a.aval.shape[0] == 0 else call, out.aval)}")
+
+
+det = Primitive(
+    "det",
+    "linalg",
+    _scalar_of_square("det"),
+    np.linalg.det,
+    lambda ct, out, a: (mul(mul(ct, out), _T(inv(a))),),
+    emit=lambda w, out, a: _scalar_call(w, out, a, f"np.linalg.det({a})", "1.0"),
+)
+
+
+def _slogdet_impl(a: np.ndarray, *, part: str) -> np.ndarray:
+    sign, logabsdet = np.linalg.slogdet(a)
+    return np.asarray(sign if part == "sign" else logabsdet, dtype=a.dtype)
+
+
+def _slogdet_vjp(ct: Any, out: Any, a: Any, *, part: str) -> tuple:
+    if part == "sign":
+        return (None,)  # piecewise constant
+    return (mul(ct, _T(inv(a))),)
+
+
+# ``part`` is "sign" or "logabsdet": our primitives have one output, np.linalg.slogdet two.
+slogdet = Primitive(
+    "slogdet",
+    "linalg",
+    _scalar_of_square("slogdet"),
+    _slogdet_impl,
+    _slogdet_vjp,
+    emit=lambda w, out, a, *, part: _scalar_call(
+        w,
+        out,
+        a,
+        f"np.linalg.slogdet({a})[{0 if part == 'sign' else 1}]",
+        "1.0" if part == "sign" else "0.0",
+    ),
+)
+
+
+def _cholesky_vjp(ct: Any, lower: Any, a: Any) -> tuple:
+    # With A = L L^T: G = L^-T phi(L^T ct) L^-1, phi = lower triangle with a halved diagonal.
+    # Like NumPy, cholesky reads only the lower triangle of A, so A_ij (i > j) receives
+    # G_ij + G_ji, the diagonal G_ii, the upper triangle nothing.
+    n = tuple(a.shape)[0]
+    half_diag = np.tril(np.ones((n, n)), -1) + 0.5 * np.eye(n)
+    phi = mul(matmul(_T(lower), ct), const(np.tril(np.ones((n, n))) - 0.5 * np.eye(n), a))
+    left = solve(_T(lower), phi)
+    g = _T(solve(_T(lower), _T(left)))
+    return (mul(add(g, _T(g)), const(half_diag, a)),)
+
+
+cholesky = Primitive(
+    "cholesky",
+    "linalg",
+    _same_square("cholesky"),
+    np.linalg.cholesky,
+    _cholesky_vjp,
+    emit=lambda w, out, a: _array_call(w, out, f"np.linalg.cholesky({a})"),
 )
