@@ -151,12 +151,9 @@ def sgd(lr: ScalarOrSchedule) -> Optimizer:
     return Optimizer(init, update)
 
 
-def momentum(lr: ScalarOrSchedule, m: ScalarOrSchedule = 0.9) -> Optimizer:
-    """Gradient descent with momentum as in the course: x_{n+1} = x_n - D_n, where
-    D_n = lr_n grad F(x_n) + m_n D_{n-1} and D_{-1} = 0.
-
-    ``lr`` and ``m`` may be schedules, e.g. ``m=piecewise_constant([0.5, 0.9], [100])``.
-    """
+def _velocity_method(lr: ScalarOrSchedule, m: ScalarOrSchedule, lookahead: bool) -> Optimizer:
+    """Momentum and Nesterov share the velocity D_n = lr_n g_n + m_n D_{n-1}; they differ in
+    the step: D_n itself, or the look-ahead lr_n g_n + m_n D_n."""
     lr_at, m_at = _as_schedule(lr), _as_schedule(m)
 
     def init(params: PyTree) -> MomentumState:
@@ -167,9 +164,22 @@ def momentum(lr: ScalarOrSchedule, m: ScalarOrSchedule = 0.9) -> Optimizer:
     ) -> tuple[PyTree, MomentumState]:
         step, mass = lr_at(state.count), m_at(state.count)
         d = tree_map(lambda g, d_prev: step * g + mass * d_prev, grads, state.velocity)
-        return tree_map(lambda x: -x, d), MomentumState(state.count + 1, d)
+        if lookahead:
+            updates = tree_map(lambda g, d_new: -(step * g + mass * d_new), grads, d)
+        else:
+            updates = tree_map(lambda x: -x, d)
+        return updates, MomentumState(state.count + 1, d)
 
     return Optimizer(init, update)
+
+
+def momentum(lr: ScalarOrSchedule, m: ScalarOrSchedule = 0.9) -> Optimizer:
+    """Gradient descent with momentum as in the course: x_{n+1} = x_n - D_n, where
+    D_n = lr_n grad F(x_n) + m_n D_{n-1} and D_{-1} = 0.
+
+    ``lr`` and ``m`` may be schedules, e.g. ``m=piecewise_constant([0.5, 0.9], [100])``.
+    """
+    return _velocity_method(lr, m, lookahead=False)
 
 
 def nesterov(lr: ScalarOrSchedule, m: ScalarOrSchedule = 0.9) -> Optimizer:
@@ -179,20 +189,7 @@ def nesterov(lr: ScalarOrSchedule, m: ScalarOrSchedule = 0.9) -> Optimizer:
     (The step looks ahead along the new velocity; this is the change of variables
     Sutskever et al. and most libraries use for the gradient at x_n + m D.)
     """
-    lr_at, m_at = _as_schedule(lr), _as_schedule(m)
-
-    def init(params: PyTree) -> MomentumState:
-        return MomentumState(0, _zeros_like(params))
-
-    def update(
-        grads: PyTree, state: MomentumState, params: PyTree = None
-    ) -> tuple[PyTree, MomentumState]:
-        step, mass = lr_at(state.count), m_at(state.count)
-        d = tree_map(lambda g, d_prev: step * g + mass * d_prev, grads, state.velocity)
-        updates = tree_map(lambda g, d_new: -(step * g + mass * d_new), grads, d)
-        return updates, MomentumState(state.count + 1, d)
-
-    return Optimizer(init, update)
+    return _velocity_method(lr, m, lookahead=True)
 
 
 def adam(
