@@ -92,7 +92,9 @@ def bind(prim: Any, *args: Any, **params: Any) -> Any:
             return stack[-1].emit(prim, args, params)
     arrays = [a.value if isinstance(a, Literal) else np.asarray(a) for a in args]
     aval = prim.shape_rule(*(Aval(x.shape, x.dtype) for x in arrays), **params)
-    result = np.asarray(prim.impl(*arrays, **params))
+    # Like compiled code, follow IEEE arithmetic (inf, nan) without NumPy's warnings.
+    with np.errstate(all="ignore"):
+        result = np.asarray(prim.impl(*arrays, **params))
     if result.dtype != aval.dtype:
         result = result.astype(aval.dtype)
     return result
