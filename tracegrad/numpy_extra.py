@@ -814,6 +814,9 @@ def slogdet(a: Any) -> Any:
 
 @implements(np.linalg.cholesky)
 def cholesky(a: Any, /, *, upper: bool = False) -> Any:
-    """Reads only the lower triangle of ``a``, as NumPy does; so does the gradient."""
-    lower = P.cholesky(*_matrix("cholesky", a))
-    return N.transpose(lower) if upper else lower
+    """Reads only the lower triangle of ``a`` (upper with ``upper=True``), as NumPy does; so
+    does the gradient."""
+    (a,) = _matrix("cholesky", a)
+    if upper:  # R = chol(a^T)^T reads the upper triangle of a
+        return N.transpose(P.cholesky(N.transpose(a)))
+    return P.cholesky(a)

@@ -1,0 +1,680 @@
+"""Every supported NumPy function and ufunc: values equal NumPy's, gradients match finite
+differences (order 2 in float64 where the function is smooth, order 1 in float32).
+
+``SPECS`` maps each entry of ``numpy_api.UFUNCS`` and ``numpy_api.FUNCTIONS`` to one or more
+specs: a traced function calling it, the argument shapes to try (0-d, broadcasting and empty
+arrays where meaningful) and the domain each argument is drawn from (kept away from kinks,
+ties and poles).  ``test_every_supported_function_has_a_spec`` iterates the dispatch tables,
+so a supported function without a spec fails the suite.  Inputs are fixed (seeded), so the
+module is deterministic and cheap: it runs on the reference interpreter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pytest
+
+import tracegrad as tg
+from tracegrad import numpy_api
+from tracegrad.testing import check_grads
+
+pytestmark = pytest.mark.usefixtures("interpret_backend")
+
+F32, F64 = np.dtype(np.float32), np.dtype(np.float64)
+
+# =============================================================================================
+# Domains: how an argument of a given shape is drawn (float64; cast to the tested dtype)
+
+
+def _real(rng, shape):
+    return rng.uniform(-2, 2, shape)
+
+
+def _pos(rng, shape):
+    return rng.uniform(0.3, 2, shape)
+
+
+def _unit(rng, shape):
+    return rng.uniform(-0.9, 0.9, shape)
+
+
+def _gt1(rng, shape):
+    return rng.uniform(1.2, 3, shape)
+
+
+def _away(rng, shape):
+    """Magnitudes in [0.3, 2] with random signs: away from 0."""
+    return rng.uniform(0.3, 2, shape) * rng.choice([-1.0, 1.0], shape)
+
+
+def _frac(rng, shape):
+    """k + u, integer k in [-2, 1], u in [0.15, 0.85]: away from integers (jumps of floor)."""
+    return rng.integers(-2, 2, shape) + rng.uniform(0.15, 0.85, shape)
+
+
+def _integral(rng, shape):
+    """Whole numbers in [-2, 2]: at least 0.15 away from any ``_frac`` value."""
+    return rng.integers(-2, 3, shape).astype(np.float64)
+
+
+def _divisor(rng, shape):
+    """2, -3 or 3: ``_frac / divisor`` stays away from integers."""
+    return rng.choice([2.0, -3.0, 3.0], shape)
+
+
+def _distinct(rng, shape):
+    """Values at least 0.3 apart (no ties in max, sort, argmax)."""
+    n = int(np.prod(shape))
+    return ((rng.permutation(n) - n / 2) * 0.5 + rng.uniform(-0.1, 0.1, n)).reshape(shape)
+
+
+def _with_zeros(rng, shape):
+    """Often exactly 0: products and cumulative products must stay exact there."""
+    return rng.choice([0.0, 0.5, -1.5, 2.0], shape)
+
+
+def _well_conditioned(rng, shape):
+    return rng.uniform(-0.5, 0.5, shape) + 3.0 * np.eye(shape[-1])
+
+
+def _spd(rng, shape):
+    b = rng.uniform(-1, 1, shape)
+    return b @ b.T + np.eye(shape[-1])
+
+
+def _bool(rng, shape):
+    return rng.uniform(size=shape) < 0.5
+
+
+def _index(n):
+    def draw(rng, shape):
+        return rng.integers(-n, n, shape)
+
+    return draw
+
+
+def _with_nans(rng, shape):
+    x = rng.uniform(-2, 2, shape)
+    x[rng.uniform(size=shape) < 0.3] = np.nan
+    return x
+
+
+def _with_infs(rng, shape):
+    return rng.choice([0.5, -1.5, np.inf, -np.inf, 2.0, np.nan], shape)
+
+
+# =============================================================================================
+# The table
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A traced use of one NumPy function: ``fn(*args)`` for each shape tuple in ``shapes``."""
+
+    label: str
+    fn: Callable[..., Any]
+    shapes: tuple[tuple[tuple[int, ...], ...], ...]
+    domains: tuple[Callable, ...]
+    order: int = 2  # derivative order checked in float64 (float32: order 1)
+    grad: bool = True  # False: only values are compared (integer or boolean results)
+    dtypes: tuple[np.dtype, ...] = (F64, F32)
+
+
+def spec(label, fn, shapes, *domains, **kw) -> Spec:
+    shapes = tuple(tuple(s) if s and isinstance(s[0], tuple) else (s,) for s in shapes)
+    return Spec(label, fn, shapes, domains, **kw)
+
+
+UNARY_SHAPES = [((),), ((3,),), ((2, 3),), ((0,),)]
+BINARY_SHAPES = [((), ()), ((3,), (3,)), ((2, 3), (3,)), ((2, 1), (1, 3)), ((), (2, 2)), ((0,), ())]
+
+
+def unary(f, domain=_real, order=2, **kw) -> Spec:
+    return spec(getattr(f, "__name__", "f"), f, UNARY_SHAPES, domain, order=order, **kw)
+
+
+def binary(f, dx=_real, dy=_real, order=2, **kw) -> Spec:
+    return spec(getattr(f, "__name__", "f"), f, BINARY_SHAPES, dx, dy, order=order, **kw)
+
+
+def chosen(compare) -> Spec:
+    """A comparison as the condition of np.where (the values of both branches have gradients)."""
+    return binary(lambda x, y: np.where(compare(x, y), x * y, x - y), _frac, _integral, order=1)
+
+
+def logical(op, arity=2) -> Spec:
+    if arity == 1:
+        return unary(lambda x: np.where(op(x > 0), x * x, 2 * x), _away)
+    return binary(lambda x, y: np.where(op(x > 0, y < 0), x * y, x + y), _away, _away)
+
+
+def reduction(f, domain=_real, order=2, empty=False, **kw) -> list[Spec]:
+    """All axes, one axis (over an empty axis too if ``empty``), keepdims, two axes."""
+    shapes = [((4,),), ((2, 3),), ((2, 3, 2),)]
+    axis1 = [((2, 3),), ((2, 0),)] if empty else [((2, 3),)]
+    return [
+        spec("all axes", f, shapes, domain, order=order, **kw),
+        spec("axis=1", lambda x: f(x, axis=1), axis1, domain, order=order, **kw),
+        spec(
+            "axis=0 keepdims",
+            lambda x: f(x, axis=0, keepdims=True),
+            [(3, 2)],
+            domain,
+            order=order,
+            **kw,
+        ),  # fmt: skip
+        spec("axis=(0, 2)", lambda x: f(x, axis=(0, 2)), [(2, 3, 2)], domain, order=order, **kw),
+    ]
+
+
+IDX = np.array([2, 0, -1, 2])
+
+SPECS: dict[Any, list[Spec]] = {
+    # -- ufuncs: arithmetic ----------------------------------------------------------------
+    np.add: [binary(np.add)],
+    np.subtract: [binary(np.subtract)],
+    np.multiply: [binary(np.multiply)],
+    np.divide: [binary(np.divide, _real, _away)],
+    np.power: [
+        binary(np.power, _pos, _real),
+        unary(lambda x: x**3),
+        unary(lambda x: x**-2.0, _away),
+    ],
+    np.float_power: [binary(np.float_power, _pos, _real)],
+    np.negative: [unary(np.negative)],
+    np.positive: [unary(np.positive)],
+    np.absolute: [unary(np.absolute, _away)],
+    np.fabs: [unary(np.fabs, _away)],
+    np.sign: [unary(lambda x: np.sign(x) * x**2, _away)],
+    np.square: [unary(np.square)],
+    np.reciprocal: [unary(np.reciprocal, _away)],
+    np.sqrt: [unary(np.sqrt, _pos)],
+    np.cbrt: [unary(np.cbrt, _away)],
+    np.hypot: [binary(np.hypot, _away, _away)],
+    np.maximum: [binary(np.maximum, _frac, _integral, order=1)],
+    np.minimum: [binary(np.minimum, _integral, _frac, order=1)],
+    np.fmax: [binary(np.fmax, _frac, _integral, order=1)],
+    np.fmin: [binary(np.fmin, _integral, _frac, order=1)],
+    # -- ufuncs: exponentials and logarithms -----------------------------------------------
+    np.exp: [unary(np.exp)],
+    np.exp2: [unary(np.exp2)],
+    np.expm1: [unary(np.expm1)],
+    np.log: [unary(np.log, _pos)],
+    np.log2: [unary(np.log2, _pos)],
+    np.log10: [unary(np.log10, _pos)],
+    np.log1p: [unary(np.log1p, _pos)],
+    np.logaddexp: [binary(np.logaddexp)],
+    np.logaddexp2: [binary(np.logaddexp2)],
+    # -- ufuncs: trigonometry ----------------------------------------------------------------
+    np.sin: [unary(np.sin)],
+    np.cos: [unary(np.cos)],
+    np.tan: [unary(np.tan, _unit)],
+    np.arcsin: [unary(np.arcsin, _unit)],
+    np.arccos: [unary(np.arccos, _unit)],
+    np.arctan: [unary(np.arctan)],
+    np.arctan2: [binary(np.arctan2, _real, _pos)],
+    np.sinh: [unary(np.sinh)],
+    np.cosh: [unary(np.cosh)],
+    np.tanh: [unary(np.tanh)],
+    np.arcsinh: [unary(np.arcsinh)],
+    np.arccosh: [unary(np.arccosh, _gt1)],
+    np.arctanh: [unary(np.arctanh, _unit)],
+    np.deg2rad: [unary(np.deg2rad)],
+    np.radians: [unary(np.radians)],
+    np.rad2deg: [unary(np.rad2deg)],
+    np.degrees: [unary(np.degrees)],
+    # -- ufuncs: rounding and remainders (zero derivative almost everywhere) -----------------
+    np.floor: [unary(lambda x: np.floor(x) * x, _frac)],
+    np.ceil: [unary(lambda x: np.ceil(x) * x, _frac)],
+    np.trunc: [unary(lambda x: np.trunc(x) * x, _frac)],
+    np.floor_divide: [binary(np.floor_divide, _frac, _divisor)],
+    np.remainder: [binary(np.remainder, _frac, _divisor)],
+    np.fmod: [binary(np.fmod, _frac, _divisor)],
+    np.heaviside: [binary(lambda x, h: np.heaviside(x, h) * x, _away, _real)],
+    # -- ufuncs: comparisons and logic -------------------------------------------------------
+    np.less: [chosen(np.less)],
+    np.less_equal: [chosen(np.less_equal)],
+    np.greater: [chosen(np.greater)],
+    np.greater_equal: [chosen(np.greater_equal)],
+    np.equal: [chosen(np.equal), binary(np.equal, _integral, _integral, grad=False)],
+    np.not_equal: [chosen(np.not_equal), binary(np.not_equal, _integral, _integral, grad=False)],
+    np.logical_and: [logical(np.logical_and), binary(np.logical_and, _bool, _bool, grad=False)],
+    np.logical_or: [logical(np.logical_or)],
+    np.logical_xor: [logical(np.logical_xor)],
+    np.logical_not: [logical(np.logical_not, 1)],
+    np.isnan: [
+        unary(lambda x: np.where(np.isnan(x), 0.0, x) * x),
+        unary(np.isnan, _with_nans, grad=False),
+    ],
+    np.isinf: [unary(np.isinf, _with_infs, grad=False)],
+    np.isfinite: [
+        unary(np.isfinite, _with_infs, grad=False),
+        unary(lambda x: np.where(np.isfinite(x), x, 0.0) * x),
+    ],
+    np.matmul: [
+        spec("2-D @ 2-D", np.matmul, [((2, 3), (3, 4)), ((2, 0), (0, 3))], _real, _real),
+        spec("1-D", np.matmul, [((3,), (3, 2)), ((2, 3), (3,)), ((3,), (3,))], _real, _real),
+        spec("batched", np.matmul, [((2, 2, 3), (3, 2)), ((2, 2, 3), (2, 3, 1))], _real, _real),
+    ],
+    # -- reductions ------------------------------------------------------------------------
+    np.sum: reduction(np.sum, empty=True),
+    np.mean: reduction(np.mean)[:3],
+    np.prod: [
+        *reduction(np.prod, empty=True)[:3],
+        spec("with zeros", lambda x: np.prod(x, axis=0), [(4, 2), (3,)], _with_zeros),
+    ],
+    np.max: reduction(np.max, _distinct, order=1),
+    np.amax: reduction(np.amax, _distinct, order=1)[:1],
+    np.min: reduction(np.min, _distinct, order=1),
+    np.amin: reduction(np.amin, _distinct, order=1)[:1],
+    np.ptp: reduction(np.ptp, _distinct, order=1)[:2],
+    np.var: [*reduction(np.var)[:3], spec("ddof=1", lambda x: np.var(x, ddof=1), [(5,)], _real)],
+    np.std: [
+        *reduction(np.std)[:3],
+        spec("ddof=1", lambda x: np.std(x, axis=0, ddof=1), [(3, 2)], _real),
+    ],  # fmt: skip
+    np.average: [
+        spec("no weights", lambda x: np.average(x, axis=0), [(3, 2)], _real),
+        spec(
+            "weights", lambda x, w: np.average(x, axis=1, weights=w), [((2, 3), (3,))], _real, _pos
+        ),  # fmt: skip
+    ],
+    np.nansum: [spec("nansum", np.nansum, [(5,), (2, 3)], _with_nans, order=1)],
+    np.nanmean: [spec("nanmean", lambda x: np.nanmean(x, axis=0), [(6, 2)], _with_nans, order=1)],
+    np.all: [spec("all", lambda x: np.all(x > 0, axis=0), [(3, 2)], _real, grad=False)],
+    np.any: [spec("any", lambda x: np.any(x > 1), [(3, 2), (0,)], _real, grad=False)],
+    np.count_nonzero: [spec("count", lambda x: np.count_nonzero(x > 0), [(5,)], _away, grad=False)],
+    np.cumsum: [
+        spec("axis=None", np.cumsum, [(), (4,), (2, 3), (0,)], _real),
+        spec("axis=1", lambda x: np.cumsum(x, axis=1), [(2, 3), (2, 0)], _real),
+    ],
+    np.cumprod: [
+        spec("axis=None", np.cumprod, [(), (4,), (2, 3)], _real),
+        spec("axis=0", lambda x: np.cumprod(x, axis=0), [(3, 2)], _real),
+        spec("with zeros", np.cumprod, [(6,)], _with_zeros),
+    ],
+    np.argmax: [
+        spec("argmax", np.argmax, [(5,), (2, 3)], _distinct, grad=False),
+        spec(
+            "axis", lambda x: np.argmax(x, axis=0, keepdims=True), [(3, 2)], _distinct, grad=False
+        ),  # fmt: skip
+        spec("gather", lambda x: x[np.argmax(x)] * x, [(4,)], _distinct, order=1),
+    ],
+    np.argmin: [
+        spec("argmin", np.argmin, [(5,), (2, 3)], _distinct, grad=False),
+        spec("axis", lambda x: np.argmin(x, axis=-1), [(3, 2)], _distinct, grad=False),
+    ],
+    np.argsort: [
+        spec("argsort", lambda x: np.argsort(x, axis=0), [(4,), (3, 2)], _distinct, grad=False)
+    ],  # fmt: skip
+    np.sort: [
+        spec("sort", np.sort, [(5,), (2, 3)], _distinct, order=1),
+        spec("axis=0", lambda x: np.sort(x, axis=0), [(3, 2)], _distinct, order=1),
+        spec("axis=None", lambda x: np.sort(x, axis=None), [(2, 2)], _distinct, order=1),
+    ],
+    np.linalg.norm: [
+        spec("vector", np.linalg.norm, [(3,), (2, 3)], _away),
+        spec(
+            "vector ord",
+            lambda x: (
+                np.linalg.norm(x, 1)
+                + np.linalg.norm(x, np.inf)
+                + np.linalg.norm(x, -np.inf)
+                + np.linalg.norm(x, 3)
+                + np.linalg.norm(x, 0)
+            ),
+            [(4,)],
+            _distinct,
+            order=1,
+        ),  # fmt: skip
+        spec(
+            "axis=1 keepdims", lambda x: np.linalg.norm(x, axis=1, keepdims=True), [(2, 3)], _away
+        ),  # fmt: skip
+        spec(
+            "matrix ord",
+            lambda x: (
+                np.linalg.norm(x, "fro")
+                + np.linalg.norm(x, 1)
+                + np.linalg.norm(x, np.inf)
+                + np.linalg.norm(x, -1)
+                + np.linalg.norm(x, -np.inf)
+            ),
+            [(3, 3)],
+            _distinct,
+            order=1,
+        ),  # fmt: skip
+        spec(
+            "matrix axes",
+            lambda x: np.linalg.norm(x, 1, axis=(2, 0)),
+            [(2, 3, 4)],
+            _distinct,
+            order=1,
+        ),  # fmt: skip
+    ],
+    # -- np.linalg -------------------------------------------------------------------------
+    np.linalg.solve: [
+        spec(
+            "solve", np.linalg.solve, [((3, 3), (3,)), ((3, 3), (3, 2))], _well_conditioned, _real
+        ),  # fmt: skip
+    ],
+    np.linalg.inv: [spec("inv", np.linalg.inv, [(3, 3), (1, 1)], _well_conditioned)],
+    np.linalg.det: [spec("det", np.linalg.det, [(3, 3), (2, 2)], _well_conditioned)],
+    np.linalg.slogdet: [
+        spec(
+            "slogdet",
+            lambda a: np.linalg.slogdet(a).logabsdet * np.linalg.slogdet(-a)[0],
+            [(3, 3)],
+            _well_conditioned,
+        ),  # fmt: skip
+    ],
+    np.linalg.cholesky: [
+        spec("cholesky", np.linalg.cholesky, [(3, 3), (1, 1)], _spd),
+        spec("upper", lambda a: np.linalg.cholesky(a, upper=True), [(2, 2)], _spd),
+    ],
+    # -- products ------------------------------------------------------------------------
+    np.dot: [spec("dot", np.dot, [((2, 3), (3, 2)), ((3,), (3,)), ((), (2,))], _real, _real)],
+    np.inner: [spec("inner", np.inner, [((3,), (3,)), ((2, 3), (4, 3))], _real, _real)],
+    np.outer: [spec("outer", np.outer, [((3,), (2,)), ((2, 2), (3,))], _real, _real)],
+    np.vdot: [spec("vdot", np.vdot, [((2, 3), (2, 3))], _real, _real)],
+    np.tensordot: [
+        spec("axes=1", lambda x, y: np.tensordot(x, y, axes=1), [((2, 3), (3, 2))], _real, _real),
+        spec(
+            "axes pairs",
+            lambda x, y: np.tensordot(x, y, axes=([0, 2], [2, 0])),
+            [((2, 3, 4), (4, 2, 2))],
+            _real,
+            _real,
+        ),  # fmt: skip
+    ],
+    np.einsum: [
+        spec(
+            "ij,jk->ik", lambda x, y: np.einsum("ij,jk->ik", x, y), [((2, 3), (3, 2))], _real, _real
+        ),  # fmt: skip
+        spec(
+            "bij,bjk->bik",
+            lambda x, y: np.einsum("bij,bjk->bik", x, y),
+            [((2, 2, 3), (2, 3, 2))],
+            _real,
+            _real,
+        ),  # fmt: skip
+        spec(
+            "ii->i, i,i",
+            lambda x, y: np.einsum("ii->i", x) * np.einsum("i,i", y, y),
+            [((3, 3), (3,))],
+            _real,
+            _real,
+        ),  # fmt: skip
+    ],
+    np.trace: [spec("trace", np.trace, [(3, 3), (2, 3)], _real)],
+    np.kron: [spec("kron", np.kron, [((2, 2), (2, 3))], _real, _real)],
+    np.cross: [spec("cross", np.cross, [((3,), (3,)), ((2, 3), (3,))], _real, _real)],
+    np.convolve: [
+        spec("full", np.convolve, [((5,), (3,)), ((2,), (4,))], _real, _real),
+        spec("same", lambda a, v: np.convolve(a, v, "same"), [((5,), (3,))], _real, _real),
+        spec("valid", lambda a, v: np.convolve(a, v, "valid"), [((5,), (2,))], _real, _real),
+    ],
+    # -- shapes and structure --------------------------------------------------------------
+    np.reshape: [spec("reshape", lambda x: np.reshape(x, (3, -1)), [(6,), (2, 3), (3, 0)], _real)],
+    np.ravel: [spec("ravel", np.ravel, [(), (2, 3)], _real)],
+    np.transpose: [
+        spec("transpose", np.transpose, [(2, 3), (2, 3, 4), ()], _real),
+        spec("axes", lambda x: np.transpose(x, (1, 2, 0)), [(2, 3, 4)], _real),
+    ],
+    np.swapaxes: [spec("swapaxes", lambda x: np.swapaxes(x, 0, -1), [(2, 3, 4)], _real)],
+    np.moveaxis: [
+        spec("moveaxis", lambda x: np.moveaxis(x, 0, -1), [(2, 3, 4)], _real),
+        spec("several", lambda x: np.moveaxis(x, [0, 1], [-1, 0]), [(2, 3, 4)], _real),
+    ],
+    np.expand_dims: [spec("expand_dims", lambda x: np.expand_dims(x, (0, -1)), [(), (3,)], _real)],
+    np.squeeze: [
+        spec("squeeze", np.squeeze, [(1, 3, 1), (1,)], _real),
+        spec("axis", lambda x: np.squeeze(x, axis=2), [(2, 3, 1)], _real),
+    ],
+    np.broadcast_to: [
+        spec("broadcast_to", lambda x: np.broadcast_to(x, (2, 3)), [(), (3,), (2, 1)], _real)
+    ],  # fmt: skip
+    np.atleast_1d: [spec("atleast_1d", np.atleast_1d, [(), (3,)], _real)],
+    np.atleast_2d: [spec("atleast_2d", np.atleast_2d, [(), (3,), (2, 2)], _real)],
+    np.concatenate: [
+        spec(
+            "axis=0",
+            lambda x, y: np.concatenate([x, y, x]),
+            [((2,), (3,)), ((0,), (2,))],
+            _real,
+            _real,
+        ),  # fmt: skip
+        spec(
+            "axis=1", lambda x, y: np.concatenate([x, y], axis=-1), [((2, 3), (2, 1))], _real, _real
+        ),  # fmt: skip
+        spec(
+            "axis=None",
+            lambda x, y: np.concatenate([x, y], axis=None),
+            [((2, 2), (3,))],
+            _real,
+            _real,
+        ),  # fmt: skip
+    ],
+    np.stack: [
+        spec(
+            "stack",
+            lambda x, y: np.stack([x, y], axis=-1),
+            [((), ()), ((2, 3), (2, 3))],
+            _real,
+            _real,
+        )
+    ],  # fmt: skip
+    np.hstack: [
+        spec(
+            "hstack", lambda x, y: np.hstack([x, y]), [((2,), (3,)), ((2, 2), (2, 1))], _real, _real
+        )
+    ],  # fmt: skip
+    np.vstack: [
+        spec(
+            "vstack", lambda x, y: np.vstack([x, y]), [((3,), (3,)), ((1, 2), (2, 2))], _real, _real
+        )
+    ],  # fmt: skip
+    np.dstack: [
+        spec(
+            "dstack", lambda x, y: np.dstack([x, y]), [((3,), (3,)), ((2, 2), (2, 2))], _real, _real
+        )
+    ],  # fmt: skip
+    np.column_stack: [
+        spec(
+            "column_stack",
+            lambda x, y: np.column_stack([x, y]),
+            [((3,), (3,)), ((3, 2), (3,))],
+            _real,
+            _real,
+        )
+    ],  # fmt: skip
+    np.append: [
+        spec("append", np.append, [((2, 2), (3,))], _real, _real),
+        spec("axis", lambda x, y: np.append(x, y, axis=0), [((2, 2), (1, 2))], _real, _real),
+    ],
+    np.split: [spec("split", lambda x: np.stack(np.split(x, 3, axis=1)) * 2.0, [(2, 6)], _real)],
+    np.array_split: [
+        spec("array_split", lambda x: np.concatenate(np.array_split(x, 3)[1:]), [(7,)], _real)
+    ],  # fmt: skip
+    np.tile: [spec("tile", lambda x: np.tile(x, (2, 1)), [(3,), (2, 2), ()], _real)],
+    np.repeat: [
+        spec("repeat", lambda x: np.repeat(x, 2), [(3,), (2, 2)], _real),
+        spec("axis", lambda x: np.repeat(x, [1, 0, 2], axis=1), [(2, 3)], _real),
+    ],
+    np.flip: [
+        spec("flip", np.flip, [(3,), (2, 3)], _real),
+        spec("axis", lambda x: np.flip(x, 1), [(2, 3)], _real),
+    ],  # fmt: skip
+    np.fliplr: [spec("fliplr", np.fliplr, [(2, 3)], _real)],
+    np.flipud: [spec("flipud", np.flipud, [(2, 3)], _real)],
+    np.roll: [
+        spec("roll", lambda x: np.roll(x, 2), [(5,), (2, 3)], _real),
+        spec("axis", lambda x: np.roll(x, -1, axis=1), [(2, 3)], _real),
+    ],
+    np.pad: [
+        spec("pad", lambda x: np.pad(x, ((1, 0), (2, 1)), constant_values=0.5), [(2, 3)], _real)
+    ],  # fmt: skip
+    np.tril: [
+        spec("tril", np.tril, [(3, 3), (2, 4)], _real),
+        spec("k", lambda x: np.tril(x, -1), [(3, 3)], _real),
+    ],  # fmt: skip
+    np.triu: [
+        spec("triu", np.triu, [(3, 3), (4, 2)], _real),
+        spec("k", lambda x: np.triu(x, 1), [(3, 3)], _real),
+    ],  # fmt: skip
+    np.diag: [
+        spec("diag", np.diag, [(3,), (3, 3), (2, 3)], _real),
+        spec("k", lambda x: np.diag(x, 1), [(3,), (3, 3)], _real),
+    ],  # fmt: skip
+    np.diagonal: [
+        spec("diagonal", np.diagonal, [(3, 3), (2, 3, 4)], _real),
+        spec("offset", lambda x: np.diagonal(x, -1), [(3, 3)], _real),
+    ],  # fmt: skip
+    np.diff: [
+        spec("diff", np.diff, [(4,), (2, 3)], _real),
+        spec("n=2 axis=0", lambda x: np.diff(x, 2, axis=0), [(4, 2)], _real),
+    ],  # fmt: skip
+    np.where: [
+        spec(
+            "where",
+            lambda c, x, y: np.where(c, x, y),
+            [((3,), (3,), ()), ((2, 3), (3,), (2, 1))],
+            _bool,
+            _real,
+            _real,
+        ),  # fmt: skip
+    ],
+    np.clip: [
+        spec("clip", lambda x: np.clip(x, -1.0, 1.0), [(), (6,)], _frac),
+        spec("arrays", np.clip, [((3,), (3,), (3,))], _frac, _integral, _integral, order=1),
+    ],  # fmt: skip
+    np.nan_to_num: [spec("nan_to_num", lambda x: np.nan_to_num(x) * x, [(4,), ()], _real)],
+    np.sinc: [spec("sinc", np.sinc, [(), (4,)], _away)],
+    np.fix: [spec("fix", lambda x: np.fix(x) * x, [(5,)], _frac)],
+    np.take: [
+        spec("take", lambda x: np.take(x, IDX), [(4,), (2, 2)], _real),
+        spec("axis", lambda x: np.take(x, IDX, axis=1), [(2, 3)], _real),
+        spec(
+            "traced indices", lambda x, i: np.take(x, i, axis=0), [((3, 2), (4,))], _real, _index(3)
+        ),  # fmt: skip
+    ],
+    np.take_along_axis: [
+        spec(
+            "take_along_axis",
+            lambda x: np.take_along_axis(x, np.array([[0, 2], [1, 1]]), 1),
+            [(2, 3)],
+            _real,
+        ),  # fmt: skip
+    ],
+    np.zeros_like: [spec("zeros_like", lambda x: np.zeros_like(x) + x, [(), (2, 3)], _real)],
+    np.ones_like: [spec("ones_like", lambda x: np.ones_like(x) * x, [(), (2, 3)], _real)],
+    np.full_like: [spec("full_like", lambda x: np.full_like(x, 2.5) * x, [(3,)], _real)],
+    np.copy: [spec("copy", lambda x: np.copy(x) * x, [(3,)], _real)],
+    # np.asarray(tracer) and np.array(tracer) do not dispatch (a TracerConversionError, see
+    # docs/sharp-bits.md); with like= they do.
+    np.asarray: [spec("asarray", lambda x: np.asarray(x, like=x) * x, [(3,)], _real)],
+    np.array: [spec("array", lambda x: np.array(x, like=x) * x, [(3,)], _real)],
+    np.shape: [spec("shape", lambda x: x * np.shape(x)[0], [(3,)], _real)],
+    np.ndim: [spec("ndim", lambda x: x * np.ndim(x), [(3,), (2, 2)], _real)],
+    np.size: [spec("size", lambda x: x * np.size(x), [(2, 3)], _real)],
+}
+
+if hasattr(np, "cumulative_sum"):  # NumPy >= 2.1
+    SPECS[np.cumulative_sum] = [
+        spec("cumulative_sum", lambda x: np.cumulative_sum(x, include_initial=True), [(4,)], _real)
+    ]
+    SPECS[np.cumulative_prod] = [
+        spec("cumulative_prod", lambda x: np.cumulative_prod(x, axis=1), [(2, 3)], _real)
+    ]
+
+
+def _name(f: Any) -> str:
+    module = getattr(f, "__module__", None) or ""
+    return ("linalg." if "linalg" in module else "") + f.__name__
+
+
+def _params(kind: str) -> list:
+    params = []
+    for f, specs in SPECS.items():
+        for k, s in enumerate(specs):
+            for j, shapes in enumerate(s.shapes):
+                dtypes = s.dtypes if kind == "values" else (s.dtypes if s.grad else ())
+                for dtype in dtypes:
+                    ident = f"{_name(f)}:{s.label}:{shapes}:{dtype}".replace(" ", "")
+                    params.append(pytest.param(f, k, j, dtype, id=ident))
+    return params
+
+
+# =============================================================================================
+# Helpers
+
+
+def draw(s: Spec, shapes: tuple, dtype: np.dtype, seed: int) -> tuple:
+    rng = np.random.default_rng(seed)
+    args = []
+    for domain, shape in zip(s.domains, shapes, strict=True):
+        a = np.asarray(domain(rng, shape))
+        args.append(a.astype(dtype) if a.dtype.kind == "f" else a)
+    return tuple(args)
+
+
+def weights(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    n = int(np.prod(shape))
+    return (np.cos(np.arange(n) * 1.3 + 0.4) + 1.5).reshape(shape).astype(dtype)
+
+
+def scalarized(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``sum(w * fn(*args))`` with fixed distinct weights: a scalar that sees every element."""
+
+    def loss(*args: Any) -> Any:
+        out = fn(*args)
+        return np.sum(out * weights(np.shape(out), out.dtype))
+
+    loss.__qualname__ = f"sum(w * {getattr(fn, '__qualname__', fn)})"
+    return loss
+
+
+def _leaves(x: Any) -> list[Any]:
+    return tg.tree.tree_flatten(x)[0]
+
+
+# =============================================================================================
+# Tests
+
+
+def test_every_supported_function_has_a_spec():
+    supported = set(numpy_api.UFUNCS) | set(numpy_api.FUNCTIONS)
+    missing = sorted(_name(f) for f in supported - set(SPECS))
+    assert not missing, f"supported NumPy functions without a spec in SPECS: {missing}"
+    unknown = sorted(_name(f) for f in set(SPECS) - supported)
+    assert not unknown, f"SPECS entries for functions that are not supported: {unknown}"
+
+
+@pytest.mark.parametrize("f, k, j, dtype", _params("values"))
+def test_value_matches_numpy(f, k, j, dtype):
+    s = SPECS[f][k]
+    args = draw(s, s.shapes[j], dtype, seed=k + 10 * j)
+    with np.errstate(all="ignore"):
+        expected = s.fn(*args)  # plain NumPy on plain arrays
+    got = tg.jit(s.fn)(*args)
+    for g, e in zip(_leaves(got), _leaves(expected), strict=True):
+        g, e = np.asarray(g), np.asarray(e)
+        assert g.shape == e.shape
+        assert g.dtype == e.dtype, (g.dtype, e.dtype)
+        tol = dict(rtol=1e-10, atol=1e-12) if dtype == F64 else dict(rtol=2e-5, atol=2e-6)
+        if g.dtype.kind == "f":
+            np.testing.assert_allclose(g, e, **tol)
+        else:
+            np.testing.assert_array_equal(g, e)
+
+
+@pytest.mark.parametrize("f, k, j, dtype", _params("grads"))
+def test_gradient_matches_finite_differences(f, k, j, dtype):
+    s = SPECS[f][k]
+    args = draw(s, s.shapes[j], dtype, seed=k + 10 * j)
+    argnums = tuple(i for i, a in enumerate(args) if a.dtype.kind == "f")
+    order = s.order if dtype == F64 else 1
+    check_grads(scalarized(s.fn), args, order=order, argnums=argnums)
