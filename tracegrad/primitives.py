@@ -825,14 +825,13 @@ matmul = Primitive(
 
 
 def _matmul_emit(w: Any, out: Any, x: Any, y: Any) -> None:
-    # BLAS through np.dot (Numba needs SciPy); operands may be C arrays or x.T views.  The
-    # three-argument form is used everywhere: each form and layout mix is one more Numba
-    # specialisation to compile.
+    # One BLAS gemm call (SciPy's, through Numba; codegen.Writer.matmul); operands may be C
+    # arrays or x.T views.
     if 0 in x.aval.shape or 0 in y.aval.shape:  # nothing to multiply: BLAS is not called
         w.alloc(out, fill=w.cast("0", out.aval))
         return
     w.alloc(out)
-    w.line(f"np.dot({x}, {y}, {out})")
+    w.matmul(out, x, y)
 
 
 matmul.emit = _matmul_emit
