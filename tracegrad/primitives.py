@@ -1194,7 +1194,9 @@ solve = Primitive(
     _solve_rule,
     np.linalg.solve,
     _solve_vjp,
-    emit=lambda w, out, a, b: _array_call(w, out, f"np.linalg.solve({a}, {b})", "F"),
+    emit=lambda w, out, a, b: _array_call(
+        w, out, f"np.linalg.solve({w.contiguous(a)}, {w.contiguous(b)})", "F"
+    ),
 )
 
 
@@ -1217,7 +1219,7 @@ inv = Primitive(
     _same_square("inv"),
     np.linalg.inv,
     _inv_vjp,
-    emit=lambda w, out, a: _array_call(w, out, f"np.linalg.inv({a})", "F"),
+    emit=lambda w, out, a: _array_call(w, out, f"np.linalg.inv({w.contiguous(a)})", "F"),
 )
 
 
@@ -1240,7 +1242,7 @@ det = Primitive(
     _scalar_of_square("det"),
     np.linalg.det,
     lambda ct, out, a: (mul(mul(ct, out), _T(inv(a))),),
-    emit=lambda w, out, a: _scalar_call(w, out, a, f"np.linalg.det({a})", "1.0"),
+    emit=lambda w, out, a: _scalar_call(w, out, a, f"np.linalg.det({w.contiguous(a)})", "1.0"),
 )
 
 
@@ -1266,7 +1268,7 @@ slogdet = Primitive(
         w,
         out,
         a,
-        f"np.linalg.slogdet({a})[{0 if part == 'sign' else 1}]",
+        f"np.linalg.slogdet({w.contiguous(a)})[{0 if part == 'sign' else 1}]",
         "1.0" if part == "sign" else "0.0",
     ),
 )
@@ -1290,5 +1292,5 @@ cholesky = Primitive(
     _same_square("cholesky"),
     np.linalg.cholesky,
     _cholesky_vjp,
-    emit=lambda w, out, a: _array_call(w, out, f"np.linalg.cholesky({a})"),
+    emit=lambda w, out, a: _array_call(w, out, f"np.linalg.cholesky({w.contiguous(a)})"),
 )
