@@ -165,7 +165,8 @@ class Writer:
         elif fill is None:
             self.line(f"{out} = np.empty({shape}, {self.dtype(out.aval)})")
         else:
-            self.line(f"{out} = np.full({shape}, {fill}, {self.dtype(out.aval)})")
+            self.line(f"{out} = np.empty({shape}, {self.dtype(out.aval)})")
+            self.line(f"{out}.fill({fill})")
 
     def set_layout(self, out: Operand, layout: str) -> None:
         """Declare that the emitter made ``out`` with another layout (e.g. "F" for ``x.T``)."""
@@ -630,10 +631,12 @@ class _Generator:
             if self._preallocated(m.out):
                 w.line(f"{name}.fill({init})")
             else:
-                w.line(f"{name} = np.full({shape}, {init}, {dtype_text(out.dtype)})")
+                w.line(f"{name} = np.empty({shape}, {dtype_text(out.dtype)})")
+                w.line(f"{name}.fill({init})")
         else:
             acc = f"{name}_acc"
-            w.line(f"{acc} = np.full({shape}, {init}, {dtype_text(acc_dtype)})")
+            w.line(f"{acc} = np.empty({shape}, {dtype_text(acc_dtype)})")
+            w.line(f"{acc}.fill({init})")
             if not self._preallocated(m.out):
                 w.line(f"{name} = np.empty({shape}, {dtype_text(out.dtype)})")
             after.append((m, acc))
@@ -658,6 +661,8 @@ class _Generator:
         block.uses = uses
 
     # -- functions -----------------------------------------------------------------------
+    # (Arrays are made with ``np.empty`` and ``.fill`` only: each other constructor, like each
+    # new shape rank or dtype, is one more Numba overload to compile, about 0.05-0.2 s each.)
     def _signature(self, params: list[Atom]) -> str:
         types = []
         for a in params:
@@ -688,8 +693,9 @@ class _Generator:
         """The locals of ``Writer.matmul``: alpha = 1 and beta = 0 cells, the status flag."""
         lines = []
         for d in sorted(dtypes):
-            lines.append(f"_one_{d} = np.ones(1, np.{d})")
-            lines.append(f"_zero_{d} = np.zeros(1, np.{d})")
+            for name, value in ((f"_one_{d}", 1), (f"_zero_{d}", 0)):
+                lines.append(f"{name} = np.empty((1,), np.{d})")
+                lines.append(f"{name}[0] = {value}")
         return lines + ["_blas = 0"] if dtypes else []
 
     def _decorator(self, params: list[Atom]) -> str:
