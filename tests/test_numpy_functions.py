@@ -66,6 +66,10 @@ def _divisor(rng, shape):
     return rng.choice([2.0, -3.0, 3.0], shape)
 
 
+def _divisor_int(rng, shape):
+    return rng.choice([2, -3, 3], shape)
+
+
 def _distinct(rng, shape):
     """Values at least 0.3 apart (no ties in max, sort, argmax)."""
     n = int(np.prod(shape))
@@ -197,8 +201,14 @@ SPECS: dict[Any, list[Spec]] = {
     np.hypot: [binary(np.hypot, _away, _away)],
     np.maximum: [binary(np.maximum, _frac, _integral, order=1)],
     np.minimum: [binary(np.minimum, _integral, _frac, order=1)],
-    np.fmax: [binary(np.fmax, _frac, _integral, order=1)],
-    np.fmin: [binary(np.fmin, _integral, _frac, order=1)],
+    np.fmax: [
+        binary(np.fmax, _frac, _integral, order=1),
+        unary(lambda x: np.fmax(x, 0.0), _with_nans, grad=False),
+    ],
+    np.fmin: [
+        binary(np.fmin, _integral, _frac, order=1),
+        binary(np.fmin, _with_nans, _with_nans, grad=False),
+    ],
     # -- ufuncs: exponentials and logarithms -----------------------------------------------
     np.exp: [unary(np.exp)],
     np.exp2: [unary(np.exp2)],
@@ -231,9 +241,18 @@ SPECS: dict[Any, list[Spec]] = {
     np.floor: [unary(lambda x: np.floor(x) * x, _frac)],
     np.ceil: [unary(lambda x: np.ceil(x) * x, _frac)],
     np.trunc: [unary(lambda x: np.trunc(x) * x, _frac)],
-    np.floor_divide: [binary(np.floor_divide, _frac, _divisor)],
-    np.remainder: [binary(np.remainder, _frac, _divisor)],
-    np.fmod: [binary(np.fmod, _frac, _divisor)],
+    np.floor_divide: [
+        binary(np.floor_divide, _frac, _divisor),
+        binary(np.floor_divide, _index(5), _divisor_int, grad=False),
+    ],
+    np.remainder: [
+        binary(np.remainder, _frac, _divisor),
+        binary(np.remainder, _index(5), _divisor_int, grad=False),
+    ],
+    np.fmod: [
+        binary(np.fmod, _frac, _divisor),
+        binary(np.fmod, _index(5), _divisor_int, grad=False),
+    ],
     np.heaviside: [binary(lambda x, h: np.heaviside(x, h) * x, _away, _real)],
     # -- ufuncs: comparisons and logic -------------------------------------------------------
     np.less: [chosen(np.less)],
@@ -409,7 +428,10 @@ SPECS: dict[Any, list[Spec]] = {
             _real,
         ),  # fmt: skip
     ],
-    np.trace: [spec("trace", np.trace, [(3, 3), (2, 3)], _real)],
+    np.trace: [
+        spec("trace", np.trace, [(3, 3), (2, 3)], _real),
+        spec("offset axes", lambda x: np.trace(x, -1, 2, 0), [(3, 2, 4)], _real),
+    ],
     np.kron: [spec("kron", np.kron, [((2, 2), (2, 3))], _real, _real)],
     np.cross: [spec("cross", np.cross, [((3,), (3,)), ((2, 3), (3,))], _real, _real)],
     np.convolve: [

@@ -311,7 +311,9 @@ def var(x: Any, axis: Any = None, dtype: Any = None, out: Any = None, ddof: int 
     _no_out("var", out)
     _reject_kwargs("var", kwargs)
     x = asarray_like(x)
-    if dtype_of(x).kind != "f":
+    if dtype is not None:
+        x = cast(x, dtype)
+    elif dtype_of(x).kind != "f":
         x = cast(x, np.float64)
     shape = shape_of(x)
     axes = normalize_axes(axis, len(shape))
@@ -650,12 +652,12 @@ def vdot(x: Any, y: Any) -> Any:
     return sum(multiply(ravel(x), ravel(y)))
 
 
-def trace(x: Any, offset: int = 0, axis1: int = 0, axis2: int = 1, **kwargs: Any) -> Any:
-    shape = shape_of(x)
-    if len(shape) != 2 or offset:
-        raise UnsupportedNumpyFunction("np.trace supports 2-D arrays without offset")
-    n = builtins.min(shape)
-    return sum(getitem(x, (np.arange(n), np.arange(n))))
+def trace(x: Any, offset: int = 0, axis1: int = 0, axis2: int = 1, dtype: Any = None,
+          out: Any = None) -> Any:  # fmt: skip
+    _no_out("trace", out)
+    from .numpy_extra import diagonal
+
+    return sum(diagonal(x, offset, axis1, axis2), axis=-1, dtype=dtype)
 
 
 # =============================================================================================
@@ -815,8 +817,6 @@ UFUNCS: dict[np.ufunc, Callable[..., Any]] = {
     np.logaddexp: logaddexp,
     np.maximum: maximum,
     np.minimum: minimum,
-    np.fmax: maximum,
-    np.fmin: minimum,
     np.less: less,
     np.less_equal: less_equal,
     np.greater: greater,

@@ -290,8 +290,16 @@ def diag(x: Any, k: int = 0) -> Any:
     return N.reshape(N.setitem(N.zeros((n * n,), N.dtype_of(x), like=x), positions, x), (n, n))
 
 
-@implements(np.split, np.array_split)
+@implements(np.split)
 def split(x: Any, indices_or_sections: Any, axis: int = 0) -> list[Any]:
+    size = N.shape_of(x)[axis]
+    if isinstance(indices_or_sections, int) and size % indices_or_sections:
+        raise ValueError("array split does not result in an equal division")
+    return array_split(x, indices_or_sections, axis)
+
+
+@implements(np.array_split)
+def array_split(x: Any, indices_or_sections: Any, axis: int = 0) -> list[Any]:
     shape = N.shape_of(x)
     size = shape[axis]
     if isinstance(indices_or_sections, int):
@@ -450,22 +458,47 @@ def trunc(x: Any) -> Any:
     return P.trunc(N.promote(x, float_only=True)[0])
 
 
+def _integer_division(x: Any, y: Any, rounding: Callable[[Any], Any]) -> tuple[Any, Any, Any]:
+    """``(x, y, rounding(x / y))``; integer operands give an integer quotient, as in NumPy
+    (computed in float64: exact below 2**53)."""
+    dtype = N.result_dtype(x, y)
+    if dtype.kind in "iu":
+        x, y = N.cast(x, dtype), N.cast(y, dtype)
+        q = rounding(N.divide(N.cast(x, np.float64), N.cast(y, np.float64)))
+        return x, y, N.cast(q, dtype)
+    x, y = N.promote(x, y, float_only=True)
+    return x, y, rounding(N.divide(x, y))
+
+
 @implements(np.floor_divide)
 def floor_divide(x: Any, y: Any) -> Any:
-    x, y = N.promote(x, y, float_only=True)
-    return floor(N.divide(x, y))
+    return _integer_division(x, y, floor)[2]
 
 
 @implements(np.mod, np.remainder)
 def mod(x: Any, y: Any) -> Any:
-    x, y = N.promote(x, y, float_only=True)
-    return N.subtract(x, N.multiply(floor_divide(x, y), y))
+    x, y, q = _integer_division(x, y, floor)
+    return N.subtract(x, N.multiply(q, y))
 
 
 @implements(np.fmod)
 def fmod(x: Any, y: Any) -> Any:
-    x, y = N.promote(x, y, float_only=True)
-    return N.subtract(x, N.multiply(trunc(N.divide(x, y)), y))
+    x, y, q = _integer_division(x, y, trunc)
+    return N.subtract(x, N.multiply(q, y))
+
+
+@implements(np.fmax)
+def fmax(x: Any, y: Any) -> Any:
+    """np.maximum, except that a NaN loses to a number (NaN only where both are NaN)."""
+    x, y = N.promote(x, y)
+    return N.where(N.isnan(y), x, N.where(N.isnan(x), y, N.maximum(x, y)))
+
+
+@implements(np.fmin)
+def fmin(x: Any, y: Any) -> Any:
+    """np.minimum, except that a NaN loses to a number (NaN only where both are NaN)."""
+    x, y = N.promote(x, y)
+    return N.where(N.isnan(y), x, N.where(N.isnan(x), y, N.minimum(x, y)))
 
 
 @implements(np.heaviside)
