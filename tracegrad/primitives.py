@@ -740,13 +740,17 @@ take = Primitive(
 
 
 def _checked_index(w: Any, idx: Any, at: list[str], size: int) -> str:
-    """Read an index into a local, raising IndexError (as NumPy does) when out of range.
+    """Read an index into a local; negative ones count from the end (as in np.take), and
+    out-of-range ones raise IndexError (as NumPy does).
 
     Without the check Numba would read or write outside the array: a wrong result or a
     crash instead of an error.
     """
     j = w.fresh("j")
     w.line(f"{j} = {w.index(idx, at)}")
+    w.line(f"if {j} < 0:")
+    with w.indented():
+        w.line(f"{j} += {size}")
     w.line(f"if {j} < 0 or {j} >= {size}:")
     with w.indented():
         w.line(f'raise IndexError("index out of bounds for an axis of size {size}")')
