@@ -280,7 +280,8 @@ def test_inputs_of_any_layout_are_accepted_and_never_mutated(registry_program):
 
 def test_scalar_outputs_are_numpy_scalars_of_the_program_dtype(registry_program):
     dtype, joint, run = registry_program
-    args = [np.ones((3, 4), dtype), np.ones((3, 4), dtype), np.ones(4, dtype), 0.5, np.arange(5)]
+    idx = np.array([0, 1, 2, 3, -4])  # in range for the axis of size 4 the cases index
+    args = [np.ones((3, 4), dtype), np.ones((3, 4), dtype), np.ones(4, dtype), 0.5, idx]
     out = run(args)
     assert isinstance(out[0], np.generic) and out[0].dtype == dtype
 
