@@ -352,6 +352,37 @@ class Tracer:
     def std(self, axis=None, ddof=0, keepdims=False):
         return numpy_api.std(self, axis=axis, ddof=ddof, keepdims=keepdims)
 
+    def prod(self, axis=None, keepdims=False):
+        return np.prod(self, axis=axis, keepdims=keepdims)
+
+    def cumsum(self, axis=None):
+        return np.cumsum(self, axis=axis)
+
+    def cumprod(self, axis=None):
+        return np.cumprod(self, axis=axis)
+
+    def argmax(self, axis=None, keepdims=False):
+        return np.argmax(self, axis=axis, keepdims=keepdims)
+
+    def argmin(self, axis=None, keepdims=False):
+        return np.argmin(self, axis=axis, keepdims=keepdims)
+
+    def argsort(self, axis=-1):
+        return np.argsort(self, axis=axis)
+
+    def sort(self, axis=-1):
+        # NumPy sorts in place; a Tracer cannot, so rebind it to the sorted value.
+        self.node = np.sort(self, axis=axis).node
+
+    def all(self, axis=None, keepdims=False):
+        return np.all(self, axis=axis, keepdims=keepdims)
+
+    def any(self, axis=None, keepdims=False):
+        return np.any(self, axis=axis, keepdims=keepdims)
+
+    def ptp(self, axis=None, keepdims=False):
+        return np.ptp(self, axis=axis, keepdims=keepdims)
+
     def dot(self, other):
         return numpy_api.dot(self, other)
 
