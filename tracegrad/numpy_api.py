@@ -867,9 +867,11 @@ FUNCTIONS: dict[Callable[..., Any], Callable[..., Any]] = {
     np.shape: shape_of,
     np.ndim: lambda x: len(shape_of(x)),
     np.size: lambda x, axis=None: math.prod(shape_of(x)) if axis is None else shape_of(x)[axis],
-    np.copy: lambda x, **kw: x,
+    np.copy: lambda x, **kw: x.copy() if isinstance(x, Tracer) else np.copy(x),
     np.asarray: lambda x, dtype=None, **kw: x if dtype is None else astype(x, dtype),
-    np.array: lambda x, dtype=None, **kw: x if dtype is None else astype(x, dtype),
+    np.array: lambda x, dtype=None, **kw: (
+        (x.copy() if isinstance(x, Tracer) else np.array(x)) if dtype is None else astype(x, dtype)
+    ),
 }
 
 

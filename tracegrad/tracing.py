@@ -380,9 +380,6 @@ class Tracer:
     def any(self, axis=None, keepdims=False):
         return np.any(self, axis=axis, keepdims=keepdims)
 
-    def ptp(self, axis=None, keepdims=False):
-        return np.ptp(self, axis=axis, keepdims=keepdims)
-
     def dot(self, other):
         return numpy_api.dot(self, other)
 
@@ -401,8 +398,10 @@ class Tracer:
     def clip(self, a_min=None, a_max=None):
         return numpy_api.clip(self, a_min, a_max)
 
-    def copy(self):
-        return self
+    def copy(self, order="C"):
+        # A new Tracer for the same value: in-place updates of the copy (z[0] = 1, z.sort())
+        # rebind only the copy, as with NumPy arrays.
+        return new_tracer(self.trace, self.node)
 
 
 class ArrayTracer(Tracer):
