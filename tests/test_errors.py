@@ -309,3 +309,33 @@ def test_leaked_tracer():
         return leaked[0] + 1.0  # <leak>
 
     raises(TracerLeakError, use_leaked, words=["escaped", "return"], marker="leak")
+
+
+# =============================================================================================
+# Transforming something that is not a function, argnums of the wrong type, masked arrays
+
+
+def test_transforming_a_non_function():
+    from tracegrad.errors import NotCallableError
+
+    raises(NotCallableError, tg.grad, 3.0, words=["function", "tg.grad(loss)"])
+
+
+def test_argnums_of_the_wrong_type():
+    raises(ArgnumsError, tg.grad(lambda x: x * x, argnums=0.0), 1.0, words=["argnums", "0.0"])
+
+
+def test_masked_arrays_are_refused():
+    masked = np.ma.masked_array([1.0, 2.0], mask=[False, True])
+    raises(DTypeError, tg.grad(lambda x: np.sum(x * x)), masked, words=["masked", "filled"])
+
+
+def test_ndarray_subclasses_share_one_program():
+    class Tagged(np.ndarray):
+        pass
+
+    g = tg.grad(lambda x: np.sum(x * x))
+    m = np.array([[1.0, 2.0]]).view(Tagged)
+    np.testing.assert_array_equal(np.asarray(g(m)), [[2.0, 4.0]])
+    np.testing.assert_array_equal(np.asarray(g(m)), [[2.0, 4.0]])
+    assert len(g.cache) == 1

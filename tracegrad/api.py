@@ -22,7 +22,13 @@ from typing import Any
 import numpy as np
 
 from . import adjoint
-from .errors import ArgnumsError, DTypeError, NonScalarOutputError, OutputStructureError
+from .errors import (
+    ArgnumsError,
+    DTypeError,
+    NonScalarOutputError,
+    NotCallableError,
+    OutputStructureError,
+)
 from .interpret import eval_program
 from .ir import Aval, Literal, Program
 from .passes import lower, optimize
@@ -55,6 +61,8 @@ def _leaf_key(leaf: Any) -> Any:
         return (Tracer, leaf.node.aval)
     if isinstance(leaf, np.generic):  # not the key of a 0-d array: results differ in form
         return (np.generic, leaf.dtype)
+    if isinstance(leaf, np.ndarray):  # a subclass (np.matrix, ...): traced as its data
+        return (leaf.shape, leaf.dtype)
     if is_container_type(t):
         return _NOT_A_LEAF
     return (_Static, t, leaf)
@@ -88,6 +96,11 @@ class Signature:
     def of(leaves: Sequence[Any], treedef: TreeDef, fn_name: str) -> Signature:
         avals, positions, statics = [], [], []
         for i, leaf in enumerate(leaves):
+            if isinstance(leaf, np.ma.MaskedArray):
+                raise DTypeError(
+                    f"{fn_name}: masked arrays are not supported (the mask would be ignored). "
+                    "Pass x.filled(value) or x.compressed() instead."
+                )
             aval = _leaf_aval(leaf)
             if aval is None:
                 try:
@@ -122,6 +135,10 @@ class Signature:
 
 
 def _normalize_argnums(argnums: int | Sequence[int], nargs: int, fn_name: str) -> tuple[int, ...]:
+    if not isinstance(argnums, int | tuple | list):
+        raise ArgnumsError(
+            f"{fn_name}: argnums must be an int or a tuple of ints, got {argnums!r}."
+        )
     nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
     if nargs == 0:
         raise ArgnumsError(
@@ -312,6 +329,11 @@ class _Staged:
     """A transformed function: caches one entry per argument signature."""
 
     def __init__(self, f: Callable) -> None:
+        if not callable(f):
+            raise NotCallableError(
+                f"expected a function to transform, got {type(f).__name__} {f!r:.60}. Pass the "
+                "function itself, e.g. tg.grad(loss)(params), not its result."
+            )
         self.f = f
         self.cache: dict[tuple, Entry] = {}  # (treedef uid, *leaf keys) -> entry
         self.flat_cache: dict[tuple, Entry] = {}  # (*leaf keys) -> entry, all args leaves

@@ -74,6 +74,10 @@ class OutputStructureError(TracegradError, TypeError):
     """A function returned something other than what the transformation needs."""
 
 
+class NotCallableError(TracegradError, TypeError):
+    """A transformation was given something that is not a function."""
+
+
 class ArgnumsError(TracegradError, ValueError):
     """``argnums`` names an argument that the call does not have."""
 
