@@ -444,6 +444,39 @@ def test_code_is_compiled_and_njit_decorated():
     assert again[0] == value
 
 
+def test_programs_differing_only_in_constant_values_share_one_kernel():
+    """A loss closing over each new batch: one compile, each program its own constants."""
+    rng = np.random.default_rng(7)
+    w = rng.normal(size=(3, 2))
+
+    def loss_for(batch, target):
+        return lambda w: np.mean((np.tanh(batch @ w) - target) ** 2) + np.sum(w * target[0])
+
+    batches = [(rng.normal(size=(5, 3)), rng.normal(size=(5, 2))) for _ in range(3)]
+    before = compile_stats()
+    results = [tg.value_and_grad(loss_for(x, y))(w) for x, y in batches]
+    after = compile_stats()
+    assert after.programs == before.programs + 1  # one program built, two memory hits
+    assert after.memory_hits >= before.memory_hits + 2
+    for (x, y), (value, grad) in zip(batches, results, strict=True):
+        t = np.tanh(x @ w)
+        assert value == pytest.approx(np.mean((t - y) ** 2) + np.sum(w * y[0]), rel=1e-12)
+        want = x.T @ (2.0 / t.size * (t - y) * (1.0 - t * t)) + y[0]
+        np.testing.assert_allclose(grad, want, rtol=1e-12)
+    assert results[0][0] != results[1][0]
+    # The generated source (and so the disk-cache file name) does not depend on the values.
+    sources = {tg.show_source(tg.value_and_grad(loss_for(x, y)))(w) for x, y in batches}
+    assert len(sources) == 1
+    # Equal constants are one argument: a program whose two constants are equal has another
+    # calling convention, so it must not reuse the kernel of one where they differ.
+    x, y = batches[0]
+    a = x[:, :2]
+    same = tg.grad(lambda w: np.sum((a * w[0] - a) ** 2))(w)
+    other = tg.grad(lambda w: np.sum((a * w[0] - y) ** 2))(w)
+    np.testing.assert_allclose(same[0], (2 * a * (a * w[0] - a)).sum(0), rtol=1e-12)
+    np.testing.assert_allclose(other[0], (2 * a * (a * w[0] - y)).sum(0), rtol=1e-12)
+
+
 def test_literal_and_input_outputs_are_fresh_arrays():
     c = np.arange(3.0)
     f = tg.jit(lambda x: (x, c, x * 2.0, x))

@@ -296,6 +296,7 @@ class Generated:
     entry: str  # the function to call
     kernels: list[str]  # names of the njit functions
     consts: list[np.ndarray]  # passed after the program's inputs
+    const_classes: list[int]  # which of constant_classes(program) each of ``consts`` is
     outputs: list[OutputPlan]
     n_returned: int  # number of 0-d outputs the entry returns
     header: str = ""
@@ -377,6 +378,8 @@ class _Generator:
     def build(self) -> None:
         program = self.program
         self._assign_names()
+        for value_class in constant_classes(program):  # const<k> is the k-th class
+            self.const_name(value_class[0])
         self.plans: list[OutputPlan] = []
         self.returned: list[Var] = []
         copies: list[tuple[Var, Var]] = []
@@ -813,6 +816,7 @@ class _Generator:
             entry="program",
             kernels=kernels,
             consts=[np.array(lit.value, order="C") for lit in const_atoms],  # writable copies
+            const_classes=[int(self.const_name(lit)[5:]) for lit in const_atoms],
             outputs=self.plans,
             n_returned=len(self.returned),
         )
@@ -839,6 +843,21 @@ _gemm_{dtype} = numba.types.ExternalFunction(
         numba.types.intp, _P_{dtype}, numba.types.intp, _P_{dtype}, _P_{dtype}, numba.types.intp
     ),
 )"""
+
+
+def constant_classes(program: Program) -> list[list[Literal]]:
+    """The program's constant arrays grouped by value, in order of first use.
+
+    The generated source depends on the classes (one argument per class, in this order) and
+    on their shapes and dtypes, never on the values: programs that differ only in the values
+    of constant arrays share one compiled kernel (see ``compiler.structural_key``).
+    """
+    classes: dict[tuple, list[Literal]] = {}
+    for eqn in program.eqns:
+        for a in eqn.inputs:
+            if isinstance(a, Literal) and a.value.ndim > 0:
+                classes.setdefault(a.key(), []).append(a)
+    return list(classes.values())
 
 
 def generate(program: Program, cache: bool = True) -> Generated:

@@ -1,7 +1,9 @@
 """Compile a Program: generated source -> file in the cache directory -> import -> njit.
 
 Two caches.  In memory, by the program's structural key, so identical programs (from
-different function objects, or grad and value_and_grad of one function) share one compile.
+different function objects, or grad and value_and_grad of one function) share one compile;
+the key holds constant arrays by shape and dtype only, so programs that differ only in the
+values of closure constants share one kernel, each runner passing its own constants.
 On disk, the generated source goes to ``<cache dir>/tg_<hash>.py`` where the hash covers the
 source text and the versions of tracegrad, Numba, NumPy and Python; its functions are
 ``numba.njit(cache=True)`` with explicit signatures, so Numba stores their machine code in
@@ -39,7 +41,7 @@ import numpy as np
 
 from . import codegen
 from .errors import DTypeError
-from .ir import Aval, Program
+from .ir import Aval, Literal, Program, format_literal, format_params
 
 # =============================================================================================
 # Statistics
@@ -71,7 +73,7 @@ def compile_stats() -> CompileStats:
 _warned: set[str] = set()
 _temp_dir: str | None = None
 _lock = threading.RLock()
-_memory: dict[str, Callable[[Sequence[Any]], list[Any]]] = {}
+_memory: dict[str, _Entry] = {}
 _counted: set[str] = set()  # modules whose kernels are already in STATS
 
 
@@ -254,13 +256,23 @@ def _scalar_type(dtype: np.dtype) -> Any:
     return np.bool_ if dtype.kind == "b" else dtype.type
 
 
-def make_runner(gen: codegen.Generated, entry: Callable, in_avals: list[Aval]) -> Callable:
+def make_runner(
+    gen: codegen.Generated,
+    entry: Callable,
+    in_avals: list[Aval],
+    consts: Sequence[np.ndarray] | None = None,
+    literals: dict[int, np.ndarray] | None = None,
+) -> Callable:
     """A small Python function ``run(args) -> outputs`` specialised to the calling convention.
 
     Everything is decided here, once: the buffers to allocate, the constants to pass, the
     conversions of returned scalars.  The per-call work is one unpacking, ``np.empty`` per
-    array output, the kernel call and a list.
+    array output, the kernel call and a list.  ``consts`` and ``literals`` (literal outputs by
+    position) bind another program's constant values to the same kernel; by default the
+    values of the program ``gen`` was generated from.
     """
+    consts = gen.consts if consts is None else consts
+    literals = literals or {}
     ns: dict[str, Any] = {
         "_kernel": entry,
         "_normalize": _normalizer(in_avals),
@@ -272,7 +284,7 @@ def make_runner(gen: codegen.Generated, entry: Callable, in_avals: list[Aval]) -
     if n_in:
         lines.append(f"    {', '.join(names)}{',' if n_in == 1 else ''} = args")
     call_args = list(names)
-    for k, value in enumerate(gen.consts):
+    for k, value in enumerate(consts):
         ns[f"_c{k}"] = value
         call_args.append(f"_c{k}")
     results = []
@@ -288,7 +300,7 @@ def make_runner(gen: codegen.Generated, entry: Callable, in_avals: list[Aval]) -
             returned.append(f"r{j}")
             results.append(f"_s{j}(r{j})")
         else:
-            ns[f"_l{j}"] = plan.value
+            ns[f"_l{j}"] = literals.get(j, plan.value)
             results.append(f"_l{j}[()]" if plan.aval.ndim == 0 else f"_l{j}.copy()")
     call = f"_kernel({', '.join(call_args)})"
     if returned:
@@ -322,6 +334,62 @@ def _check_dtypes(program: Program) -> None:
             )
 
 
+def structural_key(program: Program) -> str:
+    """The in-memory cache key: the program's text with constant arrays by shape and dtype.
+
+    Constant arrays are kernel arguments, so their values are not part of the compiled code;
+    only which of them are equal is (equal constants share one argument).  Programs that
+    differ only in constant values (a loss closing over each new batch) share one kernel.
+    """
+    classes = {group[0].key(): k for k, group in enumerate(codegen.constant_classes(program))}
+    names: dict[Any, str] = {}
+
+    def ref(a: Any) -> str:
+        if isinstance(a, Literal):
+            if a.value.ndim == 0:
+                return format_literal(a)
+            return f"const{a.aval}#{classes.get(a.key(), '')}"
+        return names.setdefault(a, f"v{len(names)}")
+
+    lines = [" ".join(f"{ref(v)}:{v.aval}" for v in program.inputs)]
+    for eqn in program.eqns:
+        head = f"{eqn.prim.name}{format_params(eqn.params)}"
+        lines.append(f"{ref(eqn.out)}:{eqn.out.aval} = {head} {' '.join(map(ref, eqn.inputs))}")
+    lines.append(" ".join(ref(a) for a in program.outputs))
+    return "\n".join(lines)
+
+
+@dataclasses.dataclass
+class _Entry:
+    """A compiled program in the memory cache, and its runner for its own constant values."""
+
+    gen: codegen.Generated
+    kernel: Callable
+    runner: Callable
+    const_keys: list[tuple]
+
+    def runner_for(self, program: Program) -> Callable:
+        """The runner of ``program`` (same structure): the kernel with its own constants."""
+        classes = codegen.constant_classes(program)
+        consts = [classes[k][0] for k in self.gen.const_classes]
+        literals = {
+            j: atom.value
+            for j, atom in enumerate(program.outputs)
+            if isinstance(atom, Literal) and atom.value.ndim > 0
+        }
+        keys = [c.key() for c in consts] + [Literal.make(v).key() for v in literals.values()]
+        if keys == self.const_keys:
+            return self.runner
+        values = [np.array(c.value, order="C") for c in consts]  # writable copies
+        return make_runner(self.gen, self.kernel, program.in_avals, values, literals)
+
+
+def _const_keys(gen: codegen.Generated) -> list[tuple]:
+    keys = [Literal.make(c).key() for c in gen.consts]
+    literal_outputs = [p.value for p in gen.outputs if p.kind == "literal" and p.value.ndim]
+    return keys + [Literal.make(v).key() for v in literal_outputs]
+
+
 def compile_program(program: Program) -> Callable[[Sequence[Any]], list[Any]]:
     """Compile ``program``; returns ``runner(args) -> list of outputs``.
 
@@ -329,17 +397,17 @@ def compile_program(program: Program) -> Callable[[Sequence[Any]], list[Any]]:
     C-contiguous and writable), NumPy scalars or Python numbers for 0-d inputs.  Array outputs
     are fresh arrays; 0-d outputs are NumPy scalars.
     """
-    key = program.structural_key()
-    runner = _memory.get(key)
-    if runner is not None:
+    key = structural_key(program)
+    entry = _memory.get(key)
+    if entry is not None:
         STATS.memory_hits += 1
-        return runner
+        return entry.runner_for(program)
     _check_dtypes(program)
     with _lock:
-        runner = _memory.get(key)
-        if runner is not None:
+        entry = _memory.get(key)
+        if entry is not None:
             STATS.memory_hits += 1
-            return runner
+            return entry.runner_for(program)
         start = time.perf_counter()
         generated: dict[bool, codegen.Generated] = {}
 
@@ -357,8 +425,9 @@ def compile_program(program: Program) -> Callable[[Sequence[Any]], list[Any]]:
                 hits = sum(stats.cache_hits.values())
                 STATS.disk_hits += hits
                 STATS.compiles += max(sum(stats.cache_misses.values()), 0 if hits else 1)
-        runner = make_runner(gen, getattr(module, gen.entry), program.in_avals)
+        kernel = getattr(module, gen.entry)
+        runner = make_runner(gen, kernel, program.in_avals)
         STATS.programs += 1
         STATS.seconds += time.perf_counter() - start
-        _memory[key] = runner
+        _memory[key] = _Entry(gen, kernel, runner, _const_keys(gen))
         return runner
