@@ -391,6 +391,25 @@ def test_check_grads_order_two_catches_a_wrong_second_derivative():
         check_grads(lambda x: np.sum(square(x)), (x,), order=2)
 
 
+def test_check_grads_forward_mode_alone_catches_a_wrong_rule():
+    x = np.array([0.5, -1.0, 2.0])
+    with pytest.raises(AssertionError, match="mode='fwd'"):
+        check_grads(lambda x: np.sum(wrong_square(x)), (x,), modes=("fwd",))
+    with pytest.raises(ValueError, match="modes"):
+        check_grads(lambda x: np.sum(x), (x,), modes=("sideways",))
+
+
+def test_check_grads_richardson_extrapolation():
+    # A large third derivative makes the plain central difference's h^2 error visible with
+    # a coarse step; extrapolating steps h and h/2 removes it.
+    def f(x):
+        return np.exp(4.0 * x)
+
+    with pytest.raises(AssertionError):
+        check_grads(f, (1.0,), eps=1e-2, rtol=1e-6, atol=0.0, modes=("rev",))
+    check_grads(f, (1.0,), eps=1e-2, rtol=1e-6, atol=0.0, richardson=True)
+
+
 def test_check_grads_checks_gradient_dtype():
     # tracegrad keeps float32; check_grads would flag a float64 gradient for a float32 input.
     check_grads(lambda x: np.sum(np.sin(x)), (np.linspace(0, 1, 4).astype(np.float32),))

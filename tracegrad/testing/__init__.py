@@ -134,9 +134,23 @@ class _Point:
         magnitude = float(np.max(np.abs(self.base[k]))) if np.size(self.base[k]) else 0.0
         return _STEP.get(self.eval_dtype, 1e-6) * max(1.0, magnitude)
 
-    def central(self, k: int, v: Any, eps: float | None) -> tuple[float, float]:
-        """``(f(x + h v) - f(x - h v)) / 2h`` along ``v`` in leaf ``k``, and its round-off."""
+    def central(
+        self, k: int, v: Any, eps: float | None, richardson: bool = False
+    ) -> tuple[float, float]:
+        """``(f(x + h v) - f(x - h v)) / 2h`` along ``v`` in leaf ``k``, and its round-off.
+
+        With ``richardson`` the steps h and h/2 are combined as ``(4 D(h/2) - D(h)) / 3``,
+        which cancels the h^2 error term (for functions with large third derivatives).
+        """
         h = self.step(k, eps)
+        estimate, noise = self._difference(k, v, h)
+        if richardson:
+            half, half_noise = self._difference(k, v, h / 2)
+            estimate = (4 * half - estimate) / 3
+            noise = (4 * half_noise + noise) / 3
+        return estimate, noise
+
+    def _difference(self, k: int, v: Any, h: float) -> tuple[float, float]:
         plus, minus = self.at(k, h * v), self.at(k, -h * v)
         noise = 4 * np.finfo(self.eval_dtype).eps * (abs(plus) + abs(minus)) / (2 * h)
         return (plus - minus) / (2 * h), noise
@@ -164,14 +178,22 @@ def check_grads(
     atol: float | None = None,
     argnums: int | Sequence[int] | None = None,
     seed: int = 0,
+    modes: Sequence[str] = ("rev", "fwd"),
+    richardson: bool = False,
 ) -> None:
-    """Check ``tracegrad.grad(f)`` at ``args`` against central finite differences.
+    """Check ``tracegrad.grad(f)`` (and ``tracegrad.jvp``) at ``args`` against central
+    finite differences.
 
     For every float leaf of the differentiated arguments (default: every argument made only
     of float leaves) a random unit direction ``v`` is drawn and ``<grad f(x), v>`` is
     compared with ``(f(x + eps v) - f(x - eps v)) / (2 eps)``.  The gradient's leaves must
     also have the shapes and dtypes of the inputs.  ``order=2`` (or more) then checks the
     gradient of ``lambda *a: <grad f(a), v>`` the same way, recursively.
+
+    ``modes`` picks reverse mode (``"rev"``: each leaf's ``<grad f, v>``) and forward mode
+    (``"fwd"``: ``jvp`` along all directions at once, against the sum of the leaves'
+    differences; checked at the first order).  ``richardson=True`` extrapolates two step
+    sizes for a more accurate reference.
 
     ``eps`` defaults to a step chosen for the dtype the differences are evaluated in
     (float32 inputs are upcast to float64 when ``f`` allows), scaled by the leaf's size.
@@ -181,9 +203,13 @@ def check_grads(
     if not isinstance(args, tuple | list):
         raise TypeError("check_grads: args must be a tuple or list of positional arguments")
     args = tuple(args)
+    unknown = set(modes) - {"rev", "fwd"}
+    if unknown or not modes:
+        raise ValueError(f"check_grads: modes must be a subset of ('rev', 'fwd'), got {modes!r}")
     nums = _normalize_argnums(argnums, args)
     point = _Point(f, args, nums)
     rng = np.random.default_rng(seed)
+    fwd_expected, fwd_tol = 0.0, 0.0
 
     grads = grad(f, argnums=nums)(*args)
     grad_leaves = tree_flatten(grads)[0]
@@ -198,7 +224,7 @@ def check_grads(
         _check_form(point.name, where, leaf, g)
         v = _direction(leaf, rng)
         directions.append(v)
-        expected, noise = point.central(k, v, eps)
+        expected, noise = point.central(k, v, eps, richardson)
         g64 = np.asarray(g, dtype=np.float64)
         got = float(np.sum(g64 * v))
         scale = float(np.sqrt(np.sum(g64 * g64)))
@@ -206,7 +232,9 @@ def check_grads(
         r = rtol if rtol is not None else max(_RTOL[dtype], _RTOL[point.eval_dtype])
         a = atol if atol is not None else max(_ATOL[dtype], _ATOL[point.eval_dtype])
         tol = a + noise + r * max(abs(expected), abs(got), scale)
-        if not abs(got - expected) <= tol:  # also fails on NaN
+        fwd_expected += expected
+        fwd_tol += tol
+        if "rev" in modes and not abs(got - expected) <= tol:  # also fails on NaN
             raise AssertionError(
                 f"check_grads({point.name}, order={order}): the gradient with respect to "
                 f"{where} ({_describe(leaf)}) disagrees with central differences\n"
@@ -217,6 +245,8 @@ def check_grads(
                 f"  direction v = {_short(v)}\n"
                 f"  gradient = {_short(g)}"
             )
+    if "fwd" in modes and point.wrt:
+        _check_forward(f, args, point, directions, fwd_expected, fwd_tol, order)
     if order > 1:
         check_grads(
             _directional_grad(f, nums, directions, point.name),
@@ -227,6 +257,38 @@ def check_grads(
             atol=atol,
             argnums=nums,
             seed=seed + 1,
+            modes=("rev",),
+            richardson=richardson,
+        )
+
+
+def _check_forward(
+    f: Callable,
+    args: tuple,
+    point: _Point,
+    directions: list[Any],
+    expected: float,
+    tol: float,
+    order: int,
+) -> None:
+    """``jvp(f)`` along every differentiated leaf's direction at once, against differences."""
+    from ..transforms import jvp
+
+    tangent_leaves = [np.zeros(np.shape(x), _dtype(x)) if _is_float_leaf(x) else x for x in
+                      point.leaves]  # fmt: skip
+    for k, v in zip(point.wrt, directions, strict=True):
+        leaf = point.leaves[k]
+        tangent_leaves[k] = v if isinstance(leaf, float) else np.asarray(v, dtype=_dtype(leaf))
+    tangents = tree_unflatten(point.treedef, tangent_leaves)
+    _, t_out = jvp(f, args, tangents)
+    got = _scalar(np.asarray(t_out, dtype=np.float64), point.name)
+    if not abs(got - expected) <= tol:
+        raise AssertionError(
+            f"check_grads({point.name}, order={order}, mode='fwd'): jvp disagrees with central "
+            f"differences along the random directions of every differentiated leaf\n"
+            f"  expected J v = {expected!r} (finite differences)\n"
+            f"  got      J v = {got!r} (tracegrad.jvp)\n"
+            f"  |difference| = {abs(got - expected):.3g} > tolerance {tol:.3g}"
         )
 
 
