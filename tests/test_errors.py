@@ -276,7 +276,11 @@ def test_unsupported_numpy_function_is_named():
         return np.sum(np.fft.fft(x).real)  # <fft>
 
     raises(
-        UnsupportedNumpyFunction, tg.grad(f), X, words=["np.fft.fft", "numpy-support", "argument"], marker="fft"
+        UnsupportedNumpyFunction,
+        tg.grad(f),
+        X,
+        words=["np.fft.fft", "numpy-support", "argument"],
+        marker="fft",
     )
 
 
