@@ -455,32 +455,37 @@ def _extremum_reduce_vjp(ct: Any, out: Any, x: Any, *, axes: tuple[int, ...]) ->
     return (select(hit, share, const(0, ct)),)
 
 
-reduce_sum = Primitive(
-    "reduce_sum",
-    "reduce",
-    _reduce_rule("reduce_sum"),
-    lambda x, *, axes: np.sum(x, axis=axes),
-    _sum_vjp,
-    scalar="{acc} + {0}",
-    identity=0.0,
-)
-reduce_max = Primitive(
+def reduction(
+    name: str, numpy_fn: Callable, vjp: Callable, scalar: str, identity: float
+) -> Primitive:
+    """A reduction over ``axes``: ``scalar`` folds ``{0}`` into the accumulator ``{acc}``,
+    which starts at ``identity``."""
+    return Primitive(
+        name,
+        "reduce",
+        _reduce_rule(name),
+        lambda x, *, axes: numpy_fn(x, axis=axes),
+        vjp,
+        scalar=scalar,
+        identity=identity,
+    )
+
+
+reduce_sum = reduction("reduce_sum", np.sum, _sum_vjp, "{acc} + {0}", 0.0)
+# NaN propagates, as in NumPy.
+reduce_max = reduction(
     "reduce_max",
-    "reduce",
-    _reduce_rule("reduce_max"),
-    lambda x, *, axes: np.max(x, axis=axes),
+    np.max,
     _extremum_reduce_vjp,
-    scalar="({0} if {0} > {acc} or {0} != {0} else {acc})",  # NaN propagates, as in NumPy
-    identity=-math.inf,
+    "({0} if {0} > {acc} or {0} != {0} else {acc})",
+    -math.inf,
 )
-reduce_min = Primitive(
+reduce_min = reduction(
     "reduce_min",
-    "reduce",
-    _reduce_rule("reduce_min"),
-    lambda x, *, axes: np.min(x, axis=axes),
+    np.min,
     _extremum_reduce_vjp,
-    scalar="({0} if {0} < {acc} or {0} != {0} else {acc})",
-    identity=math.inf,
+    "({0} if {0} < {acc} or {0} != {0} else {acc})",
+    math.inf,
 )
 
 
@@ -912,15 +917,7 @@ def _prod_vjp(ct: Any, out: Any, x: Any, *, axes: tuple[int, ...]) -> tuple:
     return (mul(expand_reduced(ct, shape, axes), others),)
 
 
-reduce_prod = Primitive(
-    "reduce_prod",
-    "reduce",
-    _reduce_rule("reduce_prod"),
-    lambda x, *, axes: np.prod(x, axis=axes),
-    _prod_vjp,
-    scalar="{acc} * {0}",
-    identity=1.0,
-)
+reduce_prod = reduction("reduce_prod", np.prod, _prod_vjp, "{acc} * {0}", 1.0)
 
 
 def _at_end(shape: tuple[int, ...], axis: int, reverse: bool) -> np.ndarray:
