@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from scalarize import scalarized
 
 import tracegrad as tg
 from tracegrad import numpy_api
@@ -641,22 +642,6 @@ def draw(s: Spec, shapes: tuple, dtype: np.dtype, seed: int) -> tuple:
         a = np.asarray(domain(rng, shape))
         args.append(a.astype(dtype) if a.dtype.kind == "f" else a)
     return tuple(args)
-
-
-def weights(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-    n = int(np.prod(shape))
-    return (np.cos(np.arange(n) * 1.3 + 0.4) + 1.5).reshape(shape).astype(dtype)
-
-
-def scalarized(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """``sum(w * fn(*args))`` with fixed distinct weights: a scalar that sees every element."""
-
-    def loss(*args: Any) -> Any:
-        out = fn(*args)
-        return np.sum(out * weights(np.shape(out), out.dtype))
-
-    loss.__qualname__ = f"sum(w * {getattr(fn, '__qualname__', fn)})"
-    return loss
 
 
 def _leaves(x: Any) -> list[Any]:

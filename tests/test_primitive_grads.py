@@ -17,6 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from scalarize import scalarized
 
 import tracegrad as tg
 from tracegrad import numpy_api
@@ -524,23 +525,6 @@ def as_dtype(args: tuple, dtype: np.dtype) -> tuple:
     return tuple(
         a.astype(dtype) if isinstance(a, np.ndarray) and a.dtype.kind == "f" else a for a in args
     )
-
-
-def weights(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-    """Fixed, distinct weights, so that a permuted or misplaced element changes the loss."""
-    n = int(np.prod(shape))
-    return (np.cos(np.arange(n) * 1.3 + 0.4) + 1.5).reshape(shape).astype(dtype)
-
-
-def scalarized(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """``sum(fn(*args) * w)`` with fixed weights ``w``: a scalar that sees every element."""
-
-    def loss(*args: Any) -> Any:
-        out = fn(*args)
-        return np.sum(out * weights(out.shape, out.dtype))
-
-    loss.__qualname__ = f"sum(w * {getattr(fn, '__qualname__', fn)})"
-    return loss
 
 
 def primitive_names(program: tg.Program) -> set[str]:
