@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from seed_models import autoencoder_loss, exp_chain, perceptron_loss, rosenbrock
 
 import tracegrad as tg
 from tracegrad import primitives as P
@@ -327,29 +328,11 @@ def relu(z):
     return np.maximum(z, 0.0)
 
 
-def perceptron_loss(w, b, X, y):
-    return np.mean(np.log1p(np.exp(-y * (X @ w + b))))
-
-
 def mlp_loss(p, X, Y):
     h1 = sigmoid(X @ p["W1"] + p["b1"])
     h2 = np.tanh(h1 @ p["W2"] + p["b2"])
     out = relu(h2 @ p["W3"] + p["b3"])
     return np.mean((out - Y) ** 2)
-
-
-def autoencoder_loss(p, X):
-    code = np.tanh(X @ p["enc"] + p["b_enc"])
-    recon = code @ p["dec"] + p["b_dec"]
-    return np.sum((recon - X) ** 2) / X.shape[0]
-
-
-def rosenbrock(x):
-    return np.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
-
-
-def exp_chain(x):
-    return np.exp(np.exp(np.exp(np.exp(np.exp(x)))))
 
 
 def _model_args(name, rng, dtype):
