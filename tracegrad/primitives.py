@@ -1101,22 +1101,20 @@ def _arg_emit(better: str) -> Callable[..., None]:
     return emit
 
 
-argmax = Primitive(
-    "argmax",
-    "index",
-    _arg_rule("argmax"),
-    lambda x, *, axis: np.argmax(x, axis=axis).astype(np.int64),
-    None,
-    emit=_arg_emit(">"),
-)
-argmin = Primitive(
-    "argmin",
-    "index",
-    _arg_rule("argmin"),
-    lambda x, *, axis: np.argmin(x, axis=axis).astype(np.int64),
-    None,
-    emit=_arg_emit("<"),
-)
+def _arg_extremum(name: str, numpy_fn: Callable, better: str) -> Primitive:
+    """Position of the extremum along ``axis`` (int64, no gradient)."""
+    return Primitive(
+        name,
+        "index",
+        _arg_rule(name),
+        lambda x, *, axis: numpy_fn(x, axis=axis).astype(np.int64),
+        None,
+        emit=_arg_emit(better),
+    )
+
+
+argmax = _arg_extremum("argmax", np.argmax, ">")
+argmin = _arg_extremum("argmin", np.argmin, "<")
 
 
 def _argsort_rule(x: Aval) -> Aval:
