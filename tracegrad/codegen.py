@@ -158,15 +158,10 @@ class Writer:
 
     def alloc(self, out: Operand, fill: str | None = None) -> None:
         """Make ``out`` an array of its aval (unless preallocated); ``fill`` initialises it."""
-        shape = repr(out.aval.shape)
-        if self.preallocated(out):
-            if fill is not None:
-                self.line(f"{out}.fill({fill})")
-        elif fill is None:
-            self.line(f"{out} = np.empty({shape}, {self.dtype(out.aval)})")
-        else:
-            self.line(f"{out} = np.empty({shape}, {self.dtype(out.aval)})")
-            self.line(f"{out}.fill({fill})")
+        if not self.preallocated(out):
+            self.line(f"{out} = {empty_text(out.aval.shape, out.aval.dtype)}")
+        if fill is not None:
+            self.line(fill_text(out.name, fill))
 
     def set_layout(self, out: Operand, layout: str) -> None:
         """Declare that the emitter made ``out`` with another layout (e.g. "F" for ``x.T``)."""
@@ -184,6 +179,15 @@ class Writer:
 
 def dtype_text(dtype: np.dtype) -> str:
     return "np.bool_" if dtype.kind == "b" else f"np.{dtype.name}"
+
+
+def empty_text(shape: Sequence[int], dtype: Any) -> str:
+    """A new uninitialised C array (``numba_support.empty``: no overload compile per form)."""
+    return f"_empty({tuple(int(n) for n in shape)!r}, {dtype_text(np.dtype(dtype))})"
+
+
+def fill_text(name: str, value: str) -> str:
+    return f"_fill({name}, {value})"
 
 
 def scalar_cast(expr: str, dtype: np.dtype) -> str:
@@ -546,8 +550,7 @@ class _Generator:
             body.append(f"{self._local(m.out)} = {expr}  {comment}")
             if stored:
                 if not self._preallocated(m.out):
-                    dtype = dtype_text(m.out.aval.dtype)
-                    w.line(f"{name} = np.empty({m.out.aval.shape!r}, {dtype})")
+                    w.line(f"{name} = {empty_text(m.out.aval.shape, m.out.aval.dtype)}")
                 index = _canonical(m.out.aval.shape)
                 body.append(f"{name}[{', '.join(index)}] = {self._local(m.out)}")
         loopvars = [f"i{j}" for j in range(k)]
@@ -620,7 +623,7 @@ class _Generator:
             # The reduced axes are the innermost loops: a scalar accumulator.
             acc = f"{name}_acc"
             if out.ndim and not self._preallocated(m.out):
-                w.line(f"{name} = np.empty({out.shape!r}, {dtype_text(out.dtype)})")
+                w.line(f"{name} = {empty_text(out.shape, out.dtype)}")
             pre[depth].append(f"{acc} = {init}")
             body.append(f"{acc} = {prim.scalar.format(value, acc=acc)}  {comment}")
             result = acc if acc_dtype == out.dtype else scalar_cast(acc, out.dtype)
@@ -628,20 +631,17 @@ class _Generator:
             post[depth].append(f"{target} = {result}")
             return
         # Otherwise accumulate into an array indexed by the kept axes.
-        shape = repr(out.shape)
         if acc_dtype == out.dtype:
             acc = name
-            if self._preallocated(m.out):
-                w.line(f"{name}.fill({init})")
-            else:
-                w.line(f"{name} = np.empty({shape}, {dtype_text(out.dtype)})")
-                w.line(f"{name}.fill({init})")
+            if not self._preallocated(m.out):
+                w.line(f"{name} = {empty_text(out.shape, out.dtype)}")
+            w.line(fill_text(name, init))
         else:
             acc = f"{name}_acc"
-            w.line(f"{acc} = np.empty({shape}, {dtype_text(acc_dtype)})")
-            w.line(f"{acc}.fill({init})")
+            w.line(f"{acc} = {empty_text(out.shape, acc_dtype)}")
+            w.line(fill_text(acc, init))
             if not self._preallocated(m.out):
-                w.line(f"{name} = np.empty({shape}, {dtype_text(out.dtype)})")
+                w.line(f"{name} = {empty_text(out.shape, out.dtype)}")
             after.append((m, acc))
         cell = f"{acc}[{', '.join(kept)}]"
         body.append(f"{cell} = {prim.scalar.format(value, acc=cell)}  {comment}")
@@ -664,8 +664,8 @@ class _Generator:
         block.uses = uses
 
     # -- functions -----------------------------------------------------------------------
-    # (Arrays are made with ``np.empty`` and ``.fill`` only: each other constructor, like each
-    # new shape rank or dtype, is one more Numba overload to compile, about 0.05-0.2 s each.)
+    # (Arrays are made with ``numba_support.empty`` and ``fill`` only: each NumPy constructor,
+    # and each new shape rank or dtype of one, is a Numba overload to compile, 0.03-0.1 s each.)
     def _signature(self, params: list[Atom]) -> str:
         types = []
         for a in params:
@@ -697,7 +697,7 @@ class _Generator:
         lines = []
         for d in sorted(dtypes):
             for name, value in ((f"_one_{d}", 1), (f"_zero_{d}", 0)):
-                lines.append(f"{name} = np.empty((1,), np.{d})")
+                lines.append(f"{name} = {empty_text((1,), d)}")
                 lines.append(f"{name}[0] = {value}")
         return lines + ["_blas = 0"] if dtypes else []
 
@@ -828,7 +828,8 @@ class _Generator:
             f"{ir_text}\n"
             "import math  # noqa: F401\n\n"
             "import numba\n"
-            "import numpy as np"
+            "import numpy as np\n\n"
+            "from tracegrad.numba_support import empty as _empty, fill as _fill"
         )
 
 

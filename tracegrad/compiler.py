@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import atexit
 import dataclasses
+import functools
 import hashlib
 import os
 import shutil
@@ -135,13 +136,21 @@ def _ensure_file(directory: str, name: str, source: str) -> str:
     return path
 
 
+@functools.cache
 def _versions() -> str:
     import numba
 
-    from . import __version__
+    from . import __version__, numba_support
 
+    # Generated kernels inline numba_support's intrinsics, and Numba's cache does not track
+    # other modules: its text is part of every file's key.
+    with open(numba_support.__file__, "rb") as f:
+        support = hashlib.sha256(f.read()).hexdigest()[:16]
     py = "{}.{}".format(*sys.version_info[:2])
-    return f"tracegrad {__version__}; numba {numba.__version__}; numpy {np.__version__}; py {py}"
+    return (
+        f"tracegrad {__version__}; numba {numba.__version__}; numpy {np.__version__}; py {py}; "
+        f"numba_support {support}"
+    )
 
 
 def _module_name(source: str) -> str:
