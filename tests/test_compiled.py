@@ -482,3 +482,38 @@ def test_scalar_output_read_through_views():
     a, b = f(np.arange(3.0))
     assert a == pytest.approx(math.sin(1.0), rel=1e-14)
     assert b == pytest.approx(math.cos(2.0), rel=1e-14)
+
+
+# =============================================================================================
+# Repeated loop nests are compiled once
+
+
+def _equal_layers(layers, x):
+    h = x
+    for w, b in layers:
+        h = np.tanh(h @ w + b)
+    return np.sum(h**2)
+
+
+def _same_text_other_shapes(z, x, s):
+    # Two loop nests of one text over (3, 5), reading ``v0[i0, i1] * v1``; x has 4 rows.
+    return np.sum(np.tanh(x[:3] * np.sum(np.tanh(z * s) ** 2)) ** 2)
+
+
+def test_loop_nests_of_one_text_over_other_shapes_are_not_shared():
+    rng = np.random.default_rng(4)
+    z, x, s = rng.normal(size=(3, 5)), rng.normal(size=(4, 5)), 0.3
+    want = np.sum(np.tanh(x[:3] * np.sum(np.tanh(z * s) ** 2)) ** 2)
+    assert tg.jit(_same_text_other_shapes)(z, x, s) == pytest.approx(want, rel=1e-12)
+
+
+def test_repeated_loop_nests_share_one_helper_and_match_the_interpreter():
+    rng = np.random.default_rng(3)
+    layers = [(rng.normal(size=(5, 5)) / 2, rng.normal(size=5)) for _ in range(4)]
+    x = rng.normal(size=(3, 5))
+    f = tg.value_and_grad(_equal_layers, argnums=(0, 1))
+    source = tg.show_source(f)(layers, x)
+    helper = source[source.index("def _loop1(") :].split("\n\n\n")[0]
+    assert "math.tanh" in helper and "@numba.njit" not in helper
+    assert source.count("= _loop1(") >= 3  # one call per inner layer, one nest compiled
+    _compare_value_and_grad(f(layers, x), _reference(_equal_layers, (0, 1))(layers, x), np.float64)

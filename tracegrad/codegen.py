@@ -26,6 +26,7 @@ from __future__ import annotations
 import builtins
 import keyword
 import math
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -38,6 +39,9 @@ from .ir import Atom, Aval, Eqn, Literal, Program, Var, format_literal, format_p
 MAX_OPS_PER_FUNCTION = 30
 DECORATOR_OPTIONS = "error_model='numpy', fastmath={'reassoc', 'contract', 'arcp', 'nsz'}"
 
+# Identifiers in generated lines (not attributes like ``np.float32``), and fresh names.
+_IDENTIFIER = re.compile(r"(?<![\w.])[A-Za-z_]\w*")
+_FRESH = re.compile(r"_(?!ext\d)[a-z]+\d+")
 _RESERVED = set(keyword.kwlist) | set(dir(builtins)) | {"np", "math", "numba"}
 
 
@@ -663,6 +667,93 @@ class _Generator:
             uses.append(eqn.out)
         block.uses = uses
 
+    # -- repeated loop nests -------------------------------------------------------------
+    def _share_repeated_loops(self) -> list[str]:
+        """Write each loop nest that occurs more than once as one helper function.
+
+        A stack of equal layers repeats the same nests (bias and tanh forward, their
+        derivative backward) once per layer, and Numba's compile time follows the number of
+        nests it compiles: 20 inline copies cost 20 times one. Two nests are the same when
+        their code is, up to the names of values and fresh locals (``_canonical``; comments
+        aside), and their parameters have the same shapes and dtypes. Each such nest is then
+        written once as ``_loop<k>`` and its blocks become calls of it. Returns the helpers'
+        source text.
+        """
+        groups: dict[str, list[tuple[_Block, list[Atom]]]] = {}
+        for block in self.blocks:
+            if block.eqn is None:
+                params, text = self._canonical(block)
+                code = "\n".join(line.split("#")[0].rstrip() for line in text.splitlines())
+                # Loop bounds are read from the parameters' shapes: those must match too.
+                shapes = repr([(a.aval.shape, a.aval.dtype.name) for a in params])
+                groups.setdefault(code + shapes, []).append((block, params))
+        helpers: list[str] = []
+        for blocks in groups.values():
+            if len(blocks) < 2:
+                continue
+            fname = f"_loop{len(helpers) + 1}"
+            first, first_params = blocks[0]
+            n = len(first_params)
+            names = [f"v{k}" for k in range(n)]
+            avals = [a.aval for a in first_params]
+            results = [f"v{k}" for k in range(n, n + len(first.defs))]
+            text = self._canonical(first)[1]
+            body = [*self._extents(names, avals, first.extents), *text.splitlines()]
+            if results:
+                body.append("return " + ", ".join(results))
+            cache = "cache=True, " if self.cache else ""
+            helpers.append(
+                f"\n\n@numba.njit({cache}{DECORATOR_OPTIONS})\n"
+                f"def {fname}({', '.join(names)}):\n" + "\n".join("    " + line for line in body)
+            )
+            for block, params in blocks:
+                call = f"{fname}({', '.join(self.name(a) for a in params)})"
+                if block.defs:
+                    call = ", ".join(self.name(v) for v in block.defs) + " = " + call
+                block.lines = [block.lines[0], call]
+                block.extents = set()
+        return helpers
+
+    def _canonical(self, block: _Block) -> tuple[list[Atom], str]:
+        """A loop block's parameters, and its text with every name made positional.
+
+        Parameters (the values it reads from outside) become ``v0, v1, ...``, then the values
+        it defines, then its other members; their scalar locals and accumulators follow
+        (``v3_``, ``v3_acc``), and fresh names become ``_f0, _f1, ...``. The text is the body
+        of the helper that ``_share_repeated_loops`` writes for it.
+        """
+        params: list[Atom] = []
+        seen: set = set()
+        for a in block.uses:
+            k = ("lit", a.key()) if isinstance(a, Literal) else ("var", a.uid)
+            if k not in seen:
+                seen.add(k)
+                params.append(a)
+        rename: dict[str, str] = {}
+
+        def number(name: str) -> None:
+            if name not in rename:
+                positional = f"v{len(rename) // 3}"
+                for suffix in ("", "_", "_acc"):
+                    rename[name + suffix] = positional + suffix
+
+        for a in [*params, *block.defs, *(m.out for m in block.members)]:
+            number(self.name(a))
+        fresh: dict[str, str] = {}
+
+        def token(match: re.Match) -> str:
+            word = match.group(0)
+            if word not in rename and word in self.var_names:  # e.g. a view in a comment
+                number(word)
+            if word in rename:
+                return rename[word]
+            if _FRESH.fullmatch(word):
+                return fresh.setdefault(word, f"_f{len(fresh)}")
+            return word
+
+        text = "\n".join(_IDENTIFIER.sub(token, line) for line in block.lines)
+        return params, text
+
     # -- functions -----------------------------------------------------------------------
     # (Arrays are made with ``numba_support.empty`` and ``fill`` only: each NumPy constructor,
     # and each new shape rank or dtype of one, is a Numba overload to compile, 0.03-0.1 s each.)
@@ -673,7 +764,8 @@ class _Generator:
             types.append(numba_type(a.aval, layout))
         return "(" + ", ".join(types) + ("," if len(types) == 1 else "") + ")"
 
-    def _extents(self, params: list[Atom], extents: set[int]) -> list[str]:
+    @staticmethod
+    def _extents(names: list[str], avals: list[Aval], extents: set[int]) -> list[str]:
         """Define the loop bounds ``_ext<n>`` of one function, read from its arguments' shapes.
 
         A bound that LLVM knows as a constant makes it unroll and specialise every loop nest
@@ -684,9 +776,9 @@ class _Generator:
         lines = []
         for n in sorted(extents):
             source = str(n)
-            for a in params:
-                if n in a.aval.shape:
-                    source = f"{self.name(a)}.shape[{a.aval.shape.index(n)}]"
+            for name, aval in zip(names, avals, strict=True):
+                if n in aval.shape:
+                    source = f"{name}.shape[{aval.shape.index(n)}]"
                     break
             lines.append(f"_ext{n} = {source}")
         return lines
@@ -713,6 +805,8 @@ class _Generator:
                 self._emit_loop(block)
             else:
                 self._emit_block(block)
+        self.var_names = set(self.names.values())
+        helpers = self._share_repeated_loops()
 
         # Pack blocks into functions.
         chunks: list[list[_Block]] = [[]]
@@ -775,7 +869,9 @@ class _Generator:
             lines = [line for block in blocks for line in block.lines]
             extents = set().union(*(block.extents for block in blocks))
             blas = set().union(*(block.blas for block in blocks))
-            lines = self._extents(params, extents) + self._blas_setup(blas) + lines
+            names = [self.name(a) for a in params]
+            avals = [a.aval for a in params]
+            lines = self._extents(names, avals, extents) + self._blas_setup(blas) + lines
             if blas:
                 lines += [
                     "if _blas != 0:",
@@ -787,6 +883,7 @@ class _Generator:
         out = [self._file_header()]
         for d in sorted(self.blas):
             out.append(_GEMM_DECLARATION.format(dtype=d))
+        out.extend(helpers)
         for fname, params, live_out, lines in functions:
             out.append("")
             out.append("")
