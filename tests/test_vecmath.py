@@ -17,15 +17,25 @@ from tracegrad import vecmath
 
 _LOOP_OPTIONS = {"error_model": "numpy", "fastmath": {"reassoc", "contract", "arcp", "nsz"}}
 
-# name: (NumPy function, dtype, sweep range, max ulp error allowed)
+# name: (NumPy function, sweep range, max ulp error allowed)
 KERNELS = {
-    "exp_f64": (np.exp, np.float64, (-746.0, 710.0), 1.0),
-    "exp_f32": (np.exp, np.float32, (-104.0, 89.0), 2.0),
-    "tanh_f64": (np.tanh, np.float64, (-20.0, 20.0), 1.0),
-    "tanh_f32": (np.tanh, np.float32, (-10.0, 10.0), 2.0),
+    "exp_f64": (np.exp, (-746.0, 710.0), 1.0),
+    "exp_f32": (np.exp, (-104.0, 89.0), 2.0),
+    "tanh_f64": (np.tanh, (-20.0, 20.0), 1.0),
+    "tanh_f32": (np.tanh, (-10.0, 10.0), 2.0),
+    "log_f64": (np.log, (0.0, 4.0), 1.0),
+    "log_f32": (np.log, (0.0, 4.0), 2.0),
+    "log1p_f64": (np.log1p, (-1.0, 3.0), 1.0),
+    "log1p_f32": (np.log1p, (-1.0, 3.0), 2.0),
+    "expm1_f64": (np.expm1, (-40.0, 710.0), 1.0),
+    "expm1_f32": (np.expm1, (-18.0, 89.0), 2.0),
 }
 
 _EXTENDED = np.finfo(np.longdouble).nmant >= 63  # x87 80-bit: a reference for float64
+
+
+def _dtype(name: str) -> type:
+    return np.float64 if name.endswith("64") else np.float32
 
 
 def _loop(kernel):
@@ -49,6 +59,11 @@ def apply(name: str, x: np.ndarray) -> np.ndarray:
     return out
 
 
+def reference(name: str, x: np.ndarray) -> np.ndarray:
+    with np.errstate(all="ignore"):
+        return KERNELS[name][0](x.astype(np.longdouble))
+
+
 def ulp_error(y: np.ndarray, ref: np.ndarray) -> np.ndarray:
     """|y - ref| in units in the last place of ref rounded to y's dtype; inf where y is
     infinite or NaN and ref is not the same."""
@@ -63,79 +78,97 @@ def ulp_error(y: np.ndarray, ref: np.ndarray) -> np.ndarray:
     return np.where(special, np.where(same, 0.0, np.inf), err).astype(np.float64)
 
 
-def sweep(dtype, lo: float, hi: float, n: int = 100_000) -> np.ndarray:
-    rng = np.random.default_rng(0)
-    tiny = np.geomspace(1e-30, 2.0, n // 4)
-    return np.concatenate(
-        [np.linspace(lo, hi, n), rng.uniform(lo, hi, n), tiny, -tiny, rng.normal(0, 2, n)]
-    ).astype(dtype)
-
-
-@pytest.mark.parametrize("name", list(KERNELS))
-def test_accuracy_on_a_sweep(name):
-    fn, dtype, (lo, hi), bound = KERNELS[name]
-    if dtype == np.float64 and not _EXTENDED:
-        pytest.skip("no extended-precision long double for a float64 reference")
-    x = sweep(dtype, lo, hi)
-    with np.errstate(over="ignore"):
-        ref = fn(x.astype(np.longdouble))
-    err = ulp_error(apply(name, x), ref)
-    worst = int(np.argmax(err))
-    assert err[worst] <= bound, f"{name}({x[worst]!r}): {err[worst]:.3f} ulp"
-
-
-def _specials(dtype) -> np.ndarray:
-    info = np.finfo(dtype)
-    values = [0.0, -0.0, math.inf, -math.inf, math.nan, -math.nan]
-    values += [info.tiny, -info.tiny, info.smallest_subnormal, -info.smallest_subnormal]
-    values += [info.max, -info.max, 1e30, -1e30, 1e-30, -1e-30]
-    return np.array(values, dtype)
-
-
 def _same(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return ((a == b) & (np.signbit(a) == np.signbit(b))) | (np.isnan(a) & np.isnan(b))
 
 
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_exp_special_values(dtype):
-    name = "exp_f64" if dtype == np.float64 else "exp_f32"
-    big = 709.79 if dtype == np.float64 else 88.73  # just past overflow
-    small = -745.14 if dtype == np.float64 else -103.98  # just past the smallest subnormal
-    x = np.concatenate([_specials(dtype), np.array([big, 1000.0, small, -1000.0], dtype)])
-    with np.errstate(over="ignore", under="ignore"):
-        expected = np.exp(x)
-    got = apply(name, x)
-    assert _same(got, expected).all(), list(zip(x, got, expected, strict=True))
-    # The largest finite results, the subnormal range and a few ordinary values: within
-    # one ulp (NumPy's own float32 exp is 1 ulp off at 1.0 and -1.0).
-    edge = [709.78, 709.7, -708.5, -720.0, -740.0, -745.0, 1.0, -1.0, 1e-5, -1e-5]
-    if dtype == np.float32:
-        edge = [88.72, 88.7, -87.5, -90.0, -100.0, -103.2, 1.0, -1.0, 1e-5, -1e-5]
-    edge = np.array(edge, dtype)
-    err = ulp_error(apply(name, edge), np.exp(edge.astype(np.longdouble)))
-    assert (err <= 1.0).all(), list(zip(edge, err, strict=True))
+def _skip_without_reference(name: str) -> None:
+    if _dtype(name) == np.float64 and not _EXTENDED:
+        pytest.skip("no extended-precision long double for a float64 reference")
 
 
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_tanh_special_values(dtype):
-    name = "tanh_f64" if dtype == np.float64 else "tanh_f32"
-    x = np.concatenate([_specials(dtype), np.array([25.0, -25.0, 1e-9, -1e-9], dtype)])
+@pytest.mark.parametrize("name", list(KERNELS))
+def test_accuracy_on_a_sweep(name):
+    _skip_without_reference(name)
+    _, (lo, hi), bound = KERNELS[name]
+    rng = np.random.default_rng(0)
+    n = 100_000
+    tiny = np.geomspace(1e-30, 2.0, n // 4)
+    x = np.concatenate(
+        [np.linspace(lo, hi, n), rng.uniform(lo, hi, n), tiny, -tiny, rng.normal(0, 2, n)]
+    ).astype(_dtype(name))
+    err = ulp_error(apply(name, x), reference(name, x))
+    worst = int(np.argmax(err))
+    assert err[worst] <= bound, f"{name}({x[worst]!r}): {err[worst]:.3f} ulp"
+
+
+# Inputs whose results must be exactly NumPy's (sign of zero included), per function.
+_EXACT = {
+    "exp": [1000.0, -1000.0, 1e30, -1e30],
+    "tanh": [25.0, -25.0, 1e30, -1e30, 1e-9, -1e-9],
+    "log": [-1.0, -1e-30, -math.inf, 1.0],
+    "log1p": [-1.0, -2.0, -1e30, 1e-30, -1e-30, 1e-9, -1e-9],
+    "expm1": [1000.0, -1000.0, 1e30, -1e30, 1e-30, -1e-30, 1e-9, -1e-9],
+}
+# Finite inputs at the ends of each range: within the kernel's ulp bound.
+_EDGES = {
+    "exp_f64": [709.78, 709.7, -708.5, -720.0, -740.0, -745.0, 1.0, -1.0, 1e-5, -1e-5],
+    "exp_f32": [88.72, 88.7, -87.5, -90.0, -100.0, -103.2, 1.0, -1.0, 1e-5, -1e-5],
+    "tanh": [19.0, 18.0, 9.0, 0.625, 0.62, 0.3, 0.29, 1e-4, 1e-5],
+    "log": [1e-300, 1e-40, 1e-310, 1e300, 1e38, 0.7071, 0.7072, 1.4142, 1.4143, 1e-5],
+    "log1p": [1e300, 1e38, -0.999999, -0.5, 0.4142, 0.4143, -0.2929, 1e-5, -1e-5, 1e-17],
+    "expm1_f64": [709.78, 709.7, 40.0, 37.5, 37.0, -37.0, -38.0, 1e-5, -1e-5, 0.3466],
+    "expm1_f32": [88.72, 88.7, 18.0, 17.5, 17.0, -17.0, -18.0, 1e-5, -1e-5, 0.3466],
+}
+
+
+@pytest.mark.parametrize("name", list(KERNELS))
+def test_special_values(name):
+    dtype = _dtype(name)
+    info = np.finfo(dtype)
+    fn = name.split("_")[0]
+    x = [0.0, -0.0, math.inf, -math.inf, math.nan, -math.nan, info.max, -info.max]
+    if fn != "log":  # log of tiny values is in the edges below
+        x += [info.tiny, -info.tiny, info.smallest_subnormal, -info.smallest_subnormal]
+    x = np.array(x + _EXACT[fn], dtype)
+    with np.errstate(all="ignore"):
+        expected = KERNELS[name][0](x)
     got = apply(name, x)
-    assert _same(got, np.tanh(x)).all(), list(zip(x, got, np.tanh(x), strict=True))
-    tiny = x[np.abs(x) < 1e-8]
-    assert _same(apply(name, tiny), tiny).all()  # tanh x = x, -0.0 included
-    # Where tanh approaches +-1, and the ends of each branch: within one ulp.
-    edge = np.array([19.0, 18.0, 9.0, 0.625, 0.62, 0.3, 0.29, 1e-4, 1e-5], dtype)
-    edge = np.concatenate([edge, -edge])
-    err = ulp_error(apply(name, edge), np.tanh(edge.astype(np.longdouble)))
-    assert (err <= KERNELS[name][3]).all(), list(zip(edge, err, strict=True))
+    assert _same(got, expected).all(), [
+        (v, g, e) for v, g, e in zip(x, got, expected, strict=True) if not _same(g, e)
+    ]
+
+
+@pytest.mark.parametrize("name", list(KERNELS))
+def test_extremes_within_the_bound(name):
+    _skip_without_reference(name)
+    fn = name.split("_")[0]
+    x = np.array(_EDGES.get(name, _EDGES.get(fn)))
+    x = x[np.abs(x) <= np.finfo(_dtype(name)).max].astype(_dtype(name))
+    if fn in ("tanh", "expm1", "exp"):
+        x = np.concatenate([x, -x])
+    if fn == "log":
+        x = np.concatenate([x, [np.finfo(x.dtype).tiny, np.finfo(x.dtype).smallest_subnormal]])
+    x = x.astype(_dtype(name))
+    err = ulp_error(apply(name, x), reference(name, x))
+    assert (err <= KERNELS[name][2]).all(), list(zip(x, err, strict=True))
 
 
 @pytest.mark.parametrize("name", list(KERNELS))
 def test_the_loop_is_vectorised(name):
-    apply(name, np.ones(4, KERNELS[name][1]))
+    apply(name, np.ones(4, _dtype(name)))
     loop = _LOOPS[name]
     ir_text = loop.inspect_llvm(loop.signatures[0])
     element = "double" if name.endswith("64") else "float"
     assert re.search(rf"<\d+ x {element}>", ir_text), "no vector instructions in the loop"
-    assert not re.search(r"call [^\n]*@(exp|tanh)f?\(", ir_text), "a libm call is left"
+    assert not re.search(r"call [^\n]*@(exp|tanh|log|log1p|expm1)f?\(", ir_text), "libm call"
+
+
+def test_source_text_defines_the_kernels():
+    text = vecmath.source(["tanh_f32", "log_f64"])
+    namespace: dict = {}
+    exec("import math\nimport numba\nimport numpy as np\n" + text, namespace)
+    assert "_vm_tanh_f32" in namespace and "_vm_log_f64" in namespace
+    assert "_vm_exp_f64" not in namespace
+    for x in (0.7, 1e-310, 3.0):
+        assert namespace["_vm_log_f64"](x) == vecmath.log_f64(x)

@@ -148,6 +148,24 @@ def tanh_small(dtype, degree, cut):
     return fit_rounded(f, w, list(range(degree + 1)), mp.mpf(0), mp.mpf(cut) ** 2, dtype)
 
 
+def log_tail(dtype, degree):
+    """log(1 + f) = f - s (f - R), s = f / (2 + f), R = 2 atanh(s) / s - 2 = z P(z), z = s^2,
+    for 1 + f in [sqrt(1/2), sqrt(2)]. The error of R moves log by s dR, about log * dR / 2:
+    P is fitted with the weight z / 2."""
+    smax = (mp.sqrt(2) - 1) / (mp.sqrt(2) + 1) * mp.mpf("1.0005")
+
+    def f(z):
+        if z == 0:
+            return mp.mpf(2) / 3
+        s = mp.sqrt(z)
+        return (2 * mp.atanh(s) / s - 2) / z
+
+    def w(z):
+        return z / 2
+
+    return fit_rounded(f, w, list(range(degree + 1)), mp.mpf(0), smax**2, dtype)
+
+
 def split_ln2(bits: int) -> tuple[float, float]:
     """ln 2 = hi + lo with ``hi`` rounded to ``bits`` significant bits: n * hi is exact for
     |n| < 2**(p - bits) in a p-bit significand, which keeps the reduction x - n ln 2 exact."""
@@ -169,6 +187,8 @@ FITS = {
     "exp32": lambda: exp_tail(np.float32, 4),
     "tanh64": lambda: tanh_small(np.float64, 7, 0.3),
     "tanh32": lambda: tanh_small(np.float32, 4, 0.625),
+    "log64": lambda: log_tail(np.float64, 6),
+    "log32": lambda: log_tail(np.float32, 2),
 }
 
 

@@ -1,33 +1,51 @@
-"""Scalar exp and tanh that LLVM can vectorise inside the generated loops.
+"""Scalar exp, tanh, log, log1p and expm1 that LLVM vectorises inside the generated loops.
 
-Numba lowers ``math.exp`` and ``math.tanh`` to calls into the C library. Without SVML (PyPI's
-llvmlite has none) those calls stay scalar, so a fused loop with a transcendental runs at
-5-20 ns per element where NumPy's SIMD ufuncs take about 1 ns. The kernels below are written
-only with arithmetic, comparisons that become selects, and bit manipulation, so a loop that
-calls them is vectorised by LLVM (AVX-512 here: 8 float64 or 16 float32 lanes per
-instruction). Numba inlines them into the caller's LLVM module before optimising it.
+Numba lowers ``math.exp``, ``math.tanh``, ... to calls into the C library. Without SVML
+(PyPI's llvmlite has none) those calls stay scalar, so a fused loop with a transcendental
+runs at 5-20 ns per element where NumPy's SIMD ufuncs take 0.4-2 ns. The kernels below use
+only arithmetic, comparisons that become selects, and bit manipulation, so a loop that calls
+them is vectorised by LLVM (AVX-512 here: 8 float64 or 16 float32 lanes per instruction).
+They are ``forceinline``: LLVM's inliner would otherwise leave the larger ones as calls,
+and a call stops the caller's loop from being vectorised.
 
-Method (the same for every kernel):
+``exp_f64(x)``, ``exp_f32(x)``, ... take and return one scalar of their dtype; the float32
+kernels compute in float32. Use them in an njit loop; ``source(names)`` gives their text for
+a generated module that must not import them. Methods:
 
-* exp: n = rint(x / ln 2), r = x - n ln 2 with ln 2 split in two parts so that the first
-  product is exact (Cody and Waite), exp(r) = 1 + r + r^2 q(r) on |r| <= ln(2)/2 with q a
-  minimax polynomial, and the scaling by 2^n built from its exponent bits, in two factors
-  so that results that overflow or are subnormal round exactly once.
-* tanh: x + x^3 Q(x^2) for |x| < 0.625 (keeps the relative accuracy near 0; tanh(-0.0) is
-  -0.0 and tiny x give x), otherwise sign(x) (1 - 2 / (exp(2|x|) + 1)) with |x| clamped
-  where tanh rounds to 1. Both are computed and one is selected, without a branch.
+* exp: n = rint(x / ln 2), r = x - n ln 2 with ln 2 in two parts so that the first product
+  is exact (Cody and Waite), exp(r) = 1 + r + r^2 q(r) on |r| <= ln(2)/2 with q a minimax
+  polynomial, and 2^n built from its exponent bits, in two factors so that results that
+  overflow or are subnormal round once. float64 carries the rounding errors of r and of
+  1 + r to the final addition.
+* expm1: the same reduction; (2^n - 1) + 2^n (exp(r) - 1), the last term without forming
+  1 + r, so that there is no cancellation near 0; exp(x) itself above 40 (float32: 18).
+* tanh: x + x^3 Q(x^2) near 0 (relative accuracy there; tanh(-0.0) is -0.0 and tiny x give
+  x), otherwise sign(x) (1 - 2 / (exp(2|x|) + 1)) with |x| clamped where tanh rounds to 1.
+  float64 carries the rounding errors through the sum and the division (a fused
+  multiply-add gives the division's exact remainder).
+* log: x = 2^k m with m in [sqrt(1/2), sqrt(2)) from the bits, f = m - 1 exact, then
+  log(1 + f) = f - (f^2/2 - s (f^2/2 + R(s^2))) with s = f / (2 + f) and R a minimax
+  polynomial; k ln 2 is added as a rounded sum plus its exact error.
+* log1p: u = 1 + x with its exact rounding error e, then log(u) + e / u as above.
 
-The polynomial coefficients come from ``tools/fit_vecmath.py`` (a Remez fit in 60-digit
-arithmetic). Measured accuracy (``tests/test_vecmath.py``, ``benchmarks/vecmath.py``) is
-listed with each kernel. NaN gives NaN, and +-inf, overflow and underflow give the same as
-NumPy.
+Both sides of every choice are computed and one is selected, without a branch. NaN gives
+NaN; +-0, +-inf, overflow, underflow and the domain ends give what NumPy gives. The
+polynomial coefficients come from ``tools/fit_vecmath.py`` (Remez fits in 60-digit
+arithmetic). The maximum errors in each docstring were measured on dense sweeps against
+80-bit long double (``tests/test_vecmath.py``, ``benchmarks/vecmath.py``).
 
-The kernels are compiled with ``fastmath={'contract'}`` only (fused multiply-adds); the
-caller's own flags do not change an inlined callee's instructions.
+The kernels are compiled with ``fastmath={'contract'}`` only. Setting fastmath explicitly
+matters: a Numba function without it inherits its caller's flags, and 'reassoc' would undo
+the error-carrying sums. An inlined callee keeps its own flags.
 """
 
 from __future__ import annotations
 
+import inspect
+import math
+import os
+import re
+from collections.abc import Iterable
 from typing import Any
 
 import numba
@@ -108,7 +126,16 @@ def fma(typingctx: Any, a: Any, b: Any, c: Any) -> Any:
 # =============================================================================================
 # Constants (tools/fit_vecmath.py prints them)
 
-_OPTIONS: dict[str, Any] = {"error_model": "numpy", "fastmath": {"contract"}, "forceinline": True}
+# forceinline: LLVM's inliner would leave tanh_f64 (too big for its threshold) as a call,
+# which stops the caller's loop from being vectorised. cache: a new process loads the kernels
+# from Numba's cache (beside this file, or its user-wide directory if this one is read-only)
+# in milliseconds instead of compiling each for about 0.15 s; off with tracegrad's disk cache.
+_OPTIONS: dict[str, Any] = {
+    "error_model": "numpy",
+    "fastmath": {"contract"},
+    "forceinline": True,
+    "cache": os.environ.get("TRACEGRAD_DISABLE_DISK_CACHE", "").strip() in ("", "0"),
+}
 
 _F = np.float32
 # float32 constants as globals: Numba freezes them as float32 literals.
@@ -125,11 +152,21 @@ _T32_1 = _F(0.13331441581249237)
 _T32_2 = _F(-0.05373971536755562)
 _T32_3 = _F(0.0206390880048275)
 _T32_4 = _F(-0.005704987328499556)
+_L32_0 = _F(0.6666677594184875)  # log(1 + f) = ..., R = z (L0 + L1 z + L2 z^2), z = s^2
+_L32_1 = _F(0.399774968624115)
+_L32_2 = _F(0.298730731010437)
+_TINY_32 = _F(1.1754943508222875e-38)  # the smallest normal float32
+_TWO_25_32 = _F(33554432.0)
+_INF_32 = _F(math.inf)
+_NAN_32 = _F(math.nan)
 _ZERO_32 = _F(0.0)
+_HALF_32 = _F(0.5)
 _ONE_32 = _F(1.0)
 _TWO_32 = _F(2.0)
 _EXP_MAX_32 = _F(89.0)  # exp overflows to inf above 88.7228
 _EXP_MIN_32 = _F(-104.0)  # and rounds to 0 below -103.9721
+_EXPM1_MIN_32 = _F(-18.0)  # expm1 rounds to -1 below -17.33
+_EXPM1_BIG_32 = _F(18.0)  # the -1 is below half an ulp above 17.33
 _TANH_BIG_32 = _F(10.0)  # tanh rounds to 1 above 9.011
 _TANH_CUT_32 = _F(0.625)
 _TANH_TINY_32 = _F(1e-4)  # tanh(x) rounds to x below 2.4e-4
@@ -257,7 +294,7 @@ def tanh_f64(x):
 
 @numba.njit(**_OPTIONS)
 def tanh_f32(x):
-    """tanh of a float32, computed in float32. Max error 1.28 ulp (NumPy's: 1.37).
+    """tanh of a float32, computed in float32. Max error 1.31 ulp (NumPy's: 1.37).
 
     The branches of ``tanh_f64`` without the error-carrying steps (those give 0.59 ulp but
     take 1.6 times as long), and the polynomial up to |x| = 0.625, where 1 - 2 / (e + 1)
@@ -286,3 +323,259 @@ def tanh_f32(x):
     big = -big if x < _ZERO_32 else big
     y = small if ax < _TANH_CUT_32 else big
     return y if ax > _TANH_TINY_32 else x
+
+
+# =============================================================================================
+# log
+
+
+@numba.njit(**_OPTIONS)
+def log_f64(x):
+    """log of a float64. Max error 0.84 ulp."""
+    # x = 2^k m with m in [sqrt(1/2), sqrt(2)): subtracting the bits of sqrt(1/2) makes the
+    # exponent field count binades that start at sqrt(1/2). Subnormals are scaled by 2^54.
+    sub = x < 2.2250738585072014e-308
+    bits = float_bits(x * 18014398509481984.0 if sub else x)
+    i = (bits - 0x3FE6A09E667F3BCD) >> 52
+    f = f64_from_bits(bits - (i << 52)) - 1.0  # exact
+    k = np.float64(i - 54 if sub else i)
+    # log(1 + f) = 2 atanh(s) = 2s + s R(s^2) with s = f / (2 + f); as 2s = f - f^2/2 + s f^2/2,
+    # log(1 + f) = f - (f^2/2 - s (f^2/2 + R)): the roundings of s (and of the polynomial) only
+    # touch s (f^2/2 + R), at most f^3/4; f^2/2 is split into a rounded value and its exact
+    # remainder.
+    s = f / (2.0 + f)
+    z = s * s
+    p = 0.14797508186578717
+    p = p * z + 0.153139031989539
+    p = p * z + 0.181835697416895
+    p = p * z + 0.22222198475949156
+    p = p * z + 0.28571428743263055
+    p = p * z + 0.3999999999941109
+    p = p * z + 0.6666666666666735
+    hf = 0.5 * f
+    hfsq = hf * f
+    c = hfsq - (s * (hfsq + z * p) - fma(hf, f, -hfsq))
+    # k ln2_hi + f as a rounded sum and its exact error (k ln2_hi is exact; when k != 0 it is
+    # the larger term), so that only the final addition rounds at the scale of the result.
+    h = k * 0.6931471805598903
+    a = h + f
+    y = a + (((h - a) + f) + (k * 5.497923018708371e-14 - c))
+    y = y if x < math.inf else x  # inf; NaN
+    return y if x > 0.0 else (-math.inf if x == 0.0 else math.nan)
+
+
+@numba.njit(**_OPTIONS)
+def log_f32(x):
+    """log of a float32, computed in float32 (the steps of ``log_f64``). Max error 0.83 ulp."""
+    sub = x < _TINY_32
+    bits = float_bits(x * _TWO_25_32 if sub else x)
+    i = (bits - 0x3F3504F3) >> 23
+    f = f32_from_bits(bits - (i << 23)) - _ONE_32
+    k = np.float32(i - 25 if sub else i)
+    s = f / (_TWO_32 + f)
+    z = s * s
+    p = _L32_2
+    p = p * z + _L32_1
+    p = p * z + _L32_0
+    hf = _HALF_32 * f
+    hfsq = hf * f
+    c = hfsq - (s * (hfsq + z * p) - fma(hf, f, -hfsq))
+    h = k * _LN2_HI_32
+    a = h + f
+    y = a + (((h - a) + f) + (k * _LN2_LO_32 - c))
+    y = y if x < _INF_32 else x
+    return y if x > _ZERO_32 else (-_INF_32 if x == _ZERO_32 else _NAN_32)
+
+
+@numba.njit(**_OPTIONS)
+def log1p_f64(x):
+    """log(1 + x) of a float64. Max error 0.83 ulp."""
+    # u = 1 + x rounded, e its exact rounding error (Knuth's two-sum: x may exceed 1); then the
+    # steps of log_f64 on u, with log(u + e) = log(u) + e / u folded into the small terms.
+    u = 1.0 + x
+    v = u - 1.0
+    e = (1.0 - (u - v)) + (x - v)
+    bits = float_bits(u)  # u is 0 or at least 2^-53: never subnormal
+    i = (bits - 0x3FE6A09E667F3BCD) >> 52
+    f = f64_from_bits(bits - (i << 52)) - 1.0
+    k = np.float64(i)
+    s = f / (2.0 + f)
+    z = s * s
+    p = 0.14797508186578717
+    p = p * z + 0.153139031989539
+    p = p * z + 0.181835697416895
+    p = p * z + 0.22222198475949156
+    p = p * z + 0.28571428743263055
+    p = p * z + 0.3999999999941109
+    p = p * z + 0.6666666666666735
+    hf = 0.5 * f
+    hfsq = hf * f
+    c = hfsq - (s * (hfsq + z * p) - fma(hf, f, -hfsq))
+    h = k * 0.6931471805598903
+    a = h + f
+    y = a + (((h - a) + f) + ((k * 5.497923018708371e-14 + e / u) - c))
+    y = y if u < math.inf else u  # x = inf; NaN
+    y = y if u > 0.0 else (-math.inf if u == 0.0 else math.nan)
+    return y if x != 0.0 else x  # -0.0
+
+
+@numba.njit(**_OPTIONS)
+def log1p_f32(x):
+    """log(1 + x) of a float32, computed in float32 (the steps of ``log1p_f64``). Max error
+    0.81 ulp."""
+    u = x + _ONE_32
+    v = u - _ONE_32
+    e = (_ONE_32 - (u - v)) + (x - v)
+    bits = float_bits(u)
+    i = (bits - 0x3F3504F3) >> 23
+    f = f32_from_bits(bits - (i << 23)) - _ONE_32
+    k = np.float32(i)
+    s = f / (_TWO_32 + f)
+    z = s * s
+    p = _L32_2
+    p = p * z + _L32_1
+    p = p * z + _L32_0
+    hf = _HALF_32 * f
+    hfsq = hf * f
+    c = hfsq - (s * (hfsq + z * p) - fma(hf, f, -hfsq))
+    h = k * _LN2_HI_32
+    a = h + f
+    y = a + (((h - a) + f) + ((k * _LN2_LO_32 + e / u) - c))
+    y = y if u < _INF_32 else u
+    y = y if u > _ZERO_32 else (-_INF_32 if u == _ZERO_32 else _NAN_32)
+    return y if x != _ZERO_32 else x
+
+
+# =============================================================================================
+# expm1
+
+
+@numba.njit(**_OPTIONS)
+def expm1_f64(x):
+    """exp(x) - 1 of a float64. Max error 0.79 ulp."""
+    xc = x if x < 710.0 else 710.0  # NaN gives 710.0; restored last
+    xc = xc if xc > -40.0 else -40.0  # expm1 rounds to -1 below -37.43
+    n = rint(xc * 1.4426950408889634)
+    r_hi = xc - n * 0.6931471805598903
+    r = r_hi - n * 5.497923018708371e-14
+    r_lo = (r_hi - r) - n * 5.497923018708371e-14
+    q = 2.0826586081469857e-09
+    q = q * r + 2.5112084684680842e-08
+    q = q * r + 2.755758227123311e-07
+    q = q * r + 2.755723472726243e-06
+    q = q * r + 2.480158692572993e-05
+    q = q * r + 0.0001984126989651574
+    q = q * r + 0.0013888888889116355
+    q = q * r + 0.008333333333316982
+    q = q * r + 0.041666666666666095
+    q = q * r + 0.16666666666666682
+    q = q * r + 0.5
+    # exp(r) - 1 = t + t_lo, computed without forming 1 + r (no cancellation near 0), and
+    # with r^2 split into a rounded product and its exact remainder.
+    r2 = r * r
+    w = r2 * q + (fma(r, r, -r2) * q + r_lo * (1.0 + r))
+    t = r + w
+    t_lo = (r - t) + w  # exact: |r| >= |w|
+    # expm1(x) = (2^n - 1) + 2^n (t + t_lo) for n <= 58. 2^n - 1 (exact up to n = 53; above,
+    # 2^n and -1 apart) is the larger term whenever n != 0: one rounded sum and its exact
+    # error again.
+    k = np.int64(n)
+    scale = f64_from_bits(((k if k < 60 else 60) + 1023) << 52)
+    a = scale - 1.0 if k < 54 else scale
+    b = scale * t
+    y_small = a + b
+    y_small = y_small + (((a - y_small) + b) + (scale * t_lo - (0.0 if k < 54 else 1.0)))
+    # x > 40: exp(x), scaled in two factors as in exp_f64 (the -1 is below half an ulp).
+    k1 = k >> 1
+    y_big = (1.0 + (t + t_lo)) * f64_from_bits((k1 + 1023) << 52)
+    y_big = y_big * f64_from_bits((k - k1 + 1023) << 52)
+    y = y_small if xc < 40.0 else y_big
+    # +-0, tiny x (expm1(x) rounds to x) and NaN give x.
+    return y if abs(x) > 1e-300 else x
+
+
+@numba.njit(**_OPTIONS)
+def expm1_f32(x):
+    """exp(x) - 1 of a float32, computed in float32 (the steps of ``expm1_f64``). Max error
+    0.91 ulp."""
+    xc = x if x < _EXP_MAX_32 else _EXP_MAX_32
+    xc = xc if xc > _EXPM1_MIN_32 else _EXPM1_MIN_32
+    n = rint(xc * _LOG2E_32)
+    r_hi = xc - n * _LN2_HI_32
+    r = r_hi - n * _LN2_LO_32
+    r_lo = (r_hi - r) - n * _LN2_LO_32
+    q = _E32_4
+    q = q * r + _E32_3
+    q = q * r + _E32_2
+    q = q * r + _E32_1
+    q = q * r + _E32_0
+    r2 = r * r
+    w = r2 * q + (fma(r, r, -r2) * q + r_lo * (_ONE_32 + r))
+    t = r + w
+    t_lo = (r - t) + w
+    k = np.int32(n)
+    scale = f32_from_bits(((k if k < 30 else 30) + 127) << 23)
+    a = scale - _ONE_32 if k < 25 else scale
+    b = scale * t
+    y_small = a + b
+    y_small = y_small + (((a - y_small) + b) + (scale * t_lo - (_ZERO_32 if k < 25 else _ONE_32)))
+    k1 = k >> 1
+    y_big = (_ONE_32 + (t + t_lo)) * f32_from_bits((k1 + 127) << 23)
+    y_big = y_big * f32_from_bits((k - k1 + 127) << 23)
+    y = y_small if xc < _EXPM1_BIG_32 else y_big
+    return y if abs(x) > _TINY_32 else x
+
+
+# =============================================================================================
+# The kernels as source text, for generated modules
+
+KERNELS = (
+    "exp_f64",
+    "exp_f32",
+    "tanh_f64",
+    "tanh_f32",
+    "log_f64",
+    "log_f32",
+    "log1p_f64",
+    "log1p_f32",
+    "expm1_f64",
+    "expm1_f32",
+)
+_PREFIX = "_vm_"
+
+
+def source(names: Iterable[str]) -> str:
+    """Self-contained source text defining the kernels ``names`` as ``_vm_<name>``.
+
+    For a generated module that must not depend on this file's contents (Numba's disk cache
+    keys a module by its own text only): the kernels, their float32 constants and the import
+    of the bit-cast intrinsics, which are lowered inline and compile nothing of their own.
+    """
+    names = sorted(set(names), key=KERNELS.index)
+    constants: dict[str, str] = {}
+    bodies = []
+    for name in names:
+        fn = globals()[name].py_func
+        text = inspect.getsource(fn)
+        for g in fn.__code__.co_names:
+            value = globals().get(g)
+            if isinstance(value, np.float32):
+                constants[g] = f"{_PREFIX.upper()}{g[1:]} = np.float32({float(value)!r})"
+                text = re.sub(rf"\b{g}\b", f"{_PREFIX.upper()}{g[1:]}", text)
+        text = text.replace("@numba.njit(**_OPTIONS)", f"@numba.njit({_options_text()})")
+        text = text.replace(f"def {name}(", f"def {_PREFIX}{name}(")
+        bodies.append(text)
+    header = (
+        "from tracegrad.vecmath import (  # noqa: F401\n"
+        "    f32_from_bits, f64_from_bits, float_bits, fma, rint\n"
+        ")"
+    )
+    return "\n\n".join([header + "\n" + "\n".join(constants.values()), *bodies])
+
+
+def _options_text() -> str:
+    fastmath = "{" + ", ".join(repr(f) for f in sorted(_OPTIONS["fastmath"])) + "}"
+    return (
+        f"error_model={_OPTIONS['error_model']!r}, fastmath={fastmath}, "
+        f"forceinline={_OPTIONS['forceinline']!r}"
+    )
