@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,11 +36,11 @@ print(json.dumps({"value": float(value), "grad": grad.tolist(), "compiles": s.co
 """
 
 
-def run(cache_dir: Path | str, **env: str) -> dict:
+def run(cache_dir: Path | str, script: str = SCRIPT, **env: str) -> dict:
     environ = {k: v for k, v in os.environ.items() if not k.startswith("TRACEGRAD_")}
     environ.update({"TRACEGRAD_CACHE_DIR": str(cache_dir), "PYTHONPATH": str(ROOT)}, **env)
     done = subprocess.run(
-        [sys.executable, "-c", SCRIPT], env=environ, capture_output=True, text=True, timeout=300
+        [sys.executable, "-c", script], env=environ, capture_output=True, text=True, timeout=300
     )
     assert done.returncode == 0, done.stderr
     return {**json.loads(done.stdout.strip().splitlines()[-1]), "stderr": done.stderr}
@@ -64,6 +65,47 @@ def test_warm_cache_compiles_nothing(warm):
     assert second["compiles"] == 0
     assert second["disk_hits"] >= 1
     assert second["value"] == first["value"] and second["grad"] == first["grad"]
+
+
+# After loading the warm kernels (Numba's compiler not initialised, see
+# compiler._light_cache_loads): calls that miss the kernel's signature, a new program compiled
+# in the same process, and the user's own Numba code (np.dot needs SciPy) all still work.
+WARM_TAIL = r"""
+from tracegrad import blas
+light = "scipy.linalg" not in sys.modules
+fortran = tg.value_and_grad(f)(np.asfortranarray(w), x[::1, :])  # copied to C order
+as_f32 = tg.value_and_grad(f)(w.astype(np.float32), x.astype(np.float32))  # a new program
+
+import numba
+
+@numba.njit
+def user(a, b):
+    return np.dot(a, b).sum() + np.correlate(a[0], b[:, 0])[0]
+
+print(json.dumps({**first, "light": light, "numpy_blas": blas.uses_numpy_blas(),
+                  "fortran": [float(fortran[0]), fortran[1].tolist()],
+                  "f32": [float(as_f32[0]), as_f32[1].tolist()],
+                  "user": float(user(x, w)), "user_want": float(np.dot(x, w).sum()
+                  + np.correlate(x[0], w[:, 0])[0]), "end": tg.compile_stats().compiles}))
+"""
+AFTER_WARM_LOAD = SCRIPT.replace("print(json.dumps(", "first = json.loads(json.dumps(", 1)
+AFTER_WARM_LOAD += WARM_TAIL
+
+
+def test_warm_load_then_more_work(warm, tmp_path):
+    cache_dir, first = warm
+    copy = tmp_path / "cache"  # the float32 program goes into a copy
+    shutil.copytree(cache_dir, copy)
+    done = run(copy, script=AFTER_WARM_LOAD)
+    assert done["compiles"] == 0 and done["disk_hits"] >= 1
+    assert done["value"] == first["value"] and done["grad"] == first["grad"]
+    if done["numpy_blas"]:
+        assert done["light"], "a warm start imported scipy.linalg"
+    assert done["fortran"] == [first["value"], first["grad"]]
+    np.testing.assert_allclose(done["f32"][0], first["value"], rtol=1e-5)
+    np.testing.assert_allclose(done["f32"][1], first["grad"], rtol=1e-4, atol=1e-6)
+    assert done["end"] >= 1  # the float32 program was compiled, after the light loads
+    np.testing.assert_allclose(done["user"], done["user_want"], rtol=1e-12)
 
 
 def test_corrupted_source_file_is_rewritten(warm, tmp_path):

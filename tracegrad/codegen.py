@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from . import blas as _blas_binding
 from .ir import Atom, Aval, Eqn, Literal, Program, Var, format_literal, format_params
 
 MAX_OPS_PER_FUNCTION = 30
@@ -127,21 +128,33 @@ class Writer:
     def matmul(self, out: Operand, x: Operand, y: Operand) -> None:
         """``out = x @ y`` (2-D, one float dtype, ``out`` allocated) as one BLAS gemm call.
 
-        The operands may be C arrays or ``x.T`` views (layout "F"). It calls Numba's own
-        ``numba_xxgemm`` (SciPy's BLAS) as an external function: Numba's ``np.dot`` costs a
-        0.3-0.5 s specialisation per call form and layout mix, this costs one statement.
-        Row-major ``out = x @ y`` is column-major ``out.T = y.T @ x.T``.
+        The operands may be C arrays or ``x.T`` views (layout "F"). It calls a BLAS gemm as
+        an external function: Numba's ``np.dot`` costs a 0.3-0.5 s specialisation per call form
+        and layout mix, this costs one statement. The gemm is NumPy's own (``tracegrad.blas``:
+        no SciPy import in a new process) or, where that is not found, Numba's
+        ``numba_xxgemm`` (SciPy's). Row-major ``out = x @ y`` is column-major
+        ``out.T = y.T @ x.T``.
         """
         dtype = np.dtype(out.aval.dtype)
         if dtype not in (np.float32, np.float64) or x.aval.dtype != dtype != y.aval.dtype:
             raise CodegenError(f"BLAS matmul of {x.aval.dtype} and {y.aval.dtype}")
         m, k = x.aval.shape
         n = y.aval.shape[1]
+        d = dtype.name
+        self.blas.add(d)
+        if _blas_binding.uses_numpy_blas():
+            b = _blas_binding
+            ta, lda = (b.NO_TRANS, n) if y.layout == "C" else (b.TRANS, k)
+            tb, ldb = (b.NO_TRANS, k) if x.layout == "C" else (b.TRANS, m)
+            one, zero = ("1.0", "0.0") if dtype == np.float64 else ("_f32_1", "_f32_0")
+            self.line(
+                f"_gemm_{d}({b.COL_MAJOR}, {ta}, {tb}, {n}, {m}, {k}, {one}, {y}.ctypes, "
+                f"{lda}, {x}.ctypes, {ldb}, {zero}, {out}.ctypes, {n})"
+            )
+            return
         ta, lda = (ord("N"), n) if y.layout == "C" else (ord("T"), k)
         tb, ldb = (ord("N"), k) if x.layout == "C" else (ord("T"), m)
         kind = ord("d" if dtype == np.float64 else "s")
-        d = dtype.name
-        self.blas.add(d)
         self.line(
             f"_blas |= _gemm_{d}({kind}, {ta}, {tb}, {n}, {m}, {k}, _one_{d}.ctypes, "
             f"{y}.ctypes, {lda}, {x}.ctypes, {ldb}, _zero_{d}.ctypes, {out}.ctypes, {n})"
@@ -790,7 +803,12 @@ class _Generator:
 
     @staticmethod
     def _blas_setup(dtypes: set[str]) -> list[str]:
-        """The locals of ``Writer.matmul``: alpha = 1 and beta = 0 cells, the status flag."""
+        """The locals of ``Writer.matmul``: alpha = 1 and beta = 0 cells, the status flag.
+
+        (NumPy's CBLAS takes alpha and beta by value and reports no status.)
+        """
+        if _blas_binding.uses_numpy_blas():
+            return []
         lines = []
         for d in sorted(dtypes):
             for name, value in ((f"_one_{d}", 1), (f"_zero_{d}", 0)):
@@ -877,7 +895,7 @@ class _Generator:
             names = [self.name(a) for a in params]
             avals = [a.aval for a in params]
             lines = self._extents(names, avals, extents) + self._blas_setup(blas) + lines
-            if blas:
+            if blas and not _blas_binding.uses_numpy_blas():
                 lines += [
                     "if _blas != 0:",
                     '    raise RuntimeError("tracegrad: the BLAS matrix product (SciPy) failed")',
@@ -887,7 +905,7 @@ class _Generator:
 
         out = [self._file_header()]
         for d in sorted(self.blas):
-            out.append(_GEMM_DECLARATION.format(dtype=d))
+            out.append(_gemm_declaration(d))
         out.extend(helpers)
         for fname, params, live_out, lines in functions:
             out.append("")
@@ -934,6 +952,33 @@ class _Generator:
             "from tracegrad.numba_support import empty as _empty, fill as _fill"
         )
 
+
+def _gemm_declaration(dtype: str) -> str:
+    """The module-level declaration of ``_gemm_<dtype>``, the callee of ``Writer.matmul``."""
+    if not _blas_binding.uses_numpy_blas():
+        return _GEMM_DECLARATION.format(dtype=dtype)
+    text = _NUMPY_GEMM_DECLARATION.format(dtype=dtype, symbol=_blas_binding.symbol(dtype))
+    return text + "\n_f32_1, _f32_0 = np.float32(1.0), np.float32(0.0)" * (dtype == "float32")
+
+
+# bind() registers the symbol's address with LLVM: it must run before the njit decorators,
+# which link cached machine code at once. float32 alpha and beta are typed constants: Numba
+# would type a bare 1.0 as float64.
+_NUMPY_GEMM_DECLARATION = """
+# {dtype} matrix products: NumPy's OpenBLAS (tracegrad.blas), CBLAS with 64-bit integers
+# order, transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc
+from tracegrad import blas as _tg_blas
+
+_tg_blas.bind()
+_P_{dtype} = numba.types.CPointer(numba.types.{dtype})
+_gemm_{dtype} = numba.types.ExternalFunction(
+    "{symbol}",
+    numba.types.void(
+        *(numba.types.intc,) * 3, *(numba.types.int64,) * 3, numba.types.{dtype}, _P_{dtype},
+        numba.types.int64, _P_{dtype}, numba.types.int64, numba.types.{dtype}, _P_{dtype},
+        numba.types.int64,
+    ),
+)"""
 
 _GEMM_DECLARATION = """
 # {dtype} matrix products: Numba's BLAS entry point (SciPy's gemm), column-major arguments

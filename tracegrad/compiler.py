@@ -24,6 +24,7 @@ source text and the versions of tracegrad, Numba, NumPy and Python; its function
 from __future__ import annotations
 
 import atexit
+import contextlib
 import dataclasses
 import functools
 import hashlib
@@ -35,7 +36,7 @@ import threading
 import time
 import types
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -172,13 +173,60 @@ def _clear_numba_cache(directory: str, name: str) -> None:
                 pass
 
 
+@contextlib.contextmanager
+def _light_cache_loads() -> Iterator[None]:
+    """While active, Numba loads cached kernels without initialising its compiler.
+
+    Before each disk-cache lookup Numba "refreshes" its target context: the first refresh in
+    a process imports every lowering registry of Numba (NumPy, typed containers, random,
+    ...), and with them ``scipy.linalg`` (``numba.np.arraymath`` checks for BLAS at import),
+    0.25-0.5 s together.  Loading machine code needs none of it, only the runtime (NRT),
+    whose symbols the kernels link against.  So inside ``Cache.load_overload`` the context's
+    ``refresh`` is replaced by the runtime's initialisation alone; Numba's own lookup runs
+    unchanged.  On a miss Numba compiles, and its compiler refreshes the context itself (the
+    replacement is gone by then), so compiling is untouched; so is user code compiled later.
+
+    The class attribute is swapped under Numba's global compiler lock, which every cache
+    lookup and compile takes: no other thread can observe it.  If this Numba has other
+    internals the loads simply keep their refresh.
+    """
+    try:
+        from numba.core.caching import Cache
+        from numba.core.compiler_lock import global_compiler_lock
+        from numba.core.runtime import rtsys
+    except ImportError:  # pragma: no cover - another Numba layout: keep its behaviour
+        yield
+        return
+    original = Cache.__dict__.get("load_overload")
+    if original is None or not callable(getattr(rtsys, "initialize", None)):
+        yield  # pragma: no cover
+        return
+
+    def load_overload(cache: Any, sig: Any, target_context: Any) -> Any:
+        # An instance attribute shadows the method for this one lookup.
+        target_context.refresh = functools.partial(rtsys.initialize, target_context)
+        try:
+            return original(cache, sig, target_context)
+        finally:
+            del target_context.refresh
+
+    with global_compiler_lock:
+        Cache.load_overload = load_overload
+        try:
+            yield
+        finally:
+            Cache.load_overload = original
+
+
 def _execute(name: str, path: str, source: str) -> types.ModuleType:
     """Run ``source`` as module ``name`` backed by the file ``path``."""
     module = types.ModuleType(name)
     module.__file__ = path
     sys.modules[name] = module  # before running it: Numba's cache records the module name
     try:
-        exec(compile(source, path, "exec"), module.__dict__)
+        code = compile(source, path, "exec")
+        with _light_cache_loads():
+            exec(code, module.__dict__)
     except BaseException:
         sys.modules.pop(name, None)
         raise
