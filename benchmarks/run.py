@@ -253,7 +253,18 @@ if stats is None and "tracegrad.compiler" in sys.modules:
 if stats is not None:
     s = stats()
     result.update(compiles=s.compiles, disk_hits=s.disk_hits)
+result["scipy_linalg_imported"] = "scipy.linalg" in sys.modules  # 0.15-0.35 s when True
 """
+
+# What any warm start through Numba pays at least: importing it, and initialising its runtime
+# (NRT), which every kernel links against. The warm tracegrad run minus this is ours.
+_NUMBA_FLOOR = (
+    "import numba",
+    "from numba.core.registry import cpu_target\n"
+    "from numba.core.runtime import rtsys\n"
+    "rtsys.initialize(cpu_target.target_context)",
+    "",
+)
 
 _FIRST_CALL = {
     "tracegrad": (
@@ -266,6 +277,7 @@ _FIRST_CALL = {
         "out = jax.block_until_ready(jax.jit(jax.value_and_grad(w.loss(jnp)))(*args))",
         "",
     ),
+    "numba_floor": _NUMBA_FLOOR,
 }
 
 
@@ -308,6 +320,9 @@ def run_first_call(peers: dict[str, str], mode: Mode) -> dict[str, Any]:
             warm.append(first_call_in_new_process("tracegrad", root / "cache0"))
         out["tracegrad_cold"] = _summarise(cold)
         out["tracegrad_warm"] = _summarise(warm)
+        log("  Numba alone: import and runtime initialisation (the warm-start floor)")
+        floor = [first_call_in_new_process("numba_floor", root / "floor") for _ in warm]
+        out["numba_floor"] = _summarise(floor)
         if "jax" in peers:
             log("  jax (no persistent cache: every new process compiles)")
             out["jax_cold"] = _summarise([first_call_in_new_process("jax", root / "jax")])
@@ -433,6 +448,7 @@ def first_call_table(first: dict[str, Any]) -> str:
     for key, label in (
         ("tracegrad_cold", "tracegrad, empty cache"),
         ("tracegrad_warm", "tracegrad, warm cache"),
+        ("numba_floor", "Numba alone: import, runtime init"),
         ("jax_cold", "JAX (compiles every process)"),
     ):
         if key in first:
