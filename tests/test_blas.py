@@ -81,11 +81,13 @@ def test_scipy_fallback_when_numpy_blas_is_missing(monkeypatch, tmp_path):
     # NumPy built against another BLAS: the kernels call Numba's numba_xxgemm (SciPy).
     monkeypatch.setenv("TRACEGRAD_CACHE_DIR", str(tmp_path))
     monkeypatch.setattr(blas, "uses_numpy_blas", lambda: False)
-    monkeypatch.setattr(compiler, "_memory", {})  # no kernels compiled with NumPy's BLAS
+    memory: dict = {}
+    monkeypatch.setattr(compiler, "_memory", memory)  # no kernels compiled with NumPy's BLAS
     a, b = operands("x @ y.T", 3, 4, 5, np.float64)
     source = codegen.generate_source(tg.make_ir(FORMS["x @ y.T"])(a, b))
     assert "numba_xxgemm" in source and "tracegrad_cblas" not in source
     check_products(exact=False)
+    assert memory and all("numba_xxgemm" in e.gen.source for e in memory.values())
 
 
 def test_bind_registers_the_symbols():

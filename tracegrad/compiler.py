@@ -203,12 +203,14 @@ def _light_cache_loads() -> Iterator[None]:
         return
 
     def load_overload(cache: Any, sig: Any, target_context: Any) -> Any:
-        # An instance attribute shadows the method for this one lookup.
+        # An instance attribute shadows the method for this one lookup. Popped, not deleted:
+        # a nested lookup may have removed it already (the outer one then refreshes fully,
+        # which is only slower).
         target_context.refresh = functools.partial(rtsys.initialize, target_context)
         try:
             return original(cache, sig, target_context)
         finally:
-            del target_context.refresh
+            vars(target_context).pop("refresh", None)
 
     with global_compiler_lock:
         Cache.load_overload = load_overload
