@@ -14,6 +14,8 @@ subprocesses. Four parts:
 4. Compile time of one loop, first and second loop of a fresh process: math.*, our kernel
    imported (kernel not in Numba's disk cache, or cached), our kernel as source text in the
    module (``vecmath.source``).
+5. Compile time and speed of one loop with k = 1, 10, 50 chained tanh call sites (in this
+   process, kernels already compiled): every call site is inlined, so LLVM's work grows.
 """
 
 import os
@@ -95,6 +97,14 @@ def kernel(fn: str, dtype: str):
 # 1 and 2: speed and vectorisation
 
 
+def timed(competitors: dict, rounds: int) -> dict[str, float]:
+    """Seconds per call of each competitor, called once first (compiling it) so that the
+    compile does not make timeit's autorange settle on a single call per measurement."""
+    for f, args in competitors.values():
+        f(*args)
+    return {k: v.median for k, v in interleaved(competitors, rounds, 0.02).items()}
+
+
 def speed(sizes: list[int], rounds: int) -> None:
     print("ns per element (median of interleaved rounds); math = loop over math.*\n")
     print(f"{'function':<22}{'N':>9}{'math':>9}{'vecmath':>9}{'numpy':>9}  vecmath/numpy")
@@ -104,16 +114,15 @@ def speed(sizes: list[int], rounds: int) -> None:
             for n in sizes:
                 x = np.random.default_rng(0).uniform(lo, hi, n).astype(dtype)
                 out = np.empty_like(x)
-                t = interleaved(
+                t = timed(
                     {
                         "math": (theirs, (x, out)),
                         "ours": (ours, (x, out)),
                         "numpy": (lambda x, out, u=ufunc: u(x, out=out), (x, out)),
                     },
                     rounds,
-                    0.02,
                 )
-                ns = {k: v.median / n * 1e9 for k, v in t.items()}
+                ns = {k: v / n * 1e9 for k, v in t.items()}
                 print(
                     f"{fn + ' ' + dtype:<22}{n:>9.0e}{ns['math']:>9.2f}{ns['ours']:>9.3f}"
                     f"{ns['numpy']:>9.3f}  {ns['ours'] / ns['numpy']:.2f}"
@@ -133,12 +142,11 @@ def speed(sizes: list[int], rounds: int) -> None:
             rng = np.random.default_rng(0)
             x = rng.normal(0, 2, n).astype(dtype)
             args = (x, rng.normal(0, 1, n).astype(dtype), np.empty_like(x), np.empty_like(x))
-            t = interleaved(
+            t = timed(
                 {"math": (theirs, args), "ours": (ours, args), "numpy": (numpy_version, args)},
                 rounds,
-                0.02,
             )
-            ns = {k: v.median / n * 1e9 for k, v in t.items()}
+            ns = {k: v / n * 1e9 for k, v in t.items()}
             print(
                 f"{dtype:<22}{n:>9.0e}{ns['math']:>9.2f}{ns['ours']:>9.3f}{ns['numpy']:>9.3f}"
                 f"  {ns['ours'] / ns['numpy']:.2f}"
@@ -264,7 +272,9 @@ def compile_time(repeats: int) -> None:
                     if cache == "shared":  # fill Numba's cache of the kernels once
                         _run_child(scenario, dtype, fn, env, shared_cache)
                     runs = [
-                        _run_child(scenario, dtype, fn, env, shared_cache if cache else None)
+                        _run_child(
+                            scenario, dtype, fn, env, shared_cache if cache == "shared" else None
+                        )
                         for _ in range(repeats)
                     ]
                     first = statistics.median(r[0] for r in runs)
@@ -285,6 +295,34 @@ def _run_child(scenario, dtype, fn, env, numba_cache):
     return [float(v) for v in out.split()]
 
 
+# ---------------------------------------------------------------------------------------------
+# 5: many call sites in one loop
+
+
+def call_sites(counts: list[int]) -> None:
+    import time
+
+    print("\none loop with k chained call sites v = f(0.5 v + 0.1): compile s, ns per element")
+    for dtype in ("float64", "float32"):
+        ours = kernel("tanh", dtype)
+        ours(np.dtype(dtype).type(1.0))  # the kernel itself compiled (or loaded) beforehand
+        for k in counts:
+            row = []
+            for call in (math.tanh, ours):
+                src = "def f(x, out):\n    for i in range(x.shape[0]):\n        v = x[i]\n"
+                src += "        v = F(v * H + T)\n" * k + "        out[i] = v\n"
+                scalar = np.dtype(dtype).type  # float32 constants keep float32 code float32
+                namespace = {"F": call, "H": scalar(0.5), "T": scalar(0.1)}
+                exec(src, namespace)
+                t = time.perf_counter()
+                f = numba.njit(f"void({dtype}[::1], {dtype}[::1])", **LOOP)(namespace["f"])
+                compile_s = time.perf_counter() - t
+                x = np.random.default_rng(0).uniform(-1, 1, 100_000).astype(dtype)
+                per_call = timed({"f": (f, (x, np.empty_like(x)))}, 3)["f"]
+                row.append(f"{compile_s:6.3f} s {per_call / x.size * 1e9:7.1f} ns")
+            print(f"  {dtype} k={k:<3} math.tanh {row[0]}   vecmath {row[1]}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer rounds and points")
@@ -300,6 +338,7 @@ def main() -> None:
     accuracy(200_000 if args.quick else 2_000_000)
     if not args.skip_compile:
         compile_time(2 if args.quick else 5)
+        call_sites([1, 10, 50])
 
 
 if __name__ == "__main__":

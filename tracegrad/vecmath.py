@@ -169,7 +169,7 @@ _EXPM1_MIN_32 = _F(-18.0)  # expm1 rounds to -1 below -17.33
 _EXPM1_BIG_32 = _F(18.0)  # the -1 is below half an ulp above 17.33
 _TANH_BIG_32 = _F(10.0)  # tanh rounds to 1 above 9.011
 _TANH_CUT_32 = _F(0.625)
-_TANH_TINY_32 = _F(1e-4)  # tanh(x) rounds to x below 2.4e-4
+_TANH_TINY_32 = _F(1e-4)  # tanh(x) rounds to x below 3e-4
 
 
 # =============================================================================================
