@@ -517,3 +517,48 @@ def test_repeated_loop_nests_share_one_helper_and_match_the_interpreter():
     assert "math.tanh" in helper and "@numba.njit" not in helper
     assert source.count("= _loop1(") >= 3  # one call per inner layer, one nest compiled
     _compare_value_and_grad(f(layers, x), _reference(_equal_layers, (0, 1))(layers, x), np.float64)
+
+
+# =============================================================================================
+# Vectorised math (tracegrad.vecmath) in loops over arrays
+
+_VECTOR_PRIMITIVES = sorted(p.name for p in P.REGISTRY.values() if p.vector is not None)
+
+
+def _vector_math(x):
+    a = np.abs(x)
+    return (np.exp(x), np.tanh(x), np.log(a), np.log1p(a - 1.0), np.expm1(x), P.logistic(x))
+
+
+def test_vector_math_covers_every_primitive_with_a_vector_form():
+    program = tg.make_ir(tg.jit(_vector_math))(np.zeros(300))
+    used = {e.prim.name for e in program.eqns}
+    assert set(_VECTOR_PRIMITIVES) <= used, set(_VECTOR_PRIMITIVES) - used
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
+def test_vector_math_matches_numpy_on_arrays_with_special_values(dtype):
+    info = np.finfo(dtype)
+    special = [0.0, -0.0, 1.0, -1.0, np.inf, -np.inf, np.nan, 88.8, -104.0, 709.9, -745.2]
+    special += [float(info.tiny), float(info.tiny) / 8, float(info.max), -float(info.max)]
+    sweep = np.linspace(-40, 40, 401)
+    x = np.concatenate([sweep, np.geomspace(1e-30, 1e3, 200), special]).astype(dtype)
+    source = tg.show_source(tg.jit(_vector_math))(x)
+    assert "_vm_tanh_" in source and "math.tanh" not in source
+    with np.errstate(all="ignore"):
+        got = tg.jit(_vector_math)(x)
+        a = np.abs(x)
+        want = (np.exp(x), np.tanh(x), np.log(a), np.log1p(a - dtype(1)), np.expm1(x))
+        want += (1 / (1 + np.exp(-x)),)
+    rtol = 1e-15 if dtype == np.float64 else 5e-7  # about 2 ulp
+    names = ["exp", "tanh", "log", "log1p", "expm1", "logistic"]
+    for name, g, w in zip(names, got, want, strict=True):
+        assert g.dtype == dtype, name
+        np.testing.assert_array_equal(np.isnan(g), np.isnan(w), err_msg=name)
+        np.testing.assert_array_equal(np.isinf(g), np.isinf(w), err_msg=name)
+        np.testing.assert_allclose(g, w, rtol=rtol, atol=0, err_msg=name)
+
+
+def test_small_loops_and_scalars_keep_libm():
+    source = tg.show_source(tg.jit(lambda x: np.tanh(x)))(np.zeros(8))
+    assert "math.tanh" in source and "_vm_" not in source

@@ -141,16 +141,18 @@ def _ensure_file(directory: str, name: str, source: str) -> str:
 def _versions() -> str:
     import numba
 
-    from . import __version__, numba_support
+    from . import __version__
 
-    # Generated kernels inline numba_support's intrinsics, and Numba's cache does not track
-    # other modules: its text is part of every file's key.
-    with open(numba_support.__file__, "rb") as f:
-        support = hashlib.sha256(f.read()).hexdigest()[:16]
+    # Generated kernels inline numba_support's intrinsics and vecmath's kernels, and Numba's
+    # cache does not track other modules: their text is part of every file's key.
+    inlined = hashlib.sha256()
+    for module in ("numba_support.py", "vecmath.py"):
+        with open(os.path.join(os.path.dirname(__file__), module), "rb") as f:
+            inlined.update(f.read())
     py = "{}.{}".format(*sys.version_info[:2])
     return (
         f"tracegrad {__version__}; numba {numba.__version__}; numpy {np.__version__}; py {py}; "
-        f"numba_support {support}"
+        f"inlined {inlined.hexdigest()[:16]}"
     )
 
 

@@ -16,7 +16,6 @@ from typing import Any
 from llvmlite import ir
 from numba.core import cgutils, types
 from numba.extending import intrinsic
-from numba.np.arrayobj import make_array, populate_array
 
 
 def _element_type(dtype: Any) -> types.Type | None:
@@ -48,6 +47,10 @@ def empty(typingctx: Any, shape: Any, dtype: Any) -> Any:
     array_type = types.Array(element, rank, "C")
 
     def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
+        # Imported here, when a kernel is compiled: a new process that only loads cached
+        # kernels skips the import (about 20 ms).
+        from numba.np.arrayobj import make_array, populate_array
+
         intp = context.get_value_type(types.intp)
         extents = cgutils.unpack_tuple(builder, args[0], rank)
         extents = [builder.sext(e, intp) if e.type.width < intp.width else e for e in extents]
@@ -87,6 +90,8 @@ def fill(typingctx: Any, array: Any, value: Any) -> Any:
         return None
 
     def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
+        from numba.np.arrayobj import make_array
+
         array_type, value_type = sig.args
         target = make_array(array_type)(context, builder, args[0])
         element = context.cast(builder, args[1], value_type, array_type.dtype)

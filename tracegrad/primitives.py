@@ -38,6 +38,9 @@ class Primitive:
     vjp: Callable[..., Sequence[Any]] | None = None
     # Elementwise kinds: a Python expression over scalars {0}, {1}, ... used inside fused loops.
     scalar: str | None = None
+    # The same with tracegrad.vecmath's kernels in place of libm calls ({f} is f32 or f64):
+    # LLVM vectorises those, so codegen prefers this over ``scalar`` in loops over arrays.
+    vector: str | None = None
     # Code generation for the other kinds (see codegen.py):
     # emit(w, out, *inputs, **params) writes the statements computing ``out`` with the
     # helpers of codegen.Writer; inputs and out are codegen.Operands.
@@ -169,18 +172,32 @@ def unary(
     vjp: Callable | None,
     scalar: str,
     floats_only: bool = True,
+    vector: str | None = None,
 ) -> Primitive:
-    return Primitive(name, "unary", _unary_rule(name, floats_only), impl, vjp, scalar)
+    rule = _unary_rule(name, floats_only)
+    return Primitive(name, "unary", rule, impl, vjp, scalar, vector=vector)
 
 
 neg = unary("neg", np.negative, lambda ct, out, x: (neg(ct),), "-{0}", floats_only=False)
-exp = unary("exp", np.exp, lambda ct, out, x: (mul(ct, out),), "math.exp({0})")
-log = unary("log", np.log, lambda ct, out, x: (div(ct, x),), "math.log({0})")
+exp = unary(
+    "exp", np.exp, lambda ct, out, x: (mul(ct, out),), "math.exp({0})", vector="_vm_exp_{f}({0})"
+)
+log = unary(
+    "log", np.log, lambda ct, out, x: (div(ct, x),), "math.log({0})", vector="_vm_log_{f}({0})"
+)
 log1p = unary(
-    "log1p", np.log1p, lambda ct, out, x: (div(ct, add(x, const(1, x))),), "math.log1p({0})"
+    "log1p",
+    np.log1p,
+    lambda ct, out, x: (div(ct, add(x, const(1, x))),),
+    "math.log1p({0})",
+    vector="_vm_log1p_{f}({0})",
 )
 expm1 = unary(
-    "expm1", np.expm1, lambda ct, out, x: (mul(ct, add(out, const(1, x))),), "math.expm1({0})"
+    "expm1",
+    np.expm1,
+    lambda ct, out, x: (mul(ct, add(out, const(1, x))),),
+    "math.expm1({0})",
+    vector="_vm_expm1_{f}({0})",
 )
 sin = unary("sin", np.sin, lambda ct, out, x: (mul(ct, cos(x)),), "math.sin({0})")
 cos = unary("cos", np.cos, lambda ct, out, x: (neg(mul(ct, sin(x))),), "math.cos({0})")
@@ -195,6 +212,7 @@ tanh = unary(
     np.tanh,
     lambda ct, out, x: (mul(ct, sub(const(1, x), mul(out, out))),),
     "math.tanh({0})",
+    vector="_vm_tanh_{f}({0})",
 )
 sqrt = unary(
     "sqrt", np.sqrt, lambda ct, out, x: (div(mul(ct, const(0.5, x)), out),), "math.sqrt({0})"
@@ -219,6 +237,7 @@ logistic = unary(
     _logistic_impl,
     lambda ct, out, x: (mul(ct, mul(out, sub(const(1, x), out))),),
     "1.0 / (1.0 + math.exp(-{0}))",
+    vector="1.0 / (1.0 + _vm_exp_{f}(-{0}))",
 )
 arctan = unary(
     "arctan",
