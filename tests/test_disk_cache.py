@@ -108,6 +108,17 @@ def test_warm_load_then_more_work(warm, tmp_path):
     np.testing.assert_allclose(done["user"], done["user_want"], rtol=1e-12)
 
 
+def test_cold_compile_then_more_work(warm, tmp_path):
+    """Compiling in a new process skips scipy.linalg too (compiler._registries_without_...)."""
+    _, first = warm
+    done = run(tmp_path / "cold", script=AFTER_WARM_LOAD)
+    assert done["compiles"] >= 1 and done["disk_hits"] == 0
+    assert done["value"] == first["value"] and done["grad"] == first["grad"]
+    if done["numpy_blas"]:
+        assert done["light"], "a cold compile imported scipy.linalg"
+    np.testing.assert_allclose(done["user"], done["user_want"], rtol=1e-12)
+
+
 def test_corrupted_source_file_is_rewritten(warm, tmp_path):
     cache_dir, first = warm
     copy = tmp_path / "cache"

@@ -222,6 +222,49 @@ def _light_cache_loads() -> Iterator[None]:
             Cache.load_overload = original
 
 
+@contextlib.contextmanager
+def _registries_without_scipy_linalg() -> Iterator[None]:
+    """While active, Numba's first compile does not import ``scipy.linalg``.
+
+    The first compile in a process imports Numba's NumPy registries, and with them
+    ``numba.np.arraymath``, which calls ``numba.np.linalg.ensure_blas()`` at import only to
+    set a "BLAS is available" flag: that imports ``scipy.linalg`` (0.1-0.27 s of a cold first
+    call). Our kernels never use SciPy's BLAS when NumPy's is bound (``tracegrad.blas``), so
+    while a generated module compiles, ``ensure_blas`` answers from whether SciPy is
+    installed, without importing it. Numba's np.dot and linalg lowerings call the real
+    ``ensure_blas`` themselves when user code needs them; it is restored on exit, also in
+    ``numba.np.arraymath``.
+    """
+    if "numba.np.arraymath" in sys.modules:
+        yield
+        return
+    import importlib.util
+
+    from . import blas
+
+    try:
+        import numba.np.linalg as numba_linalg
+    except ImportError:  # pragma: no cover - another Numba layout
+        yield
+        return
+    original = getattr(numba_linalg, "ensure_blas", None)
+    if original is None or not blas.uses_numpy_blas() or importlib.util.find_spec("scipy") is None:
+        yield
+        return
+
+    def ensure_blas() -> None:  # SciPy is installed: its BLAS can be imported when needed
+        return None
+
+    numba_linalg.ensure_blas = ensure_blas
+    try:
+        yield
+    finally:
+        numba_linalg.ensure_blas = original
+        arraymath = sys.modules.get("numba.np.arraymath")
+        if arraymath is not None and getattr(arraymath, "ensure_blas", None) is ensure_blas:
+            arraymath.ensure_blas = original
+
+
 def _execute(name: str, path: str, source: str) -> types.ModuleType:
     """Run ``source`` as module ``name`` backed by the file ``path``."""
     module = types.ModuleType(name)
@@ -229,7 +272,7 @@ def _execute(name: str, path: str, source: str) -> types.ModuleType:
     sys.modules[name] = module  # before running it: Numba's cache records the module name
     try:
         code = compile(source, path, "exec")
-        with _light_cache_loads():
+        with _light_cache_loads(), _registries_without_scipy_linalg():
             exec(code, module.__dict__)
     except BaseException:
         sys.modules.pop(name, None)
