@@ -562,3 +562,18 @@ def test_vector_math_matches_numpy_on_arrays_with_special_values(dtype):
 def test_small_loops_and_scalars_keep_libm():
     source = tg.show_source(tg.jit(lambda x: np.tanh(x)))(np.zeros(8))
     assert "math.tanh" in source and "_vm_" not in source
+
+
+def test_scalar_inputs_of_any_kind_take_the_fast_path():
+    """0-d arrays, NumPy and Python scalars for a scalar input: no normalising second call."""
+    program = lower(tg.make_ir(tg.jit(lambda x, s: x * s))(np.ones((3, 2)), 2.0))
+    runner = compile_program(program)
+    normalized = []
+    slow = runner.__globals__["_normalize"]
+    runner.__globals__["_normalize"] = lambda args: normalized.append(1) or slow(args)
+    x = np.arange(6.0).reshape(3, 2)
+    for s in (np.asarray(2.0), np.float64(2.0), 2.0, np.asarray(2.0, np.float32)):
+        np.testing.assert_array_equal(runner([x, s])[0], x * 2.0)
+    assert normalized == []
+    runner([np.asfortranarray(x), 2.0])  # the slow path is still there for other layouts
+    assert normalized == [1]
