@@ -6,7 +6,7 @@
 All in this one process except the compile-time scenarios, which each run in fresh
 subprocesses. Four parts:
 
-1. ns per element at N = 1e3, 1e5, 1e6: a loop over ``math.exp``/``math.tanh``, the same
+1. ns per element at N = 1e3, 1e5, 1e6: a loop over ``math.exp``/``math.sin``/..., the same
    loop over our kernel, NumPy's ufunc with ``out=``; and a fused tanh forward+backward loop.
    Loops are compiled like generated code (``error_model='numpy'``, NaN-safe fastmath).
 2. Whether the loop is vectorised: the widest LLVM vector type and the zmm count in the asm.
@@ -51,6 +51,8 @@ FUNCTIONS = {
     "log": (math.log, np.log, (0.01, 100.0)),
     "log1p": (math.log1p, np.log1p, (-0.9, 10.0)),
     "expm1": (math.expm1, np.expm1, (-5.0, 5.0)),
+    "sin": (math.sin, np.sin, (-10.0, 10.0)),
+    "cos": (math.cos, np.cos, (-10.0, 10.0)),
 }
 COMPILE_FUNCTIONS = ("exp", "tanh")  # the compile-time part: these two only
 SWEEPS = {  # the accuracy part's ranges
@@ -64,6 +66,10 @@ SWEEPS = {  # the accuracy part's ranges
     ("log1p", "float32"): (-1.0, 3.0),
     ("expm1", "float64"): (-40.0, 710.0),
     ("expm1", "float32"): (-18.0, 89.0),
+    ("sin", "float64"): (-1e4, 1e4),
+    ("sin", "float32"): (-1e4, 1e4),
+    ("cos", "float64"): (-1e4, 1e4),
+    ("cos", "float32"): (-1e4, 1e4),
 }
 
 
@@ -163,7 +169,9 @@ def vectorisation() -> None:
             sig = loop.signatures[0]
             widths = re.findall(r"<(\d+) x (?:double|float)>", loop.inspect_llvm(sig))
             asm = loop.inspect_asm(sig)
-            calls = sorted(set(re.findall(r"call\w*\s+\*?([\w@.]*(?:exp|tanh|log)\w*)", asm)))
+            calls = sorted(
+                set(re.findall(r"call\w*\s+\*?([\w@.]*(?:exp|tanh|log|sin|cos)\w*)", asm))
+            )
             print(
                 f"  {fn} {dtype}: widest vector <{max(map(int, widths), default=1)} x ...>, "
                 f"{asm.count('zmm')} zmm operands, libm calls: {calls or 'none'}"

@@ -29,6 +29,10 @@ KERNELS = {
     "log1p_f32": (np.log1p, (-1.0, 3.0), 2.0),
     "expm1_f64": (np.expm1, (-40.0, 710.0), 1.0),
     "expm1_f32": (np.expm1, (-18.0, 89.0), 2.0),
+    "sin_f64": (np.sin, (-1e4, 1e4), 1.0),
+    "sin_f32": (np.sin, (-1e4, 1e4), 2.0),
+    "cos_f64": (np.cos, (-1e4, 1e4), 1.0),
+    "cos_f32": (np.cos, (-1e4, 1e4), 2.0),
 }
 
 _EXTENDED = np.finfo(np.longdouble).nmant >= 63  # x87 80-bit: a reference for float64
@@ -109,7 +113,30 @@ _EXACT = {
     "log": [-1.0, -1e-30, -math.inf, 1.0],
     "log1p": [-1.0, -2.0, -1e30, 1e-30, -1e-30, 1e-9, -1e-9],
     "expm1": [1000.0, -1000.0, 1e30, -1e30, 1e-30, -1e-30, 1e-9, -1e-9],
+    "sin": [1e-30, -1e-30, 1e-9, -1e-9, 1e-5, -1e-5],
+    "cos": [1e-30, -1e-30, 1e-9, -1e-9],
 }
+# Near multiples of pi/2 (the reduction cancels), at the ends of the polynomials' interval, at
+# 2^55 (where the reduction's table rows start), huge. 6381956970095103 * 2^797 is the float64
+# closest to a multiple of pi/2 (its distance is 4.7e-19).
+_TRIG_EDGES = [
+    *(k * math.pi / 2 for k in (1, 2, 3, 4, 5, 100, 1001)),
+    *(k * math.pi / 4 for k in (1, 3, 5)),
+    0.7853981,
+    0.7853982,
+    2.0**55,
+    2.0**55 - 4.0,
+    2.0**56,
+    2.0**128,
+    1e22,
+    1e38,
+    1e200,
+    3.4e38,
+    1.7e308,
+    math.ldexp(6381956970095103, 797),
+    33554431.0,
+    16777215.0,
+]
 # Finite inputs at the ends of each range: within the kernel's ulp bound.
 _EDGES = {
     "exp_f64": [709.78, 709.7, -708.5, -720.0, -740.0, -745.0, 1.0, -1.0, 1e-5, -1e-5],
@@ -119,6 +146,8 @@ _EDGES = {
     "log1p": [1e300, 1e38, -0.999999, -0.5, 0.4142, 0.4143, -0.2929, 1e-5, -1e-5, 1e-17],
     "expm1_f64": [709.78, 709.7, 40.0, 37.5, 37.0, -37.0, -38.0, 1e-5, -1e-5, 0.3466],
     "expm1_f32": [88.72, 88.7, 18.0, 17.5, 17.0, -17.0, -18.0, 1e-5, -1e-5, 0.3466],
+    "sin": _TRIG_EDGES,
+    "cos": _TRIG_EDGES,
 }
 
 
@@ -145,7 +174,7 @@ def test_extremes_within_the_bound(name):
     fn = name.split("_")[0]
     x = np.array(_EDGES.get(name, _EDGES.get(fn)))
     x = x[np.abs(x) <= np.finfo(_dtype(name)).max].astype(_dtype(name))
-    if fn in ("tanh", "expm1", "exp"):
+    if fn in ("tanh", "expm1", "exp", "sin", "cos"):
         x = np.concatenate([x, -x])
     if fn == "log":
         x = np.concatenate([x, [np.finfo(x.dtype).tiny, np.finfo(x.dtype).smallest_subnormal]])
@@ -161,7 +190,23 @@ def test_the_loop_is_vectorised(name):
     ir_text = loop.inspect_llvm(loop.signatures[0])
     element = "double" if name.endswith("64") else "float"
     assert re.search(rf"<\d+ x {element}>", ir_text), "no vector instructions in the loop"
-    assert not re.search(r"call [^\n]*@(exp|tanh|log|log1p|expm1)f?\(", ir_text), "libm call"
+    assert not re.search(r"call [^\n]*@(exp|tanh|log|log1p|expm1|sin|cos)f?\(", ir_text), (
+        "libm call"
+    )
+
+
+@pytest.mark.parametrize("name", ["sin_f64", "sin_f32", "cos_f64", "cos_f32"])
+def test_trig_accuracy_over_the_whole_range(name):
+    """sin and cos reduce any finite argument exactly: log-uniform up to the dtype's max."""
+    _skip_without_reference(name)
+    dtype = _dtype(name)
+    rng = np.random.default_rng(1)
+    top = np.log10(np.finfo(dtype).max)
+    x = 10.0 ** rng.uniform(-3, top, 100_000)
+    x = np.concatenate([x, -x, rng.uniform(-1e9, 1e9, 50_000)]).astype(dtype)
+    err = ulp_error(apply(name, x), reference(name, x))
+    worst = int(np.argmax(err))
+    assert err[worst] <= KERNELS[name][2], f"{name}({x[worst]!r}): {err[worst]:.3f} ulp"
 
 
 def test_source_text_defines_the_kernels():
@@ -172,3 +217,11 @@ def test_source_text_defines_the_kernels():
     assert "_vm_exp_f64" not in namespace
     for x in (0.7, 1e-310, 3.0):
         assert namespace["_vm_log_f64"](x) == vecmath.log_f64(x)
+    # sin and cos bring their reduction helper; float32 constants include inf and nan.
+    text = vecmath.source(["cos_f64", "log_f32"])
+    namespace = {}
+    exec("import math\nimport numba\nimport numpy as np\n" + text, namespace)
+    assert "_vm_reduce_pio2" in namespace
+    for x in (0.7, 1e5, 1e300, -3.0):
+        assert namespace["_vm_cos_f64"](x) == vecmath.cos_f64(x)
+    assert math.isnan(namespace["_vm_log_f32"](np.float32(-1.0)))

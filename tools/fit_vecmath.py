@@ -166,6 +166,63 @@ def log_tail(dtype, degree):
     return fit_rounded(f, w, list(range(degree + 1)), mp.mpf(0), smax**2, dtype)
 
 
+def sin_tail(dtype, degree):
+    """sin(r) = r + r^3 S(z), z = r^2, for |r| <= pi/4 (a little more for the rounded
+    reduction); relative error of sin."""
+    h = mp.pi / 4 * mp.mpf("1.0005")
+
+    def f(z):
+        if z == 0:
+            return mp.mpf(-1) / 6
+        r = mp.sqrt(z)
+        return (mp.sin(r) - r) / (z * r)
+
+    def w(z):
+        r = mp.sqrt(z)
+        return z * r / mp.sin(r) if z != 0 else mp.mpf(0)
+
+    return fit_rounded(f, w, list(range(degree + 1)), mp.mpf(0), h**2, dtype)
+
+
+def cos_tail(dtype, degree):
+    """cos(r) = 1 - z/2 + z^2 C(z), z = r^2, for |r| <= pi/4 (a little more); relative error
+    of cos."""
+    h = mp.pi / 4 * mp.mpf("1.0005")
+
+    def f(z):
+        if z == 0:
+            return mp.mpf(1) / 24
+        return (mp.cos(mp.sqrt(z)) - 1 + z / 2) / z**2
+
+    def w(z):
+        return z**2 / mp.cos(mp.sqrt(z))
+
+    return fit_rounded(f, w, list(range(degree + 1)), mp.mpf(0), h**2, dtype)
+
+
+def split_pio2() -> tuple[float, float]:
+    """pi/2 = HI + LO, HI the float64 nearest to pi/2 (the reduction's final product)."""
+    hi = float(mp.pi / 2)
+    return hi, float(mp.pi / 2 - hi)
+
+
+def check_two_over_pi_table() -> float:
+    """Largest difference between vecmath's table of 2/pi chunks (built with integer
+    arithmetic) and 2/pi in mpmath, in units of the last chunk's least significant bit."""
+    from tracegrad import vecmath
+
+    with mp.workdps(450):
+        m = 2 / mp.pi
+        worst = mp.mpf(0)
+        tab = vecmath._TWO_OVER_PI_TABLE.reshape(-1, 4)
+        for i in (0, 1, 2, 17, 100, 500, tab.shape[0] - 1):
+            frac = m * mp.mpf(2) ** i
+            frac -= mp.floor(frac)
+            total = sum(mp.mpf(float(t)) for t in tab[i])
+            worst = max(worst, abs(frac - total) * mp.mpf(2) ** 212)
+    return float(worst)
+
+
 def split_ln2(bits: int) -> tuple[float, float]:
     """ln 2 = hi + lo with ``hi`` rounded to ``bits`` significant bits: n * hi is exact for
     |n| < 2**(p - bits) in a p-bit significand, which keeps the reduction x - n ln 2 exact."""
@@ -180,6 +237,9 @@ def constants() -> None:
     for bits, dtype in ((42, np.float64), (16, np.float32)):
         hi, lo = split_ln2(bits)
         print(f"ln2 in {bits} bits: HI = {hi!r} ({hi.hex()}), LO = {float(dtype(lo))!r}")
+    hi, lo = split_pio2()
+    print(f"pi/2 = HI + LO: HI = {hi!r}, LO = {lo!r}")
+    print(f"2/pi table against mpmath: {check_two_over_pi_table():.3g} units of 2^-212 (< 1)")
 
 
 FITS = {
@@ -189,6 +249,11 @@ FITS = {
     "tanh32": lambda: tanh_small(np.float32, 4, 0.625),
     "log64": lambda: log_tail(np.float64, 6),
     "log32": lambda: log_tail(np.float32, 2),
+    # The float32 sin/cos evaluate in float64: their coefficients are float64.
+    "sin64": lambda: sin_tail(np.float64, 5),
+    "cos64": lambda: cos_tail(np.float64, 5),
+    "sin32": lambda: sin_tail(np.float64, 3),
+    "cos32": lambda: cos_tail(np.float64, 3),
 }
 
 

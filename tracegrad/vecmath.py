@@ -1,4 +1,4 @@
-"""Scalar exp, tanh, log, log1p and expm1 that LLVM vectorises inside the generated loops.
+"""Scalar exp, tanh, log, log1p, expm1, sin and cos that LLVM vectorises in generated loops.
 
 Numba lowers ``math.exp``, ``math.tanh``, ... to calls into the C library. Without SVML
 (PyPI's llvmlite has none) those calls stay scalar, so a fused loop with a transcendental
@@ -27,12 +27,18 @@ a generated module that must not import them. Methods:
   log(1 + f) = f - (f^2/2 - s (f^2/2 + R(s^2))) with s = f / (2 + f) and R a minimax
   polynomial; k ln 2 is added as a rounded sum plus its exact error.
 * log1p: u = 1 + x with its exact rounding error e, then log(u) + e / u as above.
+* sin, cos: |x| = (4k + q) pi/2 + r with |r| <= pi/4 for every finite x, no cut-off: x 2/pi
+  mod 4 from the 212 bits of 2/pi that matter at x's exponent (Payne and Hanek; rows of a
+  table built at import, loaded with gathers), in exact products and sums of two floats;
+  then r + r^3 S(r^2) or 1 - r^2/2 + r^4 C(r^2) and the sign as q selects. float32 reduces
+  and evaluates in float64 (fewer table chunks) and rounds once.
 
 Both sides of every choice are computed and one is selected, without a branch. NaN gives
 NaN; +-0, +-inf, overflow, underflow and the domain ends give what NumPy gives. The
 polynomial coefficients come from ``tools/fit_vecmath.py`` (Remez fits in 60-digit
 arithmetic). The maximum errors in each docstring were measured on dense sweeps against
-80-bit long double (``tests/test_vecmath.py``, ``benchmarks/vecmath.py``).
+80-bit long double (``tests/test_vecmath.py``, ``benchmarks/vecmath.py``); for sin and cos
+also log-uniform up to the dtype's max, and on every 61st positive float32.
 
 The kernels are compiled with ``fastmath={'contract'}`` only. Setting fastmath explicitly
 matters: a Numba function without it inherits its caller's flags, and 'reassoc' would undo
@@ -527,6 +533,222 @@ def expm1_f32(x):
 
 
 # =============================================================================================
+# sin and cos
+
+
+def _two_over_pi_table(rows: int, chunks: int = 4) -> np.ndarray:
+    """Row i: frac(2^i * 2/pi) as ``chunks`` float64 of 53 bits each (their exact sum is the
+    fraction truncated to 53 * chunks bits), flattened. Built with integer arithmetic: pi from
+    Machin's formula pi = 16 atan(1/5) - 4 atan(1/239) in fixed point with guard bits."""
+    bits = 53 * chunks + rows + 64  # the fraction bits row rows - 1 needs, and spare ones
+    w = bits + 64
+
+    def atan_inv(k: int) -> int:  # atan(1/k) * 2^w, rounded down term by term
+        total, power, j = 0, (1 << w) // k, 0
+        while power:
+            total += power // (2 * j + 1) if j % 2 == 0 else -(power // (2 * j + 1))
+            power //= k * k
+            j += 1
+        return total
+
+    pi_w = 16 * atan_inv(5) - 4 * atan_inv(239)  # pi * 2^w, off by at most a few hundred
+    m = (1 << (bits + 1 + w)) // pi_w  # 2/pi * 2^bits; the guard bits absorb pi_w's error
+    mask = (1 << bits) - 1
+    out = np.empty((rows, chunks))
+    for i in range(rows):
+        frac = (m << i) & mask
+        for j in range(chunks):
+            part = (frac >> (bits - 53 * (j + 1))) & ((1 << 53) - 1)
+            out[i, j] = math.ldexp(float(part), -53 * (j + 1))
+    return out.reshape(-1)
+
+
+# |x| = 2^e m: row max(e - 54, 0) of the table; x scaled by 2^(54 - e) when e > 54. e <= 1023.
+_TWO_OVER_PI_TABLE = _two_over_pi_table(1023 - 54 + 1)
+
+
+@numba.njit(**_OPTIONS)
+def _two_sum(a, b):
+    """(s, e) with s = a + b rounded and s + e = a + b exactly (Knuth)."""
+    s = a + b
+    v = s - a
+    return s, (a - (s - v)) + (b - v)
+
+
+@numba.njit(**_OPTIONS)
+def _reduce_pio2(a):
+    """For a finite float64 a >= 0: (r, r_lo, q) with a = (4k + q) pi/2 + r + r_lo, |r| <=
+    pi/4 (and a hair), r + r_lo accurate to about 2^-150 absolute for any a.
+
+    a 2/pi mod 4 from the bits of 2/pi that matter (Payne and Hanek): with a = 2^e m, the bits
+    of 2/pi above 2^(54 - e) contribute multiples of 4 and are dropped. The next 212 bits are
+    row max(e - 54, 0) of the table, scaled by 2^(e - 54) (that row, four 53-bit chunks, is
+    frac(2^(e - 54) 2/pi)), and a by 2^(54 - e) so that the product stays below 2^55. Its
+    chunks' products are exact sums of two floats (fused multiply-add), from which the
+    integer part and the fraction f are separated without rounding the leading terms. For
+    a < 2^55 this is row 0, plain 2/pi. Every lane loads its row: the loads are gathers.
+    """
+    bits = float_bits(a)
+    e = (bits >> 52) - 1023
+    big = e > 54
+    row = (e - 54 if big else 0) * 4
+    xs = a * f64_from_bits((1077 - e) << 52) if big else a  # in [2^54, 2^55) when big
+    t0 = _TWO_OVER_PI_TABLE[row]
+    t1 = _TWO_OVER_PI_TABLE[row + 1]
+    t2 = _TWO_OVER_PI_TABLE[row + 2]
+    t3 = _TWO_OVER_PI_TABLE[row + 3]
+    p0 = xs * t0  # < 2^55
+    e0 = fma(xs, t0, -p0)
+    p1 = xs * t1  # < 4
+    e1 = fma(xs, t1, -p1)
+    p2 = xs * t2  # < 2^-51
+    e2 = fma(xs, t2, -p2)
+    p3 = xs * t3  # < 2^-104; its rounding error and the dropped bits, below 2^-156
+    i0 = rint(p0)
+    d = p0 - i0  # exact, |d| <= 1/2
+    # d + e0 + p1 + e1 + p2 + e2 + p3 without rounding the parts that can cancel: the sum
+    # can be as small as 2^-62 while its terms are near 1 (and the errors of their sums near
+    # 2^-53), so the terms go through a cascade of exact two-sums and so do the errors, in a
+    # second one; only errors below 2^-150 are rounded.
+    s, lo = _two_sum(d, e0)  # |e0| <= 2
+    s, err = _two_sum(s, p1)
+    lo, lolo = _two_sum(lo, err)
+    i1 = rint(s)
+    s = s - i1  # exact, |s| <= 1/2
+    s, err = _two_sum(s, e1)
+    lo, err = _two_sum(lo, err)
+    lolo = lolo + err
+    s, err = _two_sum(s, p2)
+    lo, err = _two_sum(lo, err)
+    lolo = lolo + (err + (e2 + p3))
+    s, lo = _two_sum(s, lo)
+    f = s + (lo + lolo)
+    f_lo = (s - f) + (lo + lolo)  # exact: |s| >= |lo + lolo|, or both are below 2^-150
+    # r + r_lo = (f + f_lo) pi/2, pi/2 = 1.5707963267948966 + 6.123233995736766e-17.
+    r = f * 1.5707963267948966
+    r_lo = fma(f, 1.5707963267948966, -r) + (f * 6.123233995736766e-17 + f_lo * 1.5707963267948966)
+    q = (np.int64(i0) + np.int64(i1)) & 3  # i0 < 2^55
+    return r, r_lo, q
+
+
+@numba.njit(**_OPTIONS)
+def _reduce_pio2_f32(a):
+    """(r, q) as in ``_reduce_pio2`` for a float64 a >= 0 that is a finite float32, r to about
+    2^-100 absolute: a's 24-bit significand cancels at most to 2^-32 (float32 needs r to
+    2^-25 relative), so three chunks and one cascade of two-sums suffice."""
+    bits = float_bits(a)
+    e = (bits >> 52) - 1023
+    big = e > 54
+    row = (e - 54 if big else 0) * 4
+    xs = a * f64_from_bits((1077 - e) << 52) if big else a
+    t0 = _TWO_OVER_PI_TABLE[row]
+    t1 = _TWO_OVER_PI_TABLE[row + 1]
+    t2 = _TWO_OVER_PI_TABLE[row + 2]
+    p0 = xs * t0
+    e0 = fma(xs, t0, -p0)
+    p1 = xs * t1
+    e1 = fma(xs, t1, -p1)
+    i0 = rint(p0)
+    s, lo = _two_sum(p0 - i0, e0)
+    s, err = _two_sum(s, p1)
+    i1 = rint(s)
+    f = (s - i1) + ((lo + err) + (e1 + xs * t2))
+    q = (np.int64(i0) + np.int64(i1)) & 3
+    return f * 1.5707963267948966, q
+
+
+@numba.njit(**_OPTIONS)
+def _sin_cos_poly_f64(r, r_lo, q):
+    """sin(r + r_lo) for even q, cos(r + r_lo) for odd q, negated for q = 2, 3."""
+    z = r * r
+    s = 1.5896067483751885e-10
+    s = s * z + -2.505074503728449e-08
+    s = s * z + 2.7557313604522376e-06
+    s = s * z + -0.00019841269829542593
+    s = s * z + 0.008333333333322063
+    s = s * z + -0.1666666666666663
+    h = 0.5 * z
+    # sin(r + r_lo) = r + (r^3 S + r_lo cos r)
+    y_sin = r + ((r * z) * s + r_lo * (1.0 - h))
+    c = -1.1358423522635947e-11
+    c = c * z + 2.0875698708666215e-09
+    c = c * z + -2.755731416397776e-07
+    c = c * z + 2.480158728880003e-05
+    c = c * z + -0.0013888888888872975
+    c = c * z + 0.041666666666666595
+    # cos(r + r_lo) = (1 - h) + z^2 C - r r_lo with 1 - h as a rounded value and its exact
+    # error, and h = r^2 / 2 with its own (the fused multiply-add's remainder).
+    w = 1.0 - h
+    y_cos = w + ((((1.0 - w) - h) - 0.5 * fma(r, r, -z)) + ((z * z) * c - r * r_lo))
+    y = y_cos if (q & 1) == 1 else y_sin
+    return -y if q >= 2 else y
+
+
+@numba.njit(**_OPTIONS)
+def sin_f64(x):
+    """sin of a float64, any finite x (exact reduction, no cut-off). Max error 0.76 ulp."""
+    ax = abs(x)
+    a = ax if ax < math.inf else 0.0  # inf and NaN reduce 0; restored last
+    r, r_lo, q = _reduce_pio2(a)
+    y = _sin_cos_poly_f64(r, r_lo, q)
+    y = -y if x < 0.0 else y
+    y = y if ax < math.inf else math.nan
+    # +-0, tiny x (sin(x) rounds to x below 1.5e-8) and NaN give x.
+    return y if ax > 1e-9 else x
+
+
+@numba.njit(**_OPTIONS)
+def cos_f64(x):
+    """cos of a float64, any finite x (exact reduction, no cut-off). Max error 0.77 ulp."""
+    ax = abs(x)
+    a = ax if ax < math.inf else 0.0
+    r, r_lo, q = _reduce_pio2(a)
+    y = _sin_cos_poly_f64(r, r_lo, (q + 1) & 3)
+    return y if ax < math.inf else math.nan
+
+
+@numba.njit(**_OPTIONS)
+def _sin_cos_poly_f32(r, q):
+    """sin(r) for even q, cos(r) for odd q, negated for q = 2, 3; float64, 2^-36 relative."""
+    z = r * r
+    s = 2.7180840591246885e-06
+    s = s * z + -0.00019839308345461558
+    s = s * z + 0.008333329292698968
+    s = s * z + -0.1666666664069281
+    y_sin = r + (r * z) * s
+    c = -2.7205400881251046e-07
+    c = c * z + 2.4799455862184655e-05
+    c = c * z + -0.0013888883483711603
+    c = c * z + 0.04166666661929971
+    y_cos = (1.0 - 0.5 * z) + (z * z) * c
+    y = y_cos if (q & 1) == 1 else y_sin
+    return -y if q >= 2 else y
+
+
+@numba.njit(**_OPTIONS)
+def sin_f32(x):
+    """sin of a float32, any finite x. Max error 0.5 ulp: the reduction (``_reduce_pio2_f32``)
+    and a shorter polynomial run in float64, and the result is rounded once to float32."""
+    ax = np.float64(abs(x))
+    a = ax if ax < math.inf else 0.0
+    r, q = _reduce_pio2_f32(a)
+    y = _sin_cos_poly_f32(r, q)
+    y = -y if x < _ZERO_32 else y
+    y = np.float32(y) if ax < math.inf else _NAN_32
+    return y if ax > 1e-30 else x
+
+
+@numba.njit(**_OPTIONS)
+def cos_f32(x):
+    """cos of a float32, any finite x; the steps of ``sin_f32``. Max error 0.5 ulp."""
+    ax = np.float64(abs(x))
+    a = ax if ax < math.inf else 0.0
+    r, q = _reduce_pio2_f32(a)
+    y = _sin_cos_poly_f32(r, (q + 1) & 3)
+    return np.float32(y) if ax < math.inf else _NAN_32
+
+
+# =============================================================================================
 # The kernels as source text, for generated modules
 
 KERNELS = (
@@ -540,6 +762,10 @@ KERNELS = (
     "log1p_f32",
     "expm1_f64",
     "expm1_f32",
+    "sin_f64",
+    "sin_f32",
+    "cos_f64",
+    "cos_f32",
 )
 _PREFIX = "_vm_"
 
@@ -548,29 +774,41 @@ def source(names: Iterable[str]) -> str:
     """Self-contained source text defining the kernels ``names`` as ``_vm_<name>``.
 
     For a generated module that must not depend on this file's contents (Numba's disk cache
-    keys a module by its own text only): the kernels, their float32 constants and the import
-    of the bit-cast intrinsics, which are lowered inline and compile nothing of their own.
+    keys a module by its own text only): the kernels, the helpers they call (``_reduce_pio2``
+    as ``_vm_reduce_pio2``), their float32 constants and the import of the bit-cast
+    intrinsics, which are lowered inline and compile nothing of their own, and of the table
+    of 2/pi (a fixed constant).
     """
     names = sorted(set(names), key=KERNELS.index)
     constants: dict[str, str] = {}
-    bodies = []
-    for name in names:
+    tables: dict[str, None] = {}
+    bodies: dict[str, str] = {}
+
+    def add(name: str, new_name: str) -> None:
+        if new_name in bodies:
+            return
         fn = globals()[name].py_func
         text = inspect.getsource(fn)
         for g in fn.__code__.co_names:
             value = globals().get(g)
             if isinstance(value, np.float32):
-                constants[g] = f"{_PREFIX.upper()}{g[1:]} = np.float32({float(value)!r})"
+                # np.float32('nan'): inf and nan have no literal
+                constants[g] = f"{_PREFIX.upper()}{g[1:]} = np.float32({str(float(value))!r})"
                 text = re.sub(rf"\b{g}\b", f"{_PREFIX.upper()}{g[1:]}", text)
+            elif isinstance(value, np.ndarray):
+                tables[g] = None
+            elif isinstance(value, numba.core.registry.CPUDispatcher) and g.startswith("_"):
+                add(g, _PREFIX + g[1:])  # a helper: defined before its caller
+                text = re.sub(rf"\b{g}\(", f"{_PREFIX}{g[1:]}(", text)
         text = text.replace("@numba.njit(**_OPTIONS)", f"@numba.njit({_options_text()})")
-        text = text.replace(f"def {name}(", f"def {_PREFIX}{name}(")
-        bodies.append(text)
-    header = (
-        "from tracegrad.vecmath import (  # noqa: F401\n"
-        "    f32_from_bits, f64_from_bits, float_bits, fma, rint\n"
-        ")"
-    )
-    return "\n\n".join([header + "\n" + "\n".join(constants.values()), *bodies])
+        text = text.replace(f"def {name}(", f"def {new_name}(")
+        bodies[new_name] = text
+
+    for name in names:
+        add(name, _PREFIX + name)
+    imported = [*tables, "f32_from_bits", "f64_from_bits", "float_bits", "fma", "rint"]
+    header = f"from tracegrad.vecmath import (  # noqa: F401\n    {', '.join(imported)}\n)"
+    return "\n\n".join([header + "\n" + "\n".join(constants.values()), *bodies.values()])
 
 
 def _options_text() -> str:
