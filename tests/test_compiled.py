@@ -527,7 +527,8 @@ _VECTOR_PRIMITIVES = sorted(p.name for p in P.REGISTRY.values() if p.vector is n
 
 def _vector_math(x):
     a = np.abs(x)
-    return (np.exp(x), np.tanh(x), np.log(a), np.log1p(a - 1.0), np.expm1(x), P.logistic(x))
+    out = (np.exp(x), np.tanh(x), np.log(a), np.log1p(a - 1.0), np.expm1(x), P.logistic(x))
+    return out + (np.sin(x), np.cos(x))
 
 
 def test_vector_math_covers_every_primitive_with_a_vector_form():
@@ -549,9 +550,9 @@ def test_vector_math_matches_numpy_on_arrays_with_special_values(dtype):
         got = tg.jit(_vector_math)(x)
         a = np.abs(x)
         want = (np.exp(x), np.tanh(x), np.log(a), np.log1p(a - dtype(1)), np.expm1(x))
-        want += (1 / (1 + np.exp(-x)),)
+        want += (1 / (1 + np.exp(-x)), np.sin(x), np.cos(x))
     rtol = 1e-15 if dtype == np.float64 else 5e-7  # about 2 ulp
-    names = ["exp", "tanh", "log", "log1p", "expm1", "logistic"]
+    names = ["exp", "tanh", "log", "log1p", "expm1", "logistic", "sin", "cos"]
     for name, g, w in zip(names, got, want, strict=True):
         assert g.dtype == dtype, name
         np.testing.assert_array_equal(np.isnan(g), np.isnan(w), err_msg=name)

@@ -199,8 +199,20 @@ expm1 = unary(
     "math.expm1({0})",
     vector="_vm_expm1_{f}({0})",
 )
-sin = unary("sin", np.sin, lambda ct, out, x: (mul(ct, cos(x)),), "math.sin({0})")
-cos = unary("cos", np.cos, lambda ct, out, x: (neg(mul(ct, sin(x))),), "math.cos({0})")
+sin = unary(
+    "sin",
+    np.sin,
+    lambda ct, out, x: (mul(ct, cos(x)),),
+    "math.sin({0})",
+    vector="_vm_sin_{f}({0})",
+)
+cos = unary(
+    "cos",
+    np.cos,
+    lambda ct, out, x: (neg(mul(ct, sin(x))),),
+    "math.cos({0})",
+    vector="_vm_cos_{f}({0})",
+)
 tan = unary(
     "tan",
     np.tan,
