@@ -132,20 +132,26 @@ def exp_tail(dtype, degree):
     return fit_rounded(f, w, list(range(degree + 1)), -h, h, dtype)
 
 
-def tanh_small(dtype, degree, cut):
-    """tanh(x) = x + x^3 Q(x^2) for |x| <= cut; fitted in s = x^2."""
+def odd_tail(fn, cubic, dtype, degree, cut):
+    """fn(x) = x + x^3 Q(x^2) for |x| <= cut, fitted in s = x^2 for the relative error of fn;
+    ``cubic`` is fn's x^3 coefficient, the limit of Q at 0."""
 
     def f(s):
         if s == 0:
-            return mp.mpf(-1) / 3
+            return mp.mpf(cubic)
         x = mp.sqrt(s)
-        return (mp.tanh(x) - x) / (s * x)
+        return (fn(x) - x) / (s * x)
 
     def w(s):
         x = mp.sqrt(s)
-        return s * x / mp.tanh(x) if s != 0 else mp.mpf(0)
+        return s * x / fn(x) if s != 0 else mp.mpf(0)
 
     return fit_rounded(f, w, list(range(degree + 1)), mp.mpf(0), mp.mpf(cut) ** 2, dtype)
+
+
+def tanh_small(dtype, degree, cut):
+    """tanh(x) = x + x^3 Q(x^2) for |x| <= cut."""
+    return odd_tail(mp.tanh, mp.mpf(-1) / 3, dtype, degree, cut)
 
 
 def log_tail(dtype, degree):
@@ -169,19 +175,7 @@ def log_tail(dtype, degree):
 def sin_tail(dtype, degree):
     """sin(r) = r + r^3 S(z), z = r^2, for |r| <= pi/4 (a little more for the rounded
     reduction); relative error of sin."""
-    h = mp.pi / 4 * mp.mpf("1.0005")
-
-    def f(z):
-        if z == 0:
-            return mp.mpf(-1) / 6
-        r = mp.sqrt(z)
-        return (mp.sin(r) - r) / (z * r)
-
-    def w(z):
-        r = mp.sqrt(z)
-        return z * r / mp.sin(r) if z != 0 else mp.mpf(0)
-
-    return fit_rounded(f, w, list(range(degree + 1)), mp.mpf(0), h**2, dtype)
+    return odd_tail(mp.sin, mp.mpf(-1) / 6, dtype, degree, mp.pi / 4 * mp.mpf("1.0005"))
 
 
 def cos_tail(dtype, degree):

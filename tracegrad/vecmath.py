@@ -336,15 +336,10 @@ def tanh_f32(x):
 
 
 @numba.njit(**_OPTIONS)
-def log_f64(x):
-    """log of a float64. Max error 0.84 ulp."""
-    # x = 2^k m with m in [sqrt(1/2), sqrt(2)): subtracting the bits of sqrt(1/2) makes the
-    # exponent field count binades that start at sqrt(1/2). Subnormals are scaled by 2^54.
-    sub = x < 2.2250738585072014e-308
-    bits = float_bits(x * 18014398509481984.0 if sub else x)
-    i = (bits - 0x3FE6A09E667F3BCD) >> 52
-    f = f64_from_bits(bits - (i << 52)) - 1.0  # exact
-    k = np.float64(i - 54 if sub else i)
+def _log_reduced_f64(f, k, tail):
+    """log(2^k (1 + f)) + tail for 1 + f in [sqrt(1/2), sqrt(2)), f exact and tail small: the
+    part log_f64 and log1p_f64 share (tail is log1p's rounding correction, added before the
+    final rounding)."""
     # log(1 + f) = 2 atanh(s) = 2s + s R(s^2) with s = f / (2 + f); as 2s = f - f^2/2 + s f^2/2,
     # log(1 + f) = f - (f^2/2 - s (f^2/2 + R)): the roundings of s (and of the polynomial) only
     # touch s (f^2/2 + R), at most f^3/4; f^2/2 is split into a rounded value and its exact
@@ -365,19 +360,27 @@ def log_f64(x):
     # the larger term), so that only the final addition rounds at the scale of the result.
     h = k * 0.6931471805598903
     a = h + f
-    y = a + (((h - a) + f) + (k * 5.497923018708371e-14 - c))
+    return a + (((h - a) + f) + ((k * 5.497923018708371e-14 + tail) - c))
+
+
+@numba.njit(**_OPTIONS)
+def log_f64(x):
+    """log of a float64. Max error 0.84 ulp."""
+    # x = 2^k m with m in [sqrt(1/2), sqrt(2)): subtracting the bits of sqrt(1/2) makes the
+    # exponent field count binades that start at sqrt(1/2). Subnormals are scaled by 2^54.
+    sub = x < 2.2250738585072014e-308
+    bits = float_bits(x * 18014398509481984.0 if sub else x)
+    i = (bits - 0x3FE6A09E667F3BCD) >> 52
+    f = f64_from_bits(bits - (i << 52)) - 1.0  # exact
+    k = np.float64(i - 54 if sub else i)
+    y = _log_reduced_f64(f, k, 0.0)
     y = y if x < math.inf else x  # inf; NaN
     return y if x > 0.0 else (-math.inf if x == 0.0 else math.nan)
 
 
 @numba.njit(**_OPTIONS)
-def log_f32(x):
-    """log of a float32, computed in float32 (the steps of ``log_f64``). Max error 0.83 ulp."""
-    sub = x < _TINY_32
-    bits = float_bits(x * _TWO_25_32 if sub else x)
-    i = (bits - 0x3F3504F3) >> 23
-    f = f32_from_bits(bits - (i << 23)) - _ONE_32
-    k = np.float32(i - 25 if sub else i)
+def _log_reduced_f32(f, k, tail):
+    """``_log_reduced_f64`` in float32."""
     s = f / (_TWO_32 + f)
     z = s * s
     p = _L32_2
@@ -388,7 +391,18 @@ def log_f32(x):
     c = hfsq - (s * (hfsq + z * p) - fma(hf, f, -hfsq))
     h = k * _LN2_HI_32
     a = h + f
-    y = a + (((h - a) + f) + (k * _LN2_LO_32 - c))
+    return a + (((h - a) + f) + ((k * _LN2_LO_32 + tail) - c))
+
+
+@numba.njit(**_OPTIONS)
+def log_f32(x):
+    """log of a float32, computed in float32 (the steps of ``log_f64``). Max error 0.83 ulp."""
+    sub = x < _TINY_32
+    bits = float_bits(x * _TWO_25_32 if sub else x)
+    i = (bits - 0x3F3504F3) >> 23
+    f = f32_from_bits(bits - (i << 23)) - _ONE_32
+    k = np.float32(i - 25 if sub else i)
+    y = _log_reduced_f32(f, k, _ZERO_32)
     y = y if x < _INF_32 else x
     return y if x > _ZERO_32 else (-_INF_32 if x == _ZERO_32 else _NAN_32)
 
@@ -405,21 +419,7 @@ def log1p_f64(x):
     i = (bits - 0x3FE6A09E667F3BCD) >> 52
     f = f64_from_bits(bits - (i << 52)) - 1.0
     k = np.float64(i)
-    s = f / (2.0 + f)
-    z = s * s
-    p = 0.14797508186578717
-    p = p * z + 0.153139031989539
-    p = p * z + 0.181835697416895
-    p = p * z + 0.22222198475949156
-    p = p * z + 0.28571428743263055
-    p = p * z + 0.3999999999941109
-    p = p * z + 0.6666666666666735
-    hf = 0.5 * f
-    hfsq = hf * f
-    c = hfsq - (s * (hfsq + z * p) - fma(hf, f, -hfsq))
-    h = k * 0.6931471805598903
-    a = h + f
-    y = a + (((h - a) + f) + ((k * 5.497923018708371e-14 + e / u) - c))
+    y = _log_reduced_f64(f, k, e / u)
     y = y if u < math.inf else u  # x = inf; NaN
     y = y if u > 0.0 else (-math.inf if u == 0.0 else math.nan)
     return y if x != 0.0 else x  # -0.0
@@ -436,17 +436,7 @@ def log1p_f32(x):
     i = (bits - 0x3F3504F3) >> 23
     f = f32_from_bits(bits - (i << 23)) - _ONE_32
     k = np.float32(i)
-    s = f / (_TWO_32 + f)
-    z = s * s
-    p = _L32_2
-    p = p * z + _L32_1
-    p = p * z + _L32_0
-    hf = _HALF_32 * f
-    hfsq = hf * f
-    c = hfsq - (s * (hfsq + z * p) - fma(hf, f, -hfsq))
-    h = k * _LN2_HI_32
-    a = h + f
-    y = a + (((h - a) + f) + ((k * _LN2_LO_32 + e / u) - c))
+    y = _log_reduced_f32(f, k, e / u)
     y = y if u < _INF_32 else u
     y = y if u > _ZERO_32 else (-_INF_32 if u == _ZERO_32 else _NAN_32)
     return y if x != _ZERO_32 else x
