@@ -183,15 +183,13 @@ _TANH_TINY_32 = _F(1e-4)  # tanh(x) rounds to x below 3e-4
 
 
 @numba.njit(**_OPTIONS)
-def exp_f64(x):
-    """exp of a float64. Max error 0.6 ulp (0.75 ulp for subnormal results)."""
-    # Clamp so that every step below stays finite; NaN becomes 710.0 and is restored last.
-    xc = x if x < 710.0 else 710.0
-    xc = xc if xc > -746.0 else -746.0
-    n = rint(xc * 1.4426950408889634)
-    r_hi = xc - n * 0.6931471805598903  # exact: the constant has 42 significant bits
+def _exp_reduce_f64(x):
+    """``n, r, r_lo, q`` with x = n ln 2 + r + r_lo (|r| <= ln(2)/2, r_lo the rounding error
+    of r) and exp(r) = 1 + r + r^2 q: the reduction exp, tanh and expm1 share."""
+    n = rint(x * 1.4426950408889634)
+    r_hi = x - n * 0.6931471805598903  # exact: the constant has 42 significant bits
     r = r_hi - n * 5.497923018708371e-14
-    r_lo = (r_hi - r) - n * 5.497923018708371e-14  # the rounding error of r
+    r_lo = (r_hi - r) - n * 5.497923018708371e-14
     q = 2.0826586081469857e-09
     q = q * r + 2.5112084684680842e-08
     q = q * r + 2.755758227123311e-07
@@ -203,6 +201,31 @@ def exp_f64(x):
     q = q * r + 0.041666666666666095
     q = q * r + 0.16666666666666682
     q = q * r + 0.5
+    return n, r, r_lo, q
+
+
+@numba.njit(**_OPTIONS)
+def _exp_reduce_f32(x):
+    """``_exp_reduce_f64`` in float32 (exp_f32 and tanh_f32 do without r_lo)."""
+    n = rint(x * _LOG2E_32)
+    r_hi = x - n * _LN2_HI_32
+    r = r_hi - n * _LN2_LO_32
+    r_lo = (r_hi - r) - n * _LN2_LO_32
+    q = _E32_4
+    q = q * r + _E32_3
+    q = q * r + _E32_2
+    q = q * r + _E32_1
+    q = q * r + _E32_0
+    return n, r, r_lo, q
+
+
+@numba.njit(**_OPTIONS)
+def exp_f64(x):
+    """exp of a float64. Max error 0.6 ulp (0.75 ulp for subnormal results)."""
+    # Clamp so that every step below stays finite; NaN becomes 710.0 and is restored last.
+    xc = x if x < 710.0 else 710.0
+    xc = xc if xc > -746.0 else -746.0
+    n, r, r_lo, q = _exp_reduce_f64(xc)
     # exp(r + r_lo) = (1 + r) + (r^2 q + r_lo (1 + r)): 1 + r as a rounded sum plus its
     # exact error, so that only the final addition rounds at the scale of the result.
     s = 1.0 + r
@@ -223,14 +246,7 @@ def exp_f32(x):
     """
     xc = x if x < _EXP_MAX_32 else _EXP_MAX_32
     xc = xc if xc > _EXP_MIN_32 else _EXP_MIN_32
-    n = rint(xc * _LOG2E_32)
-    r = xc - n * _LN2_HI_32
-    r = r - n * _LN2_LO_32
-    q = _E32_4
-    q = q * r + _E32_3
-    q = q * r + _E32_2
-    q = q * r + _E32_1
-    q = q * r + _E32_0
+    n, r, _, q = _exp_reduce_f32(xc)
     p = _ONE_32 + (r + (r * r) * q)
     k = np.int32(n)  # in [-150, 128]
     k1 = k >> 1
@@ -262,21 +278,7 @@ def tanh_f64(x):
     ax = abs(x)
     a = ax if ax < 20.0 else 20.0  # NaN gives 20.0
     t = a + a
-    n = rint(t * 1.4426950408889634)
-    r_hi = t - n * 0.6931471805598903
-    r = r_hi - n * 5.497923018708371e-14
-    r_lo = (r_hi - r) - n * 5.497923018708371e-14
-    q = 2.0826586081469857e-09
-    q = q * r + 2.5112084684680842e-08
-    q = q * r + 2.755758227123311e-07
-    q = q * r + 2.755723472726243e-06
-    q = q * r + 2.480158692572993e-05
-    q = q * r + 0.0001984126989651574
-    q = q * r + 0.0013888888889116355
-    q = q * r + 0.008333333333316982
-    q = q * r + 0.041666666666666095
-    q = q * r + 0.16666666666666682
-    q = q * r + 0.5
+    n, r, r_lo, q = _exp_reduce_f64(t)
     u = 1.0 + r
     c = (((1.0 - u) + r) + r_lo * (1.0 + r)) + (r * r) * q
     p = u + c
@@ -316,14 +318,7 @@ def tanh_f32(x):
     ax = abs(x)
     a = ax if ax < _TANH_BIG_32 else _TANH_BIG_32
     t = a + a
-    n = rint(t * _LOG2E_32)
-    r = t - n * _LN2_HI_32
-    r = r - n * _LN2_LO_32
-    q = _E32_4
-    q = q * r + _E32_3
-    q = q * r + _E32_2
-    q = q * r + _E32_1
-    q = q * r + _E32_0
+    n, r, _, q = _exp_reduce_f32(t)
     e = (_ONE_32 + (r + (r * r) * q)) * f32_from_bits((np.int32(n) + 127) << 23)  # n <= 29
     big = _ONE_32 - _TWO_32 / (e + _ONE_32)
     big = -big if x < _ZERO_32 else big
@@ -451,21 +446,7 @@ def expm1_f64(x):
     """exp(x) - 1 of a float64. Max error 0.79 ulp."""
     xc = x if x < 710.0 else 710.0  # NaN gives 710.0; restored last
     xc = xc if xc > -40.0 else -40.0  # expm1 rounds to -1 below -37.43
-    n = rint(xc * 1.4426950408889634)
-    r_hi = xc - n * 0.6931471805598903
-    r = r_hi - n * 5.497923018708371e-14
-    r_lo = (r_hi - r) - n * 5.497923018708371e-14
-    q = 2.0826586081469857e-09
-    q = q * r + 2.5112084684680842e-08
-    q = q * r + 2.755758227123311e-07
-    q = q * r + 2.755723472726243e-06
-    q = q * r + 2.480158692572993e-05
-    q = q * r + 0.0001984126989651574
-    q = q * r + 0.0013888888889116355
-    q = q * r + 0.008333333333316982
-    q = q * r + 0.041666666666666095
-    q = q * r + 0.16666666666666682
-    q = q * r + 0.5
+    n, r, r_lo, q = _exp_reduce_f64(xc)
     # exp(r) - 1 = t + t_lo, computed without forming 1 + r (no cancellation near 0), and
     # with r^2 split into a rounded product and its exact remainder.
     r2 = r * r
@@ -496,15 +477,7 @@ def expm1_f32(x):
     0.91 ulp."""
     xc = x if x < _EXP_MAX_32 else _EXP_MAX_32
     xc = xc if xc > _EXPM1_MIN_32 else _EXPM1_MIN_32
-    n = rint(xc * _LOG2E_32)
-    r_hi = xc - n * _LN2_HI_32
-    r = r_hi - n * _LN2_LO_32
-    r_lo = (r_hi - r) - n * _LN2_LO_32
-    q = _E32_4
-    q = q * r + _E32_3
-    q = q * r + _E32_2
-    q = q * r + _E32_1
-    q = q * r + _E32_0
+    n, r, r_lo, q = _exp_reduce_f32(xc)
     r2 = r * r
     w = r2 * q + (fma(r, r, -r2) * q + r_lo * (_ONE_32 + r))
     t = r + w
