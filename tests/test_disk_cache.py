@@ -27,8 +27,8 @@ def f(w, x):
     return np.sum(np.tanh(x @ w) ** 2) + np.sum(np.sin(w) * np.exp(-w * w))
 
 rng = np.random.default_rng(0)
-w = rng.normal(size=(4, 3))
-x = rng.normal(size=(5, 4))
+w = rng.normal(size=(8, 12))  # loops of 64+ iterations: vecmath's kernels, inlined
+x = rng.normal(size=(6, 8))
 value, grad = tg.value_and_grad(f)(w, x)
 s = tg.compile_stats()
 print(json.dumps({"value": float(value), "grad": grad.tolist(), "compiles": s.compiles,
