@@ -230,7 +230,13 @@ def _scalar_if_0d(x: Any) -> Any:
 
 
 def _as_array(v: Any) -> Any:
-    return np.asarray(v) if isinstance(v, float | np.generic) else v
+    # The per-call path: an ndarray (the usual case) is returned after one type check.
+    if type(v) is np.ndarray:
+        return v
+    return np.asarray(v) if isinstance(v, _PYTHON_OR_NUMPY_SCALAR) else v
+
+
+_PYTHON_OR_NUMPY_SCALAR = (float, np.generic)
 
 
 def _as_scalar(v: Any) -> Any:
