@@ -353,7 +353,10 @@ class _Staged:
         # arguments are the leaves and no flattening is needed.  A container argument
         # makes the key unhashable (see _leaf_key) and takes the general path.
         try:
-            entry = self.flat_cache.get(tuple(map(_leaf_key, args)))
+            if len(args) == 1:  # one argument (a loss of one array): no map, ~0.1 us less
+                entry = self.flat_cache.get((_leaf_key(args[0]),))
+            else:
+                entry = self.flat_cache.get(tuple(map(_leaf_key, args)))
         except TypeError:
             entry = None
         if entry is not None:
