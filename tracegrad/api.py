@@ -517,6 +517,8 @@ class _Jit(_Staged):
     ) -> tuple[Executable, list[Tracer], Callable[[list], Any]]:
         found = trace_user_function(self.f, signature)
         out_tree = found.out_tree
+        if out_tree.is_leaf:  # one array or scalar: nothing to rebuild on the per-call path
+            return Executable(found.program), found.captured, lambda outs: _scalar_if_0d(outs[0])
 
         def finish(outs: list) -> Any:
             return tree_unflatten(out_tree, [_scalar_if_0d(o) for o in outs])
