@@ -719,34 +719,32 @@ class _Generator:
         written once as ``_loop<k>`` and its blocks become calls of it. Returns the helpers'
         source text.
         """
-        groups: dict[str, list[tuple[_Block, list[Atom]]]] = {}
+        groups: dict[str, list[tuple[_Block, list[Atom], str]]] = {}
         for block in self.blocks:
             if block.eqn is None:
                 params, text = self._canonical(block)
                 code = "\n".join(line.split("#")[0].rstrip() for line in text.splitlines())
                 # Loop bounds are read from the parameters' shapes: those must match too.
                 shapes = repr([(a.aval.shape, a.aval.dtype.name) for a in params])
-                groups.setdefault(code + shapes, []).append((block, params))
+                groups.setdefault(code + shapes, []).append((block, params, text))
         helpers: list[str] = []
         for blocks in groups.values():
             if len(blocks) < 2:
                 continue
             fname = f"_loop{len(helpers) + 1}"
-            first, first_params = blocks[0]
+            first, first_params, text = blocks[0]
             n = len(first_params)
             names = [f"v{k}" for k in range(n)]
             avals = [a.aval for a in first_params]
             results = [f"v{k}" for k in range(n, n + len(first.defs))]
-            text = self._canonical(first)[1]
             body = [*self._extents(names, avals, first.extents), *text.splitlines()]
             if results:
                 body.append("return " + ", ".join(results))
-            cache = "cache=True, " if self.cache else ""
             helpers.append(
-                f"\n\n@numba.njit({cache}{DECORATOR_OPTIONS})\n"
+                f"\n\n@numba.njit({self._njit_options()})\n"
                 f"def {fname}({', '.join(names)}):\n" + "\n".join("    " + line for line in body)
             )
-            for block, params in blocks:
+            for block, params, _ in blocks:
                 call = f"{fname}({', '.join(self.name(a) for a in params)})"
                 if block.defs:
                     call = ", ".join(self.name(v) for v in block.defs) + " = " + call
@@ -839,9 +837,11 @@ class _Generator:
                 lines.append(f"{name}[0] = {value}")
         return lines + ["_blas = 0"] if dtypes else []
 
+    def _njit_options(self) -> str:
+        return ("cache=True, " if self.cache else "") + DECORATOR_OPTIONS
+
     def _decorator(self, params: list[Atom]) -> str:
-        cache = "cache=True, " if self.cache else ""
-        return f'@numba.njit("{self._signature(params)}", {cache}{DECORATOR_OPTIONS})'
+        return f'@numba.njit("{self._signature(params)}", {self._njit_options()})'
 
     def generate(self) -> Generated:
         self.build()
