@@ -123,25 +123,13 @@ def test_item_of_traced_value():
 # A traced value turned into a NumPy array
 
 
-def test_np_asarray_of_tracer():
+def test_asarray_bound_before_tracing_names_the_fix():
+    from numpy import asarray  # bound to NumPy's own: not replaced while tracing
+
     def f(x):
-        return np.sum(np.asarray(x) ** 2)  # <asarray>
+        return np.sum(asarray(x) ** 2)  # <asarray>
 
     raises(TracerConversionError, tg.grad(f), X, words=["np.asarray", "f64[3]"], marker="asarray")
-
-
-def test_np_array_of_tracer():
-    def f(x):
-        return np.sum(np.array(x))  # <np.array>
-
-    raises(TracerConversionError, tg.grad(f), X, words=["np.array"], marker="np.array")
-
-
-def test_np_array_of_list_with_tracers():
-    def f(x):
-        return np.sum(np.array([x[0], 1.0]))  # <array>
-
-    raises(TracerConversionError, tg.grad(f), X, words=["np.array", "np.stack"], marker="array")
 
 
 def test_writing_tracer_into_numpy_array():

@@ -7,6 +7,7 @@ from .custom import checkpoint, custom_jvp, custom_vjp
 from .errors import (
     ArgnumsError,
     DTypeError,
+    FrozenRandomnessWarning,
     NonScalarOutputError,
     NotCallableError,
     OutputStructureError,
@@ -26,6 +27,7 @@ __version__ = "0.1.0"
 __all__ = [
     "ArgnumsError",
     "DTypeError",
+    "FrozenRandomnessWarning",
     "NonScalarOutputError",
     "NotCallableError",
     "OutputStructureError",

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from . import adjoint
+from .constructors import traced_constructors
 from .errors import (
     ArgnumsError,
     DTypeError,
@@ -32,6 +33,7 @@ from .errors import (
 from .interpret import eval_program
 from .ir import Aval, Literal, Program
 from .passes import lower, optimize
+from .randomness import warn_if_random_drawn
 from .tracing import ArrayTracer, Tracer, trace_flat
 from .tree import (
     LEAF,
@@ -153,9 +155,15 @@ def _normalize_argnums(argnums: int | Sequence[int], nargs: int, fn_name: str) -
         if not isinstance(n, int) or not -nargs <= n < nargs:
             raise ArgnumsError(
                 f"{fn_name}: argnums={argnums!r}, but the function was called with {nargs} "
-                f"positional argument(s); valid argnums are 0..{nargs - 1}."
+                f"positional argument(s); valid argnums are 0..{nargs - 1} (or -{nargs}..-1)."
             )
-    return tuple(n % nargs for n in nums)
+    normalized = tuple(n % nargs for n in nums)
+    if len(set(normalized)) != len(normalized):
+        raise ArgnumsError(
+            f"{fn_name}: argnums={argnums!r} names the same argument more than once. List "
+            "each argument once; the gradients come back in the order argnums gives."
+        )
+    return normalized
 
 
 def _function_name(f: Callable) -> str:
@@ -289,7 +297,8 @@ def trace_user_function(
         out_leaves, trees["out"] = tree_flatten(result)
         return out_leaves + aux_leaves
 
-    program, captured = trace_flat(flat_fn, signature.avals)
+    with traced_constructors(), warn_if_random_drawn(f):
+        program, captured = trace_flat(flat_fn, signature.avals)
     return Traced(optimize(program), captured, trees["out"], trees.get("aux"))
 
 
@@ -350,9 +359,12 @@ class _Staged:
         self.executables: dict[tuple, Executable] = {}
         # Threads that miss the cache together build the entry once.
         self._lock = threading.RLock()
+        self._keyword_forms: dict[int, _Staged] = {}  # number of positional args -> staged
         functools.update_wrapper(self, f, updated=())
 
-    def __call__(self, *args: Any) -> Any:
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if kwargs:
+            return self._call_with_keywords(args, kwargs)
         # Fast path: every argument is itself a leaf (a float, an array, ...), so the
         # arguments are the leaves and no flattening is needed.  A container argument
         # (see _leaf_key) misses, and so does an unhashable static one (TypeError).
@@ -377,6 +389,26 @@ class _Staged:
                 if entry is None:
                     entry = self._make_entry(args, leaves, treedef, key)
         return entry(leaves)
+
+    def _call_with_keywords(self, args: tuple, kwargs: dict[str, Any]) -> Any:
+        """Keyword arguments are passed through, as JAX does: traced like positional
+        arguments (static when they are Python ints, strings, ...) but never differentiated.
+        They travel as one trailing dict argument of a wrapped function."""
+        nargs = len(args)
+        staged = self._keyword_forms.get(nargs)
+        if staged is None:
+            f = self.f
+
+            @functools.wraps(f)
+            def with_keywords(*args_then_kwargs: Any) -> Any:
+                return f(*args_then_kwargs[:-1], **args_then_kwargs[-1])
+
+            staged = self._keyword_forms[nargs] = self._rebind(with_keywords, nargs)
+        return staged(*args, kwargs)
+
+    def _rebind(self, f: Callable, nargs: int) -> _Staged:
+        """The same transformation of ``f``, whose first ``nargs`` arguments are positional."""
+        return type(self)(f)
 
     def lower(self, *args: Any) -> Executable:
         """The Executable (Program and compiled code) used for these arguments."""
@@ -442,6 +474,12 @@ class _ValueAndGrad(_Staged):
         self.has_aux = has_aux
         self.with_value = value
 
+    def _rebind(self, f: Callable, nargs: int) -> _Staged:
+        # Resolve negative argnums against the positional arguments, not the keyword dict.
+        nums = _normalize_argnums(self.argnums, nargs, f"grad({_function_name(self.f)})")
+        argnums = nums[0] if isinstance(self.argnums, int) else nums
+        return _ValueAndGrad(f, argnums, self.has_aux, self.with_value)
+
     def _build(
         self, args: tuple, signature: Signature
     ) -> tuple[Executable, list[Tracer], Callable[[list], Any]]:
@@ -451,7 +489,8 @@ class _ValueAndGrad(_Staged):
         found = trace_user_function(self.f, signature, self.has_aux, scalar_output=True)
         owner = [i for i, a in enumerate(args) for _ in range(len(tree_flatten(a)[0]))]
         traced_owner = [owner[p] for p in signature.traced_positions]
-        wrt = tuple(j for j, arg in enumerate(traced_owner) if arg in argnums)
+        # Gradients come back in argnums order, which need not be the argument order.
+        wrt = tuple(j for n in argnums for j, arg in enumerate(traced_owner) if arg == n)
         joint = adjoint.joint_program(found.program, wrt)
         return Executable(joint), found.captured, self._finisher(args, argnums, found, len(wrt))
 

@@ -31,6 +31,19 @@ def user_location() -> str:
     return "<unknown location>"
 
 
+def user_stacklevel() -> int:
+    """The ``stacklevel`` that makes ``warnings.warn``, called by the caller of this function,
+    point at the user's code."""
+    skip = (*_SKIP_DIRS, _numpy_dir())
+    frame, level = sys._getframe(2), 2
+    while frame is not None:
+        filename = os.path.abspath(frame.f_code.co_filename)
+        if not filename.startswith(skip) and not filename.startswith("<frozen"):
+            return level
+        frame, level = frame.f_back, level + 1
+    return 1
+
+
 class TracegradError(Exception):
     """Base class of every error tracegrad raises on purpose; names the user's file:line."""
 
@@ -82,5 +95,5 @@ class ArgnumsError(TracegradError, ValueError):
     """``argnums`` names an argument that the call does not have."""
 
 
-class CompileError(TracegradError):
-    """Numba could not compile the generated source."""
+class FrozenRandomnessWarning(UserWarning):
+    """Random numbers drawn while tracing are baked into the program as constants."""

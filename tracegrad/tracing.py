@@ -185,8 +185,10 @@ class Tracer:
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         raise TracerConversionError(
-            f"a traced array {self.aval} was converted to a NumPy array (np.asarray, np.array, "
-            "or assignment into a NumPy array). Its value is not known while tracing. Keep "
+            f"a traced array {self.aval} was converted to a NumPy array (assignment into a "
+            "NumPy array, or an array constructor NumPy calls internally or that was imported "
+            "under another name). Its value is not known while tracing. Call np.asarray / "
+            "np.array as attributes of numpy (they accept traced values while tracing), keep "
             "the computation in NumPy functions on the traced value, or build the result "
             "with np.stack / np.concatenate / np.where instead of writing into an array."
         )

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from ..api import _normalize_argnums as normalize_argnums
 from ..api import grad
 from ..tree import tree_flatten, tree_leaves_with_path, tree_unflatten
 
@@ -96,8 +97,7 @@ def _default_argnums(args: Sequence[Any]) -> tuple[int, ...]:
 def _normalize_argnums(argnums: int | Sequence[int] | None, args: Sequence[Any]) -> tuple:
     if argnums is None:
         return _default_argnums(args)
-    nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
-    return tuple(n % len(args) for n in nums)
+    return normalize_argnums(argnums, len(args), "check_grads")
 
 
 class _Point:
@@ -351,8 +351,7 @@ def numerical_grad(
     input's dtype.  Differences are evaluated in float64 where ``f`` allows it.
     """
     args = tuple(args)
-    nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
-    nums = tuple(n % len(args) for n in nums)
+    nums = normalize_argnums(argnums, len(args), "numerical_grad")
     point = _Point(f, args, nums)
     results = []
     for k in point.wrt:
@@ -401,8 +400,7 @@ def numerical_jacobian(
     Differences are evaluated in float64 where ``f`` allows it; blocks are float64.
     """
     args = tuple(args)
-    nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
-    nums = tuple(n % len(args) for n in nums)
+    nums = normalize_argnums(argnums, len(args), "numerical_jacobian")
     leaves, treedef = tree_flatten(args)
     paths = [p for p, _ in tree_leaves_with_path(args)]
     owner = [i for i, a in enumerate(args) for _ in tree_flatten(a)[0]]
