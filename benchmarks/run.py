@@ -90,7 +90,7 @@ def backend_state() -> str:
     if requested != "numba":
         return f"{requested} (forced by TRACEGRAD_BACKEND)"
     try:
-        import tracegrad.compiler  # noqa: F401
+        import tracegrad.backend.compiler  # noqa: F401
     except ImportError as e:
         return f"interpret (NumPy interpreter fallback: Numba backend unavailable: {e})"
     return "numba"
@@ -248,8 +248,8 @@ print("RESULT " + json.dumps(result))
 # nothing and loaded from the disk cache.
 _TRACEGRAD_STATS = """
 stats = getattr(tg, "compile_stats", None)
-if stats is None and "tracegrad.compiler" in sys.modules:
-    stats = getattr(sys.modules["tracegrad.compiler"], "compile_stats", None)
+if stats is None and "tracegrad.backend.compiler" in sys.modules:
+    stats = getattr(sys.modules["tracegrad.backend.compiler"], "compile_stats", None)
 if stats is not None:
     s = stats()
     result.update(compiles=s.compiles, disk_hits=s.disk_hits)

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""tracegrad.vecmath against math.* in a Numba loop and against NumPy's SIMD ufuncs.
+"""tracegrad.backend.vecmath against math.* in a Numba loop and against NumPy's SIMD ufuncs.
 
     python benchmarks/vecmath.py [--quick] [--skip-compile]
 
@@ -41,7 +41,7 @@ import numba  # noqa: E402
 import numpy as np  # noqa: E402
 from timing import interleaved  # noqa: E402
 
-from tracegrad import vecmath  # noqa: E402
+from tracegrad.backend import vecmath  # noqa: E402
 
 LOOP = {"error_model": "numpy", "fastmath": {"reassoc", "contract", "arcp", "nsz"}}
 # name: (math function, NumPy ufunc, range of the speed test's inputs)
@@ -230,7 +230,7 @@ import numba
 def _warm(x):
     return x + 1.0
 _warm(1.0)  # LLVM and target initialisation, paid by any first compile
-from tracegrad import vecmath  # imported by tracegrad's compiler anyway
+from tracegrad.backend import vecmath  # imported by tracegrad's compiler anyway
 scenario, dtype, fn = sys.argv[1:4]
 directory = sys.argv[4]
 sfx = "f64" if dtype == "float64" else "f32"
@@ -239,7 +239,7 @@ if scenario == "math":
 elif scenario == "source":
     head, call = vecmath.source([fn + "_" + sfx]), "_vm_" + fn + "_" + sfx
 else:
-    head, call = f"from tracegrad.vecmath import {fn}_{sfx}", fn + "_" + sfx
+    head, call = f"from tracegrad.backend.vecmath import {fn}_{sfx}", fn + "_" + sfx
 times = []
 for k in range(2):
     src = (

@@ -66,7 +66,7 @@ def backend_name() -> str:
     if os.environ.get("TRACEGRAD_BACKEND", "numba") != "numba":
         return "NumPy reference interpreter (TRACEGRAD_BACKEND)"
     try:
-        import tracegrad.compiler  # noqa: F401
+        import tracegrad.backend.compiler  # noqa: F401
     except ImportError:
         return "NumPy reference interpreter (the Numba backend is not installed yet)"
     return "Numba"

@@ -1,4 +1,4 @@
-"""Matrix products in compiled code: NumPy's own BLAS (tracegrad.blas), and the SciPy fallback.
+"""Matrix products in compiled code: NumPy's own BLAS (tracegrad.backend.blas), and SciPy's.
 
 Every product form the code generator writes (C arrays and transposed views, both dtypes,
 odd and degenerate shapes) is checked against NumPy. With NumPy's BLAS the kernels are the
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import tracegrad as tg
-from tracegrad import blas, codegen, compiler
+from tracegrad.backend import blas, codegen, compiler
 
 FORMS = {
     "x @ y": lambda a, b: a @ b,

@@ -16,13 +16,14 @@ from hypothesis import strategies as st
 from seed_models import autoencoder_loss, exp_chain, perceptron_loss, rosenbrock
 
 import tracegrad as tg
-from tracegrad import primitives as P
-from tracegrad.adjoint import joint_program
-from tracegrad.compiler import compile_program, compile_stats
-from tracegrad.interpret import eval_program
-from tracegrad.ir import Aval
-from tracegrad.passes import lower
-from tracegrad.tracing import trace_flat
+from tracegrad.backend.compiler import compile_program, compile_stats
+from tracegrad.core import primitives as P
+from tracegrad.core.adjoint import joint_program
+from tracegrad.core.interpret import eval_program
+from tracegrad.core.ir import Aval
+from tracegrad.core.passes import lower
+from tracegrad.core.tracing import trace_flat
+from tracegrad.frontend.tracer import box
 
 DTYPES = [np.float64, np.float32]
 TOL = {
@@ -228,7 +229,7 @@ def _all_cases(*args):
 def registry_program(request):
     """(dtype, joint program, compiled runner): every case, values and gradients."""
     dtype = np.dtype(request.param)
-    forward, captured = trace_flat(_all_cases, _avals(dtype))
+    forward, captured = trace_flat(_all_cases, _avals(dtype), box)
     assert not captured
     joint = lower(joint_program(forward, wrt=(0, 1, 2, 3)))
     return dtype, joint, compile_program(joint)
@@ -520,7 +521,7 @@ def test_repeated_loop_nests_share_one_helper_and_match_the_interpreter():
 
 
 # =============================================================================================
-# Vectorised math (tracegrad.vecmath) in loops over arrays
+# Vectorised math (tracegrad.backend.vecmath) in loops over arrays
 
 _VECTOR_PRIMITIVES = sorted(p.name for p in P.REGISTRY.values() if p.vector is not None)
 

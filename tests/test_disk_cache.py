@@ -71,7 +71,7 @@ def test_warm_cache_compiles_nothing(warm):
 # compiler._light_cache_loads): calls that miss the kernel's signature, a new program compiled
 # in the same process, and the user's own Numba code (np.dot needs SciPy) all still work.
 WARM_TAIL = r"""
-from tracegrad import blas
+from tracegrad.backend import blas
 light = "scipy.linalg" not in sys.modules
 fortran = tg.value_and_grad(f)(np.asfortranarray(w), x[::1, :])  # copied to C order
 as_f32 = tg.value_and_grad(f)(w.astype(np.float32), x.astype(np.float32))  # a new program

@@ -19,8 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import tracegrad as tg
-from tracegrad.compiler import compile_program
-from tracegrad.interpret import eval_program
+from tracegrad.backend.compiler import compile_program
+from tracegrad.core.interpret import eval_program
 from tracegrad.testing import numerical_grad
 
 SHAPES = [(3, 4), (4,), (3, 1), ()]

@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 
 import tracegrad as tg
-from tracegrad import compiler
-from tracegrad.interpret import eval_program
+from tracegrad.backend import compiler
+from tracegrad.core.interpret import eval_program
 from tracegrad.testing import check_grads
 
 HERE = os.path.basename(__file__)

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 import tracegrad as tg
-from tracegrad import adjoint, passes
-from tracegrad import primitives as P
 from tracegrad.api import Signature, trace_user_function
-from tracegrad.interpret import eval_program
-from tracegrad.ir import Aval, Eqn, IRCheckError, Literal, Program, Var, check
+from tracegrad.core import adjoint, passes
+from tracegrad.core import primitives as P
+from tracegrad.core.interpret import eval_program
+from tracegrad.core.ir import Aval, Eqn, IRCheckError, Literal, Program, Var, check
 from tracegrad.tree import tree_flatten
 
 pytestmark = pytest.mark.usefixtures("interpret_backend")
@@ -50,7 +50,8 @@ FUNCTIONS = [
 
 def raw_trace(f, args) -> Program:
     """The program as traced, before any pass."""
-    from tracegrad.tracing import trace_flat
+    from tracegrad.core.tracing import trace_flat
+    from tracegrad.frontend.tracer import box
 
     leaves, treedef = tree_flatten(tuple(args))
     avals = [Aval.of(x) for x in leaves]
@@ -59,7 +60,7 @@ def raw_trace(f, args) -> Program:
         return [f(*tracers)]
 
     assert treedef.num_leaves == len(args)
-    program, captured = trace_flat(flat, avals)
+    program, captured = trace_flat(flat, avals, box)
     assert not captured
     return program
 

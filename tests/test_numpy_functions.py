@@ -20,7 +20,7 @@ import pytest
 from scalarize import scalarized
 
 import tracegrad as tg
-from tracegrad import numpy_api
+from tracegrad.frontend import numpy_api
 from tracegrad.testing import check_grads
 
 pytestmark = pytest.mark.usefixtures("interpret_backend")

@@ -20,9 +20,9 @@ from hypothesis.extra import numpy as hnp
 from scalarize import scalarized
 
 import tracegrad as tg
-from tracegrad import numpy_api
-from tracegrad import primitives as P
-from tracegrad.primitives import REGISTRY
+from tracegrad.core import primitives as P
+from tracegrad.core.primitives import REGISTRY
+from tracegrad.frontend import numpy_api
 from tracegrad.testing import check_grads
 
 pytestmark = pytest.mark.usefixtures("interpret_backend")

@@ -2,14 +2,15 @@
 
 from pathlib import Path
 
-from tracegrad import support
+from tracegrad.frontend import support
 
 PAGE = Path(__file__).resolve().parent.parent / "docs" / "numpy-support.md"
 
 
 def test_support_page_matches_dispatch_tables():
     assert PAGE.read_text() == support.render(), (
-        "docs/numpy-support.md is stale: run `python -m tracegrad.support > docs/numpy-support.md`"
+        "docs/numpy-support.md is stale: "
+        "run `python -m tracegrad.frontend.support > docs/numpy-support.md`"
     )
 
 

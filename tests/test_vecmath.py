@@ -1,4 +1,4 @@
-"""Accuracy and special values of tracegrad.vecmath's kernels, called from a fused loop.
+"""Accuracy and special values of tracegrad.backend.vecmath's kernels, called from a fused loop.
 
 Each kernel is compiled once, inside the kind of loop the code generator emits (NaN-safe
 fastmath flags, NumPy error model), and checked against NumPy in extended precision.
@@ -13,7 +13,7 @@ import numba
 import numpy as np
 import pytest
 
-from tracegrad import vecmath
+from tracegrad.backend import vecmath
 
 _LOOP_OPTIONS = {"error_model": "numpy", "fastmath": {"reassoc", "contract", "arcp", "nsz"}}
 

@@ -203,7 +203,7 @@ def split_pio2() -> tuple[float, float]:
 def check_two_over_pi_table() -> float:
     """Largest difference between vecmath's table of 2/pi chunks (built with integer
     arithmetic) and 2/pi in mpmath, in units of the last chunk's least significant bit."""
-    from tracegrad import vecmath
+    from tracegrad.backend import vecmath
 
     with mp.workdps(450):
         m = 2 / mp.pi

@@ -1,8 +1,8 @@
 """tracegrad: JIT-compiled reverse-mode automatic differentiation of plain NumPy code."""
 
-from . import numpy_api as _numpy_api  # noqa: F401  (registers primitives and Tracer methods)
 from .api import grad, jit, make_ir, show_source, value_and_grad
-from .compiler import compile_stats
+from .backend.compiler import compile_stats
+from .core.ir import Program
 from .custom import checkpoint, custom_jvp, custom_vjp
 from .errors import (
     ArgnumsError,
@@ -18,8 +18,7 @@ from .errors import (
     TracerLeakError,
     UnsupportedNumpyFunction,
 )
-from .ir import Program
-from .numpy_api import stop_gradient
+from .frontend.numpy_api import stop_gradient
 from .transforms import hessian, jacfwd, jacobian, jacrev, jvp, vjp
 
 __version__ = "0.1.0"

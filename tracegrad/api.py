@@ -21,8 +21,11 @@ from typing import Any
 
 import numpy as np
 
-from . import adjoint
-from .constructors import traced_constructors
+from .core import adjoint
+from .core.interpret import eval_program
+from .core.ir import Aval, Literal, Program
+from .core.passes import lower, optimize
+from .core.tracing import Tracer, trace_flat
 from .errors import (
     ArgnumsError,
     DTypeError,
@@ -30,11 +33,9 @@ from .errors import (
     NotCallableError,
     OutputStructureError,
 )
-from .interpret import eval_program
-from .ir import Aval, Literal, Program
-from .passes import lower, optimize
-from .randomness import warn_if_random_drawn
-from .tracing import ArrayTracer, Tracer, trace_flat
+from .frontend.constructors import traced_constructors
+from .frontend.randomness import warn_if_random_drawn
+from .frontend.tracer import NumpyArrayTracer, NumpyTracer, box
 from .tree import (
     LEAF,
     TreeDef,
@@ -59,7 +60,7 @@ def _leaf_key(leaf: Any) -> Any:
         return (leaf.shape, leaf.dtype)
     if t is float:
         return float
-    if t is Tracer or t is ArrayTracer:
+    if t is NumpyTracer or t is NumpyArrayTracer:
         return (Tracer, leaf.node.aval)
     if isinstance(leaf, np.generic):  # not the key of a 0-d array: results differ in form
         return (np.generic, leaf.dtype)
@@ -203,7 +204,7 @@ class Executable:
     def _build(self) -> Callable[[Sequence[Any]], list[Any]]:
         if _backend() == "numba":
             try:
-                from .compiler import compile_program
+                from .backend.compiler import compile_program
             except ImportError:  # the Numba backend is unavailable; fall back to NumPy
                 pass
             else:
@@ -232,7 +233,7 @@ class Executable:
 
     def source(self) -> str:
         """The generated Numba source of this program."""
-        from .codegen import generate_source
+        from .backend.codegen import generate_source
 
         return generate_source(self.lowered)
 
@@ -298,7 +299,7 @@ def trace_user_function(
         return out_leaves + aux_leaves
 
     with traced_constructors(), warn_if_random_drawn(f):
-        program, captured = trace_flat(flat_fn, signature.avals)
+        program, captured = trace_flat(flat_fn, signature.avals, box)
     return Traced(optimize(program), captured, trees["out"], trees.get("aux"))
 
 
@@ -491,7 +492,7 @@ class _ValueAndGrad(_Staged):
         traced_owner = [owner[p] for p in signature.traced_positions]
         # Gradients come back in argnums order, which need not be the argument order.
         wrt = tuple(j for n in argnums for j, arg in enumerate(traced_owner) if arg == n)
-        joint = adjoint.joint_program(found.program, wrt)
+        joint = adjoint.joint_program(found.program, wrt, box)
         return Executable(joint), found.captured, self._finisher(args, argnums, found, len(wrt))
 
     def _finisher(

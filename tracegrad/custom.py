@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from . import primitives as P
-from .numpy_api import stop_gradient, zeros
-from .tracing import Tracer
+from .core import primitives as P
+from .core.tracing import Tracer
+from .frontend.numpy_api import stop_gradient, zeros
 from .tree import TreeDef, tree_flatten, tree_unflatten
 
 

@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 
-from . import adjoint
 from .api import (
     Executable,
     Signature,
@@ -29,10 +28,12 @@ from .api import (
     trace_user_function,
     value_and_grad,
 )
+from .core import adjoint
+from .core.interpret import eval_program
+from .core.ir import Aval
+from .core.tracing import Tracer
 from .errors import ShapeError
-from .interpret import eval_program
-from .ir import Aval
-from .tracing import Tracer
+from .frontend.tracer import box
 from .tree import TreeDef, tree_flatten, tree_unflatten
 
 # =============================================================================================
@@ -63,7 +64,7 @@ def _vjp_plan(f: Callable, leaves: list, treedef: TreeDef) -> _VjpPlan:
     signature = Signature.of(leaves, treedef, _function_name(f))
     found = trace_user_function(f, signature)
     wrt = tuple(i for i, a in enumerate(signature.avals) if a.dtype.kind == "f")
-    joint = adjoint.vjp_program(found.program, wrt)
+    joint = adjoint.vjp_program(found.program, wrt, box)
     n_in, n_out = len(found.program.inputs), len(found.program.outputs)
     forward, backward, _ = adjoint.split_program(joint, n_in, range(n_out))
     plan = _VjpPlan(

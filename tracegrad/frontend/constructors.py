@@ -22,9 +22,9 @@ from typing import Any
 
 import numpy as np
 
+from ..core.tracing import Tracer
+from ..errors import UnsupportedNumpyFunction
 from . import numpy_api as tnp
-from .errors import UnsupportedNumpyFunction
-from .tracing import Tracer
 
 
 def holds_tracer(data: Any) -> bool:

@@ -41,9 +41,9 @@ from typing import Any
 
 import numpy as np
 
+from ..core.ir import Aval, Literal, Program, format_literal, format_params
+from ..errors import DTypeError
 from . import codegen
-from .errors import DTypeError
-from .ir import Aval, Literal, Program, format_literal, format_params
 
 # =============================================================================================
 # Statistics
@@ -141,7 +141,7 @@ def _ensure_file(directory: str, name: str, source: str) -> str:
 def _versions() -> str:
     import numba
 
-    from . import __version__
+    from .. import __version__
 
     # Generated kernels inline numba_support's intrinsics and vecmath's kernels, and Numba's
     # cache does not track other modules: their text is part of every file's key.
@@ -229,7 +229,7 @@ def _registries_without_scipy_linalg() -> Iterator[None]:
     The first compile in a process imports Numba's NumPy registries, and with them
     ``numba.np.arraymath``, which calls ``numba.np.linalg.ensure_blas()`` at import only to
     set a "BLAS is available" flag: that imports ``scipy.linalg`` (0.1-0.27 s of a cold first
-    call). Our kernels never use SciPy's BLAS when NumPy's is bound (``tracegrad.blas``), so
+    call). Our kernels never use SciPy's BLAS when NumPy's is bound (``tracegrad.backend.blas``), so
     while a generated module compiles, ``ensure_blas`` answers from whether SciPy is
     installed, without importing it. Numba's np.dot and linalg lowerings call the real
     ``ensure_blas`` themselves when user code needs them; it is restored on exit, also in

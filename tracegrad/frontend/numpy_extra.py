@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
+from ..core import primitives as P
+from ..errors import ShapeError, UnsupportedNumpyFunction
 from . import numpy_api as N
-from . import primitives as P
-from .errors import ShapeError, UnsupportedNumpyFunction
 
 
 def implements(*numpy_functions: Callable[..., Any]) -> Callable:

@@ -17,7 +17,7 @@ from . import primitives as P
 from .interpret import eval_program
 from .ir import Aval, Literal, Program, Var
 from .passes import optimize
-from .tracing import Tracer, stage, trace_flat
+from .tracing import Box, Tracer, stage, trace_flat
 
 
 def active_vars(program: Program, wrt: Sequence[int]) -> set[Var]:
@@ -81,8 +81,11 @@ def backward_pass(
     return grads
 
 
-def joint_program(program: Program, wrt: Sequence[int]) -> Program:
-    """``inputs -> (*outputs, *d outputs[0] / d inputs[wrt])`` for a scalar first output."""
+def joint_program(program: Program, wrt: Sequence[int], box: Box | None = None) -> Program:
+    """``inputs -> (*outputs, *d outputs[0] / d inputs[wrt])`` for a scalar first output.
+
+    ``box`` makes the Tracers of the adjoint trace: user rules (custom_vjp) may run on them.
+    """
     first = program.out_avals[0]
     if first.shape != () or first.dtype.kind != "f":
         raise ValueError(f"the differentiated output must be a float scalar, got {first}")
@@ -93,12 +96,12 @@ def joint_program(program: Program, wrt: Sequence[int]) -> Program:
         seeds = [np.ones((), first.dtype)] + [None] * (len(outs) - 1)
         return outs + backward_pass(program, env, seeds, wrt)
 
-    joint_prog, captured = trace_flat(joint, program.in_avals)
+    joint_prog, captured = trace_flat(joint, program.in_avals, box)
     assert not captured, "a forward program cannot close over traced values"
     return optimize(joint_prog)
 
 
-def vjp_program(program: Program, wrt: Sequence[int]) -> Program:
+def vjp_program(program: Program, wrt: Sequence[int], box: Box | None = None) -> Program:
     """``(*inputs, *output cotangents) -> (*outputs, *input cotangents for wrt)``."""
     n_in = len(program.inputs)
 
@@ -108,7 +111,7 @@ def vjp_program(program: Program, wrt: Sequence[int]) -> Program:
         return outs + backward_pass(program, env, args[n_in:], wrt)
 
     avals = program.in_avals + program.out_avals
-    joint_prog, captured = trace_flat(joint, avals)
+    joint_prog, captured = trace_flat(joint, avals, box)
     assert not captured, "a forward program cannot close over traced values"
     return optimize(joint_prog)
 

@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from . import primitives as P
-from .errors import DTypeError, ShapeError, UnsupportedNumpyFunction
-from .tracing import Tracer, stage
+from ..core import primitives as P
+from ..core.tracing import Tracer, stage
+from ..errors import DTypeError, ShapeError, UnsupportedNumpyFunction
 
 # =============================================================================================
 # Operands and dtype promotion
@@ -911,17 +911,3 @@ def apply_function(func: Callable[..., Any], args: Sequence[Any], kwargs: dict) 
             "differentiated function and pass the result in as an argument."
         )
     return handler(*args, **kwargs)
-
-
-def _install() -> None:
-    import sys
-
-    from . import (
-        numpy_extra,  # noqa: F401  (registers more functions in the tables above)
-        tracing,
-    )
-
-    tracing.numpy_api = sys.modules[__name__]
-
-
-_install()

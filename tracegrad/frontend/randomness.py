@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import FrozenRandomnessWarning, user_stacklevel
+from ..errors import FrozenRandomnessWarning, user_stacklevel
 
 _RANDOM_SOURCES = (np.random.Generator, np.random.RandomState)
 

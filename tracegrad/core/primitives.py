@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import DTypeError, ShapeError
+from ..errors import DTypeError, ShapeError
 from .ir import Aval
 from .tracing import bind
 
@@ -38,7 +38,7 @@ class Primitive:
     vjp: Callable[..., Sequence[Any]] | None = None
     # Elementwise kinds: a Python expression over scalars {0}, {1}, ... used inside fused loops.
     scalar: str | None = None
-    # The same with tracegrad.vecmath's kernels in place of libm calls ({f} is f32 or f64):
+    # The same with tracegrad.backend.vecmath's kernels in place of libm calls ({f} is f32 or f64):
     # LLVM vectorises those, so codegen prefers this over ``scalar`` in loops over arrays.
     vector: str | None = None
     # Code generation for the other kinds (see codegen.py):

@@ -770,7 +770,7 @@ def source(names: Iterable[str]) -> str:
     for name in names:
         add(name, _PREFIX + name)
     imported = [*tables, "f32_from_bits", "f64_from_bits", "float_bits", "fma", "rint"]
-    header = f"from tracegrad.vecmath import (  # noqa: F401\n    {', '.join(imported)}\n)"
+    header = f"from tracegrad.backend.vecmath import (  # noqa: F401\n    {', '.join(imported)}\n)"
     return "\n\n".join([header + "\n" + "\n".join(constants.values()), *bodies.values()])
 
 

@@ -36,12 +36,13 @@ from typing import Any
 
 import numpy as np
 
+from ..core.ir import Atom, Aval, Eqn, Literal, Program, Var, format_literal, format_params
 from . import blas as _blas_binding
-from .ir import Atom, Aval, Eqn, Literal, Program, Var, format_literal, format_params
 
 MAX_OPS_PER_FUNCTION = 30
-# Elementwise primitives with a ``vector`` form (exp, log, tanh, ...) call tracegrad.vecmath's
-# kernels in loops of at least this many iterations, libm's scalar functions in smaller ones:
+# Elementwise primitives with a ``vector`` form (exp, log, tanh, ...) call the kernels of
+# tracegrad.backend.vecmath in loops of at least this many iterations, libm's scalar
+# functions in smaller ones:
 # LLVM vectorises the kernels (0.4-2 ns an element against libm's 3-20 ns), but each inlined
 # call site adds 6-15 ms of compile time. TRACEGRAD_VECTOR_MATH=0 turns them off.
 VECTOR_MATH_MIN_SIZE = 64
@@ -137,9 +138,9 @@ class Writer:
 
         The operands may be C arrays or ``x.T`` views (layout "F"). It calls a BLAS gemm as
         an external function: Numba's ``np.dot`` costs a 0.3-0.5 s specialisation per call form
-        and layout mix, this costs one statement. The gemm is NumPy's own (``tracegrad.blas``:
-        no SciPy import in a new process) or, where that is not found, Numba's
-        ``numba_xxgemm`` (SciPy's). Row-major ``out = x @ y`` is column-major
+        and layout mix, this costs one statement. The gemm is NumPy's own
+        (``tracegrad.backend.blas``: no SciPy import in a new process) or, where that is not
+        found, Numba's ``numba_xxgemm`` (SciPy's). Row-major ``out = x @ y`` is column-major
         ``out.T = y.T @ x.T``.
         """
         dtype = np.dtype(out.aval.dtype)
@@ -362,7 +363,7 @@ class _Generator:
         return f"_{hint}{self.counter}"
 
     def _assign_names(self) -> None:
-        from .ir import _names
+        from ..core.ir import _names
 
         fresh = iter(_names())
         for v in [*self.program.inputs, *(e.out for e in self.program.eqns)]:
@@ -973,8 +974,8 @@ class _Generator:
             "import math  # noqa: F401\n\n"
             "import numba\n"
             "import numpy as np\n\n"
-            "from tracegrad.numba_support import empty as _empty, fill as _fill"
-            + "".join(f"\nfrom tracegrad.vecmath import {k} as _vm_{k}" for k in kernels)
+            "from tracegrad.backend.numba_support import empty as _empty, fill as _fill"
+            + "".join(f"\nfrom tracegrad.backend.vecmath import {k} as _vm_{k}" for k in kernels)
         )
 
 
@@ -990,9 +991,9 @@ def _gemm_declaration(dtype: str) -> str:
 # which link cached machine code at once. float32 alpha and beta are typed constants: Numba
 # would type a bare 1.0 as float64.
 _NUMPY_GEMM_DECLARATION = """
-# {dtype} matrix products: NumPy's OpenBLAS (tracegrad.blas), CBLAS with 64-bit integers
+# {dtype} matrix products: NumPy's OpenBLAS (tracegrad.backend.blas), CBLAS with 64-bit integers
 # order, transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc
-from tracegrad import blas as _tg_blas
+from tracegrad.backend import blas as _tg_blas
 
 _tg_blas.bind()
 _P_{dtype} = numba.types.CPointer(numba.types.{dtype})

@@ -1,0 +1,248 @@
+"""The Tracer users' NumPy code sees: operators, array methods and NumPy's dispatch protocols.
+
+``np.sin(t)`` reaches ``__array_ufunc__`` and ``np.sum(t)`` reaches ``__array_function__``;
+both look up the NumPy layer's dispatch tables.  ``box`` is the factory that traces started
+on user code (and the adjoint traces that may run user rules) pass to the core.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..core.ir import Var
+from ..core.tracing import Trace, Tracer
+from ..errors import TracerConversionError
+from . import (
+    numpy_api,
+    numpy_extra,  # noqa: F401  (registers its functions in numpy_api's tables)
+)
+
+
+class NumpyTracer(Tracer):
+    """A traced value that behaves like a NumPy array in user code."""
+
+    __slots__ = ()
+
+    # -- NumPy protocols ----------------------------------------------------------------------
+    def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        return numpy_api.apply_ufunc(ufunc, method, inputs, kwargs)
+
+    def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
+        return numpy_api.apply_function(func, args, kwargs)
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        raise TracerConversionError(
+            f"a traced array {self.aval} was converted to a NumPy array (assignment into a "
+            "NumPy array, or an array constructor NumPy calls internally or that was imported "
+            "under another name). Its value is not known while tracing. Call np.asarray / "
+            "np.array as attributes of numpy (they accept traced values while tracing), keep "
+            "the computation in NumPy functions on the traced value, or build the result "
+            "with np.stack / np.concatenate / np.where instead of writing into an array."
+        )
+
+    # -- operators ------------------------------------------------------------------------
+    def __add__(self, other):
+        return numpy_api.add(self, other)
+
+    def __radd__(self, other):
+        return numpy_api.add(other, self)
+
+    def __sub__(self, other):
+        return numpy_api.subtract(self, other)
+
+    def __rsub__(self, other):
+        return numpy_api.subtract(other, self)
+
+    def __mul__(self, other):
+        return numpy_api.multiply(self, other)
+
+    def __rmul__(self, other):
+        return numpy_api.multiply(other, self)
+
+    def __truediv__(self, other):
+        return numpy_api.divide(self, other)
+
+    def __rtruediv__(self, other):
+        return numpy_api.divide(other, self)
+
+    def __floordiv__(self, other):
+        return np.floor_divide(self, other)
+
+    def __rfloordiv__(self, other):
+        return np.floor_divide(other, self)
+
+    def __mod__(self, other):
+        return np.mod(self, other)
+
+    def __rmod__(self, other):
+        return np.mod(other, self)
+
+    def __pow__(self, other):
+        return numpy_api.power(self, other)
+
+    def __rpow__(self, other):
+        return numpy_api.power(other, self)
+
+    def __matmul__(self, other):
+        return numpy_api.matmul(self, other)
+
+    def __rmatmul__(self, other):
+        return numpy_api.matmul(other, self)
+
+    def __neg__(self):
+        return numpy_api.negative(self)
+
+    def __pos__(self):
+        return self
+
+    def __abs__(self):
+        return numpy_api.absolute(self)
+
+    def __lt__(self, other):
+        return numpy_api.less(self, other)
+
+    def __le__(self, other):
+        return numpy_api.less_equal(self, other)
+
+    def __gt__(self, other):
+        return numpy_api.greater(self, other)
+
+    def __ge__(self, other):
+        return numpy_api.greater_equal(self, other)
+
+    def __eq__(self, other):  # type: ignore[override]
+        return numpy_api.equal(self, other)
+
+    def __ne__(self, other):  # type: ignore[override]
+        return numpy_api.not_equal(self, other)
+
+    def __and__(self, other):
+        return numpy_api.logical_and(self, other)
+
+    def __or__(self, other):
+        return numpy_api.logical_or(self, other)
+
+    def __invert__(self):
+        return numpy_api.logical_not(self)
+
+    # -- in-place operators are functional: they rebind the name to a new tracer ------------
+    __iadd__ = __add__
+    __isub__ = __sub__
+    __imul__ = __mul__
+    __itruediv__ = __truediv__
+    __ipow__ = __pow__
+
+    # -- array methods ----------------------------------------------------------------------
+    @property
+    def T(self):
+        return numpy_api.transpose(self)
+
+    def reshape(self, *shape, order="C"):
+        if len(shape) == 1 and isinstance(shape[0], tuple | list):
+            shape = tuple(shape[0])
+        return numpy_api.reshape(self, shape, order=order)
+
+    def transpose(self, *axes):
+        if len(axes) == 1 and isinstance(axes[0], tuple | list):
+            axes = tuple(axes[0])
+        return numpy_api.transpose(self, axes or None)
+
+    def sum(self, axis=None, dtype=None, keepdims=False):
+        return numpy_api.sum(self, axis=axis, dtype=dtype, keepdims=keepdims)
+
+    def mean(self, axis=None, dtype=None, keepdims=False):
+        return numpy_api.mean(self, axis=axis, dtype=dtype, keepdims=keepdims)
+
+    def max(self, axis=None, keepdims=False):
+        return numpy_api.amax(self, axis=axis, keepdims=keepdims)
+
+    def min(self, axis=None, keepdims=False):
+        return numpy_api.amin(self, axis=axis, keepdims=keepdims)
+
+    def var(self, axis=None, ddof=0, keepdims=False):
+        return numpy_api.var(self, axis=axis, ddof=ddof, keepdims=keepdims)
+
+    def std(self, axis=None, ddof=0, keepdims=False):
+        return numpy_api.std(self, axis=axis, ddof=ddof, keepdims=keepdims)
+
+    def prod(self, axis=None, keepdims=False):
+        return np.prod(self, axis=axis, keepdims=keepdims)
+
+    def cumsum(self, axis=None):
+        return np.cumsum(self, axis=axis)
+
+    def cumprod(self, axis=None):
+        return np.cumprod(self, axis=axis)
+
+    def argmax(self, axis=None, keepdims=False):
+        return np.argmax(self, axis=axis, keepdims=keepdims)
+
+    def argmin(self, axis=None, keepdims=False):
+        return np.argmin(self, axis=axis, keepdims=keepdims)
+
+    def argsort(self, axis=-1):
+        return np.argsort(self, axis=axis)
+
+    def sort(self, axis=-1):
+        # NumPy sorts in place; a Tracer cannot, so rebind it to the sorted value.
+        self.node = np.sort(self, axis=axis).node
+
+    def all(self, axis=None, keepdims=False):
+        return np.all(self, axis=axis, keepdims=keepdims)
+
+    def any(self, axis=None, keepdims=False):
+        return np.any(self, axis=axis, keepdims=keepdims)
+
+    def dot(self, other):
+        return numpy_api.dot(self, other)
+
+    def astype(self, dtype, copy=True):
+        return numpy_api.astype(self, dtype)
+
+    def ravel(self):
+        return numpy_api.reshape(self, (-1,))
+
+    def flatten(self):
+        return numpy_api.reshape(self, (-1,))
+
+    def squeeze(self, axis=None):
+        return numpy_api.squeeze(self, axis=axis)
+
+    def clip(self, a_min=None, a_max=None):
+        return numpy_api.clip(self, a_min, a_max)
+
+    def copy(self, order="C"):
+        # A new Tracer for the same value: in-place updates of the copy (z[0] = 1, z.sort())
+        # rebind only the copy, as with NumPy arrays.
+        return self.trace.box(self.trace, self.node)
+
+
+class NumpyArrayTracer(NumpyTracer):
+    """A Tracer with at least one axis: it can be indexed, iterated and measured with len().
+
+    0-d Tracers lack these on purpose: NumPy treats any object with ``__getitem__`` and
+    ``__len__`` as a sequence, which would hide our error for ``array[i] = tracer``.
+    """
+
+    __slots__ = ()
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __iter__(self):
+        return (self[i] for i in range(self.shape[0]))
+
+    def __getitem__(self, index):
+        return numpy_api.getitem(self, index)
+
+    def __setitem__(self, index, value):
+        # A functional update: this Tracer now stands for the updated array.  Other names
+        # bound to the same Tracer see the update, as with a NumPy array.
+        self.node = numpy_api.setitem(self, index, value).node
+
+
+def box(trace: Trace, var: Var) -> NumpyTracer:
+    """The Tracer for ``var``: with ``len``, iteration and indexing if it has an axis."""
+    return NumpyArrayTracer(trace, var) if var.aval.shape else NumpyTracer(trace, var)
