@@ -23,11 +23,10 @@ import numpy as np
 
 from .core import adjoint
 from .core.interpret import eval_program
-from .core.ir import Aval, Literal, Program
+from .core.ir import Literal, Program
 from .core.passes import lower, optimize
 from .core.tracing import Tracer, trace_flat
 from .errors import (
-    ArgnumsError,
     DTypeError,
     NonScalarOutputError,
     NotCallableError,
@@ -35,141 +34,22 @@ from .errors import (
 )
 from .frontend.constructors import traced_constructors
 from .frontend.randomness import warn_if_random_drawn
-from .frontend.tracer import NumpyArrayTracer, NumpyTracer, box
+from .frontend.tracer import box
+from .signature import (
+    Signature,
+    check_differentiable,
+    function_name,
+    leaf_key,
+    normalize_argnums,
+    restorer,
+    scalar_if_0d,
+)
 from .tree import (
     LEAF,
     TreeDef,
-    is_container_type,
     tree_flatten,
-    tree_leaves_with_path,
     tree_unflatten,
 )
-
-# =============================================================================================
-# Argument signatures
-
-
-class _Static:
-    """Marks a leaf that is a Python value baked into the program (part of the cache key)."""
-
-
-def _leaf_key(leaf: Any) -> Any:
-    """A cheap hashable description of one argument leaf, for the signature cache."""
-    t = type(leaf)
-    if t is np.ndarray:
-        return (leaf.shape, leaf.dtype)
-    if t is float:
-        return float
-    if t is NumpyTracer or t is NumpyArrayTracer:
-        return (Tracer, leaf.node.aval)
-    if isinstance(leaf, np.generic):  # not the key of a 0-d array: results differ in form
-        return (np.generic, leaf.dtype)
-    if isinstance(leaf, np.ndarray):  # a subclass (np.matrix, ...): traced as its data
-        return (leaf.shape, leaf.dtype)
-    if is_container_type(t):
-        return _NOT_A_LEAF
-    return (_Static, t, leaf)
-
-
-class _NotALeaf:
-    """The key of a container argument: never in the flat-argument cache, whose keys are made
-    only of leaves, so the lookup misses (without raising, which costs about 1 us a call)."""
-
-
-_NOT_A_LEAF = _NotALeaf()
-
-
-def _leaf_aval(leaf: Any) -> Aval | None:
-    """The aval of a leaf that is traced, or None for a static (Python) value."""
-    if isinstance(leaf, Tracer):
-        return leaf.aval
-    if isinstance(leaf, np.ndarray | np.generic):
-        return Aval(leaf.shape, leaf.dtype)
-    if isinstance(leaf, float):
-        return Aval((), np.float64)
-    return None
-
-
-@dataclass(frozen=True)
-class Signature:
-    """What a program depends on: tree structure, traced leaves' avals, static leaves."""
-
-    treedef: TreeDef
-    avals: tuple[Aval, ...]  # one per traced leaf
-    traced_positions: tuple[int, ...]  # leaf index of each traced leaf
-    statics: tuple[tuple[int, Any], ...]  # (leaf index, value) of each static leaf
-
-    @staticmethod
-    def of(leaves: Sequence[Any], treedef: TreeDef, fn_name: str) -> Signature:
-        avals, positions, statics = [], [], []
-        for i, leaf in enumerate(leaves):
-            if isinstance(leaf, np.ma.MaskedArray):
-                raise DTypeError(
-                    f"{fn_name}: masked arrays are not supported (the mask would be ignored). "
-                    "Pass x.filled(value) or x.compressed() instead."
-                )
-            aval = _leaf_aval(leaf)
-            if aval is None:
-                try:
-                    hash(leaf)
-                except TypeError:
-                    raise DTypeError(
-                        f"{fn_name}: an argument leaf of type {type(leaf).__name__} is neither "
-                        "an array, a float nor a hashable Python value. Pass NumPy arrays, or "
-                        "register the class with tracegrad.tree.register_pytree_node."
-                    ) from None
-                statics.append((i, leaf))
-                continue
-            if aval.dtype.kind not in "fiub":
-                raise DTypeError(
-                    f"{fn_name}: inputs of dtype {aval.dtype} are not supported; use float, "
-                    "integer or bool arrays."
-                )
-            avals.append(aval)
-            positions.append(i)
-        return Signature(treedef, tuple(avals), tuple(positions), tuple(statics))
-
-    def rebuild(self, traced: Sequence[Any]) -> tuple:
-        leaves: list[Any] = [None] * self.treedef.num_leaves
-        for i, value in zip(self.traced_positions, traced, strict=True):
-            leaves[i] = value
-        for i, value in self.statics:
-            leaves[i] = value
-        return tree_unflatten(self.treedef, leaves)
-
-    def select(self, leaves: Sequence[Any]) -> list[Any]:
-        return [leaves[i] for i in self.traced_positions]
-
-
-def _normalize_argnums(argnums: int | Sequence[int], nargs: int, fn_name: str) -> tuple[int, ...]:
-    if not isinstance(argnums, int | tuple | list):
-        raise ArgnumsError(
-            f"{fn_name}: argnums must be an int or a tuple of ints, got {argnums!r}."
-        )
-    nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
-    if nargs == 0:
-        raise ArgnumsError(
-            f"{fn_name}: the function was called without positional arguments, so there is "
-            "nothing to differentiate. Pass the inputs as positional arguments."
-        )
-    for n in nums:
-        if not isinstance(n, int) or not -nargs <= n < nargs:
-            raise ArgnumsError(
-                f"{fn_name}: argnums={argnums!r}, but the function was called with {nargs} "
-                f"positional argument(s); valid argnums are 0..{nargs - 1} (or -{nargs}..-1)."
-            )
-    normalized = tuple(n % nargs for n in nums)
-    if len(set(normalized)) != len(normalized):
-        raise ArgnumsError(
-            f"{fn_name}: argnums={argnums!r} names the same argument more than once. List "
-            "each argument once; the gradients come back in the order argnums gives."
-        )
-    return normalized
-
-
-def _function_name(f: Callable) -> str:
-    return getattr(f, "__qualname__", getattr(f, "__name__", repr(f)))
-
 
 # =============================================================================================
 # Running a program
@@ -238,30 +118,6 @@ class Executable:
         return generate_source(self.lowered)
 
 
-def _scalar_if_0d(x: Any) -> Any:
-    return x[()] if isinstance(x, np.ndarray) and x.ndim == 0 else x
-
-
-def _as_array(v: Any) -> Any:
-    # The per-call path: an ndarray (the usual case) is returned after one type check.
-    if type(v) is np.ndarray:
-        return v
-    return np.asarray(v) if isinstance(v, _PYTHON_OR_NUMPY_SCALAR) else v
-
-
-_PYTHON_OR_NUMPY_SCALAR = (float, np.generic)
-
-
-def _as_scalar(v: Any) -> Any:
-    return v[()] if type(v) is np.ndarray else v
-
-
-def _restorer(leaf_in: Any) -> Callable[[Any], Any]:
-    """How to give a gradient leaf the form of its input: an array for an array input
-    (also 0-d), a NumPy scalar for a Python float or NumPy scalar input."""
-    return _as_array if isinstance(leaf_in, np.ndarray) else _as_scalar
-
-
 # =============================================================================================
 # Tracing a user function
 
@@ -286,7 +142,7 @@ def trace_user_function(
         if has_aux:
             if not (isinstance(result, tuple) and len(result) == 2):
                 raise OutputStructureError(
-                    f"{_function_name(f)} was used with has_aux=True, so it must return a pair "
+                    f"{function_name(f)} was used with has_aux=True, so it must return a pair "
                     f"(output, aux); it returned {type(result).__name__}."
                 )
             result, aux = result
@@ -306,36 +162,23 @@ def trace_user_function(
 def _check_scalar_output(f: Callable, out: Any) -> None:
     if isinstance(out, tuple | list | dict):
         raise NonScalarOutputError(
-            f"grad needs {_function_name(f)} to return one scalar, but it returned a "
+            f"grad needs {function_name(f)} to return one scalar, but it returned a "
             f"{type(out).__name__}. Return the loss alone, or use has_aux=True to return "
             "(loss, extra)."
         )
     shape = out.shape if isinstance(out, Tracer) else np.shape(out)
     if shape != ():
         raise NonScalarOutputError(
-            f"grad needs {_function_name(f)} to return a scalar, but it returned an array of "
+            f"grad needs {function_name(f)} to return a scalar, but it returned an array of "
             f"shape {shape}. Reduce it (np.sum, np.mean), or use tracegrad.vjp for "
             "non-scalar outputs."
         )
     dtype = out.dtype if isinstance(out, Tracer) else np.asarray(out).dtype
     if dtype.kind != "f":
         raise DTypeError(
-            f"grad needs {_function_name(f)} to return a float, but it returned {dtype}. "
+            f"grad needs {function_name(f)} to return a float, but it returned {dtype}. "
             "Is the output computed only from integer data? Cast the inputs to float."
         )
-
-
-def _check_differentiable(args: tuple, argnums: tuple[int, ...], fn_name: str) -> None:
-    for n in argnums:
-        for path, leaf in tree_leaves_with_path(args[n]):
-            aval = _leaf_aval(leaf)
-            if aval is None or aval.dtype.kind != "f":
-                kind = type(leaf).__name__ if aval is None else f"an array of {aval.dtype}"
-                raise DTypeError(
-                    f"{fn_name}: argument {n}{path} is {kind}, but gradients are only defined "
-                    "for float inputs. Pass a float array (x.astype(float)) or a Python float, "
-                    "or leave this argument out of argnums."
-                )
 
 
 # =============================================================================================
@@ -368,19 +211,19 @@ class _Staged:
             return self._call_with_keywords(args, kwargs)
         # Fast path: every argument is itself a leaf (a float, an array, ...), so the
         # arguments are the leaves and no flattening is needed.  A container argument
-        # (see _leaf_key) misses, and so does an unhashable static one (TypeError).
+        # (see leaf_key) misses, and so does an unhashable static one (TypeError).
         try:
             if len(args) == 1:  # one argument (a loss of one array): no map, ~0.1 us less
-                entry = self.flat_cache.get((_leaf_key(args[0]),))
+                entry = self.flat_cache.get((leaf_key(args[0]),))
             else:
-                entry = self.flat_cache.get(tuple(map(_leaf_key, args)))
+                entry = self.flat_cache.get(tuple(map(leaf_key, args)))
         except TypeError:
             entry = None
         if entry is not None:
             return entry(args)
         leaves, treedef = tree_flatten(args)
         try:
-            key = (treedef.uid, *map(_leaf_key, leaves))
+            key = (treedef.uid, *map(leaf_key, leaves))
             entry = self.cache.get(key)
         except TypeError:  # an unhashable static leaf: Signature.of explains
             key, entry = None, None
@@ -414,13 +257,13 @@ class _Staged:
     def lower(self, *args: Any) -> Executable:
         """The Executable (Program and compiled code) used for these arguments."""
         leaves, treedef = tree_flatten(args)
-        key = (treedef.uid, *map(_leaf_key, leaves))
+        key = (treedef.uid, *map(leaf_key, leaves))
         if key not in self.executables:
             self._make_entry(args, leaves, treedef, key)
         return self.executables[key]
 
     def _make_entry(self, args: tuple, leaves: list, treedef: TreeDef, key: Any) -> Entry:
-        signature = Signature.of(leaves, treedef, _function_name(self.f))
+        signature = Signature.of(leaves, treedef, function_name(self.f))
         executable, captured, finish = self._build(args, signature)
         select = signature.select
         if captured or any(isinstance(x, Tracer) for x in leaves):
@@ -477,16 +320,16 @@ class _ValueAndGrad(_Staged):
 
     def _rebind(self, f: Callable, nargs: int) -> _Staged:
         # Resolve negative argnums against the positional arguments, not the keyword dict.
-        nums = _normalize_argnums(self.argnums, nargs, f"grad({_function_name(self.f)})")
+        nums = normalize_argnums(self.argnums, nargs, f"grad({function_name(self.f)})")
         argnums = nums[0] if isinstance(self.argnums, int) else nums
         return _ValueAndGrad(f, argnums, self.has_aux, self.with_value)
 
     def _build(
         self, args: tuple, signature: Signature
     ) -> tuple[Executable, list[Tracer], Callable[[list], Any]]:
-        name = f"grad({_function_name(self.f)})"
-        argnums = _normalize_argnums(self.argnums, len(args), name)
-        _check_differentiable(args, argnums, name)
+        name = f"grad({function_name(self.f)})"
+        argnums = normalize_argnums(self.argnums, len(args), name)
+        check_differentiable(args, argnums, name)
         found = trace_user_function(self.f, signature, self.has_aux, scalar_output=True)
         owner = [i for i, a in enumerate(args) for _ in range(len(tree_flatten(a)[0]))]
         traced_owner = [owner[p] for p in signature.traced_positions]
@@ -503,7 +346,7 @@ class _ValueAndGrad(_Staged):
         restorers, treedefs = [], []
         for n in argnums:
             arg_leaves, arg_tree = tree_flatten(args[n])
-            restorers.append([_restorer(x) for x in arg_leaves])
+            restorers.append([restorer(x) for x in arg_leaves])
             treedefs.append(arg_tree)
         single = isinstance(self.argnums, int)
         has_aux, with_value, aux_tree = self.has_aux, self.with_value, found.aux_tree
@@ -511,7 +354,7 @@ class _ValueAndGrad(_Staged):
             # The common case, one array or float argument: no trees to rebuild.
             restore = restorers[0][0]
             if with_value:
-                return lambda outs: (_as_scalar(outs[0]), restore(outs[1]))
+                return lambda outs: (scalar_if_0d(outs[0]), restore(outs[1]))
             return lambda outs: restore(outs[1])
 
         def finish(outs: list) -> Any:
@@ -521,9 +364,9 @@ class _ValueAndGrad(_Staged):
                 grads.append(tree_unflatten(tree, [r(outs[at + k]) for k, r in enumerate(fix)]))
                 at += len(fix)
             g = grads[0] if single else tuple(grads)
-            value = _scalar_if_0d(outs[0])
+            value = scalar_if_0d(outs[0])
             if has_aux:
-                aux = tree_unflatten(aux_tree, [_scalar_if_0d(a) for a in outs[1:grad_start]])
+                aux = tree_unflatten(aux_tree, [scalar_if_0d(a) for a in outs[1:grad_start]])
                 return ((value, aux), g) if with_value else (g, aux)
             return (value, g) if with_value else g
 
@@ -562,10 +405,10 @@ class _Jit(_Staged):
         found = trace_user_function(self.f, signature)
         out_tree = found.out_tree
         if out_tree.is_leaf:  # one array or scalar: nothing to rebuild on the per-call path
-            return Executable(found.program), found.captured, lambda outs: _scalar_if_0d(outs[0])
+            return Executable(found.program), found.captured, lambda outs: scalar_if_0d(outs[0])
 
         def finish(outs: list) -> Any:
-            return tree_unflatten(out_tree, [_scalar_if_0d(o) for o in outs])
+            return tree_unflatten(out_tree, [scalar_if_0d(o) for o in outs])
 
         return Executable(found.program), found.captured, finish
 
@@ -585,7 +428,7 @@ def make_ir(f: Callable) -> Callable[..., Program]:
     @functools.wraps(f)
     def ir_of(*args: Any) -> Program:
         leaves, treedef = tree_flatten(args)
-        signature = Signature.of(leaves, treedef, _function_name(f))
+        signature = Signature.of(leaves, treedef, function_name(f))
         return trace_user_function(f, signature).program
 
     return ir_of

@@ -18,6 +18,7 @@ import numpy as np
 from .core import primitives as P
 from .core.tracing import Tracer
 from .frontend.numpy_api import stop_gradient, zeros
+from .signature import dtype_of
 from .tree import TreeDef, tree_flatten, tree_unflatten
 
 
@@ -83,17 +84,13 @@ def _call_with_rule(
     out = fun(*tree_unflatten(treedef, frozen))
     out_leaves, out_tree = tree_flatten(out)
     avals = [
-        (tuple(np.shape(o)) if not isinstance(o, Tracer) else o.shape, _dtype(o))
+        (tuple(np.shape(o)) if not isinstance(o, Tracer) else o.shape, dtype_of(o))
         for o in out_leaves
     ]
     rule = _Pullback(name, cotangents_of_args, leaves, treedef, out_tree, avals)
     inputs = [x for x in leaves if isinstance(x, Tracer)]
     marked = [P.custom_vjp_call(o, *inputs, rule=rule, index=k) for k, o in enumerate(out_leaves)]
     return tree_unflatten(out_tree, marked)
-
-
-def _dtype(x: Any) -> np.dtype:
-    return x.dtype if hasattr(x, "dtype") else np.asarray(x).dtype
 
 
 class custom_vjp:  # noqa: N801  (named like the decorator users know from JAX)
@@ -177,7 +174,7 @@ class custom_jvp:  # noqa: N801
 
 
 def _float_dtype(x: Any) -> np.dtype:
-    dtype = _dtype(x)
+    dtype = dtype_of(x)
     return dtype if dtype.kind == "f" else np.dtype(np.float64)
 
 

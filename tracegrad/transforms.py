@@ -16,24 +16,23 @@ from typing import Any
 
 import numpy as np
 
-from .api import (
-    Executable,
-    Signature,
-    _check_differentiable,
-    _function_name,
-    _leaf_key,
-    _normalize_argnums,
-    _restorer,
-    _scalar_if_0d,
-    trace_user_function,
-    value_and_grad,
-)
+from .api import Executable, trace_user_function, value_and_grad
 from .core import adjoint
 from .core.interpret import eval_program
 from .core.ir import Aval
 from .core.tracing import Tracer
 from .errors import ShapeError
 from .frontend.tracer import box
+from .signature import (
+    Signature,
+    check_differentiable,
+    dtype_of,
+    function_name,
+    leaf_key,
+    normalize_argnums,
+    restorer,
+    scalar_if_0d,
+)
 from .tree import TreeDef, tree_flatten, tree_unflatten
 
 # =============================================================================================
@@ -56,12 +55,12 @@ _VJP_PLANS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _vjp_plan(f: Callable, leaves: list, treedef: TreeDef) -> _VjpPlan:
-    key = (treedef, *map(_leaf_key, leaves))
+    key = (treedef, *map(leaf_key, leaves))
     plans = _VJP_PLANS.setdefault(f, {}) if _weakrefable(f) else {}
     plan = plans.get(key)
     if plan is not None:
         return plan
-    signature = Signature.of(leaves, treedef, _function_name(f))
+    signature = Signature.of(leaves, treedef, function_name(f))
     found = trace_user_function(f, signature)
     wrt = tuple(i for i, a in enumerate(signature.avals) if a.dtype.kind == "f")
     joint = adjoint.vjp_program(found.program, wrt, box)
@@ -107,10 +106,10 @@ def vjp(f: Callable, *primals: Any) -> tuple[Any, Callable[[Any], tuple]]:
     else:
         outs = plan.forward(traced)
     residuals = outs[n_out:]
-    out = tree_unflatten(plan.out_tree, [_scalar_if_0d(o) for o in outs[:n_out]])
+    out = tree_unflatten(plan.out_tree, [scalar_if_0d(o) for o in outs[:n_out]])
     positions = plan.signature.traced_positions
-    restorers = [_restorer(leaves[positions[i]]) for i in plan.wrt]
-    name = _function_name(f)
+    restorers = [restorer(leaves[positions[i]]) for i in plan.wrt]
+    name = function_name(f)
 
     def vjp_fn(cotangent: Any) -> tuple:
         cts = _check_cotangent(name, cotangent, plan.out_tree, plan.out_avals)
@@ -178,12 +177,12 @@ def jvp(f: Callable, primals: Sequence[Any], tangents: Sequence[Any]) -> tuple[A
     t_leaves, t_tree = tree_flatten(tangents)
     if p_tree != t_tree:
         raise ShapeError(
-            f"jvp of {_function_name(f)}: tangents have structure {t_tree} but primals have "
+            f"jvp of {function_name(f)}: tangents have structure {t_tree} but primals have "
             f"{p_tree}; pass one tangent per primal, shaped like it."
         )
     tangents = tree_unflatten(
         t_tree,
-        [_as_tangent(p, t, _function_name(f)) for p, t in zip(p_leaves, t_leaves, strict=True)],
+        [_as_tangent(p, t, function_name(f)) for p, t in zip(p_leaves, t_leaves, strict=True)],
     )
     plan = _vjp_plan(f, p_leaves, p_tree)
     u = tree_unflatten(plan.out_tree, [np.zeros(a.shape, a.dtype) for a in plan.out_avals])
@@ -224,11 +223,7 @@ def _basis(shape: tuple[int, ...], dtype: np.dtype) -> list[np.ndarray]:
 
 def _zeros_like_tree(tree: Any) -> Any:
     leaves, treedef = tree_flatten(tree)
-    return tree_unflatten(treedef, [np.zeros(np.shape(x), _dtype_of(x)) for x in leaves])
-
-
-def _dtype_of(x: Any) -> np.dtype:
-    return x.dtype if hasattr(x, "dtype") else np.dtype(np.float64)
+    return tree_unflatten(treedef, [np.zeros(np.shape(x), dtype_of(x)) for x in leaves])
 
 
 def _stack(parts: list[Any], shape: tuple[int, ...], axis_first: bool) -> Any:
@@ -262,16 +257,16 @@ def jacrev(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
     single = isinstance(argnums, int)
 
     def jacobian_of(*args: Any) -> Any:
-        name = f"jacrev({_function_name(f)})"
-        nums = _normalize_argnums(argnums, len(args), name)
-        _check_differentiable(args, nums, name)
+        name = f"jacrev({function_name(f)})"
+        nums = normalize_argnums(argnums, len(args), name)
+        check_differentiable(args, nums, name)
         out, vjp_fn = vjp(f, *args)
         out_leaves, out_tree = tree_flatten(out)
         results = []
         for k, o in enumerate(out_leaves):
             shape = tuple(np.shape(o))
             rows = []
-            for e in _basis(shape, _dtype_of(o)):
+            for e in _basis(shape, dtype_of(o)):
                 ct = tree_flatten(_zeros_like_tree(out))[0]
                 ct[k] = e
                 rows.append(vjp_fn(tree_unflatten(out_tree, ct)))
@@ -293,15 +288,15 @@ def jacfwd(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
     single = isinstance(argnums, int)
 
     def jacobian_of(*args: Any) -> Any:
-        name = f"jacfwd({_function_name(f)})"
-        nums = _normalize_argnums(argnums, len(args), name)
-        _check_differentiable(args, nums, name)
+        name = f"jacfwd({function_name(f)})"
+        nums = normalize_argnums(argnums, len(args), name)
+        check_differentiable(args, nums, name)
 
         def block(n: int, j: int) -> Any:
             leaf = tree_flatten(args[n])[0][j]
             shape = tuple(np.shape(leaf))
             columns, out_tree = [], None
-            for e in _basis(shape, _dtype_of(leaf)):
+            for e in _basis(shape, dtype_of(leaf)):
                 tangents = [_zeros_like_tree(a) for a in args]
                 t_leaves, t_tree = tree_flatten(tangents[n])
                 t_leaves[j] = e

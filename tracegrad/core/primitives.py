@@ -812,7 +812,9 @@ def _scatter_add_impl(x, idx, *, axis, size):
     shape = x.shape[:axis] + (size,) + x.shape[axis + idx.ndim :]
     out = np.zeros(shape, x.dtype)
     moved = np.moveaxis(out, axis, 0)
-    src = np.moveaxis(x.reshape(x.shape[:axis] + (-1,) + x.shape[axis + idx.ndim :]), axis, 0)
+    # idx.size, not -1: with an empty axis among the others, -1 is ambiguous.
+    src = x.reshape(x.shape[:axis] + (idx.size,) + x.shape[axis + idx.ndim :])
+    src = np.moveaxis(src, axis, 0)
     np.add.at(moved, idx.reshape(-1), src)
     return out
 

@@ -560,12 +560,18 @@ def setitem(x: Any, index: Any, value: Any) -> Any:
     size = math.prod(shape)
     positions = np.arange(size).reshape(shape)[index]
     flat_positions = np.asarray(positions).reshape(-1)
-    # Keep the last write to each position, as NumPy does.
+    # Keep the last write to each position, as NumPy does: the written positions sorted, and
+    # for each the (flat) number of the value written last.
     reversed_unique, first_in_reversed = np.unique(flat_positions[::-1], return_index=True)
     last_write = len(flat_positions) - 1 - first_in_reversed
     (value,) = promote(cast(value, dtype_of(x)))
-    values = reshape(broadcast_to(value, np.shape(positions)), (-1,))
-    if len(last_write) != len(flat_positions):
+    target, given = np.shape(positions), shape_of(value)
+    extra = len(given) - len(target)
+    if extra > 0 and all(d == 1 for d in given[:extra]):
+        value = reshape(value, given[extra:])  # NumPy drops leading 1s of the value
+    values = reshape(broadcast_to(value, target), (-1,))
+    if not np.array_equal(last_write, np.arange(len(flat_positions))):
+        # Repeated or unsorted positions: put the values in the order of reversed_unique.
         values = P.take(values, last_write.astype(np.int64), axis=0)
     written = P.scatter_add(values, reversed_unique.astype(np.int64), axis=0, size=size)
     mask = np.zeros(size, dtype=bool)
@@ -680,72 +686,126 @@ def _as_index_array(item: Any) -> Any:
     return array.astype(np.int64)
 
 
-def getitem(x: Any, index: Any) -> Any:
-    """``x[index]`` for ints, slices, None, Ellipsis, integer arrays and constant bool masks."""
-    shape = shape_of(x)
-    items = list(index) if isinstance(index, tuple) else [index]
-    # Constant boolean masks become the integer arrays of their True positions.
-    expanded: list[Any] = []
-    for item in items:
-        if isinstance(item, np.ndarray | list) and np.asarray(item).dtype == np.bool_:
-            expanded.extend(np.nonzero(np.asarray(item)))
-        else:
-            expanded.append(item)
-    items = expanded
-    used = builtins.sum(1 for it in items if it is not None and it is not Ellipsis)
-    if used > len(shape):
-        raise ShapeError(f"too many indices ({used}) for an array of shape {shape}")
-    if any(it is Ellipsis for it in items):
-        at = items.index(Ellipsis)
-        items = items[:at] + [slice(None)] * (len(shape) - used) + items[at + 1 :]
-    items += [slice(None)] * (len(shape) - builtins.sum(1 for it in items if it is not None))
-
-    is_array = [
-        isinstance(it, Tracer | np.ndarray | list) or (isinstance(it, np.generic) and False)
-        for it in items
-    ]
-    has_arrays = any(is_array)
-
-    start, step, size = [], [], []
-    after_slice: list[Any] = []  # per remaining axis: "keep", "drop", or an index array
-    new_axes: list[int] = []
-    dim = 0
-    for item, array_like in zip(items, is_array, strict=True):
+def _index_items(index: Any) -> list[tuple[str, Any]]:
+    """Classify the entries of an index as ("new" | "ellipsis" | "slice" | "int" | "array" |
+    "mask", value); masks are constant boolean arrays (0-d ones included)."""
+    items = []
+    for item in index if isinstance(index, tuple) else (index,):
         if item is None:
-            new_axes.append(len(after_slice))
-            continue
-        d = shape[dim]
-        if array_like:
-            start.append(0), step.append(1), size.append(d)
-            after_slice.append(_as_index_array(item))
+            items.append(("new", None))
+        elif item is Ellipsis:
+            items.append(("ellipsis", None))
         elif isinstance(item, slice):
-            b, e, s = item.indices(d)
-            n = len(range(b, e, s))
-            start.append(b if n else 0), step.append(s if n else 1), size.append(n)
-            after_slice.append("keep")
+            items.append(("slice", item))
+        elif isinstance(item, Tracer):
+            items.append(("array", _as_index_array(item)))
+        elif isinstance(item, bool | np.bool_ | np.ndarray | list | tuple):
+            array = np.asarray(item)
+            kind = "mask" if array.dtype == np.bool_ else "array"
+            items.append((kind, array if kind == "mask" else _as_index_array(array)))
         else:
-            i = operator.index(item)
-            if not -d <= i < d:
-                raise IndexError(f"index {i} is out of bounds for axis {dim} with size {d}")
-            i %= d
-            start.append(i), step.append(1), size.append(1)
-            after_slice.append(np.asarray(i) if has_arrays else "drop")
+            try:
+                items.append(("int", operator.index(item)))
+            except TypeError:
+                raise DTypeError(
+                    f"cannot index with {type(item).__name__}: indices are ints, slices, None, "
+                    "Ellipsis, integer arrays or constant boolean arrays"
+                ) from None
+    return items
+
+
+def getitem(x: Any, index: Any) -> Any:
+    """``x[index]`` for ints, slices, None, Ellipsis, integer arrays and constant bool masks.
+
+    Basic indices become one ``slice`` and a reshape (dropping integer-indexed axes, adding
+    new ones).  With array indices, as in NumPy, integers and masks are array indices too
+    (a mask is the integer arrays of its True positions; a 0-d mask a new axis indexed by
+    ``[0]`` or ``[]``) and ``_gather`` selects with all of them at once.
+    """
+    shape = shape_of(x)
+    items = _index_items(index)
+    consumed = builtins.sum(
+        np.ndim(v) if kind == "mask" else 1
+        for kind, v in items
+        if kind in ("slice", "int", "array", "mask")
+    )
+    if consumed > len(shape):
+        raise ShapeError(f"too many indices ({consumed}) for an array of shape {shape}")
+    ellipses = [n for n, (kind, _) in enumerate(items) if kind == "ellipsis"]
+    if len(ellipses) > 1:
+        raise ShapeError("an index can only have a single ellipsis ('...')")
+    # The axes an Ellipsis stands for; without one, the unindexed axes trail.
+    filler = len(shape) - consumed
+    if not ellipses:
+        items.append(("ellipsis", None))
+    fancy = any(kind in ("array", "mask") for kind, _ in items)
+
+    start, step, size = [], [], []  # the slice taken of x, one entry per axis of x
+    out_shape: list[int] = []  # x's slice reshaped: new axes in, integer-indexed axes out
+    per_axis: list[Any] = []  # per axis of that reshape: "keep", or an index array
+    fancy_items: list[int] = []  # positions in items of the array indices
+    dim = 0
+
+    def take_axis(b: int, s: int, n: int) -> None:
+        nonlocal dim
+        start.append(b), step.append(s), size.append(n)
         dim += 1
-    if new_axes and has_arrays:
-        raise UnsupportedNumpyFunction("mixing None/np.newaxis with array indices")
+
+    for position, (kind, item) in enumerate(items):
+        if kind == "new":
+            out_shape.append(1), per_axis.append("keep")
+        elif kind == "ellipsis":
+            for _ in range(filler):
+                out_shape.append(shape[dim]), per_axis.append("keep")
+                take_axis(0, 1, shape[dim])
+        elif kind == "slice":
+            b, e, s = item.indices(shape[dim])
+            n = len(range(b, e, s))
+            out_shape.append(n), per_axis.append("keep")
+            take_axis(b if n else 0, s if n else 1, n)
+        elif kind == "int":
+            d = shape[dim]
+            if not -d <= item < d:
+                raise IndexError(f"index {item} is out of bounds for axis {dim} with size {d}")
+            if fancy:  # an array index selecting the one row kept by the slice
+                out_shape.append(1), per_axis.append(np.zeros((), np.int64))
+                fancy_items.append(position)
+            take_axis(item % d, 1, 1)
+        elif kind == "array":
+            out_shape.append(shape[dim]), per_axis.append(item)
+            fancy_items.append(position)
+            take_axis(0, 1, shape[dim])
+        elif np.ndim(item) == 0:  # a 0-d mask: a new axis, kept (True) or emptied (False)
+            out_shape.append(1), per_axis.append(np.zeros(int(item), np.int64))
+            fancy_items.append(position)
+        else:
+            axes = shape[dim : dim + item.ndim]
+            if item.shape != axes:
+                raise ShapeError(
+                    f"boolean index of shape {item.shape} does not match the indexed axes "
+                    f"{axes} of an array of shape {shape} (starting at axis {dim})"
+                )
+            for d, where_true in zip(axes, np.nonzero(item), strict=True):
+                out_shape.append(d), per_axis.append(where_true.astype(np.int64))
+                take_axis(0, 1, d)
+            fancy_items.append(position)
 
     if tuple(size) != shape or any(s != 1 for s in step):
         x = P.slice_(asarray_like(x), start=tuple(start), step=tuple(step), shape=tuple(size))
-    if has_arrays:
-        return _gather(x, after_slice)
-    kept = [n for n, a in zip(size, after_slice, strict=True) if a == "keep"]
-    for position in new_axes:
-        kept.insert(position, 1)
-    return reshape(x, tuple(kept))
+    x = reshape(x, tuple(out_shape))
+    if not fancy:
+        return x
+    # NumPy puts the selected axes where the array indices are if these are adjacent in the
+    # index (None and Ellipsis, even one standing for no axes, separate them), else first.
+    adjacent = fancy_items == list(range(fancy_items[0], fancy_items[0] + len(fancy_items)))
+    return _gather(x, per_axis, adjacent)
 
 
-def _gather(x: Any, per_axis: list[Any]) -> Any:
-    """Advanced indexing: the index arrays broadcast together and select along their axes."""
+def _gather(x: Any, per_axis: list[Any], in_place: bool) -> Any:
+    """Advanced indexing: the index arrays broadcast together and select along their axes.
+
+    The selected axes come first, or, with ``in_place``, where the first indexed axis was.
+    """
     shape = shape_of(x)
     axes = [i for i, a in enumerate(per_axis) if not isinstance(a, str)]
     arrays = [per_axis[i] for i in axes]
@@ -767,13 +827,11 @@ def _gather(x: Any, per_axis: list[Any]) -> Any:
             idx = idx % d if d else idx
         idx = broadcast_to(cast(idx, np.int64), index_shape)
         flat = idx if flat is None else add(multiply(flat, d), idx)
-    contiguous = axes == list(range(axes[0], axes[0] + len(axes)))
     rest = [i for i in range(len(shape)) if i not in axes]
     moved = transpose(x, axes + rest)
     merged = reshape(moved, (gathered_size,) + tuple(shape[i] for i in rest))
     result = P.take(merged, flat, axis=0)
-    if contiguous and axes[0] > 0:
-        # NumPy keeps adjacent index axes in place; otherwise they lead.
+    if in_place and axes[0] > 0:
         k = len(index_shape)
         lead = list(range(k, k + axes[0]))
         result = transpose(result, lead + list(range(k)) + list(range(k + axes[0], k + len(rest))))

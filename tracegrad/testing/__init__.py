@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from ..api import _normalize_argnums as normalize_argnums
 from ..api import grad
+from ..signature import dtype_of, function_name, is_float_leaf, normalize_argnums
 from ..tree import tree_flatten, tree_leaves_with_path, tree_unflatten
 
 __all__ = ["check_grads", "numerical_grad", "numerical_jacobian"]
@@ -37,18 +37,9 @@ _ATOL = {np.dtype(np.float64): 1e-8, np.dtype(np.float32): 1e-5, np.dtype(np.flo
 # Leaves
 
 
-def _is_float_leaf(leaf: Any) -> bool:
-    if isinstance(leaf, bool):
-        return False
-    if isinstance(leaf, float):
-        return True
-    return isinstance(leaf, np.ndarray | np.generic) and leaf.dtype.kind == "f"
-
-
 def _dtype(leaf: Any) -> np.dtype:
     """The leaf's dtype in native byte order (the tolerance tables' keys)."""
-    dtype = np.dtype(np.float64) if isinstance(leaf, float) else np.dtype(leaf.dtype)
-    return dtype.newbyteorder("=")
+    return dtype_of(leaf).newbyteorder("=")
 
 
 def _upcast(leaf: Any) -> Any:
@@ -78,16 +69,12 @@ def _scalar(value: Any, name: str) -> float:
     return float(array)
 
 
-def _name(f: Callable) -> str:
-    return getattr(f, "__qualname__", getattr(f, "__name__", repr(f)))
-
-
 def _default_argnums(args: Sequence[Any]) -> tuple[int, ...]:
     """Every argument whose leaves are all floats (and that has at least one leaf)."""
     nums = []
     for i, a in enumerate(args):
         leaves = tree_flatten(a)[0]
-        if leaves and all(_is_float_leaf(x) for x in leaves):
+        if leaves and all(is_float_leaf(x) for x in leaves):
             nums.append(i)
     if not nums:
         raise ValueError("check_grads: no argument consists of float leaves; pass argnums")
@@ -105,7 +92,7 @@ class _Point:
 
     def __init__(self, f: Callable, args: Sequence[Any], argnums: tuple[int, ...]) -> None:
         self.f = f
-        self.name = _name(f)
+        self.name = function_name(f)
         self.args = tuple(args)
         self.leaves, self.treedef = tree_flatten(self.args)
         self.paths = [p for p, _ in tree_leaves_with_path(self.args)]
@@ -274,7 +261,7 @@ def _check_forward(
     """``jvp(f)`` along every differentiated leaf's direction at once, against differences."""
     from ..transforms import jvp
 
-    tangent_leaves = [np.zeros(np.shape(x), _dtype(x)) if _is_float_leaf(x) else x for x in
+    tangent_leaves = [np.zeros(np.shape(x), _dtype(x)) if is_float_leaf(x) else x for x in
                       point.leaves]  # fmt: skip
     for k, v in zip(point.wrt, directions, strict=True):
         leaf = point.leaves[k]
@@ -356,7 +343,7 @@ def numerical_grad(
     results = []
     for k in point.wrt:
         leaf, base = point.leaves[k], point.base[k]
-        if not _is_float_leaf(leaf):
+        if not is_float_leaf(leaf):
             raise TypeError(f"numerical_grad: args{point.paths[k]} is not a float leaf")
         flat = np.zeros(np.size(base))
         for i in range(flat.size):
@@ -418,7 +405,7 @@ def numerical_jacobian(
     def block(k: int) -> list[np.ndarray]:
         """The Jacobian of every output leaf with respect to input leaf ``k``."""
         leaf = leaves[k]
-        if not _is_float_leaf(leaf):
+        if not is_float_leaf(leaf):
             raise TypeError(f"numerical_jacobian: args{paths[k]} is not a float leaf")
         x = np.asarray(base[k])
         columns = [np.zeros(shape + (x.size,)) for shape in out_shapes]
