@@ -1,7 +1,7 @@
 """The Tracer users' NumPy code sees: operators, array methods and NumPy's dispatch protocols.
 
 ``np.sin(t)`` reaches ``__array_ufunc__`` and ``np.sum(t)`` reaches ``__array_function__``;
-both look up the NumPy layer's dispatch tables.  ``box`` is the factory that traces started
+both look up the tables of ``dispatch``.  ``box`` is the factory that traces started
 on user code (and the adjoint traces that may run user rules) pass to the core.
 """
 
@@ -14,10 +14,7 @@ import numpy as np
 from ..core.ir import Var
 from ..core.tracing import Trace, Tracer
 from ..errors import TracerConversionError
-from . import (
-    numpy_api,
-    numpy_extra,  # noqa: F401  (registers its functions in numpy_api's tables)
-)
+from . import dispatch, elementwise, indexing, products, reductions, shapes
 
 
 class NumpyTracer(Tracer):
@@ -27,10 +24,10 @@ class NumpyTracer(Tracer):
 
     # -- NumPy protocols ----------------------------------------------------------------------
     def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
-        return numpy_api.apply_ufunc(ufunc, method, inputs, kwargs)
+        return dispatch.apply_ufunc(ufunc, method, inputs, kwargs)
 
     def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
-        return numpy_api.apply_function(func, args, kwargs)
+        return dispatch.apply_function(func, args, kwargs)
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         raise TracerConversionError(
@@ -44,28 +41,28 @@ class NumpyTracer(Tracer):
 
     # -- operators ------------------------------------------------------------------------
     def __add__(self, other):
-        return numpy_api.add(self, other)
+        return elementwise.add(self, other)
 
     def __radd__(self, other):
-        return numpy_api.add(other, self)
+        return elementwise.add(other, self)
 
     def __sub__(self, other):
-        return numpy_api.subtract(self, other)
+        return elementwise.subtract(self, other)
 
     def __rsub__(self, other):
-        return numpy_api.subtract(other, self)
+        return elementwise.subtract(other, self)
 
     def __mul__(self, other):
-        return numpy_api.multiply(self, other)
+        return elementwise.multiply(self, other)
 
     def __rmul__(self, other):
-        return numpy_api.multiply(other, self)
+        return elementwise.multiply(other, self)
 
     def __truediv__(self, other):
-        return numpy_api.divide(self, other)
+        return elementwise.divide(self, other)
 
     def __rtruediv__(self, other):
-        return numpy_api.divide(other, self)
+        return elementwise.divide(other, self)
 
     def __floordiv__(self, other):
         return np.floor_divide(self, other)
@@ -80,52 +77,52 @@ class NumpyTracer(Tracer):
         return np.mod(other, self)
 
     def __pow__(self, other):
-        return numpy_api.power(self, other)
+        return elementwise.power(self, other)
 
     def __rpow__(self, other):
-        return numpy_api.power(other, self)
+        return elementwise.power(other, self)
 
     def __matmul__(self, other):
-        return numpy_api.matmul(self, other)
+        return products.matmul(self, other)
 
     def __rmatmul__(self, other):
-        return numpy_api.matmul(other, self)
+        return products.matmul(other, self)
 
     def __neg__(self):
-        return numpy_api.negative(self)
+        return elementwise.negative(self)
 
     def __pos__(self):
         return self
 
     def __abs__(self):
-        return numpy_api.absolute(self)
+        return elementwise.absolute(self)
 
     def __lt__(self, other):
-        return numpy_api.less(self, other)
+        return elementwise.less(self, other)
 
     def __le__(self, other):
-        return numpy_api.less_equal(self, other)
+        return elementwise.less_equal(self, other)
 
     def __gt__(self, other):
-        return numpy_api.greater(self, other)
+        return elementwise.greater(self, other)
 
     def __ge__(self, other):
-        return numpy_api.greater_equal(self, other)
+        return elementwise.greater_equal(self, other)
 
     def __eq__(self, other):  # type: ignore[override]
-        return numpy_api.equal(self, other)
+        return elementwise.equal(self, other)
 
     def __ne__(self, other):  # type: ignore[override]
-        return numpy_api.not_equal(self, other)
+        return elementwise.not_equal(self, other)
 
     def __and__(self, other):
-        return numpy_api.logical_and(self, other)
+        return elementwise.logical_and(self, other)
 
     def __or__(self, other):
-        return numpy_api.logical_or(self, other)
+        return elementwise.logical_or(self, other)
 
     def __invert__(self):
-        return numpy_api.logical_not(self)
+        return elementwise.logical_not(self)
 
     # -- in-place operators are functional: they rebind the name to a new tracer ------------
     __iadd__ = __add__
@@ -137,35 +134,35 @@ class NumpyTracer(Tracer):
     # -- array methods ----------------------------------------------------------------------
     @property
     def T(self):
-        return numpy_api.transpose(self)
+        return shapes.transpose(self)
 
     def reshape(self, *shape, order="C"):
         if len(shape) == 1 and isinstance(shape[0], tuple | list):
             shape = tuple(shape[0])
-        return numpy_api.reshape(self, shape, order=order)
+        return shapes.reshape(self, shape, order=order)
 
     def transpose(self, *axes):
         if len(axes) == 1 and isinstance(axes[0], tuple | list):
             axes = tuple(axes[0])
-        return numpy_api.transpose(self, axes or None)
+        return shapes.transpose(self, axes or None)
 
     def sum(self, axis=None, dtype=None, keepdims=False):
-        return numpy_api.sum(self, axis=axis, dtype=dtype, keepdims=keepdims)
+        return reductions.sum(self, axis=axis, dtype=dtype, keepdims=keepdims)
 
     def mean(self, axis=None, dtype=None, keepdims=False):
-        return numpy_api.mean(self, axis=axis, dtype=dtype, keepdims=keepdims)
+        return reductions.mean(self, axis=axis, dtype=dtype, keepdims=keepdims)
 
     def max(self, axis=None, keepdims=False):
-        return numpy_api.amax(self, axis=axis, keepdims=keepdims)
+        return reductions.amax(self, axis=axis, keepdims=keepdims)
 
     def min(self, axis=None, keepdims=False):
-        return numpy_api.amin(self, axis=axis, keepdims=keepdims)
+        return reductions.amin(self, axis=axis, keepdims=keepdims)
 
     def var(self, axis=None, ddof=0, keepdims=False):
-        return numpy_api.var(self, axis=axis, ddof=ddof, keepdims=keepdims)
+        return reductions.var(self, axis=axis, ddof=ddof, keepdims=keepdims)
 
     def std(self, axis=None, ddof=0, keepdims=False):
-        return numpy_api.std(self, axis=axis, ddof=ddof, keepdims=keepdims)
+        return reductions.std(self, axis=axis, ddof=ddof, keepdims=keepdims)
 
     def prod(self, axis=None, keepdims=False):
         return np.prod(self, axis=axis, keepdims=keepdims)
@@ -196,22 +193,22 @@ class NumpyTracer(Tracer):
         return np.any(self, axis=axis, keepdims=keepdims)
 
     def dot(self, other):
-        return numpy_api.dot(self, other)
+        return products.dot(self, other)
 
     def astype(self, dtype, copy=True):
-        return numpy_api.astype(self, dtype)
+        return elementwise.astype(self, dtype)
 
     def ravel(self):
-        return numpy_api.reshape(self, (-1,))
+        return shapes.reshape(self, (-1,))
 
     def flatten(self):
-        return numpy_api.reshape(self, (-1,))
+        return shapes.reshape(self, (-1,))
 
     def squeeze(self, axis=None):
-        return numpy_api.squeeze(self, axis=axis)
+        return shapes.squeeze(self, axis=axis)
 
     def clip(self, a_min=None, a_max=None):
-        return numpy_api.clip(self, a_min, a_max)
+        return elementwise.clip(self, a_min, a_max)
 
     def copy(self, order="C"):
         # A new Tracer for the same value: in-place updates of the copy (z[0] = 1, z.sort())
@@ -235,12 +232,12 @@ class NumpyArrayTracer(NumpyTracer):
         return (self[i] for i in range(self.shape[0]))
 
     def __getitem__(self, index):
-        return numpy_api.getitem(self, index)
+        return indexing.getitem(self, index)
 
     def __setitem__(self, index, value):
         # A functional update: this Tracer now stands for the updated array.  Other names
         # bound to the same Tracer see the update, as with a NumPy array.
-        self.node = numpy_api.setitem(self, index, value).node
+        self.node = indexing.setitem(self, index, value).node
 
 
 def box(trace: Trace, var: Var) -> NumpyTracer:
