@@ -7,6 +7,7 @@ on user code (and the adjoint traces that may run user rules) pass to the core.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -15,6 +16,26 @@ from ..core.ir import Var
 from ..core.tracing import Trace, Tracer
 from ..errors import TracerConversionError
 from . import dispatch, elementwise, indexing, products, reductions, shapes
+
+
+def _forward(fn: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    """The operator method ``self <op> other``, computed as ``fn(self, other)``."""
+
+    def method(self: Tracer, other: Any) -> Any:
+        return fn(self, other)
+
+    method.__name__ = fn.__name__
+    return method
+
+
+def _reflected(fn: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    """The reflected operator method (``other <op> self``, when ``other`` declines)."""
+
+    def method(self: Tracer, other: Any) -> Any:
+        return fn(other, self)
+
+    method.__name__ = "reflected_" + fn.__name__
+    return method
 
 
 class NumpyTracer(Tracer):
@@ -40,53 +61,23 @@ class NumpyTracer(Tracer):
         )
 
     # -- operators ------------------------------------------------------------------------
-    def __add__(self, other):
-        return elementwise.add(self, other)
-
-    def __radd__(self, other):
-        return elementwise.add(other, self)
-
-    def __sub__(self, other):
-        return elementwise.subtract(self, other)
-
-    def __rsub__(self, other):
-        return elementwise.subtract(other, self)
-
-    def __mul__(self, other):
-        return elementwise.multiply(self, other)
-
-    def __rmul__(self, other):
-        return elementwise.multiply(other, self)
-
-    def __truediv__(self, other):
-        return elementwise.divide(self, other)
-
-    def __rtruediv__(self, other):
-        return elementwise.divide(other, self)
-
-    def __floordiv__(self, other):
-        return np.floor_divide(self, other)
-
-    def __rfloordiv__(self, other):
-        return np.floor_divide(other, self)
-
-    def __mod__(self, other):
-        return np.mod(self, other)
-
-    def __rmod__(self, other):
-        return np.mod(other, self)
-
-    def __pow__(self, other):
-        return elementwise.power(self, other)
-
-    def __rpow__(self, other):
-        return elementwise.power(other, self)
-
-    def __matmul__(self, other):
-        return products.matmul(self, other)
-
-    def __rmatmul__(self, other):
-        return products.matmul(other, self)
+    __add__, __radd__ = _forward(elementwise.add), _reflected(elementwise.add)
+    __sub__, __rsub__ = _forward(elementwise.subtract), _reflected(elementwise.subtract)
+    __mul__, __rmul__ = _forward(elementwise.multiply), _reflected(elementwise.multiply)
+    __truediv__, __rtruediv__ = _forward(elementwise.divide), _reflected(elementwise.divide)
+    __floordiv__ = _forward(elementwise.floor_divide)
+    __rfloordiv__ = _reflected(elementwise.floor_divide)
+    __mod__, __rmod__ = _forward(elementwise.mod), _reflected(elementwise.mod)
+    __pow__, __rpow__ = _forward(elementwise.power), _reflected(elementwise.power)
+    __matmul__, __rmatmul__ = _forward(products.matmul), _reflected(products.matmul)
+    __lt__ = _forward(elementwise.less)
+    __le__ = _forward(elementwise.less_equal)
+    __gt__ = _forward(elementwise.greater)
+    __ge__ = _forward(elementwise.greater_equal)
+    __eq__ = _forward(elementwise.equal)  # type: ignore[assignment]
+    __ne__ = _forward(elementwise.not_equal)  # type: ignore[assignment]
+    __and__ = _forward(elementwise.logical_and)
+    __or__ = _forward(elementwise.logical_or)
 
     def __neg__(self):
         return elementwise.negative(self)
@@ -96,30 +87,6 @@ class NumpyTracer(Tracer):
 
     def __abs__(self):
         return elementwise.absolute(self)
-
-    def __lt__(self, other):
-        return elementwise.less(self, other)
-
-    def __le__(self, other):
-        return elementwise.less_equal(self, other)
-
-    def __gt__(self, other):
-        return elementwise.greater(self, other)
-
-    def __ge__(self, other):
-        return elementwise.greater_equal(self, other)
-
-    def __eq__(self, other):  # type: ignore[override]
-        return elementwise.equal(self, other)
-
-    def __ne__(self, other):  # type: ignore[override]
-        return elementwise.not_equal(self, other)
-
-    def __and__(self, other):
-        return elementwise.logical_and(self, other)
-
-    def __or__(self, other):
-        return elementwise.logical_or(self, other)
 
     def __invert__(self):
         return elementwise.logical_not(self)
