@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 import tracegrad as tg
 from tracegrad.backend.compiler import compile_program
 from tracegrad.core.interpret import eval_program
+from tracegrad.core.ir import check
 from tracegrad.testing import numerical_grad
 
 SHAPES = [(3, 4), (4,), (3, 1), ()]
@@ -192,7 +193,7 @@ def _interpret(spec, args):
     """(lowered joint Program, its outputs by the reference interpreter)."""
     executable = tg.value_and_grad(_function(spec), argnums=(0, 1, 2, 3)).lower(*args)
     program = executable.lowered
-    tg.ir.check(program)
+    check(program)
     return program, eval_program(program, [np.asarray(a) for a in args])
 
 

@@ -1,7 +1,7 @@
 """Every supported NumPy function and ufunc: values equal NumPy's, gradients match finite
 differences (order 2 in float64 where the function is smooth, order 1 in float32).
 
-``SPECS`` maps each entry of ``numpy_api.UFUNCS`` and ``numpy_api.FUNCTIONS`` to one or more
+``SPECS`` maps each entry of ``dispatch.UFUNCS`` and ``dispatch.FUNCTIONS`` to one or more
 specs: a traced function calling it, the argument shapes to try (0-d, broadcasting and empty
 arrays where meaningful) and the domain each argument is drawn from (kept away from kinks,
 ties and poles).  ``test_every_supported_function_has_a_spec`` iterates the dispatch tables,
@@ -20,7 +20,7 @@ import pytest
 from scalarize import scalarized
 
 import tracegrad as tg
-from tracegrad.frontend import numpy_api
+from tracegrad.frontend import dispatch
 from tracegrad.testing import check_grads
 
 pytestmark = pytest.mark.usefixtures("interpret_backend")
@@ -653,7 +653,7 @@ def _leaves(x: Any) -> list[Any]:
 
 
 def test_every_supported_function_has_a_spec():
-    supported = set(numpy_api.UFUNCS) | set(numpy_api.FUNCTIONS)
+    supported = set(dispatch.UFUNCS) | set(dispatch.FUNCTIONS)
     missing = sorted(_name(f) for f in supported - set(SPECS))
     assert not missing, f"supported NumPy functions without a spec in SPECS: {missing}"
     unknown = sorted(_name(f) for f in set(SPECS) - supported)

@@ -18,7 +18,7 @@ from .errors import (
     TracerLeakError,
     UnsupportedNumpyFunction,
 )
-from .frontend.numpy_api import stop_gradient
+from .frontend.elementwise import stop_gradient
 from .transforms import hessian, jacfwd, jacobian, jacrev, jvp, vjp
 
 __version__ = "0.1.0"

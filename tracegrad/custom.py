@@ -17,7 +17,7 @@ import numpy as np
 
 from .core import primitives as P
 from .core.tracing import Tracer
-from .frontend.numpy_api import stop_gradient, zeros
+from .frontend.elementwise import stop_gradient, zeros
 from .signature import dtype_of
 from .tree import TreeDef, tree_flatten, tree_unflatten
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .frontend.numpy_api import stop_gradient
+from .frontend.elementwise import stop_gradient
 
 Array = Any  # a NumPy array or a traced value
 Params = list[dict[str, Array]]

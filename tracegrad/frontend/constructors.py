@@ -24,7 +24,9 @@ import numpy as np
 
 from ..core.tracing import Tracer
 from ..errors import UnsupportedNumpyFunction
-from . import numpy_api as tnp
+from .elementwise import astype
+from .promotion import promote, shape_of
+from .shapes import broadcast_to, reshape, stack
 
 
 def holds_tracer(data: Any) -> bool:
@@ -47,20 +49,20 @@ def from_nested(data: Any) -> Any:
     if not holds_tracer(data):
         return np.asarray(data)
     items = [from_nested(item) for item in data]
-    shapes = {tnp.shape_of(item) for item in items}
+    shapes = {shape_of(item) for item in items}
     if len(shapes) != 1:
         raise UnsupportedNumpyFunction(
             f"np.array of a list of traced values needs elements of one shape, got "
             f"{sorted(shapes)}: NumPy itself would refuse this ragged list."
         )
-    return tnp.stack(tnp.promote(*items))
+    return stack(promote(*items))
 
 
 def _with_dtype(result: Any, dtype: Any, ndmin: int = 0) -> Any:
     if dtype is not None:
-        result = tnp.astype(result, dtype)
-    missing = ndmin - len(tnp.shape_of(result))
-    return tnp.reshape(result, (1,) * missing + tnp.shape_of(result)) if missing > 0 else result
+        result = astype(result, dtype)
+    missing = ndmin - len(shape_of(result))
+    return reshape(result, (1,) * missing + shape_of(result)) if missing > 0 else result
 
 
 def _asarray(original: Callable[..., Any]) -> Callable[..., Any]:
@@ -93,7 +95,7 @@ def _full(original: Callable[..., Any]) -> Callable[..., Any]:
         if holds_tracer(fill_value):
             fill = from_nested(fill_value)
             shape = (shape,) if isinstance(shape, int) else tuple(shape)
-            return _with_dtype(tnp.broadcast_to(fill, shape), dtype)
+            return _with_dtype(broadcast_to(fill, shape), dtype)
         return original(shape, fill_value, dtype, *args, **kwargs)
 
     return full

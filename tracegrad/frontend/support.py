@@ -12,7 +12,7 @@ from collections.abc import Callable
 import numpy as np
 from numpy.testing.overrides import get_overridable_numpy_array_functions
 
-from . import numpy_api
+from .dispatch import FUNCTIONS, UFUNCS
 
 
 def _public_name(f: Callable) -> str:
@@ -31,7 +31,7 @@ def function_table() -> list[tuple[str, bool]]:
     for module in _MODULES:
         importlib.import_module(module)
     rows = {
-        _public_name(f): f in numpy_api.FUNCTIONS
+        _public_name(f): f in FUNCTIONS
         for f in get_overridable_numpy_array_functions()
         if f.__module__ in _MODULES
     }
@@ -41,7 +41,7 @@ def function_table() -> list[tuple[str, bool]]:
 def ufunc_table() -> list[tuple[str, bool]]:
     """(name, supported) for every ufunc in the ``numpy`` namespace."""
     ufuncs = {u for u in vars(np).values() if isinstance(u, np.ufunc)}
-    return sorted((f"np.{u.__name__}", u in numpy_api.UFUNCS) for u in ufuncs)
+    return sorted((f"np.{u.__name__}", u in UFUNCS) for u in ufuncs)
 
 
 def render() -> str:

@@ -1,12 +1,13 @@
 """The Tracer users' NumPy code sees: operators, array methods and NumPy's dispatch protocols.
 
 ``np.sin(t)`` reaches ``__array_ufunc__`` and ``np.sum(t)`` reaches ``__array_function__``;
-both look up the NumPy layer's dispatch tables.  ``box`` is the factory that traces started
+both look up the tables of ``dispatch``.  ``box`` is the factory that traces started
 on user code (and the adjoint traces that may run user rules) pass to the core.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -14,10 +15,27 @@ import numpy as np
 from ..core.ir import Var
 from ..core.tracing import Trace, Tracer
 from ..errors import TracerConversionError
-from . import (
-    numpy_api,
-    numpy_extra,  # noqa: F401  (registers its functions in numpy_api's tables)
-)
+from . import dispatch, elementwise, indexing, products, reductions, shapes
+
+
+def _forward(fn: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    """The operator method ``self <op> other``, computed as ``fn(self, other)``."""
+
+    def method(self: Tracer, other: Any) -> Any:
+        return fn(self, other)
+
+    method.__name__ = fn.__name__
+    return method
+
+
+def _reflected(fn: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    """The reflected operator method (``other <op> self``, when ``other`` declines)."""
+
+    def method(self: Tracer, other: Any) -> Any:
+        return fn(other, self)
+
+    method.__name__ = "reflected_" + fn.__name__
+    return method
 
 
 class NumpyTracer(Tracer):
@@ -27,10 +45,10 @@ class NumpyTracer(Tracer):
 
     # -- NumPy protocols ----------------------------------------------------------------------
     def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
-        return numpy_api.apply_ufunc(ufunc, method, inputs, kwargs)
+        return dispatch.apply_ufunc(ufunc, method, inputs, kwargs)
 
     def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
-        return numpy_api.apply_function(func, args, kwargs)
+        return dispatch.apply_function(func, args, kwargs)
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         raise TracerConversionError(
@@ -43,89 +61,35 @@ class NumpyTracer(Tracer):
         )
 
     # -- operators ------------------------------------------------------------------------
-    def __add__(self, other):
-        return numpy_api.add(self, other)
-
-    def __radd__(self, other):
-        return numpy_api.add(other, self)
-
-    def __sub__(self, other):
-        return numpy_api.subtract(self, other)
-
-    def __rsub__(self, other):
-        return numpy_api.subtract(other, self)
-
-    def __mul__(self, other):
-        return numpy_api.multiply(self, other)
-
-    def __rmul__(self, other):
-        return numpy_api.multiply(other, self)
-
-    def __truediv__(self, other):
-        return numpy_api.divide(self, other)
-
-    def __rtruediv__(self, other):
-        return numpy_api.divide(other, self)
-
-    def __floordiv__(self, other):
-        return np.floor_divide(self, other)
-
-    def __rfloordiv__(self, other):
-        return np.floor_divide(other, self)
-
-    def __mod__(self, other):
-        return np.mod(self, other)
-
-    def __rmod__(self, other):
-        return np.mod(other, self)
-
-    def __pow__(self, other):
-        return numpy_api.power(self, other)
-
-    def __rpow__(self, other):
-        return numpy_api.power(other, self)
-
-    def __matmul__(self, other):
-        return numpy_api.matmul(self, other)
-
-    def __rmatmul__(self, other):
-        return numpy_api.matmul(other, self)
+    __add__, __radd__ = _forward(elementwise.add), _reflected(elementwise.add)
+    __sub__, __rsub__ = _forward(elementwise.subtract), _reflected(elementwise.subtract)
+    __mul__, __rmul__ = _forward(elementwise.multiply), _reflected(elementwise.multiply)
+    __truediv__, __rtruediv__ = _forward(elementwise.divide), _reflected(elementwise.divide)
+    __floordiv__ = _forward(elementwise.floor_divide)
+    __rfloordiv__ = _reflected(elementwise.floor_divide)
+    __mod__, __rmod__ = _forward(elementwise.mod), _reflected(elementwise.mod)
+    __pow__, __rpow__ = _forward(elementwise.power), _reflected(elementwise.power)
+    __matmul__, __rmatmul__ = _forward(products.matmul), _reflected(products.matmul)
+    __lt__ = _forward(elementwise.less)
+    __le__ = _forward(elementwise.less_equal)
+    __gt__ = _forward(elementwise.greater)
+    __ge__ = _forward(elementwise.greater_equal)
+    __eq__ = _forward(elementwise.equal)  # type: ignore[assignment]
+    __ne__ = _forward(elementwise.not_equal)  # type: ignore[assignment]
+    __and__ = _forward(elementwise.logical_and)
+    __or__ = _forward(elementwise.logical_or)
 
     def __neg__(self):
-        return numpy_api.negative(self)
+        return elementwise.negative(self)
 
     def __pos__(self):
         return self
 
     def __abs__(self):
-        return numpy_api.absolute(self)
-
-    def __lt__(self, other):
-        return numpy_api.less(self, other)
-
-    def __le__(self, other):
-        return numpy_api.less_equal(self, other)
-
-    def __gt__(self, other):
-        return numpy_api.greater(self, other)
-
-    def __ge__(self, other):
-        return numpy_api.greater_equal(self, other)
-
-    def __eq__(self, other):  # type: ignore[override]
-        return numpy_api.equal(self, other)
-
-    def __ne__(self, other):  # type: ignore[override]
-        return numpy_api.not_equal(self, other)
-
-    def __and__(self, other):
-        return numpy_api.logical_and(self, other)
-
-    def __or__(self, other):
-        return numpy_api.logical_or(self, other)
+        return elementwise.absolute(self)
 
     def __invert__(self):
-        return numpy_api.logical_not(self)
+        return elementwise.logical_not(self)
 
     # -- in-place operators are functional: they rebind the name to a new tracer ------------
     __iadd__ = __add__
@@ -137,35 +101,35 @@ class NumpyTracer(Tracer):
     # -- array methods ----------------------------------------------------------------------
     @property
     def T(self):
-        return numpy_api.transpose(self)
+        return shapes.transpose(self)
 
     def reshape(self, *shape, order="C"):
         if len(shape) == 1 and isinstance(shape[0], tuple | list):
             shape = tuple(shape[0])
-        return numpy_api.reshape(self, shape, order=order)
+        return shapes.reshape(self, shape, order=order)
 
     def transpose(self, *axes):
         if len(axes) == 1 and isinstance(axes[0], tuple | list):
             axes = tuple(axes[0])
-        return numpy_api.transpose(self, axes or None)
+        return shapes.transpose(self, axes or None)
 
     def sum(self, axis=None, dtype=None, keepdims=False):
-        return numpy_api.sum(self, axis=axis, dtype=dtype, keepdims=keepdims)
+        return reductions.sum(self, axis=axis, dtype=dtype, keepdims=keepdims)
 
     def mean(self, axis=None, dtype=None, keepdims=False):
-        return numpy_api.mean(self, axis=axis, dtype=dtype, keepdims=keepdims)
+        return reductions.mean(self, axis=axis, dtype=dtype, keepdims=keepdims)
 
     def max(self, axis=None, keepdims=False):
-        return numpy_api.amax(self, axis=axis, keepdims=keepdims)
+        return reductions.amax(self, axis=axis, keepdims=keepdims)
 
     def min(self, axis=None, keepdims=False):
-        return numpy_api.amin(self, axis=axis, keepdims=keepdims)
+        return reductions.amin(self, axis=axis, keepdims=keepdims)
 
     def var(self, axis=None, ddof=0, keepdims=False):
-        return numpy_api.var(self, axis=axis, ddof=ddof, keepdims=keepdims)
+        return reductions.var(self, axis=axis, ddof=ddof, keepdims=keepdims)
 
     def std(self, axis=None, ddof=0, keepdims=False):
-        return numpy_api.std(self, axis=axis, ddof=ddof, keepdims=keepdims)
+        return reductions.std(self, axis=axis, ddof=ddof, keepdims=keepdims)
 
     def prod(self, axis=None, keepdims=False):
         return np.prod(self, axis=axis, keepdims=keepdims)
@@ -196,22 +160,22 @@ class NumpyTracer(Tracer):
         return np.any(self, axis=axis, keepdims=keepdims)
 
     def dot(self, other):
-        return numpy_api.dot(self, other)
+        return products.dot(self, other)
 
     def astype(self, dtype, copy=True):
-        return numpy_api.astype(self, dtype)
+        return elementwise.astype(self, dtype)
 
     def ravel(self):
-        return numpy_api.reshape(self, (-1,))
+        return shapes.reshape(self, (-1,))
 
     def flatten(self):
-        return numpy_api.reshape(self, (-1,))
+        return shapes.reshape(self, (-1,))
 
     def squeeze(self, axis=None):
-        return numpy_api.squeeze(self, axis=axis)
+        return shapes.squeeze(self, axis=axis)
 
     def clip(self, a_min=None, a_max=None):
-        return numpy_api.clip(self, a_min, a_max)
+        return elementwise.clip(self, a_min, a_max)
 
     def copy(self, order="C"):
         # A new Tracer for the same value: in-place updates of the copy (z[0] = 1, z.sort())
@@ -235,12 +199,12 @@ class NumpyArrayTracer(NumpyTracer):
         return (self[i] for i in range(self.shape[0]))
 
     def __getitem__(self, index):
-        return numpy_api.getitem(self, index)
+        return indexing.getitem(self, index)
 
     def __setitem__(self, index, value):
         # A functional update: this Tracer now stands for the updated array.  Other names
         # bound to the same Tracer see the update, as with a NumPy array.
-        self.node = numpy_api.setitem(self, index, value).node
+        self.node = indexing.setitem(self, index, value).node
 
 
 def box(trace: Trace, var: Var) -> NumpyTracer:

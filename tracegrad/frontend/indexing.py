@@ -1,0 +1,265 @@
+"""Indexing on traced values: ``x[index]``, ``x[index] = value``, np.take and
+np.take_along_axis.
+
+Basic indices (ints, slices, None, Ellipsis) become one ``slice`` primitive and a reshape;
+integer arrays (traced or constant) and constant boolean masks become one ``take`` from the
+flattened indexed axes.  ``x[index] = value`` is a functional update (``scatter_add`` and a
+select), so it has a gradient too.
+"""
+
+from __future__ import annotations
+
+import builtins
+import math
+import operator
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from ..core import primitives as P
+from ..core.tracing import Tracer
+from ..errors import DTypeError, ShapeError, UnsupportedNumpyFunction
+from .elementwise import add, greater_equal, less, logical_or, multiply, where
+from .promotion import asarray_like, cast, dtype_of, no_out, promote, shape_of
+from .shapes import broadcast_to, ravel, reshape, transpose
+
+# =============================================================================================
+# x[index]
+
+
+def _as_index_array(item: Any) -> Any:
+    if isinstance(item, Tracer):
+        if item.dtype.kind == "b":
+            raise UnsupportedNumpyFunction(
+                "indexing with a traced boolean mask gives a data-dependent shape. Use "
+                "np.where(mask, x, 0) instead, or pass the mask as a constant NumPy array."
+            )
+        if item.dtype.kind not in "iu":
+            raise DTypeError(f"array index must be integer, got {item.dtype}")
+        return item
+    array = np.asarray(item)
+    if array.dtype.kind not in "iu" and array.size:
+        raise DTypeError(f"array index must be integer, got {array.dtype}")
+    return array.astype(np.int64)
+
+
+def _index_items(index: Any) -> list[tuple[str, Any]]:
+    """Classify the entries of an index as ("new" | "ellipsis" | "slice" | "int" | "array" |
+    "mask", value); masks are constant boolean arrays (0-d ones included)."""
+    items = []
+    for item in index if isinstance(index, tuple) else (index,):
+        if item is None:
+            items.append(("new", None))
+        elif item is Ellipsis:
+            items.append(("ellipsis", None))
+        elif isinstance(item, slice):
+            items.append(("slice", item))
+        elif isinstance(item, Tracer):
+            items.append(("array", _as_index_array(item)))
+        elif isinstance(item, bool | np.bool_ | np.ndarray | list | tuple):
+            array = np.asarray(item)
+            kind = "mask" if array.dtype == np.bool_ else "array"
+            items.append((kind, array if kind == "mask" else _as_index_array(array)))
+        else:
+            try:
+                items.append(("int", operator.index(item)))
+            except TypeError:
+                raise DTypeError(
+                    f"cannot index with {type(item).__name__}: indices are ints, slices, None, "
+                    "Ellipsis, integer arrays or constant boolean arrays"
+                ) from None
+    return items
+
+
+def getitem(x: Any, index: Any) -> Any:
+    """``x[index]`` for ints, slices, None, Ellipsis, integer arrays and constant bool masks.
+
+    Basic indices become one ``slice`` and a reshape (dropping integer-indexed axes, adding
+    new ones).  With array indices, as in NumPy, integers and masks are array indices too
+    (a mask is the integer arrays of its True positions; a 0-d mask a new axis indexed by
+    ``[0]`` or ``[]``) and ``_gather`` selects with all of them at once.
+    """
+    shape = shape_of(x)
+    items = _index_items(index)
+    consumed = builtins.sum(
+        np.ndim(v) if kind == "mask" else 1
+        for kind, v in items
+        if kind in ("slice", "int", "array", "mask")
+    )
+    if consumed > len(shape):
+        raise ShapeError(f"too many indices ({consumed}) for an array of shape {shape}")
+    ellipses = [n for n, (kind, _) in enumerate(items) if kind == "ellipsis"]
+    if len(ellipses) > 1:
+        raise ShapeError("an index can only have a single ellipsis ('...')")
+    # The axes an Ellipsis stands for; without one, the unindexed axes trail.
+    filler = len(shape) - consumed
+    if not ellipses:
+        items.append(("ellipsis", None))
+    fancy = any(kind in ("array", "mask") for kind, _ in items)
+
+    start, step, size = [], [], []  # the slice taken of x, one entry per axis of x
+    out_shape: list[int] = []  # x's slice reshaped: new axes in, integer-indexed axes out
+    per_axis: list[Any] = []  # per axis of that reshape: "keep", or an index array
+    fancy_items: list[int] = []  # positions in items of the array indices
+    dim = 0
+
+    def take_axis(b: int, s: int, n: int) -> None:
+        nonlocal dim
+        start.append(b), step.append(s), size.append(n)
+        dim += 1
+
+    for position, (kind, item) in enumerate(items):
+        if kind == "new":
+            out_shape.append(1), per_axis.append("keep")
+        elif kind == "ellipsis":
+            for _ in range(filler):
+                out_shape.append(shape[dim]), per_axis.append("keep")
+                take_axis(0, 1, shape[dim])
+        elif kind == "slice":
+            b, e, s = item.indices(shape[dim])
+            n = len(range(b, e, s))
+            out_shape.append(n), per_axis.append("keep")
+            take_axis(b if n else 0, s if n else 1, n)
+        elif kind == "int":
+            d = shape[dim]
+            if not -d <= item < d:
+                raise IndexError(f"index {item} is out of bounds for axis {dim} with size {d}")
+            if fancy:  # an array index selecting the one row kept by the slice
+                out_shape.append(1), per_axis.append(np.zeros((), np.int64))
+                fancy_items.append(position)
+            take_axis(item % d, 1, 1)
+        elif kind == "array":
+            out_shape.append(shape[dim]), per_axis.append(item)
+            fancy_items.append(position)
+            take_axis(0, 1, shape[dim])
+        elif np.ndim(item) == 0:  # a 0-d mask: a new axis, kept (True) or emptied (False)
+            out_shape.append(1), per_axis.append(np.zeros(int(item), np.int64))
+            fancy_items.append(position)
+        else:
+            axes = shape[dim : dim + item.ndim]
+            if item.shape != axes:
+                raise ShapeError(
+                    f"boolean index of shape {item.shape} does not match the indexed axes "
+                    f"{axes} of an array of shape {shape} (starting at axis {dim})"
+                )
+            for d, where_true in zip(axes, np.nonzero(item), strict=True):
+                out_shape.append(d), per_axis.append(where_true.astype(np.int64))
+                take_axis(0, 1, d)
+            fancy_items.append(position)
+
+    if tuple(size) != shape or any(s != 1 for s in step):
+        x = P.slice_(asarray_like(x), start=tuple(start), step=tuple(step), shape=tuple(size))
+    x = reshape(x, tuple(out_shape))
+    if not fancy:
+        return x
+    # NumPy puts the selected axes where the array indices are if these are adjacent in the
+    # index (None and Ellipsis, even one standing for no axes, separate them), else first.
+    adjacent = fancy_items == list(range(fancy_items[0], fancy_items[0] + len(fancy_items)))
+    return _gather(x, per_axis, adjacent)
+
+
+def _gather(x: Any, per_axis: list[Any], in_place: bool) -> Any:
+    """Advanced indexing: the index arrays broadcast together and select along their axes.
+
+    The selected axes come first, or, with ``in_place``, where the first indexed axis was.
+    """
+    shape = shape_of(x)
+    axes = [i for i, a in enumerate(per_axis) if not isinstance(a, str)]
+    arrays = [per_axis[i] for i in axes]
+    index_shape = P.broadcast_shapes(*(shape_of(a) for a in arrays))
+    # Wrap negative indices, then combine the arrays into one index into the flattened axes.
+    flat = None
+    gathered_size = math.prod(shape[a] for a in axes)
+    for axis, idx in zip(axes, arrays, strict=True):
+        d = shape[axis]
+        if isinstance(idx, Tracer):
+            idx = where(less(idx, 0), add(idx, d), idx)
+            # An index out of range for its own axis must not land on another row of the
+            # flattened axes: map it past the end, where take raises IndexError.
+            outside = logical_or(less(idx, 0), greater_equal(idx, d))
+            idx = where(outside, gathered_size, idx)
+        else:
+            if idx.size and (idx.min() < -d or idx.max() >= d):
+                raise IndexError(f"index out of bounds for axis {axis} with size {d}")
+            idx = idx % d if d else idx
+        idx = broadcast_to(cast(idx, np.int64), index_shape)
+        flat = idx if flat is None else add(multiply(flat, d), idx)
+    rest = [i for i in range(len(shape)) if i not in axes]
+    moved = transpose(x, axes + rest)
+    merged = reshape(moved, (gathered_size,) + tuple(shape[i] for i in rest))
+    result = P.take(merged, flat, axis=0)
+    if in_place and axes[0] > 0:
+        k = len(index_shape)
+        lead = list(range(k, k + axes[0]))
+        result = transpose(result, lead + list(range(k)) + list(range(k + axes[0], k + len(rest))))
+    return result
+
+
+# =============================================================================================
+# x[index] = value
+
+
+def setitem(x: Any, index: Any, value: Any) -> Any:
+    """``x[index] = value`` as a functional update: returns the updated array.
+
+    The index must be known while tracing (ints, slices, constant integer arrays or masks);
+    like NumPy, where an index repeats a position the last write wins.
+    """
+    if any(isinstance(i, Tracer) for i in (index if isinstance(index, tuple) else (index,))):
+        raise UnsupportedNumpyFunction(
+            "x[i] = v with a traced index i is not supported; build the result with "
+            "np.where(np.arange(n) == i, v, x) instead."
+        )
+    shape = shape_of(x)
+    size = math.prod(shape)
+    positions = np.arange(size).reshape(shape)[index]
+    flat_positions = np.asarray(positions).reshape(-1)
+    # Keep the last write to each position, as NumPy does: the written positions sorted, and
+    # for each the (flat) number of the value written last.
+    reversed_unique, first_in_reversed = np.unique(flat_positions[::-1], return_index=True)
+    last_write = len(flat_positions) - 1 - first_in_reversed
+    (value,) = promote(cast(value, dtype_of(x)))
+    target, given = np.shape(positions), shape_of(value)
+    extra = len(given) - len(target)
+    if extra > 0 and all(d == 1 for d in given[:extra]):
+        value = reshape(value, given[extra:])  # NumPy drops leading 1s of the value
+    values = reshape(broadcast_to(value, target), (-1,))
+    if not np.array_equal(last_write, np.arange(len(flat_positions))):
+        # Repeated or unsorted positions: put the values in the order of reversed_unique.
+        values = P.take(values, last_write.astype(np.int64), axis=0)
+    written = P.scatter_add(values, reversed_unique.astype(np.int64), axis=0, size=size)
+    mask = np.zeros(size, dtype=bool)
+    mask[reversed_unique] = True
+    return where(mask.reshape(shape), reshape(written, shape), x)
+
+
+# =============================================================================================
+# Functions that index
+
+
+def take(
+    a: Any, indices: Any, axis: int | None = None, out: Any = None, mode: str = "raise"
+) -> Any:
+    no_out("take", out)
+    if axis is None:
+        a, axis = ravel(a), 0
+    return getitem(a, along(axis, len(shape_of(a)), indices))
+
+
+def take_along_axis(arr: Any, indices: Any, axis: int) -> Any:
+    ndim = len(shape_of(arr))
+    grids = np.ogrid[tuple(slice(0, n) for n in shape_of(indices))]
+    index = tuple(indices if i == axis % ndim else grids[i] for i in range(ndim))
+    return getitem(arr, index)
+
+
+def along(axis: int, ndim: int, item: Any) -> tuple[Any, ...]:
+    """The index that applies ``item`` to ``axis`` and keeps every other axis whole."""
+    return tuple(item if i == axis % ndim else slice(None) for i in range(ndim))
+
+
+IMPLEMENTS: dict[Callable[..., Any], Callable[..., Any]] = {
+    np.take: take,
+    np.take_along_axis: take_along_axis,
+}

@@ -1,0 +1,65 @@
+"""Positions of extrema and sorting on traced values.  Integer results (argmax, argsort)
+carry no gradient; np.sort's does, through the gather by the sorting permutation."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from ..core import primitives as P
+from ..errors import UnsupportedNumpyFunction
+from .indexing import take_along_axis
+from .promotion import asarray_like, no_out, normalize_axes, shape_of
+from .reductions import keep_dims
+from .shapes import moveaxis, ravel, reshape
+
+
+def _arg_extremum(prim: P.Primitive, name: str) -> Callable[..., Any]:
+    def fn(x: Any, axis: Any = None, out: Any = None, *, keepdims: bool = False) -> Any:
+        no_out(name, out)
+        x = asarray_like(x)
+        shape = shape_of(x)
+        if axis is None:
+            result = prim(ravel(x), axis=0)
+            return reshape(result, (1,) * len(shape)) if keepdims else result
+        a = normalize_axes(axis, len(shape))[0]
+        return keep_dims(x, prim(x, axis=a), (a,), keepdims)
+
+    fn.__name__ = name
+    return fn
+
+
+argmax = _arg_extremum(P.argmax, "argmax")
+argmin = _arg_extremum(P.argmin, "argmin")
+
+
+def _last_axis(x: Any, axis: Any, order: Any, name: str) -> tuple[Any, int]:
+    if order is not None:
+        raise UnsupportedNumpyFunction(f"np.{name}(order=...) sorts structured arrays")
+    if axis is None:
+        return ravel(x), 0
+    x = asarray_like(x)
+    return x, normalize_axes(axis, len(shape_of(x)))[0]
+
+
+def argsort(x: Any, axis: Any = -1, kind: Any = None, order: Any = None, **kwargs: Any) -> Any:
+    """Always a stable sort: ties keep their order (NumPy's default kind does not promise it)."""
+    x, a = _last_axis(x, axis, order, "argsort")
+    return moveaxis(P.argsort(moveaxis(x, a, -1)), -1, a)
+
+
+def sort(x: Any, axis: Any = -1, kind: Any = None, order: Any = None, **kwargs: Any) -> Any:
+    x, a = _last_axis(x, axis, order, "sort")
+    moved = moveaxis(x, a, -1)
+    ordered = take_along_axis(moved, P.argsort(moved), -1)
+    return moveaxis(ordered, -1, a)
+
+
+IMPLEMENTS: dict[Callable[..., Any], Callable[..., Any]] = {
+    np.argmax: argmax,
+    np.argmin: argmin,
+    np.argsort: argsort,
+    np.sort: sort,
+}
