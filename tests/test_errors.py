@@ -141,6 +141,22 @@ def test_writing_tracer_into_numpy_array():
     raises(TracerConversionError, tg.grad(f), X, words=["assignment", "np.stack"], marker="write")
 
 
+def test_traced_integer_indexing_a_numpy_array_names_take_along_axis():
+    table = np.arange(5.0)
+
+    def f(x, i):
+        return x * table[i]  # <index>
+
+    raises(
+        TracerConversionError,
+        tg.grad(f),
+        1.0,
+        np.array(2),
+        words=["index into a NumPy array", "np.take_along_axis"],
+        marker="index",
+    )
+
+
 def test_writing_traced_scalar_into_numpy_array():
     def f(x):
         out = np.zeros(3)

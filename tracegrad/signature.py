@@ -13,11 +13,24 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+__all__ = [
+    "Signature",
+    "check_differentiable",
+    "dtype_of",
+    "function_name",
+    "is_float_leaf",
+    "leaf_key",
+    "normalize_argnums",
+    "restorer",
+    "scalar_if_0d",
+]
+
 import numpy as np
 
 from .core.ir import Aval
 from .core.tracing import Tracer
 from .errors import ArgnumsError, DTypeError
+from .frontend.promotion import dtype_of
 from .frontend.tracer import NumpyArrayTracer, NumpyTracer
 from .tree import TreeDef, is_container_type, tree_leaves_with_path, tree_unflatten
 
@@ -143,11 +156,6 @@ def normalize_argnums(argnums: int | Sequence[int], nargs: int, fn_name: str) ->
 def function_name(f: Callable) -> str:
     """The name error messages use for a user function."""
     return getattr(f, "__qualname__", getattr(f, "__name__", repr(f)))
-
-
-def dtype_of(x: Any) -> np.dtype:
-    """The dtype of an array, a Tracer, or a Python or NumPy scalar."""
-    return x.dtype if hasattr(x, "dtype") else np.asarray(x).dtype
 
 
 def is_float_leaf(leaf: Any) -> bool:

@@ -51,14 +51,21 @@ class NumpyTracer(Tracer):
         return dispatch.apply_function(func, args, kwargs)
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        raise TracerConversionError(
+        message = (
             f"a traced array {self.aval} was converted to a NumPy array (assignment into a "
-            "NumPy array, or an array constructor NumPy calls internally or that was imported "
-            "under another name). Its value is not known while tracing. Call np.asarray / "
-            "np.array as attributes of numpy (they accept traced values while tracing), keep "
-            "the computation in NumPy functions on the traced value, or build the result "
-            "with np.stack / np.concatenate / np.where instead of writing into an array."
+            "NumPy array, an index into a NumPy array, or an array constructor NumPy calls "
+            "internally or that was imported under another name). Its value is not known "
+            "while tracing. Call np.asarray / np.array as attributes of numpy (they accept "
+            "traced values while tracing), keep the computation in NumPy functions on the "
+            "traced value, or build the result with np.stack / np.concatenate / np.where "
+            "instead of writing into an array."
         )
+        if self.dtype.kind in "iu":
+            message += (
+                " To index a NumPy array A with this traced integer i, write "
+                "np.take_along_axis(A, np.atleast_1d(i), axis=0) instead of A[i]."
+            )
+        raise TracerConversionError(message)
 
     # -- operators ------------------------------------------------------------------------
     __add__, __radd__ = _forward(elementwise.add), _reflected(elementwise.add)
