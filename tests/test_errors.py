@@ -347,3 +347,35 @@ def test_ndarray_subclasses_share_one_program():
     np.testing.assert_array_equal(np.asarray(g(m)), [[2.0, 4.0]])
     np.testing.assert_array_equal(np.asarray(g(m)), [[2.0, 4.0]])
     assert len(g.cache) == 1
+
+
+# =============================================================================================
+# In-place operators keep the target's shape and dtype, as NumPy does
+
+
+def test_in_place_update_that_would_grow_the_target():
+    def f(x, v):
+        y = x.copy()
+        y[0] += v  # <grow>
+        return np.sum(y)
+
+    raises(ShapeError, tg.grad(f), np.ones((3, 2)), np.ones((2, 2)), words=["does not fit"])
+
+
+def test_in_place_update_across_kinds():
+    def f(x, i):
+        i += x  # <kinds>
+        return i
+
+    raises(DTypeError, tg.jit(f), np.ones(3), np.arange(3), words=["astype"], marker="kinds")
+
+
+def test_in_place_update_casts_within_a_kind():
+    def f(x):
+        y = x.astype(np.float32)
+        y += x  # float64 stored back into float32, as NumPy does
+        return y
+
+    out = tg.jit(f)(np.ones(3))
+    assert out.dtype == np.float32
+    np.testing.assert_array_equal(out, 2.0)

@@ -14,8 +14,8 @@ import numpy as np
 
 from ..core.ir import Var
 from ..core.tracing import Trace, Tracer
-from ..errors import TracerConversionError
-from . import dispatch, elementwise, indexing, products, reductions, shapes
+from ..errors import DTypeError, ShapeError, TracerConversionError
+from . import dispatch, elementwise, indexing, products, promotion, reductions, shapes
 
 
 def _forward(fn: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
@@ -35,6 +35,34 @@ def _reflected(fn: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
         return fn(other, self)
 
     method.__name__ = "reflected_" + fn.__name__
+    return method
+
+
+def _in_place(fn: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    """``self <op>= other`` as NumPy does it: the result keeps ``self``'s shape and dtype.
+
+    The update is functional (the name is rebound to a new Tracer), but what NumPy refuses
+    is refused: a result that would need a larger array, or a cast across kinds.
+    """
+
+    def method(self: Tracer, other: Any) -> Any:
+        result = fn(self, other)
+        if result.shape != self.shape:
+            raise ShapeError(
+                f"an in-place {fn.__name__} of {self.aval} with an operand of shape "
+                f"{promotion.shape_of(other)} gives shape {result.shape}, which does not fit: "
+                "NumPy refuses this (non-broadcastable output). Write x = x op y instead."
+            )
+        if result.dtype != self.dtype:
+            if not np.can_cast(result.dtype, self.dtype, casting="same_kind"):
+                raise DTypeError(
+                    f"an in-place {fn.__name__} of {self.aval} gives {result.dtype}, which NumPy "
+                    f"cannot store back into {self.dtype}. Cast first: x = x.astype(float)."
+                )
+            result = elementwise.astype(result, self.dtype)
+        return result
+
+    method.__name__ = "in_place_" + fn.__name__
     return method
 
 
@@ -99,11 +127,11 @@ class NumpyTracer(Tracer):
         return elementwise.logical_not(self)
 
     # -- in-place operators are functional: they rebind the name to a new tracer ------------
-    __iadd__ = __add__
-    __isub__ = __sub__
-    __imul__ = __mul__
-    __itruediv__ = __truediv__
-    __ipow__ = __pow__
+    __iadd__ = _in_place(elementwise.add)
+    __isub__ = _in_place(elementwise.subtract)
+    __imul__ = _in_place(elementwise.multiply)
+    __itruediv__ = _in_place(elementwise.divide)
+    __ipow__ = _in_place(elementwise.power)
 
     # -- array methods ----------------------------------------------------------------------
     @property
