@@ -185,24 +185,23 @@ def unbroadcast(ct: Any, shape: tuple[int, ...]) -> Any:
     axes = tuple(range(lead)) + tuple(
         lead + i for i, d in enumerate(shape) if d == 1 and ct_shape[lead + i] != 1
     )
-    summed = reduce_sum(ct, axes=axes) if axes else ct
-    if tuple(summed.shape) != tuple(shape):
-        summed = reshape(summed, shape=tuple(shape))
-    return summed
+    return reshaped(reduce_sum(ct, axes=axes) if axes else ct, shape)
+
+
+def reshaped(x: Any, shape: tuple[int, ...]) -> Any:
+    """``x`` reshaped to ``shape``; ``x`` itself if it has that shape already."""
+    return x if tuple(x.shape) == tuple(shape) else reshape(x, shape=tuple(shape))
 
 
 def broadcast_like(x: Any, shape: tuple[int, ...]) -> Any:
-    if tuple(x.shape) == tuple(shape):
-        return x
-    return broadcast_to(x, shape=tuple(shape))
+    """``x`` broadcast to ``shape``; ``x`` itself if it has that shape already."""
+    return x if tuple(x.shape) == tuple(shape) else broadcast_to(x, shape=tuple(shape))
 
 
 def expand_reduced(ct: Any, in_shape: tuple[int, ...], axes: tuple[int, ...]) -> Any:
     """Undo a reduction's shape: re-insert ``axes`` as size 1, then broadcast to ``in_shape``."""
     kept = tuple(1 if i in axes else d for i, d in enumerate(in_shape))
-    if tuple(ct.shape) != kept:
-        ct = reshape(ct, shape=kept)
-    return broadcast_like(ct, in_shape)
+    return broadcast_like(reshaped(ct, kept), in_shape)
 
 
 def as_float(mask: Any, like: Any) -> Any:
@@ -1050,14 +1049,12 @@ def _moved_last(x: Any, axes: tuple[int, ...]) -> tuple[Any, tuple[int, ...]]:
     moved = transpose(x, perm=perm) if perm != tuple(range(len(shape))) else x
     kept = tuple(shape[i] for i in perm[: len(shape) - len(axes)])
     flat_shape = kept + (math.prod(shape[a] for a in axes),)
-    return (reshape(moved, shape=flat_shape) if flat_shape != tuple(moved.shape) else moved), perm
+    return reshaped(moved, flat_shape), perm
 
 
 def _moved_back(y: Any, shape: tuple[int, ...], perm: tuple[int, ...]) -> Any:
     """Undo :func:`_moved_last` for a value of the moved, merged shape."""
-    moved_shape = tuple(shape[p] for p in perm)
-    if tuple(y.shape) != moved_shape:
-        y = reshape(y, shape=moved_shape)
+    y = reshaped(y, tuple(shape[p] for p in perm))
     if perm == tuple(range(len(shape))):
         return y
     return transpose(y, perm=tuple(np.argsort(perm).tolist()))
