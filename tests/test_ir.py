@@ -401,3 +401,15 @@ def test_cse_shares_commutative_logic(name):
         return _both_orders(name)(P.lt(x, y), P.gt(x, y))
 
     assert len(_after(passes.cse, fn, (3,), (3,)).eqns) == 3
+
+
+def test_declarations_are_complete_and_frozen():
+    import dataclasses
+
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        P.exp.vjp = None
+    for prim in P.REGISTRY.values():
+        assert isinstance(prim.kind, P.Kind) and prim.kind == prim.kind.value
+        assert (prim.scalar is not None) == (prim.elementwise or prim.kind == "reduce"), prim
+        assert prim.unit is None or prim.kind is P.Kind.BINARY, prim
+        assert not (prim.commutative and prim.kind is P.Kind.UNARY), prim
