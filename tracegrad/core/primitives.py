@@ -212,27 +212,10 @@ def as_float(mask: Any, like: Any) -> Any:
 # Elementwise unary
 
 
-def unary(
-    *,
-    name: str,
-    impl: Callable,
-    vjp: Callable | None,
-    scalar: str,
-    vector: str | None = None,
-    floats_only: bool = True,
-    involution: bool = False,
-) -> Primitive:
+def unary(*, name: str, floats_only: bool = True, **fields: Any) -> Primitive:
     """An elementwise primitive of one operand, whose result has the operand's dtype."""
-    return Primitive(
-        name=name,
-        kind=Kind.UNARY,
-        shape_rule=_unary_rule(name, floats_only),
-        impl=impl,
-        vjp=vjp,
-        scalar=scalar,
-        vector=vector,
-        involution=involution,
-    )
+    rule = _unary_rule(name, floats_only)
+    return Primitive(name=name, kind=Kind.UNARY, shape_rule=rule, **fields)
 
 
 neg = unary(
@@ -377,26 +360,9 @@ integer_pow = Primitive(
 # Elementwise binary (NumPy broadcasting; operands share one dtype)
 
 
-def binary(
-    *,
-    name: str,
-    impl: Callable,
-    vjp: Callable,
-    scalar: str,
-    commutative: bool = False,
-    unit: float | None = None,
-) -> Primitive:
+def binary(*, name: str, **fields: Any) -> Primitive:
     """An elementwise primitive of two operands of one dtype, broadcast as in NumPy."""
-    return Primitive(
-        name=name,
-        kind=Kind.BINARY,
-        shape_rule=_binary_rule(name),
-        impl=impl,
-        vjp=vjp,
-        scalar=scalar,
-        commutative=commutative,
-        unit=unit,
-    )
+    return Primitive(name=name, kind=Kind.BINARY, shape_rule=_binary_rule(name), **fields)
 
 
 add = binary(
@@ -489,16 +455,10 @@ atan2 = binary(name="atan2", impl=np.arctan2, vjp=_atan2_vjp, scalar="math.atan2
 # Comparisons and logic (no gradient)
 
 
-def compare(*, name: str, impl: Callable, scalar: str, commutative: bool = False) -> Primitive:
+def compare(*, name: str, **fields: Any) -> Primitive:
     """An elementwise comparison: a bool result, no gradient."""
-    return Primitive(
-        name=name,
-        kind=Kind.COMPARE,
-        shape_rule=_binary_rule(name, np.bool_),
-        impl=impl,
-        scalar=scalar,
-        commutative=commutative,
-    )
+    rule = _binary_rule(name, np.bool_)
+    return Primitive(name=name, kind=Kind.COMPARE, shape_rule=rule, **fields)
 
 
 lt = compare(name="lt", impl=np.less, scalar="{0} < {1}")
@@ -519,16 +479,9 @@ def _logical_rule(name: str) -> Callable[..., Aval]:
     return rule
 
 
-def logical(*, name: str, impl: Callable, scalar: str, commutative: bool = False) -> Primitive:
+def logical(*, name: str, **fields: Any) -> Primitive:
     """An elementwise operation on bools."""
-    return Primitive(
-        name=name,
-        kind=Kind.LOGICAL,
-        shape_rule=_logical_rule(name),
-        impl=impl,
-        scalar=scalar,
-        commutative=commutative,
-    )
+    return Primitive(name=name, kind=Kind.LOGICAL, shape_rule=_logical_rule(name), **fields)
 
 
 logical_and = logical(name="and", impl=np.logical_and, scalar="{0} and {1}", commutative=True)
