@@ -297,3 +297,119 @@ def test_check_rejects_shape_rule_violation():
 def test_check_accepts_literal_outputs_and_passthrough():
     a = Var(_f64(3))
     check(Program([a], [], [a, Literal.make(2.0)]))
+
+
+# =============================================================================================
+# simplify and cse: the algebra each primitive declares, applied by the passes
+
+
+def _after(pass_, fn, *shapes):
+    """``fn`` on float64 inputs of ``shapes``, traced with the core Tracer, after ``pass_``."""
+    from tracegrad.core.tracing import trace_flat
+
+    def flat(*xs):
+        out = fn(*xs)
+        return out if isinstance(out, list) else [out]
+
+    program, _ = trace_flat(flat, [_f64(*s) for s in shapes])
+    return check(pass_(program))
+
+
+def _simplify(program):
+    return passes.dce(passes.simplify(program))
+
+
+def _lit(value):
+    return Literal.make(np.float64(value))
+
+
+SIMPLIFIED = [
+    pytest.param(lambda x: P.mul(x, _lit(1)), id="x*1"),
+    pytest.param(lambda x: P.mul(_lit(1), x), id="1*x"),
+    pytest.param(lambda x: P.add(x, _lit(0)), id="x+0"),
+    pytest.param(lambda x: P.add(_lit(0), x), id="0+x"),
+    pytest.param(lambda x: P.sub(x, _lit(0)), id="x-0"),
+    pytest.param(lambda x: P.div(x, _lit(1)), id="x/1"),
+    pytest.param(lambda x: P.reshape(x, shape=(3,)), id="reshape-same-shape"),
+    pytest.param(lambda x: P.broadcast_to(x, shape=(3,)), id="broadcast-same-shape"),
+    pytest.param(lambda x: P.convert(x, dtype=np.dtype(np.float64)), id="convert-same-dtype"),
+    pytest.param(lambda x: P.transpose(x, perm=(0,)), id="transpose-identity"),
+    pytest.param(lambda x: P.integer_pow(x, n=1), id="x**1"),
+    pytest.param(lambda x: P.neg(P.neg(x)), id="neg-neg"),
+]
+
+
+@pytest.mark.parametrize("fn", SIMPLIFIED)
+def test_simplify_removes_identities(fn):
+    program = _after(_simplify, fn, (3,))
+    assert program.eqns == [] and program.outputs == program.inputs, program
+
+
+KEPT = [
+    pytest.param(lambda x: P.sub(_lit(0), x), "sub", id="0-x"),
+    pytest.param(lambda x: P.div(_lit(1), x), "div", id="1/x"),
+    pytest.param(lambda x: P.mul(x, _lit(0)), "mul", id="x*0"),  # NaN and inf times 0
+    pytest.param(lambda x: P.maximum(x, _lit(-np.inf)), "max", id="max(x,-inf)"),
+    pytest.param(lambda x: P.mul(x, _lit(2)), "mul", id="x*2"),
+    pytest.param(lambda x: P.integer_pow(x, n=2), "integer_pow", id="x**2"),
+    pytest.param(lambda x: P.transpose(P.reshape(x, shape=(3, 1)), perm=(1, 0)), "transpose"),
+    pytest.param(lambda x: P.broadcast_to(x, shape=(2, 3)), "broadcast_to", id="broadcast"),
+]
+
+
+@pytest.mark.parametrize("fn, name", KEPT)
+def test_simplify_keeps_what_is_not_an_identity(fn, name):
+    program = _after(_simplify, fn, (3,))
+    assert name in [e.prim.name for e in program.eqns], program
+
+
+def test_simplify_unit_must_not_change_the_shape():
+    program = _after(_simplify, lambda x: P.mul(x, Literal.make(np.ones(3))), ())
+    assert [e.prim.name for e in program.eqns] == ["mul"], program
+
+
+def test_simplify_merges_reshape_chains():
+    program = _after(_simplify, lambda x: P.reshape(P.reshape(x, shape=(2, 3)), shape=(3, 2)), (6,))
+    assert [str(e.inputs[0].aval) for e in program.eqns] == ["f64[6]"], program
+
+
+def test_simplify_folds_scalar_constants():
+    program = _after(_simplify, lambda x: P.mul(x, P.exp(_lit(0.0))), (3,))
+    assert program.eqns == [] and program.outputs == program.inputs, program
+
+
+def _both_orders(name):
+    prim = P.REGISTRY[name]
+    return lambda x, y: [prim(x, y), prim(y, x)]
+
+
+@pytest.mark.parametrize("name", ["add", "mul", "max", "min", "eq", "ne"])
+def test_cse_shares_commutative_operations(name):
+    program = _after(passes.cse, _both_orders(name), (3,), (3,))
+    assert len(program.eqns) == 1, program
+
+
+@pytest.mark.parametrize("name", ["sub", "div", "lt", "pow"])
+def test_cse_keeps_operand_order_of_other_operations(name):
+    program = _after(passes.cse, _both_orders(name), (3,), (3,))
+    assert len(program.eqns) == 2, program
+
+
+@pytest.mark.parametrize("name", ["and", "or"])
+def test_cse_shares_commutative_logic(name):
+    def fn(x, y):
+        return _both_orders(name)(P.lt(x, y), P.gt(x, y))
+
+    assert len(_after(passes.cse, fn, (3,), (3,)).eqns) == 3
+
+
+def test_declarations_are_complete_and_frozen():
+    import dataclasses
+
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        P.exp.vjp = None
+    for prim in P.REGISTRY.values():
+        assert isinstance(prim.kind, P.Kind) and prim.kind == prim.kind.value
+        assert (prim.scalar is not None) == (prim.elementwise or prim.kind == "reduce"), prim
+        assert prim.unit is None or prim.kind is P.Kind.BINARY, prim
+        assert not (prim.commutative and prim.kind is P.Kind.UNARY), prim

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .frontend.elementwise import stop_gradient
+from .frontend.elementwise import logistic, stop_gradient
 
 Array = Any  # a NumPy array or a traced value
 Params = list[dict[str, Array]]
@@ -75,9 +75,9 @@ xavier_normal = glorot_normal
 
 
 def sigmoid(x: Array) -> Array:
-    """The logistic function 1 / (1 + exp(-x)), without overflow for large |x|."""
-    e = np.exp(-np.abs(x))  # in (0, 1]: never overflows
-    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+    """The logistic function 1 / (1 + exp(-x)): one primitive, finite for any x (exp(-x)
+    overflowing to inf gives 0), with the derivative s(x) s(-x), exact for large |x| too."""
+    return logistic(x)
 
 
 def tanh(x: Array) -> Array:

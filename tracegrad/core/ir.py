@@ -150,10 +150,6 @@ class Program:
     def __repr__(self) -> str:
         return pretty(self)
 
-    def structural_key(self) -> str:
-        """A text that is equal for programs that compute the same thing (names aside)."""
-        return pretty(self, literal_arrays=True)
-
 
 class IRCheckError(Exception):
     """The IR is malformed: a bug in tracegrad (a transform or a rule), not in user code."""
@@ -205,14 +201,12 @@ def _names() -> Iterable[str]:
             yield "".join(combo)
 
 
-def format_literal(lit: Literal, full: bool = False) -> str:
+def format_literal(lit: Literal) -> str:
     v = lit.value
     if v.ndim == 0:
         item = v.item()
         text = repr(item) if not isinstance(item, float) else f"{item!r}"
         return f"{text}:{short_dtype(v.dtype)}" if v.dtype != np.float64 else text
-    if full:
-        return f"const{lit.aval}{{{v.tobytes().hex()}}}"
     return f"const{lit.aval}"
 
 
@@ -225,14 +219,14 @@ def format_params(params: dict[str, Any]) -> str:
     return "[" + ", ".join(parts) + "]" if parts else ""
 
 
-def pretty(program: Program, literal_arrays: bool = False) -> str:
+def pretty(program: Program) -> str:
     """Render a program; names are assigned in order of definition."""
     names: dict[Var, str] = {}
     fresh = iter(_names())
 
     def name(a: Atom) -> str:
         if isinstance(a, Literal):
-            return format_literal(a, full=literal_arrays)
+            return format_literal(a)
         if a not in names:
             names[a] = next(fresh)
         return names[a]

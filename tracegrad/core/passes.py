@@ -11,6 +11,8 @@ from collections.abc import Callable
 import numpy as np
 
 from .ir import Atom, Eqn, Literal, Program, Var, check, substitute
+from .primitives import Kind, broadcast_shapes
+from .tracing import bind
 
 
 def dce(program: Program) -> Program:
@@ -29,9 +31,6 @@ def _atom_key(a: Atom) -> tuple:
     return ("var", a.uid) if isinstance(a, Var) else a.key()
 
 
-_COMMUTATIVE = frozenset({"add", "mul", "max", "min", "eq", "ne", "and", "or"})
-
-
 def cse(program: Program) -> Program:
     """Compute each (primitive, params, inputs) combination once."""
     seen: dict[tuple, Var] = {}
@@ -40,7 +39,7 @@ def cse(program: Program) -> Program:
     for eqn in program.eqns:
         inputs = substitute(eqn.inputs, mapping)
         operand_keys = tuple(_atom_key(a) for a in inputs)
-        if eqn.prim.name in _COMMUTATIVE:
+        if eqn.prim.commutative:
             operand_keys = tuple(sorted(operand_keys, key=repr))
         key = (eqn.prim.name, eqn.params_key(), operand_keys)
         if key in seen:
@@ -55,32 +54,26 @@ def _is_scalar_literal(a: Atom, value: float) -> bool:
     return isinstance(a, Literal) and a.value.ndim == 0 and a.value == value
 
 
-def _simplified(eqn: Eqn, inputs: tuple[Atom, ...]) -> Atom | None:
-    """An atom equal to ``eqn``'s result without computing it, or None."""
-    name, out = eqn.prim.name, eqn.out
-    same = [a for a in inputs if a.aval == out.aval]
-    if name == "mul":
+def _passthrough(eqn: Eqn, inputs: tuple[Atom, ...]) -> Atom | None:
+    """The operand that equals ``eqn``'s result by its primitive's declared algebra, or None:
+    ``f(x, unit)`` (and ``f(unit, x)`` if commutative), or a no-op case of ``noop_if``."""
+    prim, out = eqn.prim, eqn.out.aval
+    if prim.unit is not None:
         x, y = inputs
-        if _is_scalar_literal(y, 1) and x.aval == out.aval:
+        if _is_scalar_literal(y, prim.unit) and x.aval == out:
             return x
-        if _is_scalar_literal(x, 1) and y.aval == out.aval:
+        if prim.commutative and _is_scalar_literal(x, prim.unit) and y.aval == out:
             return y
-    elif name in ("add", "sub"):
-        x, y = inputs
-        if _is_scalar_literal(y, 0) and x.aval == out.aval:
-            return x
-        if name == "add" and _is_scalar_literal(x, 0) and y.aval == out.aval:
-            return y
-    elif name == "div":
-        x, y = inputs
-        if _is_scalar_literal(y, 1) and x.aval == out.aval:
-            return x
-    elif name in ("reshape", "broadcast_to", "convert", "transpose"):
-        if same and (name != "transpose" or eqn.params["perm"] == tuple(range(out.aval.ndim))):
-            return same[0]
-    elif name == "integer_pow" and eqn.params["n"] == 1:
+    if prim.noop_if is not None and inputs[0].aval == out and prim.noop_if(**eqn.params):
         return inputs[0]
     return None
+
+
+def _inner(eqn: Eqn, inputs: tuple[Atom, ...], producers: dict[Var, Eqn]) -> Eqn | None:
+    """The equation of ``eqn``'s own primitive that computed its first operand, if any."""
+    first = inputs[0] if inputs else None
+    inner = producers.get(first) if isinstance(first, Var) else None
+    return inner if inner is not None and inner.prim is eqn.prim else None
 
 
 def _uniform_to_scalar(eqn: Eqn, inputs: tuple[Atom, ...]) -> tuple[Atom, ...]:
@@ -88,8 +81,6 @@ def _uniform_to_scalar(eqn: Eqn, inputs: tuple[Atom, ...]) -> tuple[Atom, ...]:
     scalar, when the other operands alone already give the output's shape."""
     if not eqn.prim.elementwise:
         return inputs
-    from .primitives import broadcast_shapes
-
     changed = list(inputs)
     for i, a in enumerate(inputs):
         if not isinstance(a, Literal) or a.value.ndim == 0 or a.value.size == 0:
@@ -104,23 +95,22 @@ def _uniform_to_scalar(eqn: Eqn, inputs: tuple[Atom, ...]) -> tuple[Atom, ...]:
 
 
 def simplify(program: Program) -> Program:
-    """Algebraic identities (x*1, x+0, no-op reshapes, neg of neg) and constant folding."""
-    from .tracing import bind
+    """Algebraic identities (x*1, x+0, no-op reshapes, neg of neg) and constant folding.
 
+    Which identities hold is declared on each primitive (``unit``, ``noop_if``,
+    ``involution``, ``collapses``); this pass only applies them.
+    """
     mapping: dict[Var, Atom] = {}
     producers: dict[Var, Eqn] = {}
     eqns = []
     for eqn in program.eqns:
         inputs = _uniform_to_scalar(eqn, substitute(eqn.inputs, mapping))
-        replacement = _simplified(eqn, inputs)
-        if replacement is None and eqn.prim.name == "neg" and isinstance(inputs[0], Var):
-            inner = producers.get(inputs[0])
-            if inner is not None and inner.prim.name == "neg":
-                replacement = inner.inputs[0]
-        if replacement is None and eqn.prim.name == "reshape" and isinstance(inputs[0], Var):
-            inner = producers.get(inputs[0])
-            if inner is not None and inner.prim.name == "reshape":
-                inputs = inner.inputs
+        replacement = _passthrough(eqn, inputs)
+        inner = _inner(eqn, inputs, producers)
+        if replacement is None and inner is not None and eqn.prim.involution:
+            replacement = inner.inputs[0]  # f(f(x)) = x
+        if replacement is None and inner is not None and eqn.prim.collapses:
+            inputs = inner.inputs  # f(f(x, **inner), **params) = f(x, **params)
         if replacement is None and all(isinstance(a, Literal) for a in inputs):
             if eqn.out.aval.size <= 1:
                 value = bind(eqn.prim, *inputs, **eqn.params)
@@ -152,7 +142,7 @@ def lower(program: Program) -> Program:
     eqns = []
     for eqn in program.eqns:
         inputs = substitute(eqn.inputs, mapping)
-        if eqn.prim.kind == "gradient_marker":
+        if eqn.prim.kind is Kind.GRADIENT_MARKER:
             mapping[eqn.out] = inputs[0]
             continue
         eqns.append(Eqn(eqn.prim, inputs, eqn.out, eqn.params) if inputs != eqn.inputs else eqn)

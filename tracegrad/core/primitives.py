@@ -1,10 +1,12 @@
-"""The primitive registry: every primitive declared once.
+"""The primitive registry: every primitive declared once, complete when it is created.
 
 A declaration holds, side by side: the shape/dtype rule, the NumPy
-implementation (the reference semantics), the VJP rule and the code-generation
-template.  VJP rules are written with the primitives themselves (through
+implementation (the reference semantics), the VJP rule, the code-generation
+template and the algebra the passes may use (commutativity, units, no-op
+cases).  VJP rules are written with the primitives themselves (through
 :func:`bind`), so the backward pass they produce is IR and can be
-differentiated again.
+differentiated again.  A rule that needs a primitive declared further down
+names it inside its body, which runs only when the rule is applied.
 
 A VJP rule has the signature ``rule(ct, out, *inputs, **params)`` and returns
 one cotangent per input, or ``None`` for "no gradient flows here".
@@ -12,6 +14,7 @@ one cotangent per input, or ``None`` for "no gradient flows here".
 
 from __future__ import annotations
 
+import enum
 import math
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -27,14 +30,46 @@ from .tracing import bind
 REGISTRY: dict[str, Primitive] = {}
 
 
-@dataclass(eq=False)
+class Kind(str, enum.Enum):
+    """What a primitive is, to the passes and the code generator.
+
+    A ``str`` enum: ``prim.kind == "unary"`` holds for ``Kind.UNARY``.
+    """
+
+    UNARY = "unary"  # elementwise, one operand: a ``scalar`` template
+    BINARY = "binary"  # elementwise, two operands with NumPy broadcasting
+    COMPARE = "compare"  # elementwise with a bool result
+    LOGICAL = "logical"  # elementwise on bools
+    SELECT = "select"  # np.where
+    CAST = "cast"  # dtype conversion
+    REDUCE = "reduce"  # a fold over axes: ``scalar`` over {acc} and {0}, from ``identity``
+    STRUCTURAL = "structural"  # moves data: ``index_map`` and/or ``emit``
+    SCAN = "scan"  # a recurrence along one axis: ``emit``
+    INDEX = "index"  # integer positions (argmax, argsort): ``emit``
+    LINALG = "linalg"  # matrix products and LAPACK: ``emit``
+    GRADIENT_MARKER = "gradient_marker"  # steers differentiation; passes.lower removes it
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def elementwise(self) -> bool:
+        return self in _ELEMENTWISE
+
+
+_ELEMENTWISE = frozenset(
+    {Kind.UNARY, Kind.BINARY, Kind.COMPARE, Kind.LOGICAL, Kind.SELECT, Kind.CAST}
+)
+
+
+@dataclass(frozen=True, eq=False, kw_only=True)
 class Primitive:
-    """One operation of the IR."""
+    """One operation of the IR, with everything the pipeline needs to know about it."""
 
     name: str
-    kind: str  # unary | binary | compare | logical | select | reduce | structural | linalg | cast
+    kind: Kind
     shape_rule: Callable[..., Aval]
-    impl: Callable[..., Any]
+    impl: Callable[..., Any]  # for elementwise kinds, the NumPy ufunc where there is one
     vjp: Callable[..., Sequence[Any]] | None = None
     # Elementwise kinds: a Python expression over scalars {0}, {1}, ... used inside fused loops.
     scalar: str | None = None
@@ -50,10 +85,18 @@ class Primitive:
     index_map: Callable[..., list[str] | None] | None = None
     # Reductions: the accumulator's starting value (the template uses {acc}).
     identity: float | None = None
+    # Algebra, read by passes.py (simplify and cse):
+    commutative: bool = False  # f(x, y) == f(y, x)
+    unit: float | None = None  # f(x, unit) == x (and f(unit, x) == x if commutative)
+    # noop_if(**params): True when f(x) == x wherever the result's aval equals x's.
+    noop_if: Callable[..., bool] | None = None
+    involution: bool = False  # f(f(x)) == x
+    collapses: bool = False  # f(f(x, **inner), **params) == f(x, **params)
 
     def __post_init__(self) -> None:
         if self.name in REGISTRY:
             raise ValueError(f"primitive {self.name!r} declared twice")
+        object.__setattr__(self, "kind", Kind(self.kind))
         REGISTRY[self.name] = self
 
     def __call__(self, *args: Any, **params: Any) -> Any:
@@ -64,7 +107,11 @@ class Primitive:
 
     @property
     def elementwise(self) -> bool:
-        return self.kind in ("unary", "binary", "compare", "logical", "select", "cast")
+        return self.kind.elementwise
+
+
+def _always(**params: Any) -> bool:
+    return True
 
 
 # =============================================================================================
@@ -138,24 +185,23 @@ def unbroadcast(ct: Any, shape: tuple[int, ...]) -> Any:
     axes = tuple(range(lead)) + tuple(
         lead + i for i, d in enumerate(shape) if d == 1 and ct_shape[lead + i] != 1
     )
-    summed = reduce_sum(ct, axes=axes) if axes else ct
-    if tuple(summed.shape) != tuple(shape):
-        summed = reshape(summed, shape=tuple(shape))
-    return summed
+    return reshaped(reduce_sum(ct, axes=axes) if axes else ct, shape)
+
+
+def reshaped(x: Any, shape: tuple[int, ...]) -> Any:
+    """``x`` reshaped to ``shape``; ``x`` itself if it has that shape already."""
+    return x if tuple(x.shape) == tuple(shape) else reshape(x, shape=tuple(shape))
 
 
 def broadcast_like(x: Any, shape: tuple[int, ...]) -> Any:
-    if tuple(x.shape) == tuple(shape):
-        return x
-    return broadcast_to(x, shape=tuple(shape))
+    """``x`` broadcast to ``shape``; ``x`` itself if it has that shape already."""
+    return x if tuple(x.shape) == tuple(shape) else broadcast_to(x, shape=tuple(shape))
 
 
 def expand_reduced(ct: Any, in_shape: tuple[int, ...], axes: tuple[int, ...]) -> Any:
     """Undo a reduction's shape: re-insert ``axes`` as size 1, then broadcast to ``in_shape``."""
     kept = tuple(1 if i in axes else d for i, d in enumerate(in_shape))
-    if tuple(ct.shape) != kept:
-        ct = reshape(ct, shape=kept)
-    return broadcast_like(ct, in_shape)
+    return broadcast_like(reshaped(ct, kept), in_shape)
 
 
 def as_float(mask: Any, like: Any) -> Any:
@@ -166,105 +212,128 @@ def as_float(mask: Any, like: Any) -> Any:
 # Elementwise unary
 
 
-def unary(
-    name: str,
-    impl: Callable,
-    vjp: Callable | None,
-    scalar: str,
-    floats_only: bool = True,
-    vector: str | None = None,
-) -> Primitive:
+def unary(*, name: str, floats_only: bool = True, **fields: Any) -> Primitive:
+    """An elementwise primitive of one operand, whose result has the operand's dtype."""
     rule = _unary_rule(name, floats_only)
-    return Primitive(name, "unary", rule, impl, vjp, scalar, vector=vector)
+    return Primitive(name=name, kind=Kind.UNARY, shape_rule=rule, **fields)
 
 
-neg = unary("neg", np.negative, lambda ct, out, x: (neg(ct),), "-{0}", floats_only=False)
+neg = unary(
+    name="neg",
+    impl=np.negative,
+    vjp=lambda ct, out, x: (neg(ct),),
+    scalar="-{0}",
+    floats_only=False,
+    involution=True,
+)
 exp = unary(
-    "exp", np.exp, lambda ct, out, x: (mul(ct, out),), "math.exp({0})", vector="_vm_exp_{f}({0})"
+    name="exp",
+    impl=np.exp,
+    vjp=lambda ct, out, x: (mul(ct, out),),
+    scalar="math.exp({0})",
+    vector="_vm_exp_{f}({0})",
 )
 log = unary(
-    "log", np.log, lambda ct, out, x: (div(ct, x),), "math.log({0})", vector="_vm_log_{f}({0})"
+    name="log",
+    impl=np.log,
+    vjp=lambda ct, out, x: (div(ct, x),),
+    scalar="math.log({0})",
+    vector="_vm_log_{f}({0})",
 )
 log1p = unary(
-    "log1p",
-    np.log1p,
-    lambda ct, out, x: (div(ct, add(x, const(1, x))),),
-    "math.log1p({0})",
+    name="log1p",
+    impl=np.log1p,
+    vjp=lambda ct, out, x: (div(ct, add(x, const(1, x))),),
+    scalar="math.log1p({0})",
     vector="_vm_log1p_{f}({0})",
 )
 expm1 = unary(
-    "expm1",
-    np.expm1,
-    lambda ct, out, x: (mul(ct, add(out, const(1, x))),),
-    "math.expm1({0})",
+    name="expm1",
+    impl=np.expm1,
+    vjp=lambda ct, out, x: (mul(ct, add(out, const(1, x))),),
+    scalar="math.expm1({0})",
     vector="_vm_expm1_{f}({0})",
 )
 sin = unary(
-    "sin",
-    np.sin,
-    lambda ct, out, x: (mul(ct, cos(x)),),
-    "math.sin({0})",
+    name="sin",
+    impl=np.sin,
+    vjp=lambda ct, out, x: (mul(ct, cos(x)),),
+    scalar="math.sin({0})",
     vector="_vm_sin_{f}({0})",
 )
 cos = unary(
-    "cos",
-    np.cos,
-    lambda ct, out, x: (neg(mul(ct, sin(x))),),
-    "math.cos({0})",
+    name="cos",
+    impl=np.cos,
+    vjp=lambda ct, out, x: (neg(mul(ct, sin(x))),),
+    scalar="math.cos({0})",
     vector="_vm_cos_{f}({0})",
 )
 tan = unary(
-    "tan",
-    np.tan,
-    lambda ct, out, x: (mul(ct, add(const(1, x), mul(out, out))),),
-    "math.tan({0})",
+    name="tan",
+    impl=np.tan,
+    vjp=lambda ct, out, x: (mul(ct, add(const(1, x), mul(out, out))),),
+    scalar="math.tan({0})",
 )
 tanh = unary(
-    "tanh",
-    np.tanh,
-    lambda ct, out, x: (mul(ct, sub(const(1, x), mul(out, out))),),
-    "math.tanh({0})",
+    name="tanh",
+    impl=np.tanh,
+    vjp=lambda ct, out, x: (mul(ct, sub(const(1, x), mul(out, out))),),
+    scalar="math.tanh({0})",
     vector="_vm_tanh_{f}({0})",
 )
 sqrt = unary(
-    "sqrt", np.sqrt, lambda ct, out, x: (div(mul(ct, const(0.5, x)), out),), "math.sqrt({0})"
+    name="sqrt",
+    impl=np.sqrt,
+    vjp=lambda ct, out, x: (div(mul(ct, const(0.5, x)), out),),
+    scalar="math.sqrt({0})",
 )
-abs_ = unary("abs", np.abs, lambda ct, out, x: (mul(ct, sign(x)),), "abs({0})", floats_only=False)
+abs_ = unary(
+    name="abs",
+    impl=np.abs,
+    vjp=lambda ct, out, x: (mul(ct, sign(x)),),
+    scalar="abs({0})",
+    floats_only=False,
+)
 sign = unary(
-    "sign",
-    np.sign,
-    None,
-    "(1.0 if {0} > 0 else (-1.0 if {0} < 0 else {0}))",
+    name="sign",
+    impl=np.sign,
+    vjp=None,
+    scalar="(1.0 if {0} > 0 else (-1.0 if {0} < 0 else {0}))",
     floats_only=False,
 )
 
 
 def _logistic_impl(x: np.ndarray) -> np.ndarray:
-    with np.errstate(over="ignore"):
+    with np.errstate(over="ignore"):  # exp(-x) = inf gives 1 / inf = 0, the right limit
         return 1 / (1 + np.exp(-x))
 
 
+# The derivative s(x) (1 - s(x)) as s(x) s(-x): 1 - s(x) would cancel to 0 for large x.
 logistic = unary(
-    "logistic",
-    _logistic_impl,
-    lambda ct, out, x: (mul(ct, mul(out, sub(const(1, x), out))),),
-    "1.0 / (1.0 + math.exp(-{0}))",
+    name="logistic",
+    impl=_logistic_impl,
+    vjp=lambda ct, out, x: (mul(ct, mul(out, logistic(neg(x)))),),
+    scalar="1.0 / (1.0 + math.exp(-{0}))",
     vector="1.0 / (1.0 + _vm_exp_{f}(-{0}))",
 )
 arctan = unary(
-    "arctan",
-    np.arctan,
-    lambda ct, out, x: (div(ct, add(const(1, x), mul(x, x))),),
-    "math.atan({0})",
+    name="arctan",
+    impl=np.arctan,
+    vjp=lambda ct, out, x: (div(ct, add(const(1, x), mul(x, x))),),
+    scalar="math.atan({0})",
 )
 # Piecewise constant: zero derivative almost everywhere, so no VJP rule.
-floor = unary("floor", np.floor, None, "float(math.floor({0}))")
-ceil = unary("ceil", np.ceil, None, "float(math.ceil({0}))")
-trunc = unary("trunc", np.trunc, None, "float(math.trunc({0}))")
+floor = unary(name="floor", impl=np.floor, vjp=None, scalar="float(math.floor({0}))")
+ceil = unary(name="ceil", impl=np.ceil, vjp=None, scalar="float(math.ceil({0}))")
+trunc = unary(name="trunc", impl=np.trunc, vjp=None, scalar="float(math.trunc({0}))")
 
 
 def _integer_pow_rule(x: Aval, *, n: int) -> Aval:
     return x
+
+
+def _integer_pow_impl(x: np.ndarray, *, n: int) -> np.ndarray:
+    return np.power(x, n) if x.dtype.kind == "f" or n >= 0 else np.power(x * 1.0, n)
 
 
 def _integer_pow_vjp(ct: Any, out: Any, x: Any, *, n: int) -> tuple:
@@ -277,12 +346,13 @@ def _integer_pow_vjp(ct: Any, out: Any, x: Any, *, n: int) -> tuple:
 
 
 integer_pow = Primitive(
-    "integer_pow",
-    "unary",
-    _integer_pow_rule,
-    lambda x, *, n: np.power(x, n) if x.dtype.kind == "f" or n >= 0 else np.power(x * 1.0, n),
-    _integer_pow_vjp,
+    name="integer_pow",
+    kind=Kind.UNARY,
+    shape_rule=_integer_pow_rule,
+    impl=_integer_pow_impl,
+    vjp=_integer_pow_vjp,
     scalar="{0} ** {n}",
+    noop_if=lambda *, n: n == 1,
 )
 
 
@@ -290,36 +360,47 @@ integer_pow = Primitive(
 # Elementwise binary (NumPy broadcasting; operands share one dtype)
 
 
-def binary(name: str, impl: Callable, vjp: Callable | None, scalar: str) -> Primitive:
-    return Primitive(name, "binary", _binary_rule(name), impl, vjp, scalar)
+def binary(*, name: str, **fields: Any) -> Primitive:
+    """An elementwise primitive of two operands of one dtype, broadcast as in NumPy."""
+    return Primitive(name=name, kind=Kind.BINARY, shape_rule=_binary_rule(name), **fields)
 
 
 add = binary(
-    "add",
-    np.add,
-    lambda ct, out, x, y: (unbroadcast(ct, x.shape), unbroadcast(ct, y.shape)),
-    "{0} + {1}",
+    name="add",
+    impl=np.add,
+    vjp=lambda ct, out, x, y: (unbroadcast(ct, x.shape), unbroadcast(ct, y.shape)),
+    scalar="{0} + {1}",
+    commutative=True,
+    unit=0,
 )
 sub = binary(
-    "sub",
-    np.subtract,
-    lambda ct, out, x, y: (unbroadcast(ct, x.shape), unbroadcast(neg(ct), y.shape)),
-    "{0} - {1}",
+    name="sub",
+    impl=np.subtract,
+    vjp=lambda ct, out, x, y: (unbroadcast(ct, x.shape), unbroadcast(neg(ct), y.shape)),
+    scalar="{0} - {1}",
+    unit=0,
 )
+# No x * 0 -> 0: it would be wrong for x = inf or nan.
 mul = binary(
-    "mul",
-    np.multiply,
-    lambda ct, out, x, y: (unbroadcast(mul(ct, y), x.shape), unbroadcast(mul(ct, x), y.shape)),
-    "{0} * {1}",
+    name="mul",
+    impl=np.multiply,
+    vjp=lambda ct, out, x, y: (
+        unbroadcast(mul(ct, y), x.shape),
+        unbroadcast(mul(ct, x), y.shape),
+    ),
+    scalar="{0} * {1}",
+    commutative=True,
+    unit=1,
 )
 div = binary(
-    "div",
-    np.true_divide,
-    lambda ct, out, x, y: (
+    name="div",
+    impl=np.true_divide,
+    vjp=lambda ct, out, x, y: (
         unbroadcast(div(ct, y), x.shape),
         unbroadcast(neg(div(mul(ct, out), y)), y.shape),
     ),
-    "{0} / {1}",
+    scalar="{0} / {1}",
+    unit=1,
 )
 
 
@@ -332,31 +413,30 @@ def _pow_vjp(ct: Any, out: Any, x: Any, y: Any) -> tuple:
     return unbroadcast(dx, x.shape), unbroadcast(dy, y.shape)
 
 
-pow_ = binary("pow", np.power, _pow_vjp, "{0} ** {1}")
+pow_ = binary(name="pow", impl=np.power, vjp=_pow_vjp, scalar="{0} ** {1}")
 
 
-def _extremum_vjp(pick: Primitive) -> Callable:
-    def rule(ct: Any, out: Any, x: Any, y: Any) -> tuple:
-        # Ties split the cotangent evenly between both operands.
-        share = add(as_float(pick(x, y), ct), mul(as_float(eq(x, y), ct), const(0.5, ct)))
-        dx = mul(ct, share)
-        dy = sub(ct, dx)
-        return unbroadcast(dx, x.shape), unbroadcast(dy, y.shape)
-
-    return rule
+def _split_ties(ct: Any, wins: Any, x: Any, y: Any) -> tuple:
+    """max/min: ``ct`` goes where ``x`` ``wins``, to ``y`` elsewhere; ties split it evenly."""
+    share = add(as_float(wins, ct), mul(as_float(eq(x, y), ct), const(0.5, ct)))
+    dx = mul(ct, share)
+    dy = sub(ct, dx)
+    return unbroadcast(dx, x.shape), unbroadcast(dy, y.shape)
 
 
 maximum = binary(
-    "max",
-    np.maximum,
-    None,
-    "({0} if {0} > {1} or {0} != {0} else {1})",
+    name="max",
+    impl=np.maximum,
+    vjp=lambda ct, out, x, y: _split_ties(ct, gt(x, y), x, y),
+    scalar="({0} if {0} > {1} or {0} != {0} else {1})",
+    commutative=True,
 )
 minimum = binary(
-    "min",
-    np.minimum,
-    None,
-    "({0} if {0} < {1} or {0} != {0} else {1})",
+    name="min",
+    impl=np.minimum,
+    vjp=lambda ct, out, x, y: _split_ties(ct, lt(x, y), x, y),
+    scalar="({0} if {0} < {1} or {0} != {0} else {1})",
+    commutative=True,
 )
 
 
@@ -368,29 +448,28 @@ def _atan2_vjp(ct: Any, out: Any, y: Any, x: Any) -> tuple:
     )
 
 
-atan2 = binary("atan2", np.arctan2, _atan2_vjp, "math.atan2({0}, {1})")
+atan2 = binary(name="atan2", impl=np.arctan2, vjp=_atan2_vjp, scalar="math.atan2({0}, {1})")
 
 
 # =============================================================================================
 # Comparisons and logic (no gradient)
 
 
-def compare(name: str, impl: Callable, scalar: str) -> Primitive:
-    return Primitive(name, "compare", _binary_rule(name, np.bool_), impl, None, scalar)
+def compare(*, name: str, **fields: Any) -> Primitive:
+    """An elementwise comparison: a bool result, no gradient."""
+    rule = _binary_rule(name, np.bool_)
+    return Primitive(name=name, kind=Kind.COMPARE, shape_rule=rule, **fields)
 
 
-lt = compare("lt", np.less, "{0} < {1}")
-le = compare("le", np.less_equal, "{0} <= {1}")
-gt = compare("gt", np.greater, "{0} > {1}")
-ge = compare("ge", np.greater_equal, "{0} >= {1}")
-eq = compare("eq", np.equal, "{0} == {1}")
-ne = compare("ne", np.not_equal, "{0} != {1}")
-
-maximum.vjp = _extremum_vjp(gt)
-minimum.vjp = _extremum_vjp(lt)
+lt = compare(name="lt", impl=np.less, scalar="{0} < {1}")
+le = compare(name="le", impl=np.less_equal, scalar="{0} <= {1}")
+gt = compare(name="gt", impl=np.greater, scalar="{0} > {1}")
+ge = compare(name="ge", impl=np.greater_equal, scalar="{0} >= {1}")
+eq = compare(name="eq", impl=np.equal, scalar="{0} == {1}", commutative=True)
+ne = compare(name="ne", impl=np.not_equal, scalar="{0} != {1}", commutative=True)
 
 
-def _logical_rule(name: str, arity: int) -> Callable[..., Aval]:
+def _logical_rule(name: str) -> Callable[..., Aval]:
     def rule(*avals: Aval) -> Aval:
         for a in avals:
             if a.dtype != np.bool_:
@@ -400,18 +479,23 @@ def _logical_rule(name: str, arity: int) -> Callable[..., Aval]:
     return rule
 
 
-logical_and = Primitive(
-    "and", "logical", _logical_rule("and", 2), np.logical_and, None, "{0} and {1}"
-)
-logical_or = Primitive("or", "logical", _logical_rule("or", 2), np.logical_or, None, "{0} or {1}")
-logical_not = Primitive("not", "logical", _logical_rule("not", 1), np.logical_not, None, "not {0}")
+def logical(*, name: str, **fields: Any) -> Primitive:
+    """An elementwise operation on bools."""
+    return Primitive(name=name, kind=Kind.LOGICAL, shape_rule=_logical_rule(name), **fields)
+
+
+logical_and = logical(name="and", impl=np.logical_and, scalar="{0} and {1}", commutative=True)
+logical_or = logical(name="or", impl=np.logical_or, scalar="{0} or {1}", commutative=True)
+logical_not = logical(name="not", impl=np.logical_not, scalar="not {0}")
 
 
 def _isnan_rule(x: Aval) -> Aval:
     return Aval(x.shape, np.bool_)
 
 
-isnan = Primitive("isnan", "compare", _isnan_rule, np.isnan, None, "{0} != {0}")
+isnan = Primitive(
+    name="isnan", kind=Kind.COMPARE, shape_rule=_isnan_rule, impl=np.isnan, scalar="{0} != {0}"
+)
 
 
 # =============================================================================================
@@ -434,7 +518,14 @@ def _select_vjp(ct: Any, out: Any, cond: Any, x: Any, y: Any) -> tuple:
     )
 
 
-select = Primitive("select", "select", _select_rule, np.where, _select_vjp, "({1} if {0} else {2})")
+select = Primitive(
+    name="select",
+    kind=Kind.SELECT,
+    shape_rule=_select_rule,
+    impl=np.where,
+    vjp=_select_vjp,
+    scalar="({1} if {0} else {2})",
+)
 
 
 def _convert_rule(x: Aval, *, dtype: np.dtype) -> Aval:
@@ -447,15 +538,14 @@ def _convert_vjp(ct: Any, out: Any, x: Any, *, dtype: np.dtype) -> tuple:
     return (convert(ct, dtype=np.dtype(x.dtype)),)
 
 
-_CAST_TEMPLATES = {"f": "float({0})", "i": "int({0})", "b": "bool({0})"}
-
 convert = Primitive(
-    "convert",
-    "cast",
-    _convert_rule,
-    lambda x, *, dtype: x.astype(dtype),
-    _convert_vjp,
+    name="convert",
+    kind=Kind.CAST,
+    shape_rule=_convert_rule,
+    impl=lambda x, *, dtype: x.astype(dtype),
+    vjp=_convert_vjp,
     scalar="{0}",  # the store into a typed array does the cast; codegen adds explicit casts
+    noop_if=_always,
 )
 
 
@@ -487,36 +577,38 @@ def _extremum_reduce_vjp(ct: Any, out: Any, x: Any, *, axes: tuple[int, ...]) ->
 
 
 def reduction(
-    name: str, numpy_fn: Callable, vjp: Callable, scalar: str, identity: float
+    *, name: str, numpy_fn: Callable, vjp: Callable, scalar: str, identity: float
 ) -> Primitive:
     """A reduction over ``axes``: ``scalar`` folds ``{0}`` into the accumulator ``{acc}``,
     which starts at ``identity``."""
     return Primitive(
-        name,
-        "reduce",
-        _reduce_rule(name),
-        lambda x, *, axes: numpy_fn(x, axis=axes),
-        vjp,
+        name=name,
+        kind=Kind.REDUCE,
+        shape_rule=_reduce_rule(name),
+        impl=lambda x, *, axes: numpy_fn(x, axis=axes),
+        vjp=vjp,
         scalar=scalar,
         identity=identity,
     )
 
 
-reduce_sum = reduction("reduce_sum", np.sum, _sum_vjp, "{acc} + {0}", 0.0)
+reduce_sum = reduction(
+    name="reduce_sum", numpy_fn=np.sum, vjp=_sum_vjp, scalar="{acc} + {0}", identity=0.0
+)
 # NaN propagates, as in NumPy.
 reduce_max = reduction(
-    "reduce_max",
-    np.max,
-    _extremum_reduce_vjp,
-    "({0} if {0} > {acc} or {0} != {0} else {acc})",
-    -math.inf,
+    name="reduce_max",
+    numpy_fn=np.max,
+    vjp=_extremum_reduce_vjp,
+    scalar="({0} if {0} > {acc} or {0} != {0} else {acc})",
+    identity=-math.inf,
 )
 reduce_min = reduction(
-    "reduce_min",
-    np.min,
-    _extremum_reduce_vjp,
-    "({0} if {0} < {acc} or {0} != {0} else {acc})",
-    math.inf,
+    name="reduce_min",
+    numpy_fn=np.min,
+    vjp=_extremum_reduce_vjp,
+    scalar="({0} if {0} < {acc} or {0} != {0} else {acc})",
+    identity=math.inf,
 )
 
 
@@ -530,36 +622,26 @@ def _broadcast_to_rule(x: Aval, *, shape: tuple[int, ...]) -> Aval:
     return Aval(shape, x.dtype)
 
 
-broadcast_to = Primitive(
-    "broadcast_to",
-    "structural",
-    _broadcast_to_rule,
-    lambda x, *, shape: np.broadcast_to(x, shape).copy(),
-    lambda ct, out, x, *, shape: (unbroadcast(ct, tuple(x.shape)),),
-)
-
-
 def _broadcast_to_index(index: list[str], x: Aval, out: Aval, *, shape: tuple) -> list[str]:
     lead = len(shape) - x.ndim
     return ["0" if d == 1 else index[lead + j] for j, d in enumerate(x.shape)]
 
 
-broadcast_to.index_map = _broadcast_to_index  # no emitter: codegen stores it with a copy loop
+broadcast_to = Primitive(
+    name="broadcast_to",
+    kind=Kind.STRUCTURAL,
+    shape_rule=_broadcast_to_rule,
+    impl=lambda x, *, shape: np.broadcast_to(x, shape).copy(),
+    vjp=lambda ct, out, x, *, shape: (unbroadcast(ct, tuple(x.shape)),),
+    index_map=_broadcast_to_index,  # no emitter: codegen stores it with a copy loop
+    noop_if=_always,
+)
 
 
 def _reshape_rule(x: Aval, *, shape: tuple[int, ...]) -> Aval:
     if math.prod(shape) != x.size:
         raise ShapeError(f"cannot reshape an array of shape {x.shape} into shape {shape}")
     return Aval(shape, x.dtype)
-
-
-reshape = Primitive(
-    "reshape",
-    "structural",
-    _reshape_rule,
-    lambda x, *, shape: np.reshape(x, shape),
-    lambda ct, out, x, *, shape: (reshape(ct, shape=tuple(x.shape)),),
-)
 
 
 def _reshape_index(index: list[str], x: Aval, out: Aval, *, shape: tuple) -> list[str] | None:
@@ -581,23 +663,23 @@ def _reshape_emit(w: Any, out: Any, x: Any, *, shape: tuple) -> None:
         w.line(f"{out} = {w.contiguous(x)}.reshape({tuple(shape)!r})")  # a view
 
 
-reshape.index_map = _reshape_index
-reshape.emit = _reshape_emit
+reshape = Primitive(
+    name="reshape",
+    kind=Kind.STRUCTURAL,
+    shape_rule=_reshape_rule,
+    impl=lambda x, *, shape: np.reshape(x, shape),
+    vjp=lambda ct, out, x, *, shape: (reshape(ct, shape=tuple(x.shape)),),
+    index_map=_reshape_index,
+    emit=_reshape_emit,
+    noop_if=_always,
+    collapses=True,
+)
 
 
 def _transpose_rule(x: Aval, *, perm: tuple[int, ...]) -> Aval:
     if sorted(perm) != list(range(x.ndim)):
         raise ShapeError(f"transpose: {perm} is not a permutation of the axes of {x.shape}")
     return Aval(tuple(x.shape[p] for p in perm), x.dtype)
-
-
-transpose = Primitive(
-    "transpose",
-    "structural",
-    _transpose_rule,
-    lambda x, *, perm: np.transpose(x, perm),
-    lambda ct, out, x, *, perm: (transpose(ct, perm=tuple(np.argsort(perm).tolist())),),
-)
 
 
 def _transpose_index(index: list[str], x: Aval, out: Aval, *, perm: tuple) -> list[str]:
@@ -619,8 +701,16 @@ def _transpose_emit(w: Any, out: Any, x: Any, *, perm: tuple) -> None:
         w.line(f"{w.index(out, index)} = {w.index(x, _transpose_index(index, x, out, perm=perm))}")
 
 
-transpose.index_map = _transpose_index
-transpose.emit = _transpose_emit
+transpose = Primitive(
+    name="transpose",
+    kind=Kind.STRUCTURAL,
+    shape_rule=_transpose_rule,
+    impl=lambda x, *, perm: np.transpose(x, perm),
+    vjp=lambda ct, out, x, *, perm: (transpose(ct, perm=tuple(np.argsort(perm).tolist())),),
+    index_map=_transpose_index,
+    emit=_transpose_emit,
+    noop_if=lambda *, perm: perm == tuple(range(len(perm))),
+)
 
 
 def slice_indices(start: tuple[int, ...], step: tuple[int, ...], shape: tuple[int, ...]) -> tuple:
@@ -646,17 +736,6 @@ def _slice_impl(x, *, start, step, shape):
     return x[slice_indices(start, step, shape)]
 
 
-slice_ = Primitive(
-    "slice",
-    "structural",
-    _slice_rule,
-    _slice_impl,
-    lambda ct, out, x, *, start, step, shape: (
-        unslice(ct, start=start, step=step, shape=tuple(x.shape)),
-    ),
-)
-
-
 def _affine(index: str, start: int, step: int) -> str:
     """The text of ``start + step * index``, simplified."""
     if index == "0":
@@ -669,7 +748,16 @@ def _slice_index(index: list[str], x: Aval, out: Aval, *, start, step, shape) ->
     return [_affine(e, b, s) for e, b, s in zip(index, start, step, strict=True)]
 
 
-slice_.index_map = _slice_index  # no emitter: codegen stores it with a copy loop
+slice_ = Primitive(
+    name="slice",
+    kind=Kind.STRUCTURAL,
+    shape_rule=_slice_rule,
+    impl=_slice_impl,
+    vjp=lambda ct, out, x, *, start, step, shape: (
+        unslice(ct, start=start, step=step, shape=tuple(x.shape)),
+    ),
+    index_map=_slice_index,  # no emitter: codegen stores it with a copy loop
+)
 
 
 def _unslice_rule(
@@ -685,17 +773,6 @@ def _unslice_impl(x, *, start, step, shape):
     return out
 
 
-unslice = Primitive(
-    "unslice",
-    "structural",
-    _unslice_rule,
-    _unslice_impl,
-    lambda ct, out, x, *, start, step, shape: (
-        slice_(ct, start=start, step=step, shape=tuple(x.shape)),
-    ),
-)
-
-
 def _unslice_emit(w: Any, out: Any, x: Any, *, start, step, shape) -> None:
     w.alloc(out, fill=w.cast("0", out.aval))
     with w.loops(x.aval.shape) as index:
@@ -703,7 +780,16 @@ def _unslice_emit(w: Any, out: Any, x: Any, *, start, step, shape) -> None:
         w.line(f"{w.index(out, target)} = {w.index(x, index)}")
 
 
-unslice.emit = _unslice_emit
+unslice = Primitive(
+    name="unslice",
+    kind=Kind.STRUCTURAL,
+    shape_rule=_unslice_rule,
+    impl=_unslice_impl,
+    vjp=lambda ct, out, x, *, start, step, shape: (
+        slice_(ct, start=start, step=step, shape=tuple(x.shape)),
+    ),
+    emit=_unslice_emit,
+)
 
 
 def _concatenate_rule(*xs: Aval, axis: int) -> Aval:
@@ -730,15 +816,6 @@ def _concatenate_vjp(ct: Any, out: Any, *xs: Any, axis: int) -> tuple:
     return tuple(cts)
 
 
-concatenate = Primitive(
-    "concatenate",
-    "structural",
-    _concatenate_rule,
-    lambda *xs, axis: np.concatenate(xs, axis=axis),
-    _concatenate_vjp,
-)
-
-
 def _concatenate_emit(w: Any, out: Any, *xs: Any, axis: int) -> None:
     w.alloc(out)
     offset = 0
@@ -750,7 +827,14 @@ def _concatenate_emit(w: Any, out: Any, *xs: Any, axis: int) -> None:
         offset += x.aval.shape[axis]
 
 
-concatenate.emit = _concatenate_emit
+concatenate = Primitive(
+    name="concatenate",
+    kind=Kind.STRUCTURAL,
+    shape_rule=_concatenate_rule,
+    impl=lambda *xs, axis: np.concatenate(xs, axis=axis),
+    vjp=_concatenate_vjp,
+    emit=_concatenate_emit,
+)
 
 
 # =============================================================================================
@@ -761,18 +845,6 @@ def _take_rule(x: Aval, idx: Aval, *, axis: int) -> Aval:
     if idx.dtype.kind not in "iu":
         raise DTypeError(f"take: indices must be integers, got {idx.dtype}")
     return Aval(x.shape[:axis] + idx.shape + x.shape[axis + 1 :], x.dtype)
-
-
-take = Primitive(
-    "take",
-    "structural",
-    _take_rule,
-    lambda x, idx, *, axis: np.take(x, idx, axis=axis),
-    lambda ct, out, x, idx, *, axis: (
-        scatter_add(ct, idx, axis=axis, size=tuple(x.shape)[axis]),
-        None,
-    ),
-)
 
 
 def _checked_index(w: Any, idx: Any, at: list[str], size: int) -> str:
@@ -801,7 +873,17 @@ def _take_emit(w: Any, out: Any, x: Any, idx: Any, *, axis: int) -> None:
         w.line(f"{w.index(out, o)} = {w.index(x, o[:axis] + [j] + o[axis + k :])}")
 
 
-take.emit = _take_emit
+take = Primitive(
+    name="take",
+    kind=Kind.STRUCTURAL,
+    shape_rule=_take_rule,
+    impl=lambda x, idx, *, axis: np.take(x, idx, axis=axis),
+    vjp=lambda ct, out, x, idx, *, axis: (
+        scatter_add(ct, idx, axis=axis, size=tuple(x.shape)[axis]),
+        None,
+    ),
+    emit=_take_emit,
+)
 
 
 def _scatter_add_rule(x: Aval, idx: Aval, *, axis: int, size: int) -> Aval:
@@ -819,15 +901,6 @@ def _scatter_add_impl(x, idx, *, axis, size):
     return out
 
 
-scatter_add = Primitive(
-    "scatter_add",
-    "structural",
-    _scatter_add_rule,
-    _scatter_add_impl,
-    lambda ct, out, x, idx, *, axis, size: (take(ct, idx, axis=axis), None),
-)
-
-
 def _scatter_add_emit(w: Any, out: Any, x: Any, idx: Any, *, axis: int, size: int) -> None:
     k = idx.aval.ndim
     w.alloc(out, fill=w.cast("0", out.aval))
@@ -836,7 +909,14 @@ def _scatter_add_emit(w: Any, out: Any, x: Any, idx: Any, *, axis: int, size: in
         w.line(f"{w.index(out, i[:axis] + [j] + i[axis + k :])} += {w.index(x, i)}")
 
 
-scatter_add.emit = _scatter_add_emit
+scatter_add = Primitive(
+    name="scatter_add",
+    kind=Kind.STRUCTURAL,
+    shape_rule=_scatter_add_rule,
+    impl=_scatter_add_impl,
+    vjp=lambda ct, out, x, idx, *, axis, size: (take(ct, idx, axis=axis), None),
+    emit=_scatter_add_emit,
+)
 
 
 # =============================================================================================
@@ -854,18 +934,6 @@ def _matmul_rule(x: Aval, y: Aval) -> Aval:
     return Aval((x.shape[0], y.shape[1]), dtype)
 
 
-matmul = Primitive(
-    "matmul",
-    "linalg",
-    _matmul_rule,
-    np.matmul,
-    lambda ct, out, x, y: (
-        matmul(ct, transpose(y, perm=(1, 0))),
-        matmul(transpose(x, perm=(1, 0)), ct),
-    ),
-)
-
-
 def _matmul_emit(w: Any, out: Any, x: Any, y: Any) -> None:
     # One BLAS gemm call (SciPy's, through Numba; codegen.Writer.matmul); operands may be C
     # arrays or x.T views.
@@ -876,7 +944,17 @@ def _matmul_emit(w: Any, out: Any, x: Any, y: Any) -> None:
     w.matmul(out, x, y)
 
 
-matmul.emit = _matmul_emit
+matmul = Primitive(
+    name="matmul",
+    kind=Kind.LINALG,
+    shape_rule=_matmul_rule,
+    impl=np.matmul,
+    vjp=lambda ct, out, x, y: (
+        matmul(ct, transpose(y, perm=(1, 0))),
+        matmul(transpose(x, perm=(1, 0)), ct),
+    ),
+    emit=_matmul_emit,
+)
 
 
 # =============================================================================================
@@ -884,7 +962,10 @@ matmul.emit = _matmul_emit
 
 
 stop_gradient = Primitive(
-    "stop_gradient", "gradient_marker", _unary_rule("stop_gradient", False), lambda x: x, None
+    name="stop_gradient",
+    kind=Kind.GRADIENT_MARKER,
+    shape_rule=_unary_rule("stop_gradient", False),
+    impl=lambda x: x,
 )
 
 
@@ -903,11 +984,11 @@ def _custom_vjp_vjp(ct: Any, out: Any, value: Any, *inputs: Any, rule: Any, inde
 
 
 custom_vjp_call = Primitive(
-    "custom_vjp_call",
-    "gradient_marker",
-    _custom_vjp_rule,
-    lambda value, *inputs, rule, index: value,
-    _custom_vjp_vjp,
+    name="custom_vjp_call",
+    kind=Kind.GRADIENT_MARKER,
+    shape_rule=_custom_vjp_rule,
+    impl=lambda value, *inputs, rule, index: value,
+    vjp=_custom_vjp_vjp,
 )
 
 
@@ -923,14 +1004,12 @@ def _moved_last(x: Any, axes: tuple[int, ...]) -> tuple[Any, tuple[int, ...]]:
     moved = transpose(x, perm=perm) if perm != tuple(range(len(shape))) else x
     kept = tuple(shape[i] for i in perm[: len(shape) - len(axes)])
     flat_shape = kept + (math.prod(shape[a] for a in axes),)
-    return (reshape(moved, shape=flat_shape) if flat_shape != tuple(moved.shape) else moved), perm
+    return reshaped(moved, flat_shape), perm
 
 
 def _moved_back(y: Any, shape: tuple[int, ...], perm: tuple[int, ...]) -> Any:
     """Undo :func:`_moved_last` for a value of the moved, merged shape."""
-    moved_shape = tuple(shape[p] for p in perm)
-    if tuple(y.shape) != moved_shape:
-        y = reshape(y, shape=moved_shape)
+    y = reshaped(y, tuple(shape[p] for p in perm))
     if perm == tuple(range(len(shape))):
         return y
     return transpose(y, perm=tuple(np.argsort(perm).tolist()))
@@ -950,7 +1029,9 @@ def _prod_vjp(ct: Any, out: Any, x: Any, *, axes: tuple[int, ...]) -> tuple:
     return (mul(expand_reduced(ct, shape, axes), others),)
 
 
-reduce_prod = reduction("reduce_prod", np.prod, _prod_vjp, "{acc} * {0}", 1.0)
+reduce_prod = reduction(
+    name="reduce_prod", numpy_fn=np.prod, vjp=_prod_vjp, scalar="{acc} * {0}", identity=1.0
+)
 
 
 def _at_end(shape: tuple[int, ...], axis: int, reverse: bool) -> np.ndarray:
@@ -1053,11 +1134,11 @@ def _cumsum_impl(x: np.ndarray, *, axis: int, reverse: bool) -> np.ndarray:
 
 
 cumsum = Primitive(
-    "cumsum",
-    "scan",
-    _scan_rule("cumsum"),
-    _cumsum_impl,
-    lambda ct, out, x, *, axis, reverse: (cumsum(ct, axis=axis, reverse=not reverse),),
+    name="cumsum",
+    kind=Kind.SCAN,
+    shape_rule=_scan_rule("cumsum"),
+    impl=_cumsum_impl,
+    vjp=lambda ct, out, x, *, axis, reverse: (cumsum(ct, axis=axis, reverse=not reverse),),
     emit=lambda w, out, x, *, axis, reverse: _scan_emit(
         w, out, x, axis=axis, reverse=reverse, step="{h} + {0}"
     ),
@@ -1086,11 +1167,11 @@ def _linear_scan_vjp(ct: Any, h: Any, a: Any, b: Any, *, axis: int, reverse: boo
 # The first-order linear recurrence h_0 = b_0, h_i = a_i h_(i-1) + b_i along ``axis`` (from
 # the end with ``reverse``; a_0 is not read).  Cumulative products are this with b = x_0 e_0.
 linear_scan = Primitive(
-    "linear_scan",
-    "scan",
-    _scan_rule("linear_scan"),
-    _linear_scan_impl,
-    _linear_scan_vjp,
+    name="linear_scan",
+    kind=Kind.SCAN,
+    shape_rule=_scan_rule("linear_scan"),
+    impl=_linear_scan_impl,
+    vjp=_linear_scan_vjp,
     emit=lambda w, out, a, b, *, axis, reverse: _scan_emit(
         w, out, a, b, axis=axis, reverse=reverse, step="{0} * {h} + {1}"
     ),
@@ -1137,11 +1218,10 @@ def _arg_emit(better: str) -> Callable[..., None]:
 def _arg_extremum(name: str, numpy_fn: Callable, better: str) -> Primitive:
     """Position of the extremum along ``axis`` (int64, no gradient)."""
     return Primitive(
-        name,
-        "index",
-        _arg_rule(name),
-        lambda x, *, axis: numpy_fn(x, axis=axis).astype(np.int64),
-        None,
+        name=name,
+        kind=Kind.INDEX,
+        shape_rule=_arg_rule(name),
+        impl=lambda x, *, axis: numpy_fn(x, axis=axis).astype(np.int64),
         emit=_arg_emit(better),
     )
 
@@ -1167,11 +1247,10 @@ def _argsort_emit(w: Any, out: Any, x: Any) -> None:
 
 
 argsort = Primitive(
-    "argsort",
-    "index",
-    _argsort_rule,
-    lambda x: np.argsort(x, axis=-1, kind="stable").astype(np.int64),
-    None,
+    name="argsort",
+    kind=Kind.INDEX,
+    shape_rule=_argsort_rule,
+    impl=lambda x: np.argsort(x, axis=-1, kind="stable").astype(np.int64),
     emit=_argsort_emit,
 )
 
@@ -1221,11 +1300,11 @@ def _array_call(w: Any, out: Any, call: str, layout: str = "C") -> None:
 
 
 solve = Primitive(
-    "solve",
-    "linalg",
-    _solve_rule,
-    np.linalg.solve,
-    _solve_vjp,
+    name="solve",
+    kind=Kind.LINALG,
+    shape_rule=_solve_rule,
+    impl=np.linalg.solve,
+    vjp=_solve_vjp,
     emit=lambda w, out, a, b: _array_call(
         w, out, f"np.linalg.solve({w.contiguous(a)}, {w.contiguous(b)})", "F"
     ),
@@ -1246,11 +1325,11 @@ def _same_square(name: str) -> Callable[..., Aval]:
 
 
 inv = Primitive(
-    "inv",
-    "linalg",
-    _same_square("inv"),
-    np.linalg.inv,
-    _inv_vjp,
+    name="inv",
+    kind=Kind.LINALG,
+    shape_rule=_same_square("inv"),
+    impl=np.linalg.inv,
+    vjp=_inv_vjp,
     emit=lambda w, out, a: _array_call(w, out, f"np.linalg.inv({w.contiguous(a)})", "F"),
 )
 
@@ -1269,11 +1348,11 @@ def _scalar_call(w: Any, out: Any, a: Any, call: str, empty: str) -> None:
 
 
 det = Primitive(
-    "det",
-    "linalg",
-    _scalar_of_square("det"),
-    np.linalg.det,
-    lambda ct, out, a: (mul(mul(ct, out), _T(inv(a))),),
+    name="det",
+    kind=Kind.LINALG,
+    shape_rule=_scalar_of_square("det"),
+    impl=np.linalg.det,
+    vjp=lambda ct, out, a: (mul(mul(ct, out), _T(inv(a))),),
     emit=lambda w, out, a: _scalar_call(w, out, a, f"np.linalg.det({w.contiguous(a)})", "1.0"),
 )
 
@@ -1291,11 +1370,11 @@ def _slogdet_vjp(ct: Any, out: Any, a: Any, *, part: str) -> tuple:
 
 # ``part`` is "sign" or "logabsdet": our primitives have one output, np.linalg.slogdet two.
 slogdet = Primitive(
-    "slogdet",
-    "linalg",
-    _scalar_of_square("slogdet"),
-    _slogdet_impl,
-    _slogdet_vjp,
+    name="slogdet",
+    kind=Kind.LINALG,
+    shape_rule=_scalar_of_square("slogdet"),
+    impl=_slogdet_impl,
+    vjp=_slogdet_vjp,
     emit=lambda w, out, a, *, part: _scalar_call(
         w,
         out,
@@ -1319,10 +1398,10 @@ def _cholesky_vjp(ct: Any, lower: Any, a: Any) -> tuple:
 
 
 cholesky = Primitive(
-    "cholesky",
-    "linalg",
-    _same_square("cholesky"),
-    np.linalg.cholesky,
-    _cholesky_vjp,
+    name="cholesky",
+    kind=Kind.LINALG,
+    shape_rule=_same_square("cholesky"),
+    impl=np.linalg.cholesky,
+    vjp=_cholesky_vjp,
     emit=lambda w, out, a: _array_call(w, out, f"np.linalg.cholesky({w.contiguous(a)})"),
 )
