@@ -172,11 +172,11 @@ def test_golden_forward():
     program = tg.make_ir(lambda x: np.sum(np.sin(x) * x))(np.ones(3))
     assert str(program) == golden(
         """
-        { lambda a:f64[3] ;
-            b:f64[3] = sin a
-            c:f64[3] = mul b a
-            d:f64[] = reduce_sum[axes=(0,)] c
-          in (d) }
+        { lambda x:f64[3] ;
+            a:f64[3] = sin x
+            b:f64[3] = mul a x
+            c:f64[] = reduce_sum[axes=(0,)] b
+          in (c) }
         """
     )
 
@@ -185,12 +185,12 @@ def test_golden_gradient():
     program = tg.make_ir(tg.grad(lambda x: np.sum(np.sin(x) * x)))(np.ones(3))
     assert str(program) == golden(
         """
-        { lambda a:f64[3] ;
-            b:f64[3] = sin a
-            c:f64[3] = cos a
-            d:f64[3] = mul a c
-            e:f64[3] = add b d
-          in (e) }
+        { lambda x:f64[3] ;
+            a:f64[3] = sin x
+            b:f64[3] = cos x
+            c:f64[3] = mul x b
+            d:f64[3] = add a c
+          in (d) }
         """
     )
 
@@ -199,14 +199,14 @@ def test_golden_value_and_grad():
     program = tg.make_ir(tg.value_and_grad(lambda x: np.sum(np.sin(x) * x)))(np.ones(3))
     assert str(program) == golden(
         """
-        { lambda a:f64[3] ;
-            b:f64[3] = sin a
-            c:f64[3] = mul b a
-            d:f64[] = reduce_sum[axes=(0,)] c
-            e:f64[3] = cos a
-            f:f64[3] = mul a e
-            g:f64[3] = add b f
-          in (d, g) }
+        { lambda x:f64[3] ;
+            a:f64[3] = sin x
+            b:f64[3] = mul a x
+            c:f64[] = reduce_sum[axes=(0,)] b
+            d:f64[3] = cos x
+            e:f64[3] = mul x d
+            f:f64[3] = add a e
+          in (c, f) }
         """
     )
 
@@ -215,14 +215,14 @@ def test_golden_layer():
     program = tg.make_ir(mlp)(W, B, XB)
     assert str(program) == golden(
         """
-        { lambda a:f64[3,2] b:f64[2] c:f64[4,3] ;
-            d:f64[4,2] = matmul c a
-            e:f64[4,2] = add d b
-            f:f64[4,2] = tanh e
-            g:f64[4,2] = integer_pow[n=2] f
-            h:f64[] = reduce_sum[axes=(0, 1)] g
-            i:f64[] = div h 8.0
-          in (i) }
+        { lambda W:f64[3,2] b:f64[2] x:f64[4,3] ;
+            a:f64[4,2] = matmul x W
+            c:f64[4,2] = add a b
+            d:f64[4,2] = tanh c
+            e:f64[4,2] = integer_pow[n=2] d
+            f:f64[] = reduce_sum[axes=(0, 1)] e
+            g:f64[] = div f 8.0
+          in (g) }
         """
     )
 
@@ -231,12 +231,12 @@ def test_golden_float32_slicing_and_literals():
     program = tg.make_ir(lambda x: x[::-1, 1] * 2.0 + 1)(np.ones((3, 2), np.float32))
     assert str(program) == golden(
         """
-        { lambda a:f32[3,2] ;
-            b:f32[3,1] = slice[start=(2, 1), step=(-1, 1), shape=(3, 1)] a
-            c:f32[3] = reshape[shape=(3,)] b
-            d:f32[3] = mul c 2.0:f32
-            e:f32[3] = add d 1.0:f32
-          in (e) }
+        { lambda x:f32[3,2] ;
+            a:f32[3,1] = slice[start=(2, 1), step=(-1, 1), shape=(3, 1)] x
+            b:f32[3] = reshape[shape=(3,)] a
+            c:f32[3] = mul b 2.0:f32
+            d:f32[3] = add c 1.0:f32
+          in (d) }
         """
     )
 
@@ -413,3 +413,43 @@ def test_declarations_are_complete_and_frozen():
         assert (prim.scalar is not None) == (prim.elementwise or prim.kind == "reduce"), prim
         assert prim.unit is None or prim.kind is P.Kind.BINARY, prim
         assert not (prim.commutative and prim.kind is P.Kind.UNARY), prim
+
+
+# =============================================================================================
+# Names in the user's words
+
+
+def test_inputs_and_gradients_carry_the_users_names():
+    def loss(params, x, y):
+        return np.sum((np.tanh(x @ params["W1"] + params["b1"]) - y) ** 2)
+
+    params = {"W1": np.ones((3, 2)), "b1": np.zeros(2)}
+    program = tg.grad(loss).lower(params, np.ones((4, 3)), np.ones((4, 2))).program
+    text = str(program)
+    assert text.startswith("{ lambda W1:f64[3,2] b1:f64[2] x:f64[4,3] y:f64[4,2] ;")
+    assert text.endswith("  in (f, grad_W1, grad_b1) }")
+
+
+def test_ambiguous_keys_take_the_shortest_unique_path():
+    def f(layers, x):
+        for layer in layers:
+            x = np.tanh(x @ layer["W"] + layer["b"])
+        return np.sum(x)
+
+    layers = [{"W": np.ones((2, 2)), "b": np.zeros(2)} for _ in range(2)]
+    program = tg.make_ir(f)(layers, np.ones(2))
+    names = [v.hint for v in program.inputs]
+    assert names == ["layers_0_W", "layers_0_b", "layers_1_W", "layers_1_b", "x"]
+    assert str(program).startswith("{ lambda layers_0_W:f64[2,2] layers_0_b:f64[2]")
+
+
+def test_names_never_change_what_is_cached():
+    def f(a):
+        return np.sum(np.sin(a))
+
+    def g(b):
+        return np.sum(np.sin(b))
+
+    ir_f, ir_g = tg.make_ir(f)(np.ones(3)), tg.make_ir(g)(np.ones(3))
+    assert str(ir_f) != str(ir_g)
+    assert str(ir_f).replace("a", "b") == str(ir_g).replace("a", "b")

@@ -9,11 +9,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-DEFAULT_BUDGET = 600
+DEFAULT_BUDGET = 650
 BUDGETS = {
     # One declaration per primitive (shape rule, VJP rule, code generation side by side):
     # splitting it would scatter what belongs together.
-    "tracegrad/core/primitives.py": 1400,
+    "tracegrad/core/primitives.py": 1500,
     # Branch-free polynomial kernels with their range reductions, one per function and dtype.
     "tracegrad/backend/vecmath.py": 800,
 }

@@ -39,6 +39,7 @@ from .signature import (
     Signature,
     check_differentiable,
     function_name,
+    leaf_hints,
     leaf_key,
     normalize_argnums,
     restorer,
@@ -155,7 +156,8 @@ def trace_user_function(
         return out_leaves + aux_leaves
 
     with traced_constructors(), warn_if_random_drawn(f):
-        program, captured = trace_flat(flat_fn, signature.avals, box)
+        hints = leaf_hints(f, signature)
+        program, captured = trace_flat(flat_fn, signature.avals, box, hints)
     return Traced(optimize(program), captured, trees["out"], trees.get("aux"))
 
 

@@ -9,6 +9,9 @@ array input).
 
 from __future__ import annotations
 
+import inspect
+import re
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +22,7 @@ __all__ = [
     "dtype_of",
     "function_name",
     "is_float_leaf",
+    "leaf_hints",
     "leaf_key",
     "normalize_argnums",
     "restorer",
@@ -151,6 +155,49 @@ def normalize_argnums(argnums: int | Sequence[int], nargs: int, fn_name: str) ->
             "each argument once; the gradients come back in the order argnums gives."
         )
     return normalized
+
+
+_PATH_PART = re.compile(r"\[(-?\d+)\]|\[(['\"])(.*?)\2\]|\.(\w+)|\[(.*?)\]")
+
+
+def _path_parts(path: str, params: Sequence[str]) -> list[str]:
+    """``"[0]['W1']"`` -> ``["params", "W1"]``: the parameter's name, then the keys."""
+    parts = []
+    for index, _, key, attr, other in _PATH_PART.findall(path):
+        parts.append(index or key or attr or other)
+    if parts and parts[0].isdigit():
+        position = int(parts[0])
+        parts[0] = params[position] if position < len(params) else f"arg{position}"
+    return [re.sub(r"\W", "_", part) for part in parts]
+
+
+def _positional_names(f: Callable) -> list[str]:
+    try:
+        parameters = inspect.signature(f).parameters.values()
+    except (TypeError, ValueError):  # a builtin or an object without a signature
+        return []
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return [p.name for p in parameters if p.kind in kinds]
+
+
+def leaf_hints(f: Callable, signature: Signature) -> list[str]:
+    """A display name per traced leaf, in the user's words: the shortest ending of
+    ``parameter_key_key`` that names one leaf only (``W1`` for ``params["W1"]``,
+    ``layers_0_W`` where every layer has a ``W``)."""
+    args = signature.rebuild(range(len(signature.avals)))
+    paths = [path for path, _ in tree_leaves_with_path(args)]
+    params = _positional_names(f)
+    parts = [_path_parts(paths[i], params) for i in signature.traced_positions]
+    names = [""] * len(parts)
+    pending = set(range(len(parts)))
+    for k in range(1, max(map(len, parts), default=0) + 1):
+        candidates = {i: "_".join(parts[i][-k:]) for i in pending}
+        counts = Counter(candidates.values()) + Counter(n for n in names if n)
+        for i, name in candidates.items():
+            if counts[name] == 1 and name.isidentifier():
+                names[i] = name
+        pending = {i for i in pending if not names[i]}
+    return names
 
 
 def function_name(f: Callable) -> str:

@@ -15,7 +15,7 @@ import numpy as np
 
 from . import primitives as P
 from .interpret import eval_program
-from .ir import Aval, Literal, Program, Var
+from .ir import Aval, Literal, Program, Var, name_var
 from .passes import optimize
 from .tracing import Box, Tracer, stage, trace_flat
 
@@ -96,9 +96,24 @@ def joint_program(program: Program, wrt: Sequence[int], box: Box | None = None) 
         seeds = [np.ones((), first.dtype)] + [None] * (len(outs) - 1)
         return outs + backward_pass(program, env, seeds, wrt)
 
-    joint_prog, captured = trace_flat(joint, program.in_avals, box)
+    joint_prog, captured = trace_flat(joint, program.in_avals, box, _hints(program.inputs))
     assert not captured, "a forward program cannot close over traced values"
+    _name_gradients(joint_prog, program, wrt, first_gradient=len(program.outputs))
     return optimize(joint_prog)
+
+
+def _hints(variables: Sequence[Var]) -> list[str]:
+    return [v.hint for v in variables]
+
+
+def _name_gradients(
+    joint: Program, program: Program, wrt: Sequence[int], first_gradient: int
+) -> None:
+    """Call each gradient output ``grad_<input>`` after the input it belongs to."""
+    for k, i in enumerate(wrt):
+        out, hint = joint.outputs[first_gradient + k], program.inputs[i].hint
+        if hint and isinstance(out, Var):
+            name_var(out, f"grad_{hint}")
 
 
 def vjp_program(program: Program, wrt: Sequence[int], box: Box | None = None) -> Program:
@@ -111,8 +126,10 @@ def vjp_program(program: Program, wrt: Sequence[int], box: Box | None = None) ->
         return outs + backward_pass(program, env, args[n_in:], wrt)
 
     avals = program.in_avals + program.out_avals
-    joint_prog, captured = trace_flat(joint, avals, box)
+    hints = _hints(program.inputs) + [""] * len(program.outputs)
+    joint_prog, captured = trace_flat(joint, avals, box, hints)
     assert not captured, "a forward program cannot close over traced values"
+    _name_gradients(joint_prog, program, wrt, first_gradient=len(program.outputs))
     return optimize(joint_prog)
 
 

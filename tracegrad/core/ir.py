@@ -9,6 +9,7 @@ a program can be checked, optimised and compiled without running it.
 from __future__ import annotations
 
 import itertools
+import keyword
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -61,10 +62,16 @@ _var_ids = itertools.count()
 
 @dataclass(frozen=True, eq=False)
 class Var:
-    """A variable: defined once (as a program input or by one equation)."""
+    """A variable: defined once (as a program input or by one equation).
+
+    ``hint`` is the name the user gave the value (a parameter name or pytree path, such as
+    ``W1``, or ``grad_W1`` for its gradient), shown by the printer and the generated source
+    where it is unique.  It never affects what a program computes or how it is cached.
+    """
 
     aval: Aval
     uid: int = field(default_factory=lambda: next(_var_ids))
+    hint: str = ""
 
     def __hash__(self) -> int:
         return self.uid
@@ -201,6 +208,31 @@ def _names() -> Iterable[str]:
             yield "".join(combo)
 
 
+def name_var(var: Var, hint: str) -> None:
+    """Give ``var`` a display name, unless it has one (the first name given wins)."""
+    if not var.hint:
+        object.__setattr__(var, "hint", hint)  # display only: identity and meaning unchanged
+
+
+def display_names(variables: Iterable[Var], reserved: Iterable[str] = ()) -> dict[Var, str]:
+    """Names for ``variables`` in order: a Var's hint where no other Var shares it and it is
+    a usable identifier, otherwise a fresh ``a, b, ..., aa, ...`` name that clashes with
+    neither the hints nor ``reserved``."""
+    ordered = list(dict.fromkeys(variables))
+    taken = set(reserved) | set(keyword.kwlist)
+    counts: dict[str, int] = {}
+    for v in ordered:
+        counts[v.hint] = counts.get(v.hint, 0) + 1
+    usable = {h for h, n in counts.items() if h and n == 1 and h.isidentifier() and h not in taken}
+    fresh = (n for n in _names() if n not in usable and n not in taken)
+    return {v: v.hint if v.hint in usable else next(fresh) for v in ordered}
+
+
+def program_vars(program: Program) -> list[Var]:
+    """Every Var of ``program`` in order of definition (inputs, then equation outputs)."""
+    return list(program.inputs) + [eqn.out for eqn in program.eqns]
+
+
 def format_literal(lit: Literal) -> str:
     v = lit.value
     if v.ndim == 0:
@@ -221,15 +253,10 @@ def format_params(params: dict[str, Any]) -> str:
 
 def pretty(program: Program) -> str:
     """Render a program; names are assigned in order of definition."""
-    names: dict[Var, str] = {}
-    fresh = iter(_names())
+    names = display_names(program_vars(program) + [v for v in program.outputs if _is_var(v)])
 
     def name(a: Atom) -> str:
-        if isinstance(a, Literal):
-            return format_literal(a)
-        if a not in names:
-            names[a] = next(fresh)
-        return names[a]
+        return format_literal(a) if isinstance(a, Literal) else names[a]
 
     ins = " ".join(f"{name(v)}:{v.aval}" for v in program.inputs)
     lines = [f"{{ lambda {ins} ;"]
@@ -240,6 +267,10 @@ def pretty(program: Program) -> str:
     outs = ", ".join(name(a) for a in program.outputs)
     lines.append(f"  in ({outs}) }}")
     return "\n".join(lines)
+
+
+def _is_var(atom: Atom) -> bool:
+    return isinstance(atom, Var)
 
 
 def uses(program: Program) -> dict[Var, int]:

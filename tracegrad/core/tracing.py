@@ -43,8 +43,8 @@ class Trace:
         # Tracers of enclosing traces that this function closes over become extra inputs.
         self.captured: dict[int, tuple[Tracer, Var]] = {}
 
-    def new_input(self, aval: Aval) -> Tracer:
-        var = Var(aval)
+    def new_input(self, aval: Aval, hint: str = "") -> Tracer:
+        var = Var(aval, hint=hint)
         self.inputs.append(var)
         return self.box(self, var)
 
@@ -102,7 +102,10 @@ def bind(prim: Any, *args: Any, **params: Any) -> Any:
 
 
 def trace_flat(
-    fn: Callable[..., Sequence[Any]], in_avals: Sequence[Aval], box: Box | None = None
+    fn: Callable[..., Sequence[Any]],
+    in_avals: Sequence[Aval],
+    box: Box | None = None,
+    hints: Sequence[str] | None = None,
 ) -> tuple[Program, list[Tracer]]:
     """Trace ``fn(*tracers) -> flat outputs``, with Tracers made by ``box`` (default: the
     core's plain Tracer, enough for primitives and the rules written with them).
@@ -111,7 +114,8 @@ def trace_flat(
     are the program's trailing inputs, after one input per ``in_avals``.
     """
     trace = Trace(box or Tracer)
-    tracers = [trace.new_input(a) for a in in_avals]
+    hints = hints if hints is not None else [""] * len(in_avals)
+    tracers = [trace.new_input(a, h) for a, h in zip(in_avals, hints, strict=True)]
     stack = _STATE.stack
     stack.append(trace)
     try:
