@@ -74,6 +74,8 @@ class _Nest:
 
 @dataclass
 class _Context:
+    """What every block's emission reads, and the vecmath kernels the loops have called."""
+
     sched: Schedule
     vector_math: bool
     vector_kernels: set[str] = field(default_factory=set)
@@ -91,6 +93,7 @@ def emit(sched: Schedule, vector_math: bool = True) -> Emitted:
 
 
 def _emit_equation(ctx: _Context, block: Block) -> Code:
+    """An emit block: its primitive's emitter writes it."""
     eqn, names = block.eqn, ctx.names
     w = Writer(names)
     w.line(equation_comment(eqn, names.of))
@@ -105,6 +108,7 @@ def _emit_equation(ctx: _Context, block: Block) -> Code:
 
 
 def _emit_loop(ctx: _Context, block: Block) -> Code:
+    """A loop block: allocations, one loop nest, then casts of float64 accumulators."""
     names = ctx.names
     w = Writer(names)
     heading = None
