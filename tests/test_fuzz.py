@@ -192,7 +192,7 @@ def _interpret(spec, args):
     """(lowered joint Program, its outputs by the reference interpreter)."""
     executable = tg.value_and_grad(_function(spec), argnums=(0, 1, 2, 3)).lower(*args)
     program = executable.lowered
-    tg.ir.check(program)
+    tg.core.ir.check(program)
     return program, eval_program(program, [np.asarray(a) for a in args])
 
 
