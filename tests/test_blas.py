@@ -59,7 +59,9 @@ def test_generated_source_calls_numpy_blas():
     a, b = operands("x.T @ y", 3, 4, 5, np.float32)
     source = tg.show_source(FORMS["x.T @ y"])(a, b)
     assert blas.symbol("float32") in source and "numba_xxgemm" not in source
-    assert f"({blas.COL_MAJOR}, {blas.NO_TRANS}, {blas.TRANS}, 5, 3, 4," in source
+    assert "(CBLAS_COL_MAJOR, CBLAS_NO_TRANS, CBLAS_TRANS, 5, 3, 4," in source
+    for name, value in [("COL_MAJOR", blas.COL_MAJOR), ("NO_TRANS", blas.NO_TRANS)]:
+        assert source.count(f"CBLAS_{name} = {value}\n") == 1  # named once per file
 
 
 def test_gradient_of_a_product_chain():

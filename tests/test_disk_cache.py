@@ -68,7 +68,7 @@ def test_warm_cache_compiles_nothing(warm):
 
 
 # After loading the warm kernels (Numba's compiler not initialised, see
-# compiler._light_cache_loads): calls that miss the kernel's signature, a new program compiled
+# numba_patches.light_cache_loads): calls that miss the kernel's signature, a new program compiled
 # in the same process, and the user's own Numba code (np.dot needs SciPy) all still work.
 WARM_TAIL = r"""
 from tracegrad.backend import blas
@@ -109,7 +109,7 @@ def test_warm_load_then_more_work(warm, tmp_path):
 
 
 def test_cold_compile_then_more_work(warm, tmp_path):
-    """Compiling in a new process skips scipy.linalg too (compiler._registries_without_...)."""
+    """Compiling in a new process skips scipy.linalg too (numba_patches, when compiling)."""
     _, first = warm
     done = run(tmp_path / "cold", script=AFTER_WARM_LOAD)
     assert done["compiles"] >= 1 and done["disk_hits"] == 0

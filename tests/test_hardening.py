@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import tracegrad as tg
-from tracegrad.backend import compiler
+from tracegrad.backend import compiler, disk_cache
 from tracegrad.core.interpret import eval_program
 from tracegrad.testing import check_grads
 
@@ -325,14 +325,14 @@ def test_missing_cache_directory_is_created(tmp_path, monkeypatch):
 def test_full_disk_warns_once_and_compiles(tmp_path, monkeypatch):
     monkeypatch.setenv("TRACEGRAD_CACHE_DIR", str(tmp_path))
 
-    write = compiler._write_atomic
+    write = disk_cache._write_atomic
 
     def no_space(path, text):  # only the configured directory is full
         if path.startswith(str(tmp_path)):
             raise OSError(errno.ENOSPC, "No space left on device", path)
         write(path, text)
 
-    monkeypatch.setattr(compiler, "_write_atomic", no_space)
+    monkeypatch.setattr(disk_cache, "_write_atomic", no_space)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         _check(*_fresh_function())
@@ -346,14 +346,14 @@ def test_read_only_cache_directory(tmp_path, monkeypatch):
     # Tests run as root, where chmod does not stop writes: simulate what the OS would say.
     monkeypatch.setenv("TRACEGRAD_CACHE_DIR", str(tmp_path))
 
-    write = compiler._write_atomic
+    write = disk_cache._write_atomic
 
     def denied(path, text):
         if path.startswith(str(tmp_path)):
             raise PermissionError(errno.EACCES, "Permission denied", path)
         write(path, text)
 
-    monkeypatch.setattr(compiler, "_write_atomic", denied)
+    monkeypatch.setattr(disk_cache, "_write_atomic", denied)
     with pytest.warns(RuntimeWarning, match="cannot write to the cache directory"):
         _check(*_fresh_function())
 
@@ -362,7 +362,7 @@ def test_cache_entry_that_is_a_directory(tmp_path, monkeypatch):
     monkeypatch.setenv("TRACEGRAD_CACHE_DIR", str(tmp_path))
     f, c = _fresh_function()
     x = np.linspace(0, 1, 3)
-    name = compiler._module_name(tg.show_source(f)(x))
+    name = disk_cache._module_name(tg.show_source(f)(x))
     (tmp_path / f"{name}.py").mkdir()  # nothing can be read or replaced there
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -374,8 +374,8 @@ def test_entries_from_another_version_are_not_used(tmp_path, monkeypatch):
     f, c = _fresh_function()
     _check(f, c)
     (old,) = tmp_path.glob("tg_*.py")
-    versions = compiler._versions()
-    monkeypatch.setattr(compiler, "_versions", lambda: versions.replace("tracegrad", "tg-old"))
+    versions = disk_cache._versions()
+    monkeypatch.setattr(disk_cache, "_versions", lambda: versions.replace("tracegrad", "tg-old"))
     monkeypatch.setattr(compiler, "_memory", {})
     before = compiler.compile_stats()
     _check(tg.value_and_grad(f.__wrapped__), c)  # the same program, a new process's view

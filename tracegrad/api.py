@@ -13,7 +13,6 @@ tuple key, one dict lookup, then a closure built for that signature.
 from __future__ import annotations
 
 import functools
-import os
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from . import config
 from .core import adjoint
 from .core.interpret import eval_program
 from .core.ir import Literal, Program
@@ -56,10 +56,6 @@ from .tree import (
 # Running a program
 
 
-def _backend() -> str:
-    return os.environ.get("TRACEGRAD_BACKEND", "numba")
-
-
 class Executable:
     """A Program plus the fastest available way to run it on concrete arrays."""
 
@@ -83,13 +79,14 @@ class Executable:
         return lower(self.program)
 
     def _build(self) -> Callable[[Sequence[Any]], list[Any]]:
-        if _backend() == "numba":
+        settings = config.read()
+        if settings.backend == "numba":
             try:
                 from .backend.compiler import compile_program
             except ImportError:  # the Numba backend is unavailable; fall back to NumPy
                 pass
             else:
-                return compile_program(self.lowered)
+                return compile_program(self.lowered, settings)
         program = self.lowered
 
         def interpret(args: Sequence[Any]) -> list[Any]:
@@ -116,7 +113,7 @@ class Executable:
         """The generated Numba source of this program."""
         from .backend.codegen import generate_source
 
-        return generate_source(self.lowered)
+        return generate_source(self.lowered, vector_math=config.read().vector_math)
 
 
 # =============================================================================================

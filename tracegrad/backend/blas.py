@@ -1,6 +1,6 @@
 """Matrix products of generated kernels through NumPy's own BLAS.
 
-Generated code calls a BLAS gemm directly (see ``codegen.Writer.matmul``).  Numba's own entry
+Generated code calls a BLAS gemm directly (see ``tracegrad.backend.matmul``).  Numba's own entry
 point, ``numba_xxgemm``, forwards to SciPy's BLAS and needs ``scipy.linalg`` imported, which
 costs 0.15-0.35 s in a new process: more than everything else of a warm-cache start together
 once Numba is imported.  NumPy's wheels carry their own OpenBLAS (the one ``x @ y`` uses),

@@ -49,7 +49,6 @@ from __future__ import annotations
 
 import inspect
 import math
-import os
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -59,6 +58,8 @@ import numpy as np
 from llvmlite import ir
 from numba.core import types
 from numba.extending import intrinsic
+
+from .. import config
 
 # =============================================================================================
 # Bit reinterpretation and rounding (Numba has no scalar bitcast)
@@ -140,7 +141,7 @@ _OPTIONS: dict[str, Any] = {
     "error_model": "numpy",
     "fastmath": {"contract"},
     "forceinline": True,
-    "cache": os.environ.get("TRACEGRAD_DISABLE_DISK_CACHE", "").strip() in ("", "0"),
+    "cache": config.read().disk_cache,
 }
 
 _F = np.float32

@@ -114,6 +114,11 @@ class Literal:
 Atom = Var | Literal
 
 
+def atom_key(a: Atom) -> tuple:
+    """A hashable identity of an atom: a variable by itself, a literal by its value."""
+    return ("var", a.uid) if isinstance(a, Var) else a.key()
+
+
 @dataclass(frozen=True, eq=False)
 class Eqn:
     """``out = prim(*inputs, **params)``."""

@@ -1,0 +1,267 @@
+"""Emit: the code of each scheduled block (loop nests, reductions, scalar expressions).
+
+A loop block becomes one loop nest whose body computes its members as scalar locals; an emit
+block is written by its primitive's ``emit(w, out, *inputs, **params)`` with a Writer.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..core.ir import Atom, Literal, Var
+from .schedule import Block, Member, Schedule
+from .text import (
+    canonical_index,
+    empty_text,
+    equation_comment,
+    fill_text,
+    literal_text,
+    scalar_cast,
+)
+from .writer import Names, Writer
+
+# Elementwise primitives with a ``vector`` form (exp, log, tanh, ...) call the kernels of
+# tracegrad.backend.vecmath in loops of at least this many iterations, libm's scalar
+# functions in smaller ones:
+# LLVM vectorises the kernels (0.4-2 ns an element against libm's 3-20 ns), but each inlined
+# call site adds 6-15 ms of compile time. TRACEGRAD_VECTOR_MATH=0 turns them off.
+VECTOR_MATH_MIN_SIZE = 64
+_VECTOR_KERNEL = re.compile(r"_vm_(\w+?)\(")
+# A call (BLAS, a shared loop helper) or a view costs Numba little next to a loop nest: the
+# 20-layer MLP compiled in 3.3-3.6 s as one function, in 4.2 s cut into five at weight 1.
+STATEMENT_WEIGHT = 0.1
+
+
+@dataclass(eq=False)
+class Code:
+    """One block's lines, and what they define and read from outside the block."""
+
+    block: Block
+    heading: str | None  # the comment naming a loop nest's values (loop blocks with a loop)
+    lines: list[str]
+    weight: float  # loop nests; a statement without a loop counts STATEMENT_WEIGHT
+    defs: list[Var]
+    uses: list[Atom]
+    extents: set[int]  # loop bounds the lines use as _ext<n>
+    blas: set[str]  # dtypes of the gemm calls in the lines
+
+
+@dataclass
+class Emitted:
+    """The code of every block in order, and the vecmath kernels the loops call."""
+
+    codes: list[Code]
+    vector_kernels: set[str]
+
+
+@dataclass
+class _Nest:
+    """A loop block's statements by place: around each loop level, and the innermost body."""
+
+    pre: list[list[str]]
+    post: list[list[str]]
+    body: list[str] = field(default_factory=list)
+    casts: list[tuple[Member, str]] = field(default_factory=list)  # float64 accumulators
+
+    @staticmethod
+    def of_depth(depth: int) -> _Nest:
+        return _Nest([[] for _ in range(depth + 1)], [[] for _ in range(depth + 1)])
+
+
+@dataclass
+class _Context:
+    """What every block's emission reads, and the vecmath kernels the loops have called."""
+
+    sched: Schedule
+    vector_math: bool
+    vector_kernels: set[str] = field(default_factory=set)
+
+    @property
+    def names(self) -> Names:
+        return self.sched.names
+
+
+def emit(sched: Schedule, vector_math: bool = True) -> Emitted:
+    """The code of ``sched``'s blocks; ``vector_math`` allows vecmath kernels in loops."""
+    ctx = _Context(sched, vector_math)
+    codes = [_emit_loop(ctx, b) if b.eqn is None else _emit_equation(ctx, b) for b in sched.blocks]
+    return Emitted(codes, ctx.vector_kernels)
+
+
+def _emit_equation(ctx: _Context, block: Block) -> Code:
+    """An emit block: its primitive's emitter writes it."""
+    eqn, names = block.eqn, ctx.names
+    w = Writer(names)
+    w.line(equation_comment(eqn, names.of))
+    eqn.prim.emit(w, names.operand(eqn.out), *map(names.operand, eqn.inputs), **eqn.params)
+    preallocated = eqn.out in names.buffers
+    uses: list[Atom] = [a for a in eqn.inputs if not (isinstance(a, Literal) and a.is_scalar)]
+    if preallocated:
+        uses.append(eqn.out)
+    defs = [] if preallocated else [eqn.out]
+    weight = w.nests or STATEMENT_WEIGHT
+    return Code(block, None, w.lines, weight, defs, uses, w.extents, w.blas)
+
+
+def _emit_loop(ctx: _Context, block: Block) -> Code:
+    """A loop block: allocations, one loop nest, then casts of float64 accumulators."""
+    names = ctx.names
+    w = Writer(names)
+    heading = None
+    if block.key:  # values that are all 0-d need no loop
+        shown = ", ".join(names.of[m.out] for m in block.members)
+        heading = f"# loop over {block.key}: {shown}"
+        w.line(heading)
+    nest = _Nest.of_depth(len(block.key))
+    for m in block.members:
+        _emit_member(ctx, w, block, m, nest)
+    _write_levels(w, block.key, nest)
+    for m, acc in nest.casts:
+        with w.loops(m.out.aval.shape) as idx:
+            cast = scalar_cast(f"{acc}[{', '.join(idx)}]", m.out.aval.dtype)
+            w.line(f"{names.of[m.out]}[{', '.join(idx)}] = {cast}")
+    defs = [
+        m.out
+        for m in block.members
+        if (m.out in ctx.sched.stored or m.out.aval.ndim == 0) and m.out not in names.buffers
+    ]
+    weight = 1 + len(nest.casts)
+    return Code(block, heading, w.lines, weight, defs, _loop_uses(ctx, block), w.extents, w.blas)
+
+
+def _loop_uses(ctx: _Context, block: Block) -> list[Atom]:
+    """What a loop block reads from outside: constant arrays, other blocks' values, buffers."""
+    uses: list[Atom] = []
+    for m in block.members:
+        if m.out in ctx.names.buffers:
+            uses.append(m.out)
+        for b, _ in m.accesses:
+            if isinstance(b, Literal) and b.value.ndim > 0:
+                uses.append(b)
+            elif isinstance(b, Var) and ctx.sched.block_of.get(b) != block.index:
+                uses.append(b)
+    return uses
+
+
+def _write_levels(w: Writer, key: tuple[int, ...], nest: _Nest, depth: int = 0) -> None:
+    """Write the loop over axis ``depth`` of ``key`` and, inside it, the deeper ones."""
+    for s in nest.pre[depth]:
+        w.line(s)
+    if depth == len(key):
+        for s in nest.body:
+            w.line(s)
+    else:
+        w.line(f"for i{depth} in range({w.extent(key[depth])}):")
+        with w.indented():
+            _write_levels(w, key, nest, depth + 1)
+    for s in nest.post[depth]:
+        w.line(s)
+
+
+def _read(names: Names, block: Block, base: Atom, index: list[str]) -> str:
+    """The expression reading ``base`` at ``index`` inside ``block``'s loop."""
+    if isinstance(base, Literal):
+        if base.value.ndim == 0:
+            return literal_text(base.value)
+        return f"{names.const_name(base)}[{', '.join(index)}]"
+    if base in block.locals and block.locals[base] == index:
+        return names.local(base)
+    if base.aval.ndim == 0:
+        return names.of[base]
+    return f"{names.of[base]}[{', '.join(index)}]"
+
+
+def _emit_member(ctx: _Context, w: Writer, block: Block, m: Member, nest: _Nest) -> None:
+    """Add the statements computing ``m`` to ``nest`` (and its array, if stored, to ``w``)."""
+    names = ctx.names
+    name = names.of[m.out]
+    comment = equation_comment(m.eqn, names.of) if m.eqn is not None else f"# {name} = copy"
+    reads = [_read(names, block, b, idx) for b, idx in m.accesses]
+    if m.kind == "reduce":
+        _emit_reduction(w, names, m, reads[0], comment, nest)
+        return
+    expr = reads[0] if m.kind == "copy" else _map_expr(ctx, block, m, reads)
+    nest.body.append(f"{names.local(m.out)} = {expr}  {comment}")
+    if m.out in ctx.sched.stored and m.out.aval.ndim > 0:
+        if m.out not in names.buffers:
+            w.line(f"{name} = {empty_text(m.out.aval.shape, m.out.aval.dtype)}")
+        index = canonical_index(m.out.aval.shape)
+        nest.body.append(f"{name}[{', '.join(index)}] = {names.local(m.out)}")
+
+
+def _map_expr(ctx: _Context, block: Block, m: Member, reads: list[str]) -> str:
+    """An elementwise member's expression, cast where Python's scalar type would differ."""
+    expr = _scalar_expr(ctx, block, m, reads)
+    out_dtype = m.out.aval.dtype
+    if (
+        m.eqn.prim.kind == "cast"
+        or out_dtype.kind not in "fb"
+        or (out_dtype.kind == "f" and out_dtype != np.float64)
+    ):
+        expr = scalar_cast(expr, out_dtype)
+    return expr
+
+
+def _scalar_expr(ctx: _Context, block: Block, m: Member, reads: list[str]) -> str:
+    """The loop body's expression for ``m``: its vecmath form in loops over arrays."""
+    eqn = m.eqn
+    prim = eqn.prim
+    dtype = eqn.inputs[0].aval.dtype if eqn.inputs else None
+    if (
+        ctx.vector_math
+        and prim.vector is not None
+        and dtype in (np.float32, np.float64)
+        and math.prod(block.key) >= VECTOR_MATH_MIN_SIZE
+    ):
+        expr = prim.vector.format(*reads, f="f32" if dtype == np.float32 else "f64")
+        ctx.vector_kernels.update(_VECTOR_KERNEL.findall(expr))
+        return expr
+    return prim.scalar.format(*reads, **eqn.params)
+
+
+def _emit_reduction(
+    w: Writer, names: Names, m: Member, value: str, comment: str, nest: _Nest
+) -> None:
+    """Accumulate ``value`` into ``m``'s result as the loop nest runs."""
+    prim, axes = m.eqn.prim, tuple(m.eqn.params["axes"])
+    out = m.out.aval
+    index = canonical_index(m.space)
+    loopvars = [e for e in index if e != "0"]
+    reduced = [index[a] for a in axes if index[a] != "0"]
+    kept = [index[a] for a in range(len(m.space)) if a not in axes]
+    acc_dtype = np.dtype(np.float64 if out.dtype.kind == "f" else np.int64)
+    identity = prim.identity if prim.identity is not None else 0
+    if acc_dtype.kind == "i" and math.isinf(identity):
+        info = np.iinfo(out.dtype)
+        identity = info.min if identity < 0 else info.max
+    init = literal_text(identity, acc_dtype)
+    depth = len(loopvars) - len(reduced)
+    name = names.of[m.out]
+    preallocated = m.out in names.buffers
+    if reduced == loopvars[depth:]:
+        # The reduced axes are the innermost loops: a scalar accumulator.
+        acc = f"{name}_acc"
+        if out.ndim and not preallocated:
+            w.line(f"{name} = {empty_text(out.shape, out.dtype)}")
+        nest.pre[depth].append(f"{acc} = {init}")
+        nest.body.append(f"{acc} = {prim.scalar.format(value, acc=acc)}  {comment}")
+        result = acc if acc_dtype == out.dtype else scalar_cast(acc, out.dtype)
+        target = name if out.ndim == 0 else f"{name}[{', '.join(kept)}]"
+        nest.post[depth].append(f"{target} = {result}")
+        return
+    # Otherwise accumulate into an array indexed by the kept axes.
+    acc = name if acc_dtype == out.dtype else f"{name}_acc"
+    if acc != name:
+        w.line(f"{acc} = {empty_text(out.shape, acc_dtype)}")
+        w.line(fill_text(acc, init))
+        nest.casts.append((m, acc))
+    if not preallocated:
+        w.line(f"{name} = {empty_text(out.shape, out.dtype)}")
+    if acc == name:
+        w.line(fill_text(name, init))
+    cell = f"{acc}[{', '.join(kept)}]"
+    nest.body.append(f"{cell} = {prim.scalar.format(value, acc=cell)}  {comment}")

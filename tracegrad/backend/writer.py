@@ -1,0 +1,185 @@
+"""What emitters see: the file's names, operands, and a :class:`Writer` of indented lines.
+
+Primitives declare ``emit(w, out, *inputs, **params)`` (see core/primitives.py): ``w`` is a
+Writer, ``out`` and ``inputs`` are Operands.
+"""
+
+from __future__ import annotations
+
+import builtins
+import keyword
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..core.ir import Atom, Aval, Literal, Program, Var, _names
+from . import matmul as _matmul
+from .text import dtype_text, empty_text, fill_text, literal_text, scalar_cast
+
+_RESERVED = set(keyword.kwlist) | set(dir(builtins)) | {"np", "math", "numba"}
+
+
+class CodegenError(NotImplementedError):
+    """A primitive has no way to be compiled (no scalar template, emitter or index map)."""
+
+
+@dataclass
+class Operand:
+    """A value as an emitter sees it: the Python expression naming it, its aval, its layout.
+
+    0-d values are scalars (``name`` is a local or a literal); arrays are C-contiguous
+    unless ``layout`` says "F" (a transposed view).
+    """
+
+    name: str
+    aval: Aval
+    layout: str = "C"
+
+    def __str__(self) -> str:
+        return self.name
+
+    def __format__(self, spec: str) -> str:
+        return format(self.name, spec)
+
+
+@dataclass
+class Names:
+    """The names of one generated file: values, constant arrays, fresh locals, layouts."""
+
+    of: dict[Var, str] = field(default_factory=dict)
+    consts: dict[tuple, str] = field(default_factory=dict)  # Literal.key() -> const<k>
+    layouts: dict[str, str] = field(default_factory=dict)  # names of non-C arrays
+    buffers: dict[Var, str] = field(default_factory=dict)  # outputs the caller allocates
+    counter: int = 0
+
+    @staticmethod
+    def of_program(program: Program) -> Names:
+        """Names ``a, b, c, ...`` for the program's values (never a Python keyword)."""
+        names = Names()
+        fresh = iter(_names())
+        for v in [*program.inputs, *(e.out for e in program.eqns)]:
+            name = next(fresh)
+            names.of[v] = name + "_" if name in _RESERVED else name
+        return names
+
+    def fresh(self, hint: str) -> str:
+        self.counter += 1
+        return f"_{hint}{self.counter}"
+
+    def name(self, atom: Atom) -> str:
+        if isinstance(atom, Literal):
+            if atom.value.ndim == 0:
+                return literal_text(atom.value)
+            return self.const_name(atom)
+        return self.of[atom]
+
+    def const_name(self, lit: Literal) -> str:
+        return self.consts.setdefault(lit.key(), f"const{len(self.consts)}")
+
+    def local(self, v: Var) -> str:
+        """The scalar local holding ``v``'s element inside a loop nest."""
+        return self.of[v] if v.aval.ndim == 0 else self.of[v] + "_"
+
+    def operand(self, atom: Atom) -> Operand:
+        name = self.name(atom)
+        return Operand(name, atom.aval, self.layouts.get(name, "C"))
+
+
+class Writer:
+    """Lines of code at an indentation, plus the helpers an emitter needs."""
+
+    def __init__(self, names: Names, depth: int = 0) -> None:
+        self.lines: list[str] = []
+        self.depth = depth
+        self.nests = 0  # loop nests opened at the writer's base depth: the block's op count
+        self.extents: set[int] = set()  # loop extents used (see ``extent``)
+        self.blas: set[str] = set()  # dtypes of the BLAS products written (see ``matmul``)
+        self._base = depth
+        self._names = names
+
+    def line(self, text: str) -> None:
+        self.lines.append("    " * self.depth + text)
+
+    @contextmanager
+    def indented(self) -> Iterator[None]:
+        self.depth += 1
+        try:
+            yield
+        finally:
+            self.depth -= 1
+
+    def fresh(self, hint: str = "t") -> str:
+        """A new local name that cannot clash with the program's variable names."""
+        return self._names.fresh(hint)
+
+    @contextmanager
+    def loops(self, shape: Sequence[int]) -> Iterator[list[str]]:
+        """Open a loop nest over ``shape``; yields one index expression per axis."""
+        if self.depth == self._base:
+            self.nests += 1
+        index, opened = [], 0
+        for extent in shape:
+            if extent == 1:
+                index.append("0")
+                continue
+            var = self.fresh("i")
+            self.line(f"for {var} in range({self.extent(extent)}):")
+            self.depth += 1
+            opened += 1
+            index.append(var)
+        try:
+            yield index
+        finally:
+            self.depth -= opened
+
+    def extent(self, n: int) -> str:
+        """The loop bound ``n`` as the function will see it (``_ext<n>``, see ``extent_lines``)."""
+        self.extents.add(int(n))
+        return f"_ext{int(n)}"
+
+    def matmul(self, out: Operand, x: Operand, y: Operand) -> None:
+        """``out = x @ y`` (2-D, one float dtype, ``out`` allocated) as one BLAS gemm call.
+
+        The operands may be C arrays or ``x.T`` views (layout "F"); see ``backend.matmul``.
+        """
+        dtype = np.dtype(out.aval.dtype)
+        if dtype not in (np.float32, np.float64) or x.aval.dtype != dtype != y.aval.dtype:
+            raise CodegenError(f"BLAS matmul of {x.aval.dtype} and {y.aval.dtype}")
+        self.blas.add(dtype.name)
+        self.line(_matmul.gemm_call(out, x, y))
+
+    @staticmethod
+    def index(x: Operand, index: Sequence[str]) -> str:
+        """``x[i, j]`` (or just ``x`` for a scalar)."""
+        return x.name if x.aval.ndim == 0 else f"{x.name}[{', '.join(index)}]"
+
+    @staticmethod
+    def dtype(dtype: Any) -> str:
+        return dtype_text(np.dtype(getattr(dtype, "dtype", dtype)))
+
+    @staticmethod
+    def cast(expr: str, dtype: Any) -> str:
+        return scalar_cast(expr, np.dtype(getattr(dtype, "dtype", dtype)))
+
+    def preallocated(self, out: Operand) -> bool:
+        """Whether ``out`` is a buffer the caller passed in (an output): write into it."""
+        return out.name in self._names.buffers.values()
+
+    def alloc(self, out: Operand, fill: str | None = None) -> None:
+        """Make ``out`` an array of its aval (unless preallocated); ``fill`` initialises it."""
+        if not self.preallocated(out):
+            self.line(f"{out} = {empty_text(out.aval.shape, out.aval.dtype)}")
+        if fill is not None:
+            self.line(fill_text(out.name, fill))
+
+    def set_layout(self, out: Operand, layout: str) -> None:
+        """Declare that the emitter made ``out`` with another layout (e.g. "F" for ``x.T``)."""
+        out.layout = layout
+        self._names.layouts[out.name] = layout
+
+    @staticmethod
+    def contiguous(x: Operand) -> str:
+        return x.name if x.layout == "C" else f"np.ascontiguousarray({x.name})"
