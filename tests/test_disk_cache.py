@@ -186,3 +186,22 @@ def test_unwritable_cache_dir_falls_back_with_a_warning(tmp_path, warm):
     result = run(blocker / "cache")
     assert result["value"] == first["value"]
     assert "cannot write to the cache directory" in result["stderr"]
+
+
+def test_programs_differing_only_in_names_share_one_file_and_kernel(warm, tmp_path):
+    """The file holds the user's names, but its name (and Numba's compiled code) does not
+    depend on them: a renamed copy of ``f`` loads the warm kernel instead of compiling."""
+    cache_dir, first = warm
+    renamed = SCRIPT.replace("def f(w, x):", "def f(weights, inputs):").replace(
+        "return np.sum(np.tanh(x @ w) ** 2) + np.sum(np.sin(w) * np.exp(-w * w))",
+        "return (np.sum(np.tanh(inputs @ weights) ** 2)\n"
+        "            + np.sum(np.sin(weights) * np.exp(-weights * weights)))",
+    )
+    assert renamed != SCRIPT
+    before = generated_files(cache_dir)
+    second = run(cache_dir, renamed)
+    assert second["compiles"] == 0 and second["disk_hits"] >= 1
+    assert second["value"] == first["value"] and second["grad"] == first["grad"]
+    assert generated_files(cache_dir) == before
+    texts = [p.read_text() for p in before]
+    assert any("def program(w, x, grad_w)" in t for t in texts), texts[0][:2000]

@@ -24,13 +24,17 @@ from .schedule import schedule
 from .share import share_repeated_loops
 
 
-def generate(program: Program, cache: bool = True, vector_math: bool = True) -> Generated:
+def generate(
+    program: Program, cache: bool = True, vector_math: bool = True, user_names: bool = True
+) -> Generated:
     """Generate the Numba source of ``program`` and the calling convention of its entry.
 
     ``cache`` marks the functions ``cache=True``; ``vector_math`` lets loops call
-    ``tracegrad.backend.vecmath``'s kernels.
+    ``tracegrad.backend.vecmath``'s kernels; ``user_names`` names values as the user did
+    (``W1``, ``grad_W1``) where that is unambiguous, else every value gets a letter: the
+    text that identifies the kernel, whatever the user called things.
     """
-    sched = schedule(program)
+    sched = schedule(program, user_names)
     emitted = emit(sched, vector_math)
     helpers = share_repeated_loops(emitted.codes, sched.names, njit_options(cache))
     return package(sched, emitted, helpers, cache)

@@ -153,15 +153,17 @@ def compile_program(
 
 def _build(program: Program, settings: config.Settings) -> _Entry:
     """Generate, load and wrap ``program`` (a memory-cache miss)."""
-    generated: dict[bool, Generated] = {}
+    generated: dict[tuple[bool, bool], Generated] = {}
 
-    def source_for(cache: bool) -> str:
-        if cache not in generated:
-            generated[cache] = codegen.generate(program, cache, settings.vector_math)
-        return generated[cache].source
+    def generated_for(cache: bool, user_names: bool) -> Generated:
+        if (cache, user_names) not in generated:
+            generated[cache, user_names] = codegen.generate(
+                program, cache, settings.vector_math, user_names
+            )
+        return generated[cache, user_names]
 
-    module, cached = disk_cache.load(source_for, settings)
-    gen = generated[cached] if cached in generated else generated[not cached]
+    module, cached = disk_cache.load(lambda *how: generated_for(*how).source, settings)
+    gen = generated_for(cached, True)  # names aside, the calling convention of every variant
     _count_kernels(module)
     kernel = getattr(module, gen.entry)
     return _Entry(gen, kernel, make_runner(gen, kernel, program.in_avals), _const_keys(gen))

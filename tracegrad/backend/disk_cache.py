@@ -8,11 +8,15 @@ text and the versions of tracegrad, Numba, NumPy and Python; its functions are
 * ``TRACEGRAD_CACHE_DIR`` moves the directory (default ``~/.cache/tracegrad``);
   ``TRACEGRAD_DISABLE_DISK_CACHE=1`` turns the disk cache off (a private temporary directory,
   no ``cache=True``).  An unwritable directory falls back to a temporary one, with a warning.
-* The module is executed from the source text we generated (never from whatever is on disk,
-  and without ``.pyc`` files), registered in ``sys.modules`` first: Numba records the module
-  name in its cache, and an unregistered module poisons it.
-* A file whose content differs from the source (truncated, corrupted) is rewritten; writes go
-  to a temporary file and ``os.replace``, so racing processes only ever see whole files.
+* The file name hashes the source with every value named by a letter, while the file holds
+  the source in the user's names (``W1``, ``grad_W1``) and ends with a checksum line.  A
+  whole file already there is executed as it is, so programs that differ only in names
+  share it and its compiled code; a file that is not whole (truncated, corrupted) is
+  rewritten.  Writes go to a temporary file and ``os.replace``, so racing processes only
+  ever see whole files.
+* The module is executed from the text we checked (without ``.pyc`` files), registered in
+  ``sys.modules`` first: Numba records the module name in its cache, and an unregistered
+  module poisons it.
   Numba's own index checks a hash of the file; if its cache files are unreadable they are
   deleted and the functions compiled again.
 """
@@ -71,8 +75,28 @@ def _write_atomic(path: str, text: str) -> None:
         raise
 
 
-def _ensure_file(directory: str, name: str, source: str) -> str:
-    """Make ``directory/name.py`` hold exactly ``source``; return its path."""
+_SEAL = "# tracegrad checksum: "
+
+
+def _sealed(source: str) -> str:
+    """``source`` with a last line that lets a later reader tell it is whole."""
+    return f"{source}{_SEAL}{hashlib.sha256(source.encode()).hexdigest()}\n"
+
+
+def _is_whole(text: str) -> bool:
+    body, _, last = text.rstrip("\n").rpartition("\n")
+    if not last.startswith(_SEAL):
+        return False
+    return hashlib.sha256((body + "\n").encode()).hexdigest() == last[len(_SEAL) :]
+
+
+def _ensure_file(directory: str, name: str, source: str) -> tuple[str, str]:
+    """Make ``directory/name.py`` hold a whole generated module; return its path and text.
+
+    A whole file that is already there is kept as it is, even where its names differ from
+    ``source``'s (a program of the same structure whose user named things differently):
+    rewriting it would throw away Numba's compiled code, which is keyed by the file's text.
+    """
     os.makedirs(directory, exist_ok=True)
     path = os.path.join(directory, name + ".py")
     try:
@@ -80,9 +104,11 @@ def _ensure_file(directory: str, name: str, source: str) -> str:
             current = f.read()
     except (OSError, UnicodeDecodeError):
         current = None
-    if current != source:
-        _write_atomic(path, source)
-    return path
+    if current is not None and _is_whole(current):
+        return path, current
+    text = _sealed(source)
+    _write_atomic(path, text)
+    return path, text
 
 
 @functools.cache
@@ -104,8 +130,8 @@ def _versions() -> str:
     )
 
 
-def _module_name(source: str) -> str:
-    digest = hashlib.sha256((_versions() + "\n" + source).encode()).hexdigest()
+def _module_name(key_source: str) -> str:
+    digest = hashlib.sha256((_versions() + "\n" + key_source).encode()).hexdigest()
     return "tg_" + digest[:24]
 
 
@@ -138,33 +164,38 @@ def execute(name: str, path: str, source: str) -> types.ModuleType:
     return module
 
 
-def load(source_for: Callable[[bool], str], settings: Settings) -> tuple[types.ModuleType, bool]:
+def load(
+    source_for: Callable[[bool, bool], str], settings: Settings
+) -> tuple[types.ModuleType, bool]:
     """Import the generated module; returns it and whether Numba's disk cache was used.
 
-    ``source_for(cache)`` generates the source with or without ``cache=True``.
+    ``source_for(cache, user_names)`` generates the source with or without ``cache=True``,
+    with the user's names or with letters only; the letters-only text names the module, so
+    programs that differ only in names share one file and one compiled kernel.
     """
     if settings.disk_cache:
-        module = _load_cached(source_for(True), settings.cache_dir)
+        module = _load_cached(source_for(True, True), source_for(True, False), settings.cache_dir)
         if module is not None:
             return module, True
-    return _load_private(source_for(False)), False
+    return _load_private(source_for(False, True), source_for(False, False)), False
 
 
-def _load_private(source: str) -> types.ModuleType:
+def _load_private(source: str, key_source: str) -> types.ModuleType:
     """The module run from a file in this process's temporary directory, without a cache."""
-    name = _module_name(source)
+    name = _module_name(key_source)
     if name in sys.modules:
         return sys.modules[name]
-    return execute(name, _ensure_file(_private_dir(), name, source), source)
+    path, text = _ensure_file(_private_dir(), name, source)
+    return execute(name, path, text)
 
 
-def _load_cached(source: str, directory: str) -> types.ModuleType | None:
+def _load_cached(source: str, key_source: str, directory: str) -> types.ModuleType | None:
     """The module run from ``directory`` with Numba's cache; None if that cache fails."""
-    name = _module_name(source)
+    name = _module_name(key_source)
     if name in sys.modules:
         return sys.modules[name]
     try:
-        path = _ensure_file(directory, name, source)
+        path, text = _ensure_file(directory, name, source)
     except OSError as e:
         _warn_once(
             f"tracegrad: cannot write to the cache directory {directory!r} ({e}); compiled "
@@ -173,14 +204,14 @@ def _load_cached(source: str, directory: str) -> types.ModuleType | None:
             key=f"unwritable {directory}",  # once per directory: the error names each file
         )
         directory = _private_dir()
-        path = _ensure_file(directory, name, source)
+        path, text = _ensure_file(directory, name, source)
     try:
-        return execute(name, path, source)
+        return execute(name, path, text)
     except Exception:
         # Unreadable Numba cache files (truncated, corrupted): drop them and compile again.
         _clear_numba_cache(directory, name)
     try:
-        return execute(name, path, source)
+        return execute(name, path, text)
     except Exception as e:
         _warn_once(f"tracegrad: Numba's disk cache failed ({e!r}); compiling without it.")
     return None

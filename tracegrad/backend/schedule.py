@@ -81,9 +81,9 @@ def constant_classes(program: Program) -> list[list[Literal]]:
     return list(classes.values())
 
 
-def schedule(program: Program) -> Schedule:
+def schedule(program: Program, user_names: bool = True) -> Schedule:
     """Group ``program`` into blocks and mark the values stored as arrays."""
-    names = Names.of_program(program)
+    names = Names.of_program(program, user_names)
     for value_class in constant_classes(program):  # const<k> is the k-th class
         names.const_name(value_class[0])
     plans, returned, copies = _plan_outputs(program, names)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import builtins
 import keyword
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core.ir import Atom, Aval, Literal, Program, Var, _names
+from ..core.ir import Atom, Aval, Literal, Program, Var, display_names, program_vars
 from . import matmul as _matmul
 from .text import dtype_text, empty_text, fill_text, literal_text, scalar_cast
 
@@ -45,6 +46,19 @@ class Operand:
         return format(self.name, spec)
 
 
+# The generated file's own names: loop indices, extents, constants, helpers, locals (value
+# name + "_", reductions + "_acc"), BLAS and vecmath bindings.
+_GENERATED = re.compile(r"i\d+|const\d+|program|KERNELS|CBLAS_\w*|\w*_|\w*_acc|_\w*")
+
+
+def _is_usable_hint(hint: str) -> bool:
+    return not _GENERATED.fullmatch(hint)
+
+
+def _no_hint(hint: str) -> bool:
+    return False
+
+
 @dataclass
 class Names:
     """The names of one generated file: values, constant arrays, fresh locals, layouts."""
@@ -56,13 +70,13 @@ class Names:
     counter: int = 0
 
     @staticmethod
-    def of_program(program: Program) -> Names:
-        """Names ``a, b, c, ...`` for the program's values (never a Python keyword)."""
+    def of_program(program: Program, user_names: bool = True) -> Names:
+        """Names for the program's values: the user's (``W1``, ``grad_W1``) where they are
+        unique and cannot clash with the generated file's own names, else ``a, b, c, ...``.
+        ``user_names=False`` gives letters only: the text that identifies a kernel."""
         names = Names()
-        fresh = iter(_names())
-        for v in [*program.inputs, *(e.out for e in program.eqns)]:
-            name = next(fresh)
-            names.of[v] = name + "_" if name in _RESERVED else name
+        usable = _is_usable_hint if user_names else _no_hint
+        names.of = display_names(program_vars(program), _RESERVED, usable)
         return names
 
     def fresh(self, hint: str) -> str:

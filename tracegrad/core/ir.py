@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 import keyword
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -219,16 +219,24 @@ def name_var(var: Var, hint: str) -> None:
         object.__setattr__(var, "hint", hint)  # display only: identity and meaning unchanged
 
 
-def display_names(variables: Iterable[Var], reserved: Iterable[str] = ()) -> dict[Var, str]:
-    """Names for ``variables`` in order: a Var's hint where no other Var shares it and it is
-    a usable identifier, otherwise a fresh ``a, b, ..., aa, ...`` name that clashes with
-    neither the hints nor ``reserved``."""
+def display_names(
+    variables: Iterable[Var],
+    reserved: Iterable[str] = (),
+    usable: Callable[[str], bool] = str.isidentifier,
+) -> dict[Var, str]:
+    """Names for ``variables`` in order: a Var's hint where no other Var shares it and
+    ``usable(hint)``, otherwise a fresh ``a, b, ..., aa, ...`` name that clashes with neither
+    those hints nor ``reserved``.  ``usable=lambda h: False`` gives letters only."""
     ordered = list(dict.fromkeys(variables))
     taken = set(reserved) | set(keyword.kwlist)
     counts: dict[str, int] = {}
     for v in ordered:
         counts[v.hint] = counts.get(v.hint, 0) + 1
-    usable = {h for h, n in counts.items() if h and n == 1 and h.isidentifier() and h not in taken}
+    usable = {
+        h
+        for h, n in counts.items()
+        if h and n == 1 and h.isidentifier() and h not in taken and usable(h)
+    }
     fresh = (n for n in _names() if n not in usable and n not in taken)
     return {v: v.hint if v.hint in usable else next(fresh) for v in ordered}
 
@@ -256,9 +264,11 @@ def format_params(params: dict[str, Any]) -> str:
     return "[" + ", ".join(parts) + "]" if parts else ""
 
 
-def pretty(program: Program) -> str:
-    """Render a program; names are assigned in order of definition."""
-    names = display_names(program_vars(program) + [v for v in program.outputs if _is_var(v)])
+def pretty(program: Program, names: dict[Var, str] | None = None) -> str:
+    """Render a program with ``names`` (default: :func:`display_names`, in order of
+    definition)."""
+    if names is None:
+        names = display_names(program_vars(program) + [v for v in program.outputs if _is_var(v)])
 
     def name(a: Atom) -> str:
         return format_literal(a) if isinstance(a, Literal) else names[a]
