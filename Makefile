@@ -21,7 +21,9 @@ demo: venv
 	$(BIN)/python examples/demo.py
 
 lint: venv
-	$(BIN)/ruff check tracegrad tests examples && $(BIN)/ruff format --check tracegrad tests examples
+	$(BIN)/ruff check tracegrad tests examples benchmarks tools
+	$(BIN)/ruff format --check tracegrad tests examples benchmarks tools
+	$(BIN)/python tools/line_budget.py
 
 bench: venv
 	$(BIN)/python benchmarks/run.py

@@ -173,33 +173,35 @@ def check(program: Program) -> Program:
     for v in program.inputs:
         if not isinstance(v, Var):
             raise IRCheckError(f"program input {v!r} is not a Var")
-        if v in defined:
-            raise IRCheckError(f"input {v!r} appears twice")
-        defined.add(v)
-
-    def check_atom(a: Atom, where: str) -> None:
-        if isinstance(a, Literal):
-            if Aval(a.value.shape, a.value.dtype) != a.aval:
-                raise IRCheckError(f"{where}: literal aval {a.aval} does not match its value")
-            return
-        if not isinstance(a, Var):
-            raise IRCheckError(f"{where}: {a!r} is neither a Var nor a Literal")
-        if a not in defined:
-            raise IRCheckError(f"{where}: {a!r} is used before it is defined")
-
+        _define(v, defined, "program inputs")
     for i, eqn in enumerate(program.eqns):
         where = f"equation {i} ({eqn.prim.name})"
         for a in eqn.inputs:
-            check_atom(a, where)
+            _check_atom(a, defined, where)
         expected = eqn.prim.shape_rule(*(a.aval for a in eqn.inputs), **eqn.params)
         if expected != eqn.out.aval:
             raise IRCheckError(f"{where}: output is {eqn.out.aval} but the rule gives {expected}")
-        if eqn.out in defined:
-            raise IRCheckError(f"{where}: {eqn.out!r} is defined twice")
-        defined.add(eqn.out)
+        _define(eqn.out, defined, where)
     for a in program.outputs:
-        check_atom(a, "program output")
+        _check_atom(a, defined, "program output")
     return program
+
+
+def _define(v: Var, defined: set[Var], where: str) -> None:
+    if v in defined:
+        raise IRCheckError(f"{where}: {v!r} is defined twice")
+    defined.add(v)
+
+
+def _check_atom(a: Atom, defined: set[Var], where: str) -> None:
+    if isinstance(a, Literal):
+        if Aval(a.value.shape, a.value.dtype) != a.aval:
+            raise IRCheckError(f"{where}: literal aval {a.aval} does not match its value")
+        return
+    if not isinstance(a, Var):
+        raise IRCheckError(f"{where}: {a!r} is neither a Var nor a Literal")
+    if a not in defined:
+        raise IRCheckError(f"{where}: {a!r} is used before it is defined")
 
 
 # ---------------------------------------------------------------------------------------------

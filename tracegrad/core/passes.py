@@ -1,7 +1,7 @@
 """Optimisation passes over Programs.  Each takes a Program and returns a new one.
 
 Fusion of elementwise work is not a pass here: it is how the code generator
-groups equations into loop nests (see codegen.py).
+groups equations into loop nests (see tracegrad/backend/schedule.py).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .ir import Atom, Eqn, Literal, Program, Var, check, substitute
+from .ir import Atom, Eqn, Literal, Program, Var, atom_key, check, substitute
 from .primitives import Kind, broadcast_shapes
 from .tracing import bind
 
@@ -27,10 +27,6 @@ def dce(program: Program) -> Program:
     return Program(program.inputs, kept, program.outputs)
 
 
-def _atom_key(a: Atom) -> tuple:
-    return ("var", a.uid) if isinstance(a, Var) else a.key()
-
-
 def cse(program: Program) -> Program:
     """Compute each (primitive, params, inputs) combination once."""
     seen: dict[tuple, Var] = {}
@@ -38,7 +34,7 @@ def cse(program: Program) -> Program:
     eqns = []
     for eqn in program.eqns:
         inputs = substitute(eqn.inputs, mapping)
-        operand_keys = tuple(_atom_key(a) for a in inputs)
+        operand_keys = tuple(atom_key(a) for a in inputs)
         if eqn.prim.commutative:
             operand_keys = tuple(sorted(operand_keys, key=repr))
         key = (eqn.prim.name, eqn.params_key(), operand_keys)

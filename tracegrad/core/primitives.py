@@ -76,9 +76,9 @@ class Primitive:
     # The same with tracegrad.backend.vecmath's kernels in place of libm calls ({f} is f32 or f64):
     # LLVM vectorises those, so codegen prefers this over ``scalar`` in loops over arrays.
     vector: str | None = None
-    # Code generation for the other kinds (see codegen.py):
+    # Code generation for the other kinds (see tracegrad/backend/emit.py):
     # emit(w, out, *inputs, **params) writes the statements computing ``out`` with the
-    # helpers of codegen.Writer; inputs and out are codegen.Operands.
+    # helpers of backend.writer.Writer; inputs and out are backend.writer.Operands.
     emit: Callable[..., None] | None = None
     # Views: index_map(out_index, x_aval, out_aval, **params) -> the input's index (a list of
     # Python expressions), so that fused loops read the input directly; None if not cheap.
@@ -935,8 +935,7 @@ def _matmul_rule(x: Aval, y: Aval) -> Aval:
 
 
 def _matmul_emit(w: Any, out: Any, x: Any, y: Any) -> None:
-    # One BLAS gemm call (SciPy's, through Numba; codegen.Writer.matmul); operands may be C
-    # arrays or x.T views.
+    # One BLAS gemm call (backend.writer.Writer.matmul); operands may be C arrays or x.T views.
     if 0 in x.aval.shape or 0 in y.aval.shape:  # nothing to multiply: BLAS is not called
         w.alloc(out, fill=w.cast("0", out.aval))
         return

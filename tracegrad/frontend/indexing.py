@@ -13,6 +13,7 @@ import builtins
 import math
 import operator
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -72,6 +73,73 @@ def _index_items(index: Any) -> list[tuple[str, Any]]:
     return items
 
 
+@dataclass
+class _IndexPlan:
+    """How ``x[index]`` is built: a slice of x, a reshape, then (with arrays) a gather."""
+
+    shape: tuple[int, ...]  # x's
+    fancy: bool  # whether the index holds arrays (then ints and masks are arrays too)
+    start: list[int] = field(default_factory=list)  # the slice of x, one entry per axis of x
+    step: list[int] = field(default_factory=list)
+    size: list[int] = field(default_factory=list)
+    out_shape: list[int] = field(default_factory=list)  # new axes in, int-indexed axes out
+    per_axis: list[Any] = field(default_factory=list)  # per reshaped axis: "keep" or indices
+    fancy_items: list[int] = field(default_factory=list)  # positions of the array indices
+    dim: int = 0  # the next axis of x
+
+    def _take_axis(self, begin: int, step: int, n: int) -> None:
+        self.start.append(begin), self.step.append(step), self.size.append(n)
+        self.dim += 1
+
+    def _out(self, n: int, selection: Any, position: int | None = None) -> None:
+        self.out_shape.append(n), self.per_axis.append(selection)
+        if position is not None:
+            self.fancy_items.append(position)
+
+    def add(self, kind: str, item: Any, position: int, filler: int) -> None:
+        if kind == "new":
+            self._out(1, "keep")
+        elif kind == "ellipsis":
+            for _ in range(filler):
+                self._out(self.shape[self.dim], "keep")
+                self._take_axis(0, 1, self.shape[self.dim])
+        elif kind == "slice":
+            b, e, s = item.indices(self.shape[self.dim])
+            n = len(range(b, e, s))
+            self._out(n, "keep")
+            self._take_axis(b if n else 0, s if n else 1, n)
+        elif kind == "int":
+            self._add_int(item, position)
+        elif kind == "array":
+            self._out(self.shape[self.dim], item, position)
+            self._take_axis(0, 1, self.shape[self.dim])
+        else:
+            self._add_mask(item, position)
+
+    def _add_int(self, i: int, position: int) -> None:
+        d = self.shape[self.dim]
+        if not -d <= i < d:
+            raise IndexError(f"index {i} is out of bounds for axis {self.dim} with size {d}")
+        if self.fancy:  # an array index selecting the one row kept by the slice
+            self._out(1, np.zeros((), np.int64), position)
+        self._take_axis(i % d, 1, 1)
+
+    def _add_mask(self, mask: np.ndarray, position: int) -> None:
+        if mask.ndim == 0:  # a new axis, kept (True) or emptied (False)
+            self._out(1, np.zeros(int(mask), np.int64), position)
+            return
+        axes = self.shape[self.dim : self.dim + mask.ndim]
+        if mask.shape != axes:
+            raise ShapeError(
+                f"boolean index of shape {mask.shape} does not match the indexed axes "
+                f"{axes} of an array of shape {self.shape} (starting at axis {self.dim})"
+            )
+        for d, where_true in zip(axes, np.nonzero(mask), strict=True):
+            self._out(d, where_true.astype(np.int64))
+            self._take_axis(0, 1, d)
+        self.fancy_items.append(position)
+
+
 def getitem(x: Any, index: Any) -> Any:
     """``x[index]`` for ints, slices, None, Ellipsis, integer arrays and constant bool masks.
 
@@ -89,74 +157,26 @@ def getitem(x: Any, index: Any) -> Any:
     )
     if consumed > len(shape):
         raise ShapeError(f"too many indices ({consumed}) for an array of shape {shape}")
-    ellipses = [n for n, (kind, _) in enumerate(items) if kind == "ellipsis"]
-    if len(ellipses) > 1:
+    if builtins.sum(kind == "ellipsis" for kind, _ in items) > 1:
         raise ShapeError("an index can only have a single ellipsis ('...')")
-    # The axes an Ellipsis stands for; without one, the unindexed axes trail.
-    filler = len(shape) - consumed
-    if not ellipses:
-        items.append(("ellipsis", None))
-    fancy = any(kind in ("array", "mask") for kind, _ in items)
-
-    start, step, size = [], [], []  # the slice taken of x, one entry per axis of x
-    out_shape: list[int] = []  # x's slice reshaped: new axes in, integer-indexed axes out
-    per_axis: list[Any] = []  # per axis of that reshape: "keep", or an index array
-    fancy_items: list[int] = []  # positions in items of the array indices
-    dim = 0
-
-    def take_axis(b: int, s: int, n: int) -> None:
-        nonlocal dim
-        start.append(b), step.append(s), size.append(n)
-        dim += 1
-
+    if not any(kind == "ellipsis" for kind, _ in items):
+        items.append(("ellipsis", None))  # without one, the unindexed axes trail
+    plan = _IndexPlan(shape, fancy=any(kind in ("array", "mask") for kind, _ in items))
     for position, (kind, item) in enumerate(items):
-        if kind == "new":
-            out_shape.append(1), per_axis.append("keep")
-        elif kind == "ellipsis":
-            for _ in range(filler):
-                out_shape.append(shape[dim]), per_axis.append("keep")
-                take_axis(0, 1, shape[dim])
-        elif kind == "slice":
-            b, e, s = item.indices(shape[dim])
-            n = len(range(b, e, s))
-            out_shape.append(n), per_axis.append("keep")
-            take_axis(b if n else 0, s if n else 1, n)
-        elif kind == "int":
-            d = shape[dim]
-            if not -d <= item < d:
-                raise IndexError(f"index {item} is out of bounds for axis {dim} with size {d}")
-            if fancy:  # an array index selecting the one row kept by the slice
-                out_shape.append(1), per_axis.append(np.zeros((), np.int64))
-                fancy_items.append(position)
-            take_axis(item % d, 1, 1)
-        elif kind == "array":
-            out_shape.append(shape[dim]), per_axis.append(item)
-            fancy_items.append(position)
-            take_axis(0, 1, shape[dim])
-        elif np.ndim(item) == 0:  # a 0-d mask: a new axis, kept (True) or emptied (False)
-            out_shape.append(1), per_axis.append(np.zeros(int(item), np.int64))
-            fancy_items.append(position)
-        else:
-            axes = shape[dim : dim + item.ndim]
-            if item.shape != axes:
-                raise ShapeError(
-                    f"boolean index of shape {item.shape} does not match the indexed axes "
-                    f"{axes} of an array of shape {shape} (starting at axis {dim})"
-                )
-            for d, where_true in zip(axes, np.nonzero(item), strict=True):
-                out_shape.append(d), per_axis.append(where_true.astype(np.int64))
-                take_axis(0, 1, d)
-            fancy_items.append(position)
+        plan.add(kind, item, position, filler=len(shape) - consumed)
 
-    if tuple(size) != shape or any(s != 1 for s in step):
-        x = P.slice_(asarray_like(x), start=tuple(start), step=tuple(step), shape=tuple(size))
-    x = reshape(x, tuple(out_shape))
-    if not fancy:
+    if tuple(plan.size) != shape or any(s != 1 for s in plan.step):
+        x = P.slice_(
+            asarray_like(x), start=tuple(plan.start), step=tuple(plan.step), shape=tuple(plan.size)
+        )
+    x = reshape(x, tuple(plan.out_shape))
+    if not plan.fancy:
         return x
     # NumPy puts the selected axes where the array indices are if these are adjacent in the
     # index (None and Ellipsis, even one standing for no axes, separate them), else first.
-    adjacent = fancy_items == list(range(fancy_items[0], fancy_items[0] + len(fancy_items)))
-    return _gather(x, per_axis, adjacent)
+    first = plan.fancy_items[0]
+    adjacent = plan.fancy_items == list(range(first, first + len(plan.fancy_items)))
+    return _gather(x, plan.per_axis, adjacent)
 
 
 def _gather(x: Any, per_axis: list[Any], in_place: bool) -> Any:
