@@ -57,6 +57,18 @@ def _frac(rng, shape):
     return rng.integers(-2, 2, shape) + rng.uniform(0.15, 0.85, shape)
 
 
+def _off_half(rng, shape):
+    """k + u, u in [0.1, 0.4] or [0.6, 0.9]: away from the jumps of rounding (at halves) and
+    of floor (at integers)."""
+    u = rng.uniform(0.1, 0.4, shape) + rng.choice([0.0, 0.5], shape)
+    return rng.integers(-2, 2, shape) + u
+
+
+def _off_half_tenths(rng, shape):
+    """The same at a tenth of the scale: for np.round(x, 1)."""
+    return _off_half(rng, shape) / 10
+
+
 def _integral(rng, shape):
     """Whole numbers in [-2, 2]: at least 0.15 away from any ``_frac`` value."""
     return rng.integers(-2, 3, shape).astype(np.float64)
@@ -577,6 +589,12 @@ SPECS: dict[Any, list[Spec]] = {
     np.nan_to_num: [spec("nan_to_num", lambda x: np.nan_to_num(x) * x, [(4,), ()], _real)],
     np.sinc: [spec("sinc", np.sinc, [(), (4,)], _away)],
     np.fix: [spec("fix", lambda x: np.fix(x) * x, [(5,)], _frac)],
+    np.rint: [unary(lambda x: np.rint(x) * x, _off_half)],
+    np.round: [
+        spec("round", lambda x: np.round(x) * x, [(5,), ()], _off_half),
+        spec("decimals", lambda x: np.round(x, 1) * x, [(5,)], _off_half_tenths),
+    ],
+    np.around: [spec("around", lambda x: np.around(x, 1) * x, [(2, 3)], _off_half_tenths)],
     np.take: [
         spec("take", lambda x: np.take(x, IDX), [(4,), (2, 2)], _real),
         spec("axis", lambda x: np.take(x, IDX, axis=1), [(2, 3)], _real),

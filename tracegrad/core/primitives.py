@@ -323,9 +323,19 @@ arctan = unary(
     scalar="math.atan({0})",
 )
 # Piecewise constant: zero derivative almost everywhere, so no VJP rule.
-floor = unary(name="floor", impl=np.floor, vjp=None, scalar="float(math.floor({0}))")
-ceil = unary(name="ceil", impl=np.ceil, vjp=None, scalar="float(math.ceil({0}))")
-trunc = unary(name="trunc", impl=np.trunc, vjp=None, scalar="float(math.trunc({0}))")
+
+
+def _integral(fn: str) -> str:
+    """A rounding template: math.floor and friends return Python ints, which cannot hold
+    inf, nan or floats past 2**63; floats from 2**52 up are integral already.  The sign is
+    the operand's, so that -0.5 rounds to -0.0 as in NumPy."""
+    rounded = f"math.copysign(float(math.{fn}({{0}})), {{0}})"
+    return f"({rounded} if abs({{0}}) < 4503599627370496.0 else {{0}})"
+
+
+floor = unary(name="floor", impl=np.floor, vjp=None, scalar=_integral("floor"))
+ceil = unary(name="ceil", impl=np.ceil, vjp=None, scalar=_integral("ceil"))
+trunc = unary(name="trunc", impl=np.trunc, vjp=None, scalar=_integral("trunc"))
 
 
 def _integer_pow_rule(x: Aval, *, n: int) -> Aval:

@@ -50,9 +50,9 @@ class Trace:
 
     def to_atom(self, value: Any) -> Atom:
         if isinstance(value, Tracer):
-            if value.trace is self:
+            if value._trace is self:
                 return value.node
-            if value.trace not in _stack():
+            if value._trace not in _stack():
                 raise TracerLeakError(
                     "a traced value from a finished trace was used: it escaped the function "
                     "being traced (stored in a global, a list or an attribute). Return it "
@@ -156,11 +156,11 @@ class Tracer:
     (``tracegrad.frontend.tracer``) add operators, methods and NumPy's dispatch protocols.
     """
 
-    __slots__ = ("trace", "node")
+    __slots__ = ("_trace", "node")
     __array_priority__ = 1000
 
     def __init__(self, trace: Trace, var: Var) -> None:
-        self.trace = trace
+        self._trace = trace
         self.node = var
 
     # -- what is known statically ---------------------------------------------------------

@@ -10,6 +10,7 @@ primitives' rules.
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Callable
 from typing import Any
 
@@ -367,6 +368,30 @@ fmax = _nan_loses(maximum)
 fmin = _nan_loses(minimum)
 
 
+def rint(x: Any) -> Any:
+    """Round to the nearest integer, halves to even (NumPy's rule); zero gradient."""
+    (x,) = promote(x, float_only=True)
+    down = floor(x)
+    rounded = floor(add(x, 0.5))
+    # A tie (x - floor(x) == 0.5) rounded up to an odd number goes back down to the even one.
+    tie = equal(subtract(x, down), 0.5)
+    odd = not_equal(subtract(rounded, multiply(floor(multiply(rounded, 0.5)), 2.0)), 0.0)
+    result = where(logical_and(tie, odd), down, rounded)
+    # A zero result takes the operand's sign (x * 0.0), as with NumPy's rint: -0.3 -> -0.0.
+    return where(equal(result, 0.0), multiply(x, 0.0), result)
+
+
+def round_(x: Any, decimals: int = 0, out: Any = None) -> Any:
+    """``np.round``: scale by 10**decimals, round halves to even, scale back (as NumPy)."""
+    no_out("round", out)
+    if dtype_of(x).kind in "iub" and decimals >= 0:
+        return x
+    if decimals == 0:
+        return rint(x)
+    scale = 10.0 ** operator.index(decimals)
+    return divide(rint(multiply(x, scale)), scale)
+
+
 def heaviside(x: Any, h0: Any) -> Any:
     x, h0 = promote(x, h0, float_only=True)
     one = ones_like(x)
@@ -416,6 +441,9 @@ IMPLEMENTS: dict[Callable[..., Any], Callable[..., Any]] = {
     np.fmin: fmin,
     np.heaviside: heaviside,
     np.fix: trunc,
+    np.rint: rint,
+    np.round: round_,
+    np.around: round_,
     np.where: where,
     np.clip: clip,
     np.zeros_like: zeros_like,

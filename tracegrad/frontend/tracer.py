@@ -14,7 +14,7 @@ import numpy as np
 
 from ..core.ir import Var
 from ..core.tracing import Trace, Tracer
-from ..errors import DTypeError, ShapeError, TracerConversionError
+from ..errors import DTypeError, ShapeError, TracerConversionError, UnsupportedNumpyFunction
 from . import dispatch, elementwise, indexing, products, promotion, reductions, shapes
 
 
@@ -36,6 +36,30 @@ def _reflected(fn: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
 
     method.__name__ = "reflected_" + fn.__name__
     return method
+
+
+_MEMORY = "a traced value has no memory layout; compute with it and return it instead."
+_OUTSIDE = "return the array from the function and do this outside it."
+_NO_TRACED_MEANING = {
+    "base": _MEMORY,
+    "ctypes": _MEMORY,
+    "data": _MEMORY,
+    "flags": _MEMORY,
+    "strides": _MEMORY,
+    "byteswap": _MEMORY,
+    "getfield": _MEMORY,
+    "setfield": _MEMORY,
+    "setflags": _MEMORY,
+    "view": "use x.astype(dtype) to convert, or x.reshape(shape) for another shape.",
+    "resize": "use np.reshape, np.pad or np.concatenate to build an array of the new size.",
+    "flat": "use x.ravel() (or x.reshape(-1)) and index that.",
+    "tobytes": _OUTSIDE,
+    "tofile": _OUTSIDE,
+    "dump": _OUTSIDE,
+    "dumps": _OUTSIDE,
+    "device": "traced values live on the CPU; the array API's devices do not apply.",
+    "to_device": "traced values live on the CPU; the array API's devices do not apply.",
+}
 
 
 def _in_place(fn: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
@@ -215,7 +239,92 @@ class NumpyTracer(Tracer):
     def copy(self, order="C"):
         # A new Tracer for the same value: in-place updates of the copy (z[0] = 1, z.sort())
         # rebind only the copy, as with NumPy arrays.
-        return self.trace.box(self.trace, self.node)
+        return self._trace.box(self._trace, self.node)
+
+    # Methods that are NumPy functions of the array: each goes through NumPy's dispatch, so
+    # it is supported exactly when the function is (docs/numpy-support.md).
+    def swapaxes(self, axis1, axis2):
+        return np.swapaxes(self, axis1, axis2)
+
+    def diagonal(self, offset=0, axis1=0, axis2=1):
+        return np.diagonal(self, offset, axis1, axis2)
+
+    def take(self, indices, axis=None, mode="raise"):
+        return np.take(self, indices, axis=axis, mode=mode)
+
+    def repeat(self, repeats, axis=None):
+        return np.repeat(self, repeats, axis=axis)
+
+    def round(self, decimals=0):
+        return np.round(self, decimals)
+
+    def trace(self, offset=0, axis1=0, axis2=1, dtype=None):
+        return np.trace(self, offset, axis1, axis2, dtype)
+
+    def nonzero(self):
+        return np.nonzero(self)
+
+    def searchsorted(self, v, side="left", sorter=None):
+        return np.searchsorted(self, v, side=side, sorter=sorter)
+
+    def partition(self, kth, axis=-1):
+        self.node = np.partition(self, kth, axis=axis).node
+
+    def argpartition(self, kth, axis=-1):
+        return np.argpartition(self, kth, axis=axis)
+
+    def compress(self, condition, axis=None):
+        return np.compress(condition, self, axis=axis)
+
+    def choose(self, choices):
+        return np.choose(self, choices)
+
+    @property
+    def mT(self):  # noqa: N802  (NumPy's name)
+        return np.swapaxes(self, -1, -2)
+
+    # Real arrays only (complex dtypes are refused at the inputs): these are exact.
+    @property
+    def real(self):
+        return self
+
+    @property
+    def imag(self):
+        return elementwise.zeros_like(self)
+
+    def conj(self):
+        return self
+
+    conjugate = conj
+
+    @property
+    def itemsize(self) -> int:
+        return self.dtype.itemsize
+
+    @property
+    def nbytes(self) -> int:
+        return self.size * self.dtype.itemsize
+
+    def fill(self, value):
+        # In place, like NumPy's: this Tracer now stands for the filled array.
+        filled = elementwise.add(
+            elementwise.zeros_like(self), elementwise.astype(value, self.dtype)
+        )
+        self.node = filled.node
+
+    def put(self, indices, values, mode="raise"):
+        flat = shapes.reshape(self, (-1,))
+        flat[indices] = values
+        self.node = shapes.reshape(flat, self.shape).node
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached for names the class lacks: ndarray attributes with no traced meaning.
+        if name in _NO_TRACED_MEANING:
+            raise UnsupportedNumpyFunction(
+                f"ndarray.{name} has no meaning for a traced array {self.aval}: "
+                f"{_NO_TRACED_MEANING[name]}"
+            )
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
 
 class NumpyArrayTracer(NumpyTracer):
