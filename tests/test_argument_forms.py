@@ -246,3 +246,32 @@ def test_no_warning_when_randomness_is_an_argument():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         tg.grad(lambda w, mask: np.sum(w * mask))(np.ones(4), RNG.uniform(size=4) > 0.5)
+
+
+LIST_CASES = {
+    "mean": lambda a, b: np.mean([a, b]),
+    "sum": lambda a, b: np.sum([a, b**2]),
+    "std": lambda a, b: np.std([a, b]),
+    "var axis": lambda a, b: np.var([a, b], axis=0),
+    "max": lambda a, b: np.max([a, 2 * b]),
+    "prod": lambda a, b: np.prod((a, b)),
+    "dot": lambda a, b: np.dot([a, b], [1.0, 2.0]),
+    "norm": lambda a, b: np.linalg.norm([a, b]),
+    "r_": lambda a, b: np.r_[a, 0.5, b, 1:3],
+    "c_": lambda a, b: np.c_[a, b, np.ones(2)],
+    "full": lambda a, b: np.full((2, 2), a[0]) * b,
+}
+
+
+@pytest.mark.parametrize("name", sorted(LIST_CASES))
+def test_numpy_functions_of_lists_of_traced_values(name):
+    f = LIST_CASES[name]
+    a, b = np.array([0.3, -1.2]), np.array([0.7, 1.9])
+    np.testing.assert_allclose(tg.jit(f)(a, b), f(a, b))
+    check_grads(lambda a, b: np.sum(np.sin(f(a, b))), (a, b), order=2)
+
+
+def test_lists_of_traced_values_leave_numpy_alone_afterwards():
+    tg.jit(lambda a: np.mean([a, a]))(np.ones(2))
+    assert np.mean([np.ones(2), np.zeros(2)]) == 0.5
+    assert type(np.r_).__name__ == "RClass" and np.r_[1:3].tolist() == [1, 2]

@@ -1,10 +1,13 @@
-"""NumPy's array constructors on traced values: ``np.asarray(x)``, ``np.array([x, y ** 2])``.
+"""NumPy's array constructors on traced values: ``np.asarray(x)``, ``np.array([x, y ** 2])``,
+and lists of traced values given to NumPy functions: ``np.mean([a, b])``.
 
 NumPy never hands its constructors' first argument to ``__array_function__``: ``np.asarray``
 and ``np.array`` look at ``__array__`` and the sequence protocol, and can only return an
 ndarray.  So while a user function is traced, the constructor names on the ``numpy`` module
 are replaced by versions that build a traced array when the data holds a Tracer (a Tracer
 itself, or nested lists and tuples of Tracers and numbers), and call NumPy's own otherwise.
+The NumPy functions tracegrad implements are replaced the same way, by versions that turn
+such lists into one traced array before NumPy dispatches.
 
 The replacement is counted: it is installed when the first trace starts and removed when
 the last one ends, in any thread.  Calls that hold no Tracer cost one extra Python call
@@ -24,9 +27,10 @@ import numpy as np
 
 from ..core.tracing import Tracer
 from ..errors import UnsupportedNumpyFunction
+from . import dispatch
 from .elementwise import astype
 from .promotion import promote, shape_of
-from .shapes import broadcast_to, reshape, stack
+from .shapes import broadcast_to, concatenate, reshape, stack
 
 
 def holds_tracer(data: Any) -> bool:
@@ -101,7 +105,67 @@ def _full(original: Callable[..., Any]) -> Callable[..., Any]:
     return full
 
 
-_REPLACEMENTS: dict[str, Callable[[Callable[..., Any]], Callable[..., Any]]] = {
+class _IndexConcatenator:
+    """``np.r_[...]`` (``column=False``) and ``np.c_[...]`` when an item is traced; NumPy's
+    own object for everything else."""
+
+    def __init__(self, original: Any, column: bool) -> None:
+        self.original, self.column = original, column
+
+    def __getitem__(self, key: Any) -> Any:
+        items = key if isinstance(key, tuple) else (key,)
+        if not any(holds_tracer(item) for item in items):
+            return self.original[key]
+        if any(isinstance(item, str) for item in items):
+            raise UnsupportedNumpyFunction(
+                "np.r_/np.c_ directives (strings) with traced values are not supported; "
+                "use np.concatenate(..., axis=k) or np.stack instead."
+            )
+        parts = [_concatenator_part(item, self.column) for item in items]
+        return concatenate(promote(*parts), axis=-1 if self.column else 0)
+
+    def __len__(self) -> int:
+        return 0
+
+
+def _concatenator_part(item: Any, column: bool) -> Any:
+    if isinstance(item, slice):
+        item = np.r_[item]  # a constant range
+    part = from_nested(item) if holds_tracer(item) else np.asarray(item)
+    ndim = len(shape_of(part))
+    if column and ndim < 2:
+        return reshape(part, (-1, 1))
+    return reshape(part, (1,)) if ndim == 0 else part
+
+
+def _lists_as_arrays(original: Callable[..., Any]) -> Callable[..., Any]:
+    """A NumPy function whose array arguments may be lists of Tracers (``np.mean([a, b])``).
+
+    NumPy looks for ``__array_function__`` on the arguments themselves, not inside lists,
+    so without this it would run its own code and fail converting the Tracers.
+    """
+
+    @functools.wraps(original)
+    def with_lists(*args: Any, **kwargs: Any) -> Any:
+        args = tuple(_as_array_if_list(a) for a in args)
+        kwargs = {k: _as_array_if_list(v) for k, v in kwargs.items()}
+        return original(*args, **kwargs)
+
+    return with_lists
+
+
+def _as_array_if_list(value: Any) -> Any:
+    return from_nested(value) if isinstance(value, list | tuple) and holds_tracer(value) else value
+
+
+# Functions whose parameter is itself a sequence of arrays: NumPy's dispatch looks inside it
+# already, and stacking the sequence would change its meaning.
+_SEQUENCE_PARAMETERS = frozenset(
+    {"concatenate", "stack", "hstack", "vstack", "dstack", "column_stack", "block", "einsum"}
+    | {"broadcast_arrays", "meshgrid", "atleast_1d", "atleast_2d", "atleast_3d", "choose"}
+    | {"select", "piecewise", "split", "array_split", "unstack", "multi_dot", "ix_"}
+)
+_CONSTRUCTORS: dict[str, Callable[[Callable[..., Any]], Callable[..., Any]]] = {
     "asarray": _asarray,
     "asanyarray": _asarray,
     "ascontiguousarray": _asarray,
@@ -110,28 +174,45 @@ _REPLACEMENTS: dict[str, Callable[[Callable[..., Any]], Callable[..., Any]]] = {
 }
 
 
+@functools.cache
+def _replacements() -> list[tuple[Any, str, Callable[[Callable[..., Any]], Callable[..., Any]]]]:
+    """(module, name, make replacement) for every name swapped while tracing."""
+    found = [(np, name, make) for name, make in _CONSTRUCTORS.items()]
+    found += [(np, "r_", lambda r: _IndexConcatenator(r, column=False))]
+    found += [(np, "c_", lambda c: _IndexConcatenator(c, column=True))]
+    for function in dispatch.FUNCTIONS:
+        name = getattr(function, "__name__", "")
+        if name in _SEQUENCE_PARAMETERS or name in _CONSTRUCTORS:
+            continue
+        for module in (np, np.linalg):
+            if getattr(module, name, None) is function:
+                found.append((module, name, _lists_as_arrays))
+    return found
+
+
 class _Installer:
     """Counts the traces running in any thread; the replacements live while one does."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.depth = 0
-        self.originals: dict[str, Callable[..., Any]] = {}
+        self.originals: list[tuple[Any, str, Callable[..., Any]]] = []
 
     def enter(self) -> None:
         with self.lock:
             if self.depth == 0:
-                for name, make in _REPLACEMENTS.items():
-                    self.originals[name] = original = getattr(np, name)
-                    setattr(np, name, make(original))
+                for module, name, make in _replacements():
+                    original = getattr(module, name)
+                    self.originals.append((module, name, original))
+                    setattr(module, name, make(original))
             self.depth += 1
 
     def exit(self) -> None:
         with self.lock:
             self.depth -= 1
             if self.depth == 0:
-                for name, original in self.originals.items():
-                    setattr(np, name, original)
+                for module, name, original in self.originals:
+                    setattr(module, name, original)
                 self.originals.clear()
 
 
@@ -140,7 +221,8 @@ _INSTALLER = _Installer()
 
 @contextlib.contextmanager
 def traced_constructors() -> Iterator[None]:
-    """While active, ``np.asarray``/``np.array``/``np.full`` accept traced values."""
+    """While active, ``np.asarray``/``np.array``/``np.full`` accept traced values, and NumPy
+    functions accept lists of them where they take one array."""
     _INSTALLER.enter()
     try:
         yield
