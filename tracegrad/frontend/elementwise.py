@@ -196,8 +196,17 @@ def cbrt(x: Any) -> Any:
     return multiply(sign(x), power(absolute(x), 1.0 / 3.0))
 
 
+def norm_sqrt(squares: Any) -> Any:
+    """``sqrt`` of a sum of squares, with derivative 0 where the sum is 0 (the origin, where
+    the norm has no derivative: 0 is the subgradient of least norm) instead of 0 * inf = nan.
+    Both branches of the select are finite, so no NaN reaches the gradient."""
+    zero = equal(squares, 0.0)
+    return where(zero, 0.0, sqrt(where(zero, 1.0, squares)))
+
+
 def hypot(x: Any, y: Any) -> Any:
-    return sqrt(x * x + y * y)
+    x, y = promote(x, y, float_only=True)
+    return norm_sqrt(x * x + y * y)
 
 
 def exp2(x: Any) -> Any:
@@ -220,7 +229,10 @@ def logaddexp(x: Any, y: Any) -> Any:
     first = greater_equal(x, y)
     big, small = where(first, x, y), where(first, y, x)
     infinite_tie = logical_and(equal(x, y), equal(absolute(x), np.inf))
-    return big + log1p(exp(where(infinite_tie, 0.0, small - big)))
+    regular = big + log1p(exp(where(infinite_tie, 0.0, small - big)))
+    # At equal infinities the value is that infinity; the derivative is 1/2 each, as at
+    # every finite tie (the limit along x = y), not the 1 and 0 of one branch.
+    return where(infinite_tie, 0.5 * x + 0.5 * y, regular)
 
 
 def logaddexp2(x: Any, y: Any) -> Any:

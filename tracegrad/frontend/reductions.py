@@ -19,6 +19,7 @@ from .elementwise import (
     isnan,
     logical_not,
     multiply,
+    norm_sqrt,
     not_equal,
     power,
     sqrt,
@@ -208,7 +209,7 @@ def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> A
     x = _floating(x, None)
     ndim = len(shape_of(x))
     if axis is None and ord is None:
-        return keep_dims(x, sqrt(sum(x * x)), tuple(range(ndim)), keepdims)
+        return keep_dims(x, norm_sqrt(sum(x * x)), tuple(range(ndim)), keepdims)
     if axis is None:
         if ndim not in (1, 2):
             raise ShapeError(f"np.linalg.norm: improper number of dimensions to norm ({ndim})")
@@ -221,7 +222,7 @@ def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> A
         raise ShapeError(f"np.linalg.norm: improper axis {axis} for a norm")
     row, col = axes
     if ord in (None, "fro"):
-        return sqrt(sum(x * x, axis=axes, keepdims=keepdims))
+        return norm_sqrt(sum(x * x, axis=axes, keepdims=keepdims))
     if ord in (1, -1, np.inf, -np.inf):
         # ord 1: the largest column sum of |x|; inf: the largest row sum.
         summed, other = (row, col) if ord in (1, -1) else (col, row)
@@ -240,7 +241,7 @@ def _vector_norm(x: Any, ord: Any, axis: int, keepdims: bool) -> Any:
     if isinstance(ord, str):
         raise ValueError(f"np.linalg.norm: invalid norm order {ord!r} for vectors")
     if ord is None or ord == 2:
-        return sqrt(sum(x * x, axis=axis, keepdims=keepdims))
+        return norm_sqrt(sum(x * x, axis=axis, keepdims=keepdims))
     if ord == np.inf:
         return amax(absolute(x), axis=axis, keepdims=keepdims)
     if ord == -np.inf:
