@@ -379,3 +379,13 @@ def test_in_place_update_casts_within_a_kind():
     out = tg.jit(f)(np.ones(3))
     assert out.dtype == np.float32
     np.testing.assert_array_equal(out, 2.0)
+
+
+def test_errors_inside_third_party_code_name_the_users_line():
+    import scipy.special
+
+    def f(x):
+        return np.sum(scipy.special.logsumexp(x))  # <scipy>
+
+    error = pytest.raises(TracegradError, tg.grad(f), X).value
+    assert line_of("scipy") in str(error), str(error)

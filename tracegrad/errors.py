@@ -1,31 +1,42 @@
 """tracegrad's exception types.
 
 Every message says what went wrong, where in the user's code (file:line of the
-first frame outside tracegrad and NumPy), and what to do instead.
+first frame outside tracegrad, the standard library, NumPy and installed packages), and
+what to do instead.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
+import sysconfig
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
-_SKIP_DIRS = (_PACKAGE_DIR, os.path.dirname(os.path.abspath(os.__file__)))
 
 
-def _numpy_dir() -> str:
+@functools.cache
+def _library_dirs() -> tuple[str, ...]:
+    """Where code that is not the user's lives: tracegrad, the standard library, NumPy, and
+    installed packages (SciPy and others that call NumPy on the user's behalf)."""
     import numpy
 
-    return os.path.dirname(os.path.abspath(numpy.__file__))
+    paths = sysconfig.get_paths()
+    dirs = [_PACKAGE_DIR, os.path.dirname(os.path.abspath(os.__file__))]
+    dirs += [os.path.dirname(os.path.abspath(numpy.__file__)), paths["purelib"], paths["platlib"]]
+    return tuple(os.path.join(os.path.abspath(d), "") for d in dict.fromkeys(dirs))
+
+
+def _is_users(filename: str) -> bool:
+    path = os.path.abspath(filename)
+    return not path.startswith(_library_dirs()) and not filename.startswith("<frozen")
 
 
 def user_location() -> str:
     """``file:line`` of the innermost frame that belongs to the user's code."""
-    skip = (*_SKIP_DIRS, _numpy_dir())
     frame = sys._getframe(1)
     while frame is not None:
-        filename = os.path.abspath(frame.f_code.co_filename)
-        if not filename.startswith(skip) and not filename.startswith("<frozen"):
+        if _is_users(frame.f_code.co_filename):
             return f"{frame.f_code.co_filename}:{frame.f_lineno}"
         frame = frame.f_back
     return "<unknown location>"
@@ -34,11 +45,9 @@ def user_location() -> str:
 def user_stacklevel() -> int:
     """The ``stacklevel`` that makes ``warnings.warn``, called by the caller of this function,
     point at the user's code."""
-    skip = (*_SKIP_DIRS, _numpy_dir())
     frame, level = sys._getframe(2), 2
     while frame is not None:
-        filename = os.path.abspath(frame.f_code.co_filename)
-        if not filename.startswith(skip) and not filename.startswith("<frozen"):
+        if _is_users(frame.f_code.co_filename):
             return level
         frame, level = frame.f_back, level + 1
     return 1
