@@ -27,19 +27,10 @@ import numpy as np
 
 from ..core.tracing import Tracer
 from ..errors import UnsupportedNumpyFunction
-from . import dispatch
+from . import dispatch, scipy_special
 from .elementwise import astype
-from .promotion import promote, shape_of
+from .promotion import holds_tracer, promote, shape_of
 from .shapes import broadcast_to, concatenate, reshape, stack
-
-
-def holds_tracer(data: Any) -> bool:
-    """Whether ``data`` is a Tracer or a (nested) list or tuple containing one."""
-    if isinstance(data, Tracer):
-        return True
-    if isinstance(data, list | tuple):
-        return any(holds_tracer(item) for item in data)
-    return False
 
 
 def from_nested(data: Any) -> Any:
@@ -201,7 +192,7 @@ class _Installer:
     def enter(self) -> None:
         with self.lock:
             if self.depth == 0:
-                for module, name, make in _replacements():
+                for module, name, make in _replacements() + scipy_special.replacements():
                     original = getattr(module, name)
                     self.originals.append((module, name, original))
                     setattr(module, name, make(original))

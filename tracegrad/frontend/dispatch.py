@@ -15,7 +15,17 @@ from typing import Any
 import numpy as np
 
 from ..errors import UnsupportedNumpyFunction
-from . import elementwise, indexing, linalg, products, rearranging, reductions, shapes, sorting
+from . import (
+    elementwise,
+    indexing,
+    linalg,
+    products,
+    rearranging,
+    reductions,
+    scipy_special,
+    shapes,
+    sorting,
+)
 from .elementwise import astype
 from .promotion import no_out
 
@@ -56,9 +66,10 @@ def apply_ufunc(ufunc: np.ufunc, method: str, inputs: Sequence[Any], kwargs: dic
             f"np.{ufunc.__name__}.{method} is not supported on traced values; use the "
             "matching function (np.sum for add.reduce, indexing for take, ...) instead."
         )
-    handler = UFUNCS.get(ufunc)
+    handler = UFUNCS.get(ufunc) or scipy_special.ufunc_rule(ufunc)
     if handler is None:
-        raise _no_rule(f"np.{ufunc.__name__}")
+        module = "scipy.special" if scipy_special.is_scipy_ufunc(ufunc) else "np"
+        raise _no_rule(f"{module}.{ufunc.__name__}")
     out = kwargs.pop("out", None)
     no_out(ufunc.__name__, out)
     dtype = kwargs.pop("dtype", None)

@@ -83,3 +83,12 @@ def reject_kwargs(name: str, kwargs: dict[str, Any]) -> None:
     for key, value in kwargs.items():
         if value is not np._NoValue and value is not None:
             raise UnsupportedNumpyFunction(f"np.{name}: the argument {key}= is not supported")
+
+
+def holds_tracer(data: Any) -> bool:
+    """Whether ``data`` is a Tracer or a (nested) list or tuple containing one."""
+    if isinstance(data, Tracer):
+        return True
+    if isinstance(data, list | tuple):
+        return any(holds_tracer(item) for item in data)
+    return False
