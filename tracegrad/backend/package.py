@@ -11,7 +11,7 @@ constructor, and each new shape rank or dtype of one, is a Numba overload to com
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -26,10 +26,13 @@ MAX_OPS_PER_FUNCTION = 30
 # A repeated run of blocks becomes one shared function only if it holds this many loop nests:
 # each call from the driver costs about a microsecond, each function about 0.2 s to compile.
 MIN_STEP_WEIGHT = 1.0
-MAX_STEP_BLOCKS = 400  # the longest period looked for (a step of an unrolled loop, in blocks)
+MAX_STEP_BLOCKS = 400
+# More new arrays than this handed on by one function come back stacked: Numba's compile
+# time grows superlinearly with the arrays a function returns (100 of them: 12 s).
+MAX_RETURNED_ARRAYS = 8  # the longest period looked for (a step of an unrolled loop, in blocks)
 
 _IDENTIFIER = re.compile(r"(?<![\w.])[A-Za-z_]\w*")
-_FRESH = re.compile(r"_(?!ext\d|loop\d)[a-z]+\d+")  # not the globals _ext<n>, _loop<k>
+_FRESH = re.compile(r"_(?!ext\d|loop\d|stack\d)[a-z]+\d+")  # not _ext<n>, _loop<k>, _stack<k>
 DECORATOR_OPTIONS = "error_model='numpy', fastmath={'reassoc', 'contract', 'arcp', 'nsz'}"
 
 
@@ -56,6 +59,7 @@ class _Function:
     lines: list[str]
     blas: set[str]
     text: list[str] | None = None  # a shared step's body in positional names, return included
+    stacks: dict[str, list[Var]] = field(default_factory=dict)  # returned stacks' members
 
 
 def njit_options(cache: bool) -> str:
@@ -128,11 +132,14 @@ def _calls_of_shared(
             defined.append(f)
             continue
         if keys[c] not in shared:
-            step = _Function(f"_step{len(shared) + 1}", f.params, f.live_out, f.lines, f.blas)
+            name = f"_step{len(shared) + 1}"
+            step = _Function(name, f.params, f.live_out, f.lines, f.blas, stacks=f.stacks)
             step.text = _canonical(f, names)[1]
             shared[keys[c]] = step
             defined.append(step)
-        calls.append(_Function(shared[keys[c]].name, f.params, f.live_out, [], f.blas))
+        calls.append(
+            _Function(shared[keys[c]].name, f.params, f.live_out, [], f.blas, stacks=f.stacks)
+        )
     return calls, defined
 
 
@@ -219,8 +226,9 @@ def _canonical(f: _Function, names: Names) -> tuple[str, list[str]]:
 
     lines = [line.split("#")[0].rstrip() for line in f.lines]
     lines = [_IDENTIFIER.sub(positional, line) for line in lines if line.strip()]
-    if f.live_out:
-        lines.append("return " + ", ".join(rename[names.name(v)] for v in f.live_out))
+    if f.live_out or f.stacks:
+        results = [rename[names.name(v)] for v in f.live_out]
+        lines.append("return " + ", ".join([*results, *f.stacks]))
     return _signature(f.params, names) + "\n" + "\n".join(lines), lines
 
 
@@ -280,7 +288,50 @@ def _function(
     blas = set().union(*(code.blas for code in chunk))
     bounds = extent_lines([names.name(a) for a in params], [a.aval for a in params], extents)
     lines = bounds + matmul.setup_lines(blas) + lines + matmul.check_lines(blas)
-    return _Function(fname, params, live_out, lines, blas)
+    f = _Function(fname, params, live_out, lines, blas)
+    if fname != "program":  # the entry's results are the program's, returned as they are
+        _stack_results(f, names)
+    return f
+
+
+def _stack_results(f: _Function, names: Names) -> None:
+    """Allocate many of ``f``'s new results as the rows of a few stacked arrays.
+
+    A loop over the steps of an unrolled loop writes one array per step (``x[t]`` of every
+    step in one pass), all handed on. Each group of equal shape and dtype becomes one array
+    ``_stack<k>`` returned instead, and the driver unpacks its rows, C-contiguous views.
+    """
+    allocated: dict[str, tuple[int, str]] = {}
+    pattern = re.compile(r"(\w+) = _empty\(\((.*)\), (.+)\)$")
+    for index, line in enumerate(f.lines):
+        match = pattern.match(line)
+        if match:
+            allocated[match.group(1)] = (index, line)
+    fresh = [v for v in f.live_out if names.name(v) in allocated]
+    if len(fresh) <= MAX_RETURNED_ARRAYS:
+        return
+    groups: dict[tuple[str, str], list[Var]] = {}
+    for v in fresh:
+        match = pattern.match(allocated[names.name(v)][1])
+        groups.setdefault((match.group(2), match.group(3)), []).append(v)
+    header = []
+    for (shape, dtype), members in groups.items():
+        if len(members) < 2:
+            continue
+        stack = f"_stack{len(f.stacks) + 1}"
+        f.stacks[stack] = members
+        header.append(f"{stack} = _empty(({len(members)}, {shape.rstrip(',')}), {dtype})")
+        for row, v in enumerate(members):
+            index, _ = allocated[names.name(v)]
+            f.lines[index] = f"{names.name(v)} = {stack}[{row}]"
+    stacked = {atom_key(v) for members in f.stacks.values() for v in members}
+    f.live_out = [v for v in f.live_out if atom_key(v) not in stacked]
+    f.lines[:0] = header
+
+
+def _results(f: _Function, names: Names) -> list[str]:
+    """What ``f`` returns: its results handed on one by one, then its stacks."""
+    return [*(names.name(v) for v in f.live_out), *f.stacks]
 
 
 def _signature(params: list[Atom], names: Names) -> str:
@@ -300,8 +351,8 @@ def _function_text(f: _Function, names: Names, options: str) -> list[str]:
         return out + ["    " + line for line in f.text]
     out.append(f"def {f.name}({', '.join(names.name(a) for a in f.params)}):")
     out.extend("    " + line for line in f.lines)
-    if f.live_out:
-        out.append("    return " + ", ".join(names.name(v) for v in f.live_out))
+    if f.live_out or f.stacks:
+        out.append("    return " + ", ".join(_results(f, names)))
     elif not f.lines:
         out.append("    return None")
     return out
@@ -314,10 +365,12 @@ def _driver_text(
     out = ["", "", f"def program({', '.join(names.name(a) for a in entry_params)}):"]
     for f in functions:
         call = f"{f.name}({', '.join(names.name(a) for a in f.params)})"
-        if f.live_out:
-            out.append(f"    {', '.join(names.name(v) for v in f.live_out)} = {call}")
+        if f.live_out or f.stacks:
+            out.append(f"    {', '.join(_results(f, names))} = {call}")
         else:
             out.append(f"    {call}")
+        for stack, members in f.stacks.items():
+            out.append(f"    {', '.join(names.name(v) for v in members)} = {stack}")
     if returned:
         out.append("    return " + ", ".join(names.name(v) for v in returned))
     return out
