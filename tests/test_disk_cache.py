@@ -73,6 +73,9 @@ def test_warm_cache_compiles_nothing(warm):
 WARM_TAIL = r"""
 from tracegrad.backend import blas
 light = "scipy.linalg" not in sys.modules
+# Loading cached kernels needs none of Numba's array lowerings (numba_patches: the
+# ensure_blas patch is applied only at a cache miss).
+lowerings = sorted(m for m in ("numba.np.linalg", "numba.np.arrayobj") if m in sys.modules)
 fortran = tg.value_and_grad(f)(np.asfortranarray(w), x[::1, :])  # copied to C order
 as_f32 = tg.value_and_grad(f)(w.astype(np.float32), x.astype(np.float32))  # a new program
 
@@ -82,7 +85,8 @@ import numba
 def user(a, b):
     return np.dot(a, b).sum() + np.correlate(a[0], b[:, 0])[0]
 
-print(json.dumps({**first, "light": light, "numpy_blas": blas.uses_numpy_blas(),
+print(json.dumps({**first, "light": light, "lowerings": lowerings,
+                  "numpy_blas": blas.uses_numpy_blas(),
                   "fortran": [float(fortran[0]), fortran[1].tolist()],
                   "f32": [float(as_f32[0]), as_f32[1].tolist()],
                   "user": float(user(x, w)), "user_want": float(np.dot(x, w).sum()
@@ -101,6 +105,7 @@ def test_warm_load_then_more_work(warm, tmp_path):
     assert done["value"] == first["value"] and done["grad"] == first["grad"]
     if done["numpy_blas"]:
         assert done["light"], "a warm start imported scipy.linalg"
+        assert done["lowerings"] == [], "a warm start imported Numba's array lowerings"
     assert done["fortran"] == [first["value"], first["grad"]]
     np.testing.assert_allclose(done["f32"][0], first["value"], rtol=1e-5)
     np.testing.assert_allclose(done["f32"][1], first["grad"], rtol=1e-4, atol=1e-6)

@@ -149,14 +149,18 @@ def _clear_numba_cache(directory: str, name: str) -> None:
                 pass
 
 
-def execute(name: str, path: str, source: str) -> types.ModuleType:
-    """Run ``source`` as module ``name`` backed by the file ``path``."""
+def execute(name: str, path: str, source: str, cached: bool = False) -> types.ModuleType:
+    """Run ``source`` as module ``name`` backed by the file ``path``.
+
+    ``cached``: the source's functions use Numba's disk cache, so they may load rather than
+    compile, and the patch for compiling is applied only at a cache miss.
+    """
     module = types.ModuleType(name)
     module.__file__ = path
     sys.modules[name] = module  # before running it: Numba's cache records the module name
     try:
         code = compile(source, path, "exec")
-        with light_cache_loads(), registries_without_scipy_linalg():
+        with light_cache_loads(), registries_without_scipy_linalg(lazy=cached):
             exec(code, module.__dict__)
     except BaseException:
         sys.modules.pop(name, None)
@@ -206,12 +210,12 @@ def _load_cached(source: str, key_source: str, directory: str) -> types.ModuleTy
         directory = _private_dir()
         path, text = _ensure_file(directory, name, source)
     try:
-        return execute(name, path, text)
+        return execute(name, path, text, cached=True)
     except Exception:
         # Unreadable Numba cache files (truncated, corrupted): drop them and compile again.
         _clear_numba_cache(directory, name)
     try:
-        return execute(name, path, text)
+        return execute(name, path, text, cached=True)
     except Exception as e:
         _warn_once(f"tracegrad: Numba's disk cache failed ({e!r}); compiling without it.")
     return None

@@ -51,9 +51,12 @@ def light_cache_loads() -> Iterator[None]:
         # which is only slower).
         target_context.refresh = functools.partial(rtsys.initialize, target_context)
         try:
-            return original(cache, sig, target_context)
+            loaded = original(cache, sig, target_context)
         finally:
             vars(target_context).pop("refresh", None)
+        if loaded is None and _pending is not None:
+            _pending.apply()  # a miss: Numba compiles next, and imports its registries
+        return loaded
 
     with global_compiler_lock:
         Cache.load_overload = load_overload
@@ -63,8 +66,46 @@ def light_cache_loads() -> Iterator[None]:
             Cache.load_overload = original
 
 
+class _EnsureBlasPatch:
+    """``numba.np.linalg.ensure_blas`` answering without importing SciPy, until restored."""
+
+    def __init__(self) -> None:
+        self.module: Any = None
+        self.original: Any = None
+
+    def apply(self) -> None:
+        if self.module is not None:
+            return
+        try:
+            import numba.np.linalg as numba_linalg
+        except ImportError:  # pragma: no cover - another Numba layout
+            return
+        original = getattr(numba_linalg, "ensure_blas", None)
+        if original is None:  # pragma: no cover
+            return
+        self.module, self.original = numba_linalg, original
+        numba_linalg.ensure_blas = _ensure_blas
+
+    def restore(self) -> None:
+        if self.module is None:
+            return
+        self.module.ensure_blas = self.original
+        arraymath = sys.modules.get("numba.np.arraymath")
+        if arraymath is not None and getattr(arraymath, "ensure_blas", None) is _ensure_blas:
+            arraymath.ensure_blas = self.original
+        self.module = None
+
+
+def _ensure_blas() -> None:  # SciPy is installed: its BLAS can be imported when needed
+    return None
+
+
+# The patch a lazy ``registries_without_scipy_linalg`` applies at the first cache miss.
+_pending: _EnsureBlasPatch | None = None
+
+
 @contextlib.contextmanager
-def registries_without_scipy_linalg() -> Iterator[None]:
+def registries_without_scipy_linalg(lazy: bool = False) -> Iterator[None]:
     """While active, Numba's first compile does not import ``scipy.linalg``.
 
     The first compile in a process imports Numba's NumPy registries, and with them
@@ -75,28 +116,26 @@ def registries_without_scipy_linalg() -> Iterator[None]:
     installed, without importing it. Numba's np.dot and linalg lowerings call the real
     ``ensure_blas`` themselves when user code needs them; it is restored on exit, also in
     ``numba.np.arraymath``.
+
+    ``lazy``: patch only when a disk-cache lookup misses (see ``light_cache_loads``).
+    Importing ``numba.np.linalg`` to patch it imports ``numba.np.arrayobj``, unicode and
+    ``numpy.ma`` too (25-60 ms), which a process that only loads cached kernels never needs.
     """
-    if "numba.np.arraymath" in sys.modules:
+    global _pending
+    if (
+        "numba.np.arraymath" in sys.modules
+        or not blas.uses_numpy_blas()
+        or importlib.util.find_spec("scipy") is None
+    ):
         yield
         return
-    try:
-        import numba.np.linalg as numba_linalg
-    except ImportError:  # pragma: no cover - another Numba layout
-        yield
-        return
-    original = getattr(numba_linalg, "ensure_blas", None)
-    if original is None or not blas.uses_numpy_blas() or importlib.util.find_spec("scipy") is None:
-        yield
-        return
-
-    def ensure_blas() -> None:  # SciPy is installed: its BLAS can be imported when needed
-        return None
-
-    numba_linalg.ensure_blas = ensure_blas
+    patch = _EnsureBlasPatch()
+    if lazy:
+        _pending = patch
+    else:
+        patch.apply()
     try:
         yield
     finally:
-        numba_linalg.ensure_blas = original
-        arraymath = sys.modules.get("numba.np.arraymath")
-        if arraymath is not None and getattr(arraymath, "ensure_blas", None) is ensure_blas:
-            arraymath.ensure_blas = original
+        _pending = None
+        patch.restore()
