@@ -141,6 +141,7 @@ CASES = {
     "scatter_add": lambda x, y, r, s, idx: [
         P.scatter_add(P.take(y, idx, axis=1), idx, axis=1, size=4),
     ],
+    "scatter": lambda x, y, r, s, idx: [P.scatter(y, idx, P.take(P.neg(y), idx, axis=1), axis=1)],
     "matmul": lambda x, y, r, s, idx: [
         P.matmul(y, P.transpose(x, perm=(1, 0))),
         P.matmul(P.transpose(y, perm=(1, 0)), x),

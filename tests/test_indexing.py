@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import tracegrad as tg
+from tracegrad.testing import numerical_grad
 
 EXAMPLES = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -375,3 +376,76 @@ def test_index_regressions_compiled():
     grads = tg.grad(loss, argnums=tuple(range(len(xs))))(*xs)
     for g, w, (shape, index) in zip(grads, ws, CASES, strict=True):
         np.testing.assert_allclose(g, scatter_add(shape, index, w), rtol=1e-12)
+
+
+# =============================================================================================
+# Updates at traced indices: one scatter primitive, NumPy's semantics
+
+
+def _set(x, index, v):
+    y = x.copy()
+    y[index] = v
+    return y
+
+
+def _add(x, index, v):
+    y = x.copy()
+    y[index] += v
+    return y
+
+
+def _add_at(x, index, v):
+    y = x * 1.0
+    np.add.at(y, index, v)
+    return y
+
+
+TRACED_UPDATES = [
+    ("y[i] = v", _set, lambda i: i[0], (3,)),
+    ("y[idx] = v, repeats", _set, lambda i: i, (4, 3)),
+    ("y[:, idx] = v", _set, lambda i: (slice(None), i[:2] % 3), (5, 2)),
+    ("y[i, j] = v", _set, lambda i: (i, i[::-1] % 3), (4,)),
+    ("y[idx] += v, repeats", _add, lambda i: i, (4, 3)),
+    ("np.add.at, repeats", _add_at, lambda i: i, (4, 3)),
+    ("y[-i] = v", _set, lambda i: -1 - i, (4, 3)),
+]
+
+
+@pytest.mark.parametrize("backend", ["interpret", "numba"])
+def test_updates_at_traced_indices_match_numpy_with_gradients(backend, monkeypatch):
+    monkeypatch.setenv("TRACEGRAD_BACKEND", backend)
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(5, 3))
+    idx = np.array([4, 1, 4, 0])  # a repeated position: the last write wins, or adds with at
+
+    def all_updates(x, idx, *values):
+        return [
+            f(x, index(idx), v) for (_, f, index, _), v in zip(TRACED_UPDATES, values, strict=True)
+        ]
+
+    values = [rng.normal(size=shape) for *_, shape in TRACED_UPDATES]
+    got = tg.jit(all_updates)(x, idx, *values)
+    for (name, f, index, _), v, g in zip(TRACED_UPDATES, values, got, strict=True):
+        np.testing.assert_allclose(g, f(x, index(idx), v), err_msg=name)
+    weights = rng.normal(size=(len(values), 5, 3))
+
+    def loss(x, *values):
+        return sum(
+            np.sum(w * np.sin(u))
+            for w, u in zip(weights, all_updates(x, idx, *values), strict=True)
+        )
+
+    grads = tg.grad(loss, argnums=tuple(range(len(values) + 1)))(x, *values)
+    wants = numerical_grad(loss, (x, *values), argnums=tuple(range(len(values) + 1)))
+    for g, w in zip(grads, wants, strict=True):
+        np.testing.assert_allclose(g, w, rtol=1e-6, atol=1e-8)
+
+
+def test_traced_index_out_of_range_raises():
+    with pytest.raises(IndexError):
+        tg.jit(_set)(np.zeros(3), np.int64(3), 1.0)
+
+
+def test_traced_index_with_a_partial_slice_names_the_alternative():
+    with pytest.raises(tg.UnsupportedNumpyFunction, match="np.where"):
+        tg.jit(lambda x, i: _set(x, (i, slice(0, 2)), 1.0))(np.zeros((3, 3)), np.int64(1))

@@ -421,6 +421,18 @@ TABLE: dict[str, list[Case]] = {
         ),
         Case("grad of x[IDX]", lambda x: x[IDX] ** 2, unary(shapes=[(5,)]), in_grad_only=True),
     ],
+    "scatter": [
+        Case(
+            "P.scatter (repeats: last write wins)",
+            lambda x, v: P.scatter(x, IDX, v, axis=0),
+            over([((5,), (5,)), ((5, 2), (5, 2))], lambda s: map(arr, s)),
+        ),
+        Case(
+            "P.scatter along axis 1",
+            lambda x, v: P.scatter(x, IDX[:2], v, axis=1),
+            over([((2, 5), (2, 2))], lambda s: map(arr, s)),
+        ),
+    ],
     # -- linear algebra ------------------------------------------------------------------------
     "matmul": [
         Case("2-D @ 2-D", lambda x, y: x @ y, over([((2, 3), (3, 4))], lambda s: map(arr, s))),

@@ -929,6 +929,75 @@ scatter_add = Primitive(
 )
 
 
+def _scatter_rule(x: Aval, idx: Aval, v: Aval, *, axis: int) -> Aval:
+    if idx.dtype.kind not in "iu":
+        raise DTypeError(f"scatter: indices must be integers, got {idx.dtype}")
+    expected = x.shape[:axis] + idx.shape + x.shape[axis + 1 :]
+    if v.shape != expected or v.dtype != x.dtype:
+        raise ShapeError(f"scatter: values {v} do not fit {x} at indices {idx} (need {expected})")
+    return x
+
+
+def _last_writes(flat: np.ndarray) -> np.ndarray:
+    """Which entries of ``flat`` are the last to name their position (NumPy's assignment)."""
+    _, first_from_end = np.unique(flat[::-1], return_index=True)
+    last = np.zeros(flat.size, bool)
+    last[flat.size - 1 - first_from_end] = True
+    return last
+
+
+def _scatter_impl(x, idx, v, *, axis):
+    size = x.shape[axis]
+    flat = idx.reshape(-1)
+    if flat.size and (flat.min() < -size or flat.max() >= size):
+        raise IndexError(f"index out of bounds for an axis of size {size}")
+    flat = flat % size if size else flat
+    out = np.array(x, copy=True)
+    src = np.moveaxis(
+        v.reshape(v.shape[:axis] + (flat.size,) + v.shape[axis + idx.ndim :]), axis, 0
+    )
+    keep = _last_writes(flat)
+    np.moveaxis(out, axis, 0)[flat[keep]] = src[keep]
+    return out
+
+
+def _scatter_vjp(ct: Any, out: Any, x: Any, idx: Any, v: Any, *, axis: int) -> tuple:
+    """The written positions take nothing from ``x``; each value gets the cotangent of its
+    position if it was the last write there (earlier writes to a position were overwritten)."""
+    ordinals = np.arange(math.prod(idx.shape), dtype=np.int64).reshape(idx.shape)
+    size = tuple(x.shape)[axis]
+    winner = scatter(np.full(size, -1, np.int64), idx, ordinals, axis=0)
+    is_last = eq(take(winner, idx, axis=0), ordinals)
+    lead, trail = (1,) * axis, (1,) * (len(x.shape) - axis - 1)
+    is_last = reshaped(is_last, lead + tuple(idx.shape) + trail)
+    gathered = take(ct, idx, axis=axis)
+    v_ct = select(is_last, gathered, const(0, gathered))
+    return scatter(ct, idx, np.zeros(tuple(v.shape), ct.dtype), axis=axis), None, v_ct
+
+
+def _scatter_emit(w: Any, out: Any, x: Any, idx: Any, v: Any, *, axis: int) -> None:
+    k = idx.aval.ndim
+    w.alloc(out)
+    with w.loops(out.aval.shape) as o:
+        w.line(f"{w.index(out, o)} = {w.index(x, o)}")
+    # In order, so that the last write to a position wins, as in NumPy.
+    with w.loops(v.aval.shape) as i:
+        j = _checked_index(w, idx, i[axis : axis + k], x.aval.shape[axis])
+        w.line(f"{w.index(out, i[:axis] + [j] + i[axis + k :])} = {w.index(v, i)}")
+
+
+# ``x`` with ``v`` written at ``idx`` along ``axis`` (x[..., idx, ...] = v); the last write to
+# a repeated position wins.  ``x[i] = v`` with a traced ``i`` traces to this.
+scatter = Primitive(
+    name="scatter",
+    kind=Kind.STRUCTURAL,
+    shape_rule=_scatter_rule,
+    impl=_scatter_impl,
+    vjp=_scatter_vjp,
+    emit=_scatter_emit,
+)
+
+
 # =============================================================================================
 # Linear algebra: 2-D matrix product (1-D and batched forms are reshapes around it)
 

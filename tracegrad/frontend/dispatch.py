@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from ..core.tracing import Tracer
 from ..errors import UnsupportedNumpyFunction
 from . import (
     elementwise,
@@ -61,6 +62,8 @@ def _no_rule(name: str) -> UnsupportedNumpyFunction:
 
 
 def apply_ufunc(ufunc: np.ufunc, method: str, inputs: Sequence[Any], kwargs: dict) -> Any:
+    if method == "at" and ufunc in (np.add, np.subtract):
+        return _at(ufunc, *inputs)
     if method != "__call__":
         raise UnsupportedNumpyFunction(
             f"np.{ufunc.__name__}.{method} is not supported on traced values; use the "
@@ -80,6 +83,19 @@ def apply_ufunc(ufunc: np.ufunc, method: str, inputs: Sequence[Any], kwargs: dic
         )
     result = handler(*inputs)
     return astype(result, dtype) if dtype is not None else result
+
+
+def _at(ufunc: np.ufunc, target: Any, index: Any, value: Any = None) -> None:
+    """``np.add.at`` / ``np.subtract.at``: in place on a traced target (rebound, like the
+    other in-place updates); a NumPy array cannot hold traced values."""
+    if not isinstance(target, Tracer):
+        raise UnsupportedNumpyFunction(
+            f"np.{ufunc.__name__}.at into a NumPy array with traced values: the array cannot "
+            "hold them. Make the target traced (e.g. y = np.zeros_like(x)) and update that."
+        )
+    if ufunc is np.subtract:
+        value = elementwise.negative(value)
+    target.node = indexing.add_at(target, index, value).node
 
 
 def apply_function(func: Callable[..., Any], args: Sequence[Any], kwargs: dict) -> Any:

@@ -179,6 +179,45 @@ def getitem(x: Any, index: Any) -> Any:
     return _gather(x, plan.per_axis, adjacent)
 
 
+def _flat_index(shape: tuple[int, ...], axes: list[int], arrays: list[Any]) -> tuple[Any, tuple]:
+    """One index into the flattened ``axes`` from their index arrays (broadcast together),
+    and the broadcast index shape.  Negative indices wrap; an index out of range for its own
+    axis must not land on another row of the flattened axes: it is mapped past the end,
+    where take and scatter raise IndexError."""
+    index_shape = P.broadcast_shapes(*(shape_of(a) for a in arrays))
+    flat = None
+    merged_size = math.prod(shape[a] for a in axes)
+    for axis, idx in zip(axes, arrays, strict=True):
+        d = shape[axis]
+        if isinstance(idx, Tracer):
+            idx = where(less(idx, 0), add(idx, d), idx)
+            outside = logical_or(less(idx, 0), greater_equal(idx, d))
+            idx = where(outside, merged_size, idx)
+        else:
+            if idx.size and (idx.min() < -d or idx.max() >= d):
+                raise IndexError(f"index out of bounds for axis {axis} with size {d}")
+            idx = idx % d if d else idx
+        idx = broadcast_to(cast(idx, np.int64), index_shape)
+        flat = idx if flat is None else add(multiply(flat, d), idx)
+    return flat, index_shape
+
+
+def _merge_axes(x: Any, axes: list[int]) -> tuple[Any, list[int]]:
+    """``x`` with ``axes`` moved first and merged into one; the permutation used."""
+    shape = shape_of(x)
+    rest = [i for i in range(len(shape)) if i not in axes]
+    moved = transpose(x, axes + rest)
+    merged_size = math.prod(shape[a] for a in axes)
+    return reshape(moved, (merged_size,) + tuple(shape[i] for i in rest)), axes + rest
+
+
+def _index_axes_in_place(k: int, first: int, n_rest: int) -> list[int]:
+    """The permutation taking (index dims, rest) to NumPy's order when the indexed axes are
+    adjacent and start at ``first``: (rest before, index dims, rest after)."""
+    lead = list(range(k, k + first))
+    return lead + list(range(k)) + list(range(k + first, k + n_rest))
+
+
 def _gather(x: Any, per_axis: list[Any], in_place: bool) -> Any:
     """Advanced indexing: the index arrays broadcast together and select along their axes.
 
@@ -186,34 +225,71 @@ def _gather(x: Any, per_axis: list[Any], in_place: bool) -> Any:
     """
     shape = shape_of(x)
     axes = [i for i, a in enumerate(per_axis) if not isinstance(a, str)]
-    arrays = [per_axis[i] for i in axes]
-    index_shape = P.broadcast_shapes(*(shape_of(a) for a in arrays))
-    # Wrap negative indices, then combine the arrays into one index into the flattened axes.
-    flat = None
-    gathered_size = math.prod(shape[a] for a in axes)
-    for axis, idx in zip(axes, arrays, strict=True):
-        d = shape[axis]
-        if isinstance(idx, Tracer):
-            idx = where(less(idx, 0), add(idx, d), idx)
-            # An index out of range for its own axis must not land on another row of the
-            # flattened axes: map it past the end, where take raises IndexError.
-            outside = logical_or(less(idx, 0), greater_equal(idx, d))
-            idx = where(outside, gathered_size, idx)
-        else:
-            if idx.size and (idx.min() < -d or idx.max() >= d):
-                raise IndexError(f"index out of bounds for axis {axis} with size {d}")
-            idx = idx % d if d else idx
-        idx = broadcast_to(cast(idx, np.int64), index_shape)
-        flat = idx if flat is None else add(multiply(flat, d), idx)
-    rest = [i for i in range(len(shape)) if i not in axes]
-    moved = transpose(x, axes + rest)
-    merged = reshape(moved, (gathered_size,) + tuple(shape[i] for i in rest))
+    flat, index_shape = _flat_index(shape, axes, [per_axis[i] for i in axes])
+    merged, _ = _merge_axes(x, axes)
     result = P.take(merged, flat, axis=0)
     if in_place and axes[0] > 0:
-        k = len(index_shape)
-        lead = list(range(k, k + axes[0]))
-        result = transpose(result, lead + list(range(k)) + list(range(k + axes[0], k + len(rest))))
+        n_rest = len(shape) - len(axes)
+        result = transpose(result, _index_axes_in_place(len(index_shape), axes[0], n_rest))
     return result
+
+
+def add_at(x: Any, index: Any, value: Any) -> Any:
+    """``np.add.at(x, index, value)``: unbuffered, so repeated positions add up."""
+    return _traced_update(x, index, value, accumulate=True)
+
+
+def _traced_update(x: Any, index: Any, value: Any, accumulate: bool) -> Any:
+    """``x[index] = value`` (or ``+=`` with NumPy's ``np.add.at`` semantics when
+    ``accumulate``) for an index holding traced integers: one ``scatter`` (``scatter_add``)
+    along the indexed axes, merged into one.  The index may mix integers, integer arrays
+    (traced or not), full slices ``:`` and an Ellipsis."""
+    shape = shape_of(x)
+    per_axis = _traced_index_axes(index, len(shape))
+    axes = [i for i, a in enumerate(per_axis) if a is not None]
+    flat, index_shape = _flat_index(shape, axes, [per_axis[i] for i in axes])
+    merged, perm = _merge_axes(x, axes)
+    rest = tuple(shape[i] for i in range(len(shape)) if i not in axes)
+    adjacent = axes == list(range(axes[0], axes[0] + len(axes)))
+    k, first = len(index_shape), axes[0]
+    target = index_shape + rest  # the value's axes, in the merged layout
+    if adjacent and first > 0:  # NumPy's x[index] keeps the index dims where the axes were
+        target = rest[:first] + index_shape + rest[first:]
+    (value,) = promote(cast(value, dtype_of(x)))
+    value = broadcast_to(value, target)
+    if adjacent and first > 0:
+        inverse = np.argsort(_index_axes_in_place(k, first, len(rest)))
+        value = transpose(value, tuple(int(a) for a in inverse))
+    if accumulate:
+        updated = add(merged, P.scatter_add(value, flat, axis=0, size=shape_of(merged)[0]))
+    else:
+        updated = P.scatter(merged, flat, value, axis=0)
+    unmerged = reshape(updated, tuple(shape[i] for i in perm))
+    return transpose(unmerged, tuple(int(a) for a in np.argsort(perm)))
+
+
+def _traced_index_axes(index: Any, ndim: int) -> list[Any]:
+    """Per axis of x: its index array (ints as 0-d arrays), or None for a full slice."""
+    items = _index_items(index)
+    if not any(kind == "ellipsis" for kind, _ in items):
+        items.append(("ellipsis", None))
+    explicit = builtins.sum(kind != "ellipsis" for kind, _ in items)
+    per_axis: list[Any] = []
+    for kind, item in items:
+        if kind == "ellipsis":
+            per_axis += [None] * (ndim - explicit)
+        elif kind == "slice" and item == slice(None):
+            per_axis.append(None)
+        elif kind in ("int", "array"):
+            per_axis.append(np.asarray(item, np.int64) if kind == "int" else item)
+        else:
+            raise UnsupportedNumpyFunction(
+                "x[index] = v with a traced index supports integers, integer arrays, ':' and "
+                "'...' in the index; build other updates with np.where(mask, v, x)."
+            )
+    if len(per_axis) != ndim:
+        raise ShapeError(f"too many indices for an array with {ndim} dimensions")
+    return per_axis
 
 
 # =============================================================================================
@@ -223,14 +299,12 @@ def _gather(x: Any, per_axis: list[Any], in_place: bool) -> Any:
 def setitem(x: Any, index: Any, value: Any) -> Any:
     """``x[index] = value`` as a functional update: returns the updated array.
 
-    The index must be known while tracing (ints, slices, constant integer arrays or masks);
-    like NumPy, where an index repeats a position the last write wins.
+    Like NumPy, where an index repeats a position the last write wins.  An index known while
+    tracing (ints, slices, constant integer arrays or masks) becomes a constant select; one
+    holding traced integers becomes a ``scatter``.
     """
     if any(isinstance(i, Tracer) for i in (index if isinstance(index, tuple) else (index,))):
-        raise UnsupportedNumpyFunction(
-            "x[i] = v with a traced index i is not supported; build the result with "
-            "np.where(np.arange(n) == i, v, x) instead."
-        )
+        return _traced_update(x, index, value, accumulate=False)
     shape = shape_of(x)
     size = math.prod(shape)
     positions = np.arange(size).reshape(shape)[index]
