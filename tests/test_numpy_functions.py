@@ -424,6 +424,23 @@ SPECS: dict[Any, list[Spec]] = {
     ],
     np.einsum: [
         spec(
+            "...ij,...jk->...ik (broadcast)",
+            lambda x, y: np.einsum("...ij,...jk->...ik", x, y),
+            [((2, 2, 3), (1, 3, 2)), ((2, 3), (3, 2))],
+            _real,
+            _real,
+        ),  # fmt: skip
+        spec(
+            "implicit ...", lambda x, y: np.einsum("...j,j", x, y), [((2, 3), (3,))], _real, _real
+        ),
+        spec(
+            "three operands",
+            lambda x, y: np.einsum("i,ij,j->", x, y, x),
+            [((3,), (3, 3))],
+            _real,
+            _real,
+        ),  # fmt: skip
+        spec(
             "ij,jk->ik", lambda x, y: np.einsum("ij,jk->ik", x, y), [((2, 3), (3, 2))], _real, _real
         ),  # fmt: skip
         spec(
@@ -589,6 +606,21 @@ SPECS: dict[Any, list[Spec]] = {
     np.nan_to_num: [spec("nan_to_num", lambda x: np.nan_to_num(x) * x, [(4,), ()], _real)],
     np.sinc: [spec("sinc", np.sinc, [(), (4,)], _away)],
     np.fix: [spec("fix", lambda x: np.fix(x) * x, [(5,)], _frac)],
+    np.lib.stride_tricks.sliding_window_view: [
+        spec("1-d", lambda x: np.lib.stride_tricks.sliding_window_view(x, 3), [(5,)], _real),
+        spec(
+            "2-d windows",
+            lambda x: np.lib.stride_tricks.sliding_window_view(x, (2, 2)),
+            [(3, 4)],
+            _real,
+        ),  # fmt: skip
+        spec(
+            "axis",
+            lambda x: np.lib.stride_tricks.sliding_window_view(x, 2, axis=0),
+            [(3, 2)],
+            _real,
+        ),  # fmt: skip
+    ],
     np.rint: [unary(lambda x: np.rint(x) * x, _off_half)],
     np.round: [
         spec("round", lambda x: np.round(x) * x, [(5,), ()], _off_half),

@@ -126,33 +126,67 @@ def tensordot(x: Any, y: Any, axes: Any = 2) -> Any:
     return reshape(matmul(left, right), out_shape)
 
 
-def _parse_einsum(subscripts: str, n: int) -> tuple[list[str], str]:
+def _parse_einsum(subscripts: str, shapes: Sequence[tuple[int, ...]]) -> tuple[list[str], str]:
+    """Operand and output terms, with each ``...`` spelled out as unused letters (the same
+    letters, right-aligned, in every operand: the ellipsis axes broadcast)."""
     subscripts = subscripts.replace(" ", "")
-    if "." in subscripts:
-        raise UnsupportedNumpyFunction("np.einsum with '...' is not supported; name every axis")
-    if "->" in subscripts:
-        inputs, output = subscripts.split("->")
-    else:
-        inputs = subscripts
-        counts = {c: inputs.count(c) for c in inputs if c in string.ascii_letters}
-        output = "".join(sorted(c for c, m in counts.items() if m == 1))
+    inputs, arrow, output = subscripts.partition("->")
     terms = inputs.split(",")
-    if len(terms) != n:
-        raise ShapeError(f"np.einsum: {len(terms)} operand subscripts for {n} operands")
+    if len(terms) != len(shapes):
+        raise ShapeError(f"np.einsum: {len(terms)} operand subscripts for {len(shapes)} operands")
+    named = [len(t.replace("...", "")) for t in terms]
+    ellipsis_ndim = max(
+        (len(shape) - k for t, shape, k in zip(terms, shapes, named, strict=True) if "..." in t),
+        default=0,
+    )
+    spare = [c for c in string.ascii_letters if c not in subscripts][:ellipsis_ndim]
+    if len(spare) < ellipsis_ndim:
+        raise UnsupportedNumpyFunction("np.einsum: too many axes for the letters left over")
+    terms = [
+        t.replace("...", "".join(spare[len(spare) - (len(shape) - k) :]))
+        for t, shape, k in zip(terms, shapes, named, strict=True)
+    ]
+    if arrow:
+        output = output.replace("...", "".join(spare))
+    else:  # NumPy's implicit output: the ellipsis axes, then the letters used once, sorted
+        joined = "".join(terms)
+        once = sorted(c for c in set(joined) if joined.count(c) == 1 and c not in spare)
+        output = "".join(spare) + "".join(once)
     return terms, output
 
 
+def _broadcast_ellipsis(prepared: list[tuple[Any, str]]) -> list[tuple[Any, str]]:
+    """Drop a size-1 axis whose letter has a larger size in another operand: einsum then
+    broadcasts it, as NumPy does for ellipsis axes."""
+    largest: dict[str, int] = {}
+    for x, term in prepared:
+        for c, d in zip(term, shape_of(x), strict=True):
+            largest[c] = max(largest.get(c, d), d)
+    result = []
+    for x, term in prepared:
+        shape = shape_of(x)
+        keep = [
+            i for i, (c, d) in enumerate(zip(term, shape, strict=True)) if d != 1 or largest[c] == 1
+        ]
+        if len(keep) != len(term):
+            x = reshape(x, tuple(shape[i] for i in keep))
+            term = "".join(term[i] for i in keep)
+        result.append((x, term))
+    return result
+
+
 def einsum(subscripts: str, *operands: Any, optimize: Any = False, **kwargs: Any) -> Any:
-    """Explicit-subscript einsum: pairwise contractions as matmuls, diagonals by indexing."""
-    terms, output = _parse_einsum(subscripts, len(operands))
+    """np.einsum: pairwise contractions as matmuls, diagonals by indexing; ``...`` axes
+    broadcast; implicit output as NumPy's."""
+    terms, output = _parse_einsum(subscripts, [shape_of(x) for x in operands])
+    prepared = _broadcast_ellipsis(
+        [_einsum_diagonal(x, term) for term, x in zip(terms, operands, strict=True)]
+    )
     sizes: dict[str, int] = {}
-    prepared = []
-    for term, x in zip(terms, operands, strict=True):
-        x, term = _einsum_diagonal(x, term)
+    for x, term in prepared:
         for c, d in zip(term, shape_of(x), strict=True):
             if sizes.setdefault(c, d) != d:
                 raise ShapeError(f"np.einsum: axis {c!r} has sizes {sizes[c]} and {d}")
-        prepared.append((x, term))
 
     # Sum out axes that appear in only one operand and not in the output.
     def reduce_private(x: Any, term: str, others: Sequence[str]) -> tuple[Any, str]:

@@ -11,9 +11,9 @@ import numpy as np
 
 from ..errors import ShapeError, UnsupportedNumpyFunction
 from .elementwise import subtract, zeros
-from .indexing import along, getitem, setitem
+from .indexing import along, getitem, setitem, take
 from .promotion import dtype_of, normalize_axes, shape_of
-from .shapes import concatenate, ravel, reshape, transpose
+from .shapes import concatenate, moveaxis, ravel, reshape, transpose
 
 
 def flip(x: Any, axis: Any = None) -> Any:
@@ -120,7 +120,31 @@ def diff(x: Any, n: int = 1, axis: int = -1, **kwargs: Any) -> Any:
     return x
 
 
+def sliding_window_view(
+    x: Any, window_shape: Any, axis: Any = None, *, subok: bool = False, writeable: bool = False
+) -> Any:
+    """Every window of ``window_shape`` along ``axis`` (all axes by default), as NumPy's view:
+    the windowed axes shrink to the number of windows and the window axes come last.  A
+    traced result is a gather with constant indices, so its gradient adds up the windows."""
+    shape = shape_of(x)
+    windows = (window_shape,) if isinstance(window_shape, int | np.integer) else window_shape
+    axes = tuple(range(len(shape))) if axis is None else axis
+    axes = (axes,) if isinstance(axes, int | np.integer) else tuple(axes)
+    if len(axes) != len(windows):
+        raise ShapeError("sliding_window_view: give one axis per window dimension")
+    for a, w in zip(axes, windows, strict=True):
+        a = int(a) % len(shape)
+        n = shape_of(x)[a] - int(w) + 1
+        if n < 1 or w < 0:
+            raise ShapeError(f"sliding_window_view: window {w} is larger than axis {a}")
+        starts = np.arange(n)[:, None] + np.arange(int(w))[None, :]
+        x = take(x, starts, axis=a)  # (..., windows, window, ...)
+        x = moveaxis(x, a + 1, -1)
+    return x
+
+
 IMPLEMENTS: dict[Callable[..., Any], Callable[..., Any]] = {
+    np.lib.stride_tricks.sliding_window_view: sliding_window_view,
     np.flip: flip,
     np.fliplr: fliplr,
     np.flipud: flipud,
