@@ -32,6 +32,10 @@ from ..core.ir import Program
 # loop.  Starting on the second call also keeps Numba's import off the first call entirely.
 START_AFTER_CALLS = 2
 
+# Measured in docs/backend.md: a busy loop of interpreted calls otherwise takes half the GIL
+# and doubles the time until the compiled kernel takes over.
+YIELD_WHILE_COMPILING = True
+
 Runner = Callable[[Sequence[Any]], list[Any]]
 
 # Structural keys of programs whose compile raised: never tried again in this process.
@@ -69,6 +73,11 @@ class Tier:
                 self.start()
             elif self.error is not None and not self.reported:
                 self.report()
+            elif YIELD_WHILE_COMPILING and self.started and not self.done.is_set():
+                # Hand the GIL to the compile thread for one switch interval (5 ms): a
+                # compiled call is 50-100x cheaper than an interpreted one, so a loop gets
+                # further by waiting for the kernel than by competing with its compile.
+                time.sleep(0)
             return interpret(args)
 
         return run
