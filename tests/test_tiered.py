@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -69,6 +70,31 @@ def test_second_call_starts_the_compile(background):
     assert tier.started
     tg.block_until_compiled(f)
     np.testing.assert_allclose(f(W), tg.jit(loss, compile="never")(W), rtol=1e-12)
+
+
+def test_user_threads_racing_a_background_compile(background):
+    vg = tg.value_and_grad(loss)
+    expected_value, expected_g = reference(loss, W)
+    results, errors = [], []
+
+    def work() -> None:
+        try:
+            for _ in range(20):
+                results.append(vg(W))
+        except Exception as e:  # reported below: a thread's exception is otherwise lost
+            errors.append(e)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors and len(results) == 80
+    tg.block_until_compiled(vg, timeout=120)
+    results.append(vg(W))
+    for value, g in results:
+        np.testing.assert_allclose(value, expected_value, rtol=1e-12)
+        np.testing.assert_allclose(g, expected_g, rtol=1e-12, atol=1e-15)
 
 
 def test_policies(monkeypatch):

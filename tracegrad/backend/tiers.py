@@ -66,10 +66,10 @@ class Tier:
         """The interpreted runner, counting calls to decide when to start compiling."""
 
         def run(args: Sequence[Any]) -> list[Any]:
-            # Unlocked read-modify-write: two racing threads may count one call, which only
-            # moves the start by a call; start() itself runs once.
+            # Unlocked read-modify-write: racing threads may lose a count, which only moves
+            # the start by a call (hence >=, not ==); start() itself runs once.
             self.calls += 1
-            if self.calls == START_AFTER_CALLS:
+            if self.calls >= START_AFTER_CALLS and not self.started:
                 self.start()
             elif self.error is not None and not self.reported:
                 self.report()
