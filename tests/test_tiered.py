@@ -163,6 +163,9 @@ def test_grad_of_grad_and_transforms_under_background(background):
     tg.block_until_compiled()
     np.testing.assert_allclose(tg.hessian(loss)(w3), h, rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(h, np.diag(2 * np.cos(w3) - w3 * np.sin(w3)), atol=1e-12)
+    np.testing.assert_allclose(tg.hessian(loss, compile="never")(w3), h, rtol=1e-12, atol=1e-15)
+    forward = tg.jacfwd(tg.grad(loss, compile="never"), compile="never")(w3)
+    np.testing.assert_allclose(forward, h, rtol=1e-12, atol=1e-15)
 
 
 EXIT_SCRIPT = r"""
