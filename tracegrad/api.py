@@ -151,8 +151,10 @@ class Executable:
         if settings.backend != "numba" or policy == "never" or not _numba_available():
             return interpreter(self.lowered)
         if policy == "sync":
-            from .backend.compiler import compile_program
-
+            try:
+                from .backend.compiler import compile_program
+            except ImportError:  # the Numba backend is unavailable; fall back to NumPy
+                return interpreter(self.lowered)
             return compile_program(self.lowered, settings)
         from .backend.tiers import Tier
 
