@@ -22,6 +22,9 @@ import os
 
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = "1"
+# Timed rows measure compiled code, compiled before the first answer (and so do their
+# subprocesses): the background policy would time the interpreter instead.
+os.environ.setdefault("TRACEGRAD_COMPILE", "sync")
 
 import argparse  # noqa: E402
 import math  # noqa: E402

@@ -33,3 +33,16 @@ def _compile_cache_dir(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("TRACEGRAD_CACHE_DIR", str(tmp_path_factory.mktemp("tracegrad-cache")))
         yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _synchronous_compiles():
+    """Compile synchronously (unless TRACEGRAD_COMPILE is set): many tests count compiles or
+    read generated source right after a call.  Tests of tiered execution opt into the
+    background policy with ``monkeypatch`` or a function's ``compile=`` argument."""
+    if "TRACEGRAD_COMPILE" in os.environ:
+        yield
+        return
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TRACEGRAD_COMPILE", "sync")
+        yield

@@ -7,10 +7,11 @@ from tracegrad import config
 
 
 def test_defaults(monkeypatch):
-    for name in ("BACKEND", "CACHE_DIR", "DISABLE_DISK_CACHE", "VECTOR_MATH"):
+    for name in ("BACKEND", "CACHE_DIR", "DISABLE_DISK_CACHE", "VECTOR_MATH", "COMPILE"):
         monkeypatch.delenv(f"TRACEGRAD_{name}", raising=False)
     settings = config.read()
     assert settings.backend == "numba" and settings.disk_cache and settings.vector_math
+    assert settings.compile == "background"
     assert settings.cache_dir.endswith("tracegrad")
 
 
@@ -19,7 +20,8 @@ def test_values(monkeypatch, tmp_path):
     monkeypatch.setenv("TRACEGRAD_CACHE_DIR", str(tmp_path))
     monkeypatch.setenv("TRACEGRAD_DISABLE_DISK_CACHE", " 1 ")
     monkeypatch.setenv("TRACEGRAD_VECTOR_MATH", "0")
-    assert config.read() == config.Settings("interpret", str(tmp_path), False, False)
+    monkeypatch.setenv("TRACEGRAD_COMPILE", " Never ")
+    assert config.read() == config.Settings("interpret", str(tmp_path), False, False, "never")
     monkeypatch.setenv("TRACEGRAD_DISABLE_DISK_CACHE", "0")
     assert config.read().disk_cache
 

@@ -38,7 +38,14 @@ print(json.dumps({"value": float(value), "grad": grad.tolist(), "compiles": s.co
 
 def run(cache_dir: Path | str, script: str = SCRIPT, **env: str) -> dict:
     environ = {k: v for k, v in os.environ.items() if not k.startswith("TRACEGRAD_")}
-    environ.update({"TRACEGRAD_CACHE_DIR": str(cache_dir), "PYTHONPATH": str(ROOT)}, **env)
+    environ.update(
+        {
+            "TRACEGRAD_CACHE_DIR": str(cache_dir),
+            "PYTHONPATH": str(ROOT),
+            "TRACEGRAD_COMPILE": "sync",
+        },
+        **env,
+    )
     done = subprocess.run(
         [sys.executable, "-c", script], env=environ, capture_output=True, text=True, timeout=300
     )
@@ -153,7 +160,9 @@ def test_corrupted_numba_cache_is_recovered(warm, tmp_path):
 
 def test_two_processes_racing_on_one_entry(tmp_path):
     environ = {k: v for k, v in os.environ.items() if not k.startswith("TRACEGRAD_")}
-    environ.update({"TRACEGRAD_CACHE_DIR": str(tmp_path), "PYTHONPATH": str(ROOT)})
+    environ.update(
+        {"TRACEGRAD_CACHE_DIR": str(tmp_path), "PYTHONPATH": str(ROOT), "TRACEGRAD_COMPILE": "sync"}
+    )
     procs = [
         subprocess.Popen(
             [sys.executable, "-c", SCRIPT],

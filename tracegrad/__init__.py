@@ -1,6 +1,6 @@
 """tracegrad: JIT-compiled reverse-mode automatic differentiation of plain NumPy code."""
 
-from .api import grad, jit, make_ir, show_source, value_and_grad
+from .api import block_until_compiled, grad, jit, make_ir, show_source, value_and_grad
 from .backend.compiler import compile_stats
 from .core.ir import Program
 from .custom import checkpoint, custom_jvp, custom_vjp
@@ -37,6 +37,7 @@ __all__ = [
     "TracerConversionError",
     "TracerLeakError",
     "UnsupportedNumpyFunction",
+    "block_until_compiled",
     "checkpoint",
     "compile_stats",
     "custom_jvp",

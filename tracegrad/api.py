@@ -13,7 +13,9 @@ tuple key, one dict lookup, then a closure built for that signature.
 from __future__ import annotations
 
 import functools
+import importlib.util
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -56,12 +58,55 @@ from .tree import (
 # Running a program
 
 
-class Executable:
-    """A Program plus the fastest available way to run it on concrete arrays."""
+def interpreter(program: Program) -> Callable[[Sequence[Any]], list[Any]]:
+    """A runner of ``program`` on the reference interpreter (plain NumPy)."""
 
-    def __init__(self, program: Program) -> None:
+    def interpret(args: Sequence[Any]) -> list[Any]:
+        # Like compiled code: outputs are fresh, writable arrays, never inputs, constants
+        # (zero gradients are broadcast literals), views of them, or one another.
+        arrays = [np.asarray(a) for a in args]
+        seen = {id(a) for a in arrays}
+        outs = []
+        for atom, out in zip(program.outputs, eval_program(program, arrays), strict=True):
+            if isinstance(out, np.ndarray) and (
+                id(out) in seen
+                or isinstance(atom, Literal)
+                or out.base is not None
+                or not out.flags.writeable
+            ):
+                out = np.array(out)
+            seen.add(id(out))
+            outs.append(out)
+        return outs
+
+    return interpret
+
+
+@functools.cache
+def _numba_available() -> bool:
+    # find_spec locates Numba without importing it (the import alone costs 0.2-0.5 s).
+    return importlib.util.find_spec("numba") is not None
+
+
+class Executable:
+    """A Program plus the fastest available way to run it on concrete arrays.
+
+    ``compile`` is the policy (``background``, ``sync``, ``never``; None: the environment's,
+    read when the runner is built).  Under ``background`` the runner starts as the
+    interpreter and ``tier`` (a ``backend.tiers.Tier``) compiles the program in a thread;
+    when it is done, ``runner()`` returns the compiled runner and every function given to
+    ``on_compiled`` receives it.
+    """
+
+    def __init__(self, program: Program, compile: str | None = None, name: str = "") -> None:
         self.program = program
+        self.compile = None if compile is None else config.check_policy(compile, "compile")
+        self.name = name or "a program"
+        self.tier: Any = None  # a backend.tiers.Tier while the program may yet be compiled
         self._run: Callable[[Sequence[Any]], list[Any]] | None = None
+        self._swapped = False
+        self._listeners: list[Callable[[Callable], None]] = []
+        self._lock = threading.Lock()
 
     def __call__(self, args: Sequence[Any]) -> list[Any]:
         return self.runner()(args)
@@ -70,8 +115,30 @@ class Executable:
         """The function running this program on concrete arrays (built on first use)."""
         run = self._run
         if run is None:
-            run = self._run = self._build()
+            with self._lock:
+                run = self._run
+                if run is None:
+                    run = self._run = self._build()
         return run
+
+    def on_compiled(self, listener: Callable[[Callable], None]) -> None:
+        """Call ``listener(compiled_runner)`` when the background compile is done (now if
+        it is done already; never if it fails)."""
+        with self._lock:
+            if not self._swapped:
+                self._listeners.append(listener)
+                return
+            run = self._run
+        listener(run)
+
+    def _compiled(self, run: Callable[[Sequence[Any]], list[Any]]) -> None:
+        # In the compile thread.  Listeners run outside the lock: they take other locks.
+        with self._lock:
+            self._run = run
+            self._swapped = True
+            listeners, self._listeners = self._listeners, []
+        for listener in listeners:
+            listener(run)
 
     @functools.cached_property
     def lowered(self) -> Program:
@@ -80,34 +147,19 @@ class Executable:
 
     def _build(self) -> Callable[[Sequence[Any]], list[Any]]:
         settings = config.read()
-        if settings.backend == "numba":
+        policy = self.compile or settings.compile
+        if settings.backend != "numba" or policy == "never" or not _numba_available():
+            return interpreter(self.lowered)
+        if policy == "sync":
             try:
                 from .backend.compiler import compile_program
             except ImportError:  # the Numba backend is unavailable; fall back to NumPy
-                pass
-            else:
-                return compile_program(self.lowered, settings)
-        program = self.lowered
+                return interpreter(self.lowered)
+            return compile_program(self.lowered, settings)
+        from .backend.tiers import Tier
 
-        def interpret(args: Sequence[Any]) -> list[Any]:
-            # Like compiled code: outputs are fresh, writable arrays, never inputs, constants
-            # (zero gradients are broadcast literals), views of them, or one another.
-            arrays = [np.asarray(a) for a in args]
-            seen = {id(a) for a in arrays}
-            outs = []
-            for atom, out in zip(program.outputs, eval_program(program, arrays), strict=True):
-                if isinstance(out, np.ndarray) and (
-                    id(out) in seen
-                    or isinstance(atom, Literal)
-                    or out.base is not None
-                    or not out.flags.writeable
-                ):
-                    out = np.array(out)
-                seen.add(id(out))
-                outs.append(out)
-            return outs
-
-        return interpret
+        self.tier = Tier(self.lowered, settings, self.name, self._compiled)
+        return self.tier.wrap(interpreter(self.lowered))
 
     def source(self) -> str:
         """The generated Numba source of this program."""
@@ -190,13 +242,14 @@ Entry = Callable[[list[Any]], Any]
 class _Staged:
     """A transformed function: caches one entry per argument signature."""
 
-    def __init__(self, f: Callable) -> None:
+    def __init__(self, f: Callable, compile: str | None = None) -> None:
         if not callable(f):
             raise NotCallableError(
                 f"expected a function to transform, got {type(f).__name__} {f!r:.60}. Pass the "
                 "function itself, e.g. tg.grad(loss)(params), not its result."
             )
         self.f = f
+        self.compile = None if compile is None else config.check_policy(compile, "compile")
         self.cache: dict[tuple, Entry] = {}  # (treedef uid, *leaf keys) -> entry
         self.flat_cache: dict[tuple, Entry] = {}  # (*leaf keys) -> entry, all args leaves
         self.executables: dict[tuple, Executable] = {}
@@ -251,7 +304,17 @@ class _Staged:
 
     def _rebind(self, f: Callable, nargs: int) -> _Staged:
         """The same transformation of ``f``, whose first ``nargs`` arguments are positional."""
-        return type(self)(f)
+        return type(self)(f, self.compile)
+
+    def _executable(self, program: Program, signature: Signature, what: str) -> Executable:
+        avals = ", ".join(map(str, signature.avals))
+        return Executable(program, self.compile, f"{what}({function_name(self.f)}) for ({avals})")
+
+    def _all_executables(self) -> list[Executable]:
+        found = list(self.executables.values())
+        for staged in list(self._keyword_forms.values()):
+            found += staged._all_executables()
+        return found
 
     def lower(self, *args: Any) -> Executable:
         """The Executable (Program and compiled code) used for these arguments."""
@@ -274,9 +337,12 @@ class _Staged:
             return entry
         all_traced = signature.traced_positions == tuple(range(len(leaves)))
 
-        def first_call(leaves: list) -> Any:
-            # Build (compile) on first use, then install a closure with nothing left to check.
-            run = executable.runner()
+        flat = treedef.num_leaves == len(args) and treedef.children == (LEAF,) * len(args)
+
+        def install(run: Callable) -> Entry:
+            # A closure with nothing left to check, put where the per-call path looks.  Called
+            # again, from the compile thread, with the compiled runner when a background
+            # compile finishes: one dict store each, so calls racing it see either entry.
             if all_traced:
 
                 def entry(leaves: list) -> Any:
@@ -289,8 +355,15 @@ class _Staged:
 
             if key is not None:
                 self.cache[key] = entry
-                if treedef.num_leaves == len(args) and treedef.children == (LEAF,) * len(args):
+                if flat:
                     self.flat_cache[key[1:]] = entry
+            return entry
+
+        def first_call(leaves: list) -> Any:
+            # Build on first use (compile, or the interpreter while a compile is pending).
+            entry = install(executable.runner())
+            if executable.tier is not None:
+                executable.on_compiled(install)
             return entry(leaves)
 
         if key is not None:
@@ -310,9 +383,14 @@ class _Staged:
 
 class _ValueAndGrad(_Staged):
     def __init__(
-        self, f: Callable, argnums: int | Sequence[int], has_aux: bool, value: bool = True
+        self,
+        f: Callable,
+        argnums: int | Sequence[int],
+        has_aux: bool,
+        value: bool = True,
+        compile: str | None = None,
     ) -> None:
-        super().__init__(f)
+        super().__init__(f, compile)
         self.argnums = argnums
         self.has_aux = has_aux
         self.with_value = value
@@ -321,7 +399,7 @@ class _ValueAndGrad(_Staged):
         # Resolve negative argnums against the positional arguments, not the keyword dict.
         nums = normalize_argnums(self.argnums, nargs, f"grad({function_name(self.f)})")
         argnums = nums[0] if isinstance(self.argnums, int) else nums
-        return _ValueAndGrad(f, argnums, self.has_aux, self.with_value)
+        return _ValueAndGrad(f, argnums, self.has_aux, self.with_value, self.compile)
 
     def _build(
         self, args: tuple, signature: Signature
@@ -335,7 +413,10 @@ class _ValueAndGrad(_Staged):
         # Gradients come back in argnums order, which need not be the argument order.
         wrt = tuple(j for n in argnums for j, arg in enumerate(traced_owner) if arg == n)
         joint = adjoint.joint_program(found.program, wrt, box)
-        return Executable(joint), found.captured, self._finisher(args, argnums, found, len(wrt))
+        executable = self._executable(
+            joint, signature, "value_and_grad" if self.with_value else "grad"
+        )
+        return executable, found.captured, self._finisher(args, argnums, found, len(wrt))
 
     def _finisher(
         self, args: tuple, argnums: tuple[int, ...], found: Traced, n_grads: int
@@ -373,7 +454,10 @@ class _ValueAndGrad(_Staged):
 
 
 def value_and_grad(
-    f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False
+    f: Callable,
+    argnums: int | Sequence[int] = 0,
+    has_aux: bool = False,
+    compile: str | None = None,
 ) -> Callable[..., Any]:
     """Return a function computing ``f(*args)`` and its gradient w.r.t. ``args[argnums]``.
 
@@ -381,16 +465,27 @@ def value_and_grad(
     then the result is ``((value, aux), grads)``).  The gradient has the structure,
     shapes and dtypes of the differentiated arguments; a tuple ``argnums`` gives a
     tuple of gradients.
+
+    ``compile`` chooses when the program is compiled (default: ``TRACEGRAD_COMPILE``, itself
+    ``"background"`` by default): ``"background"`` answers on the interpreter at once and
+    compiles in a thread from the second call on, ``"sync"`` compiles before the first
+    answer, ``"never"`` always interprets.  See :func:`block_until_compiled`.
     """
-    return _ValueAndGrad(f, argnums, has_aux)
+    return _ValueAndGrad(f, argnums, has_aux, compile=compile)
 
 
-def grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable:
+def grad(
+    f: Callable,
+    argnums: int | Sequence[int] = 0,
+    has_aux: bool = False,
+    compile: str | None = None,
+) -> Callable:
     """Return a function computing the gradient of the scalar function ``f``.
 
-    With ``has_aux=True`` the result is ``(grads, aux)``.
+    With ``has_aux=True`` the result is ``(grads, aux)``.  ``compile`` as for
+    :func:`value_and_grad`.
     """
-    return _ValueAndGrad(f, argnums, has_aux, value=False)
+    return _ValueAndGrad(f, argnums, has_aux, value=False, compile=compile)
 
 
 # =============================================================================================
@@ -402,23 +497,53 @@ class _Jit(_Staged):
         self, args: tuple, signature: Signature
     ) -> tuple[Executable, list[Tracer], Callable[[list], Any]]:
         found = trace_user_function(self.f, signature)
+        executable = self._executable(found.program, signature, "jit")
         out_tree = found.out_tree
         if out_tree.is_leaf:  # one array or scalar: nothing to rebuild on the per-call path
-            return Executable(found.program), found.captured, lambda outs: scalar_if_0d(outs[0])
+            return executable, found.captured, lambda outs: scalar_if_0d(outs[0])
 
         def finish(outs: list) -> Any:
             return tree_unflatten(out_tree, [scalar_if_0d(o) for o in outs])
 
-        return Executable(found.program), found.captured, finish
+        return executable, found.captured, finish
 
 
-def jit(f: Callable) -> Callable:
+def jit(f: Callable, compile: str | None = None) -> Callable:
     """Compile ``f`` for each new input signature and run the compiled code.
 
     Python ints, bools and strings among the arguments are static: each new value
-    compiles a new version.  Floats and arrays are traced.
+    compiles a new version.  Floats and arrays are traced.  ``compile`` as for
+    :func:`value_and_grad`.
     """
-    return _Jit(f)
+    return _Jit(f, compile)
+
+
+def block_until_compiled(f: Callable | None = None, timeout: float | None = None) -> Any:
+    """Wait until ``f`` (a function from ``jit``, ``grad`` or ``value_and_grad``) runs compiled
+    code for every signature it has been called with; returns ``f``.
+
+    Under the background policy a signature is compiled from its second call on; this starts
+    the compile of signatures called only once, so timing after it measures compiled code.
+    With no ``f``, waits for every background compile running in the process.  A compile that
+    failed is reported by a RuntimeWarning and leaves the interpreter running; with a
+    ``timeout`` (seconds) that passes first, a TimeoutError is raised.
+    """
+    from .backend import tiers
+
+    if f is None:
+        pending = tiers.pending()
+    elif isinstance(f, _Staged):
+        pending = [e.tier for e in f._all_executables() if e.tier is not None]
+    else:
+        raise TypeError(
+            f"block_until_compiled takes a function made by tracegrad.jit, grad or "
+            f"value_and_grad, not {type(f).__name__}."
+        )
+    deadline = None if timeout is None else time.monotonic() + timeout
+    for tier in pending:
+        if not tier.wait(deadline):
+            raise TimeoutError(f"{tier.name} was still compiling after {timeout} s")
+    return f
 
 
 def make_ir(f: Callable) -> Callable[..., Program]:

@@ -12,6 +12,10 @@ environment per expression, and a variable changed at run time (tests do, with
 * ``TRACEGRAD_DISABLE_DISK_CACHE=1``: compile into a private temporary directory instead.
 * ``TRACEGRAD_VECTOR_MATH=0``: loops call libm's scalar functions, never
   ``tracegrad.backend.vecmath``'s kernels.
+* ``TRACEGRAD_COMPILE``: when programs are compiled (a function's ``compile=`` argument
+  overrides it). ``background`` (default): calls run on the interpreter at once, and a
+  signature called again is compiled in a background thread that takes over when ready;
+  ``sync``: the first call compiles and waits; ``never``: always interpret.
 """
 
 from __future__ import annotations
@@ -28,6 +32,19 @@ class Settings:
     cache_dir: str
     disk_cache: bool
     vector_math: bool
+    compile: str = "background"
+
+
+COMPILE_POLICIES = ("background", "sync", "never")
+
+
+def check_policy(value: str, source: str) -> str:
+    """``value`` if it names a compile policy; a ValueError naming ``source`` otherwise."""
+    if value not in COMPILE_POLICIES:
+        raise ValueError(
+            f"{source} is {value!r}; it must be one of {', '.join(map(repr, COMPILE_POLICIES))}."
+        )
+    return value
 
 
 def _off(value: str | None) -> bool:
@@ -43,4 +60,7 @@ def read() -> Settings:
         cache_dir=env.get("TRACEGRAD_CACHE_DIR") or default_dir,
         disk_cache=not _off(env.get("TRACEGRAD_DISABLE_DISK_CACHE")),
         vector_math=env.get("TRACEGRAD_VECTOR_MATH", "1") != "0",
+        compile=check_policy(
+            env.get("TRACEGRAD_COMPILE", "").strip().lower() or "background", "TRACEGRAD_COMPILE"
+        ),
     )

@@ -54,8 +54,8 @@ class _VjpPlan:
 _VJP_PLANS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def _vjp_plan(f: Callable, leaves: list, treedef: TreeDef) -> _VjpPlan:
-    key = (treedef, *map(leaf_key, leaves))
+def _vjp_plan(f: Callable, leaves: list, treedef: TreeDef, compile: str | None = None) -> _VjpPlan:
+    key = (treedef, compile, *map(leaf_key, leaves))
     plans = _VJP_PLANS.setdefault(f, {}) if _weakrefable(f) else {}
     plan = plans.get(key)
     if plan is not None:
@@ -66,11 +66,12 @@ def _vjp_plan(f: Callable, leaves: list, treedef: TreeDef) -> _VjpPlan:
     joint = adjoint.vjp_program(found.program, wrt, box)
     n_in, n_out = len(found.program.inputs), len(found.program.outputs)
     forward, backward, _ = adjoint.split_program(joint, n_in, range(n_out))
+    name = f"vjp({function_name(f)}) for ({', '.join(map(str, signature.avals))})"
     plan = _VjpPlan(
         signature,
-        Executable(forward),
-        Executable(backward),
-        Executable(joint),
+        Executable(forward, compile, f"the forward sweep of {name}"),
+        Executable(backward, compile, f"the backward sweep of {name}"),
+        Executable(joint, compile, name),
         found.out_tree,
         found.program.out_avals,
         wrt,
@@ -89,15 +90,18 @@ def _weakrefable(f: Any) -> bool:
     return True
 
 
-def vjp(f: Callable, *primals: Any) -> tuple[Any, Callable[[Any], tuple]]:
+def vjp(
+    f: Callable, *primals: Any, compile: str | None = None
+) -> tuple[Any, Callable[[Any], tuple]]:
     """``(f(*primals), vjp_fn)``: ``vjp_fn(cotangent)`` returns one cotangent per primal.
 
     The cotangent has the structure of ``f``'s output.  The forward sweep runs
     once, here; each ``vjp_fn`` call runs only the backward sweep.  Leaves that
-    are not floats (integer arrays, Python ints) get ``None``.
+    are not floats (integer arrays, Python ints) get ``None``.  ``compile`` chooses when the
+    sweeps are compiled, as for :func:`tracegrad.value_and_grad`.
     """
     leaves, treedef = tree_flatten(primals)
-    plan = _vjp_plan(f, leaves, treedef)
+    plan = _vjp_plan(f, leaves, treedef, compile)
     traced = plan.signature.select(leaves) + plan.captured
     symbolic = any(isinstance(x, Tracer) for x in traced)
     n_out = len(plan.out_avals)
@@ -166,11 +170,13 @@ def _pullback_dot(f: Callable) -> Callable:
     return pullback_dot
 
 
-def jvp(f: Callable, primals: Sequence[Any], tangents: Sequence[Any]) -> tuple[Any, Any]:
+def jvp(
+    f: Callable, primals: Sequence[Any], tangents: Sequence[Any], compile: str | None = None
+) -> tuple[Any, Any]:
     """``(f(*primals), J v)``: the directional derivative of ``f`` along ``tangents``.
 
     ``tangents`` has the structure of ``primals``; entries for non-float leaves
-    are ignored.
+    are ignored.  ``compile`` as for :func:`tracegrad.value_and_grad`.
     """
     primals, tangents = tuple(primals), tuple(tangents)
     p_leaves, p_tree = tree_flatten(primals)
@@ -184,14 +190,14 @@ def jvp(f: Callable, primals: Sequence[Any], tangents: Sequence[Any]) -> tuple[A
         t_tree,
         [_as_tangent(p, t, function_name(f)) for p, t in zip(p_leaves, t_leaves, strict=True)],
     )
-    plan = _vjp_plan(f, p_leaves, p_tree)
+    plan = _vjp_plan(f, p_leaves, p_tree, compile)
     u = tree_unflatten(plan.out_tree, [np.zeros(a.shape, a.dtype) for a in plan.out_avals])
-    if _weakrefable(f):
-        vg = _JVP_FNS.get(f)
-        if vg is None:
-            vg = _JVP_FNS[f] = value_and_grad(_pullback_dot(f), argnums=2, has_aux=True)
-    else:
-        vg = value_and_grad(_pullback_dot(f), argnums=2, has_aux=True)
+    by_policy = _JVP_FNS.setdefault(f, {}) if _weakrefable(f) else {}
+    vg = by_policy.get(compile)
+    if vg is None:
+        vg = by_policy[compile] = value_and_grad(
+            _pullback_dot(f), argnums=2, has_aux=True, compile=compile
+        )
     (_, out), tangent_out = vg(primals, tangents, u)
     return out, tangent_out
 
@@ -246,13 +252,13 @@ def _jacobian_tree(
     return blocks[0] if single else tuple(blocks)
 
 
-def jacrev(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
+def jacrev(f: Callable, argnums: int | Sequence[int] = 0, compile: str | None = None) -> Callable:
     """The Jacobian of ``f`` by reverse mode: one backward sweep per output element.
 
     For an output leaf of shape ``S_o`` and an argument leaf of shape ``S_i`` the
     block has shape ``S_o + S_i``.  The result has the structure of the argument
     (a tuple of those for a tuple ``argnums``); for a pytree output, the output's
-    structure holds such results.
+    structure holds such results.  ``compile`` as for :func:`tracegrad.value_and_grad`.
     """
     single = isinstance(argnums, int)
 
@@ -260,7 +266,7 @@ def jacrev(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
         name = f"jacrev({function_name(f)})"
         nums = normalize_argnums(argnums, len(args), name)
         check_differentiable(args, nums, name)
-        out, vjp_fn = vjp(f, *args)
+        out, vjp_fn = vjp(f, *args, compile=compile)
         out_leaves, out_tree = tree_flatten(out)
         results = []
         for k, o in enumerate(out_leaves):
@@ -280,10 +286,11 @@ def jacrev(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
     return jacobian_of
 
 
-def jacfwd(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
+def jacfwd(f: Callable, argnums: int | Sequence[int] = 0, compile: str | None = None) -> Callable:
     """The Jacobian of ``f`` by forward mode: one tangent per input element.
 
     Same layout as :func:`jacrev` (output shape first, then the argument's shape).
+    ``compile`` as for :func:`tracegrad.value_and_grad`.
     """
     single = isinstance(argnums, int)
 
@@ -301,7 +308,7 @@ def jacfwd(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
                 t_leaves, t_tree = tree_flatten(tangents[n])
                 t_leaves[j] = e
                 tangents[n] = tree_unflatten(t_tree, t_leaves)
-                _, t_out = jvp(f, args, tangents)
+                _, t_out = jvp(f, args, tangents, compile=compile)
                 out_leaves, out_tree = tree_flatten(t_out)
                 columns.append(out_leaves)
             stacked = [
@@ -318,12 +325,13 @@ def jacfwd(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
 jacobian = jacrev
 
 
-def hessian(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
+def hessian(f: Callable, argnums: int | Sequence[int] = 0, compile: str | None = None) -> Callable:
     """The Hessian of the scalar function ``f``: the Jacobian of its gradient.
 
     Computed reverse-over-reverse (``jacrev(grad(f))``): with forward mode derived
-    by transposition, this does the same work as forward-over-reverse.
+    by transposition, this does the same work as forward-over-reverse.  ``compile`` as for
+    :func:`tracegrad.value_and_grad`.
     """
     from .api import grad
 
-    return jacrev(grad(f, argnums=argnums), argnums=argnums)
+    return jacrev(grad(f, argnums=argnums, compile=compile), argnums=argnums, compile=compile)
