@@ -1,12 +1,25 @@
 """Shared fixtures and Hypothesis settings."""
 
+import contextlib
 import os
+from collections.abc import Callable, Iterator
 
 import pytest
 from hypothesis import settings
 
 settings.register_profile("tracegrad", max_examples=20, deadline=None, derandomize=False)
 settings.load_profile("tracegrad")
+
+
+@contextlib.contextmanager
+def _default_env(name: str, value: str | Callable[[], str]) -> Iterator[None]:
+    """Set ``name`` for the duration, unless the environment already sets it."""
+    if name in os.environ:
+        yield
+        return
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(name, value() if callable(value) else value)
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -16,22 +29,14 @@ def interpret_backend():
     Finite-difference tests build hundreds of distinct programs; compiling each one
     would dominate the run.  ``TRACEGRAD_BACKEND=numba pytest`` tests the compiler too.
     """
-    if "TRACEGRAD_BACKEND" in os.environ:
-        yield
-        return
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("TRACEGRAD_BACKEND", "interpret")
+    with _default_env("TRACEGRAD_BACKEND", "interpret"):
         yield
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _compile_cache_dir(tmp_path_factory):
     """One fresh cache directory for compiled code per test session (unless one is given)."""
-    if "TRACEGRAD_CACHE_DIR" in os.environ:
-        yield
-        return
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("TRACEGRAD_CACHE_DIR", str(tmp_path_factory.mktemp("tracegrad-cache")))
+    with _default_env("TRACEGRAD_CACHE_DIR", lambda: str(tmp_path_factory.mktemp("tg-cache"))):
         yield
 
 
@@ -40,9 +45,5 @@ def _synchronous_compiles():
     """Compile synchronously (unless TRACEGRAD_COMPILE is set): many tests count compiles or
     read generated source right after a call.  Tests of tiered execution opt into the
     background policy with ``monkeypatch`` or a function's ``compile=`` argument."""
-    if "TRACEGRAD_COMPILE" in os.environ:
-        yield
-        return
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("TRACEGRAD_COMPILE", "sync")
+    with _default_env("TRACEGRAD_COMPILE", "sync"):
         yield
