@@ -102,3 +102,71 @@ def fill(typingctx: Any, array: Any, value: Any) -> Any:
         return context.get_dummy_value()
 
     return types.none(array, value), codegen
+
+
+@intrinsic
+def reshape(typingctx: Any, array: Any, shape: Any) -> Any:
+    """``reshape(a, (n0, n1, ...))``: a C-contiguous view of the C-contiguous array ``a``.
+
+    Numba's ``ndarray.reshape`` is compiled as a subroutine for each (rank, rank) pair, about
+    0.2 s each in a new process; the generator only reshapes C arrays into shapes of the same
+    size (checked when the code is generated), so the view needs no checks.
+    """
+    rank = _shape_rank(shape)
+    if not (isinstance(array, types.Array) and array.layout == "C") or rank is None:
+        return None
+    view_type = types.Array(array.dtype, rank, "C")
+
+    def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
+        from numba.core.imputils import impl_ret_borrowed
+        from numba.np.arrayobj import make_array, populate_array
+
+        source = make_array(sig.args[0])(context, builder, args[0])
+        intp = context.get_value_type(types.intp)
+        extents = cgutils.unpack_tuple(builder, args[1], rank)
+        extents = [builder.sext(e, intp) if e.type.width < intp.width else e for e in extents]
+        itemsize = source.itemsize
+        strides = []
+        stride = itemsize
+        for e in reversed(extents):
+            strides.insert(0, stride)
+            stride = builder.mul(stride, e)
+        view = make_array(view_type)(context, builder)
+        populate_array(
+            view,
+            data=source.data,
+            shape=cgutils.pack_array(builder, extents, ty=intp),
+            strides=cgutils.pack_array(builder, strides, ty=intp),
+            itemsize=itemsize,
+            meminfo=source.meminfo,
+            parent=source.parent,
+        )
+        return impl_ret_borrowed(context, builder, view_type, view._getvalue())
+
+    return view_type(array, shape), codegen
+
+
+@intrinsic
+def copy(typingctx: Any, target: Any, source: Any) -> Any:
+    """``copy(dst, src)``: the elements of ``src`` into ``dst`` in C order, both C-contiguous
+    arrays of one dtype and size (of any ranks).
+
+    This replaces ``dst[...] = src.reshape(..)``: Numba compiles that assignment through
+    its generic fancy-indexing ``setitem``, 7 s in a new process.
+    """
+    arrays = (target, source)
+    if not all(isinstance(a, types.Array) and a.layout == "C" for a in arrays):
+        return None
+    if target.dtype != source.dtype:
+        return None
+
+    def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
+        from numba.np.arrayobj import make_array
+
+        dst = make_array(sig.args[0])(context, builder, args[0])
+        src = make_array(sig.args[1])(context, builder, args[1])
+        nbytes = builder.mul(src.nitems, src.itemsize)
+        cgutils.raw_memcpy(builder, dst.data, src.data, nbytes, 1)
+        return context.get_dummy_value()
+
+    return types.none(target, source), codegen

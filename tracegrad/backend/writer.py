@@ -111,6 +111,7 @@ class Writer:
         self.nests = 0  # loop nests opened at the writer's base depth: the block's op count
         self.extents: set[int] = set()  # loop extents used (see ``extent``)
         self.blas: set[str] = set()  # dtypes of the BLAS products written (see ``matmul``)
+        self.support: set[str] = set()  # numba_support intrinsics used beyond empty and fill
         self._base = depth
         self._names = names
 
@@ -164,6 +165,20 @@ class Writer:
             raise CodegenError(f"BLAS matmul of {x.aval.dtype} and {y.aval.dtype}")
         self.blas.add(dtype.name)
         self.line(_matmul.gemm_call(out, x, y))
+
+    def view(self, x: Operand, shape: Sequence[int]) -> str:
+        """A C view of the C array ``x`` in ``shape`` (same size): no Numba reshape compile."""
+        if x.layout != "C":
+            raise CodegenError(f"a reshaped view of the {x.layout}-layout array {x}")
+        self.support.add("reshape")
+        return f"_reshape({x}, {tuple(int(n) for n in shape)!r})"
+
+    def copy(self, out: Operand, x: Operand) -> None:
+        """``out``'s elements become ``x``'s in C order (both C arrays of one size)."""
+        if x.layout != "C" or out.layout != "C":
+            raise CodegenError(f"a copy of the {x.layout}-layout array {x}")
+        self.support.add("copy")
+        self.line(f"_copy({out}, {x})")
 
     @staticmethod
     def index(x: Operand, index: Sequence[str]) -> str:

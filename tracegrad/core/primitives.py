@@ -653,14 +653,23 @@ def _reshape_index(index: list[str], x: Aval, out: Aval, *, shape: tuple) -> lis
 
 
 def _reshape_emit(w: Any, out: Any, x: Any, *, shape: tuple) -> None:
+    # Views and copies go through numba_support's intrinsics: Numba's ``x.reshape`` compiles
+    # a subroutine per rank pair, and ``out[...] = x.reshape(..)`` its generic fancy setitem
+    # (7 of the 7.3 s a logistic regression took to compile).
     if out.aval.ndim == 0:
         w.line(f"{out} = {w.index(x, ['0'] * x.aval.ndim)}")
     elif x.aval.ndim == 0:
         w.alloc(out, fill=x.name)
+    elif x.layout != "C":  # a transposed view: copy it in C order through a view of out
+        w.alloc(out)
+        target = w.fresh("v")
+        w.line(f"{target} = {w.view(out, x.aval.shape)}")
+        with w.loops(x.aval.shape) as index:
+            w.line(f"{target}[{', '.join(index)}] = {w.index(x, index)}")
     elif w.preallocated(out):
-        w.line(f"{out}[...] = {w.contiguous(x)}.reshape({tuple(shape)!r})")
+        w.copy(out, x)
     else:
-        w.line(f"{out} = {w.contiguous(x)}.reshape({tuple(shape)!r})")  # a view
+        w.line(f"{out} = {w.view(x, shape)}")
 
 
 reshape = Primitive(
