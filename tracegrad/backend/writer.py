@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..core.ir import Atom, Aval, Literal, Program, Var, display_names, program_vars
+from . import lu as _lu
 from . import matmul as _matmul
 from .text import dtype_text, empty_text, fill_text, literal_text, scalar_cast
 
@@ -150,6 +151,16 @@ class Writer:
         finally:
             self.depth -= opened
 
+    @contextmanager
+    def loop(self, var: str, bounds: str) -> Iterator[None]:
+        """``for var in range(bounds):`` with the body indented; a loop nest of the block's
+        count (functions are cut by it) when opened at the base depth."""
+        if self.depth == self._base:
+            self.nests += 1
+        self.line(f"for {var} in range({bounds}):")
+        with self.indented():
+            yield
+
     def extent(self, n: int) -> str:
         """The loop bound ``n`` as the function will see it (``_ext<n>``, see ``extent_lines``)."""
         self.extents.add(int(n))
@@ -179,6 +190,21 @@ class Writer:
             raise CodegenError(f"a copy of the {x.layout}-layout array {x}")
         self.support.add("copy")
         self.line(f"_copy({out}, {x})")
+
+    @staticmethod
+    def loop_linalg(a: Operand) -> bool:
+        """Whether the square matrix ``a`` is small enough for ``backend.lu``'s loops."""
+        return _lu.use_loops(a.aval.shape[0])
+
+    def lu_solve(self, out: Operand, a: Operand, b: Operand) -> None:
+        _lu.solve(self, out, a, b)
+
+    def lu_inv(self, out: Operand, a: Operand) -> None:
+        _lu.inv(self, out, a)
+
+    def lu_determinant(self, out: Operand, a: Operand, part: str) -> None:
+        """``part``: "det", or slogdet's "sign" or "logabsdet"."""
+        _lu.determinant(self, out, a, part)
 
     @staticmethod
     def index(x: Operand, index: Sequence[str]) -> str:
