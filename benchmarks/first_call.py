@@ -4,8 +4,11 @@
     python benchmarks/first_call.py [--only NAME[,NAME]] [--json out.json] [--no-warm]
 
 Each program runs in a fresh process. The clock starts after ``import tracegrad`` and stops
-when the first ``value_and_grad`` result is back. *Cold* runs get an empty
-TRACEGRAD_CACHE_DIR and NUMBA_CACHE_DIR; *warm* runs reuse that directory. JAX's
+when the first ``value_and_grad`` result is back; the process's CPU time over the same span
+is reported too (steadier than wall time on a shared machine). *Cold* runs get an empty
+TRACEGRAD_CACHE_DIR and NUMBA_CACHE_DIR; *warm* runs reuse both; *new program* runs reuse
+NUMBA_CACHE_DIR with a new TRACEGRAD_CACHE_DIR (the kernel compiles, the helper kernels it
+calls, cached by Numba, do not: what a new program or shape costs on a used machine). JAX's
 ``jit(value_and_grad)`` is timed the same way where JAX is importable. Compiles are forced to
 be synchronous (TRACEGRAD_COMPILE=sync), so the figure is the compile, not an interpreted
 first answer. This is a benchmark, not a test: nothing fails on a slow figure.
@@ -35,13 +38,13 @@ from catalogue import by_name
 program = by_name({name!r})
 args = program.args()
 import tracegrad as tg
-t0 = time.perf_counter()
+t0, c0 = time.perf_counter(), time.process_time()
 value, grad = tg.value_and_grad(program.loss(np))(*args)
-elapsed = time.perf_counter() - t0
+elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
 f = tg.value_and_grad(program.loss(np))
 eqns = len(tg.make_ir(f)(*args).eqns)
 lines = tg.show_source(f)(*args).count("\\n")
-print(json.dumps({{"s": elapsed, "eqns": eqns, "lines": lines, "value": float(value)}}))
+print(json.dumps({{"s": elapsed, "cpu": cpu, "eqns": eqns, "lines": lines, "value": float(value)}}))
 """
 
 _JAX_CHILD = """
@@ -60,10 +63,10 @@ print(json.dumps({{"s": time.perf_counter() - t0}}))
 """
 
 
-def _child(code: str, cache_dir: Path) -> dict:
+def _child(code: str, cache_dir: Path, tracegrad_dir: str = "tracegrad") -> dict:
     env = dict(os.environ)
     env.update(
-        TRACEGRAD_CACHE_DIR=str(cache_dir / "tracegrad"),
+        TRACEGRAD_CACHE_DIR=str(cache_dir / tracegrad_dir),
         NUMBA_CACHE_DIR=str(cache_dir / "numba"),
         TRACEGRAD_COMPILE="sync",  # time the compile, not a tiered interpreted answer
         PYTHONPATH=os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]),
@@ -82,8 +85,14 @@ def measure(name: str, warm: bool = True, jax: bool = False) -> dict:
         cache = Path(tmp)
         cold = _child(_TRACEGRAD_CHILD.format(here=str(HERE), name=name), cache)
         row = {"program": name, "eqns": cold["eqns"], "lines": cold["lines"], "cold_s": cold["s"]}
+        row["cold_cpu_s"] = cold["cpu"]
         if warm:
-            row["warm_s"] = _child(_TRACEGRAD_CHILD.format(here=str(HERE), name=name), cache)["s"]
+            again = _child(_TRACEGRAD_CHILD.format(here=str(HERE), name=name), cache)
+            row["warm_s"], row["warm_cpu_s"] = again["s"], again["cpu"]
+            # A new program on a machine that has run tracegrad before: the kernel is not
+            # cached, the kernels it calls (vecmath, numba_support) are.
+            new = _child(_TRACEGRAD_CHILD.format(here=str(HERE), name=name), cache, "again")
+            row["new_s"], row["new_cpu_s"] = new["s"], new["cpu"]
         if jax:
             row["jax_s"] = _child(_JAX_CHILD.format(here=str(HERE), name=name), cache)["s"]
     return row
@@ -91,14 +100,17 @@ def measure(name: str, warm: bool = True, jax: bool = False) -> dict:
 
 def _table(rows: list[dict]) -> str:
     has_jax = any("jax_s" in r for r in rows)
-    head = "| program | IR equations | generated lines | cold s | warm s |"
-    rule = "|---|---|---|---|---|"
+    head = "| program | IR equations | generated lines | cold s (CPU s) | warm s (CPU s) |"
+    head += " new program s (CPU s) |"
+    rule = "|---|---|---|---|---|---|"
     if has_jax:
         head, rule = head + " JAX s |", rule + "---|"
     out = [head, rule]
     for r in rows:
-        cells = [r["program"], str(r["eqns"]), str(r["lines"]), f"{r['cold_s']:.2f}"]
-        cells.append(f"{r['warm_s']:.2f}" if "warm_s" in r else "-")
+        cells = [r["program"], str(r["eqns"]), str(r["lines"])]
+        cells.append(f"{r['cold_s']:.2f} ({r['cold_cpu_s']:.2f})")
+        for k in ("warm", "new"):
+            cells.append(f"{r[k + '_s']:.2f} ({r[k + '_cpu_s']:.2f})" if k + "_s" in r else "-")
         if has_jax:
             cells.append(f"{r['jax_s']:.2f}" if "jax_s" in r else "-")
         out.append("| " + " | ".join(cells) + " |")

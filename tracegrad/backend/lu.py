@@ -1,11 +1,13 @@
-"""Small dense linear algebra as loops: LU with partial pivoting, solve, inv, slogdet, det.
+"""Small dense linear algebra without np.linalg: solve, inv, slogdet and det through LU.
 
 Numba's ``np.linalg`` functions are generic overloads: in a new process ``solve``,
-``slogdet`` and ``inv`` cost 1-6 s of compile each (they copy into Fortran order through
-Numba's fancy setitem, and type SciPy's LAPACK bindings). For the small matrices of typical
-programs the same algorithm as LAPACK's unblocked ``getf2`` / ``getrs``, written as scalar
-loops, compiles in milliseconds and runs as fast; from ``MAX_LOOP_SIZE`` up, generated code
-calls LAPACK through ``np.linalg`` (its blocked algorithms win there).
+``slogdet`` and ``inv`` cost seconds of compile each (they copy into Fortran order through
+Numba's fancy setitem, and type SciPy's LAPACK bindings); the Gaussian log-likelihood of the
+first-call catalogue spent 7.5 s of CPU compiling. For the small matrices of typical programs
+the generated code copies the matrix into a C array and calls ``numba_support.lu_factor`` and
+``lu_solve`` (LAPACK's unblocked getf2/getrs algorithm as plain loops, compiled once per
+dtype and cached like vecmath's kernels). From ``MAX_LOOP_SIZE`` up it calls LAPACK through
+``np.linalg``, whose blocked algorithms win there.
 
 Each function writes lines with a :class:`~tracegrad.backend.writer.Writer` ``w``.
 """
@@ -31,95 +33,35 @@ def use_loops(n: int) -> bool:
 @dataclass
 class Factors:
     """The names of an LU factorisation: ``lu`` (L below the diagonal, U on and above),
-    the row swapped with each row ``perm``, and the swaps' parity ``sign`` (1.0 or -1.0)."""
+    the row swapped with each row ``perm``, the swaps' parity ``sign`` (1.0 or -1.0), and
+    the size as a loop bound."""
 
     lu: str
     perm: str
     sign: str
-    n: str  # the size as a loop bound (``_ext<n>``)
+    n: str
 
 
 def factor(w: Writer, a: Operand, singular_raises: bool) -> Factors:
-    """Factor ``a`` (any layout) into a fresh C array; a zero pivot raises LinAlgError as
+    """Factor ``a`` (any layout) in a fresh C array; a zero pivot raises LinAlgError as
     NumPy does if ``singular_raises`` (solve, inv), else is left for the caller (slogdet)."""
     n = a.aval.shape[0]
-    # Loop bounds are ``_ext<n>`` (read from an argument's shape where one has the size):
-    # with constant bounds LLVM unrolls every loop of the factorisation, and the Gaussian
-    # log-likelihood took 7.9 s to compile instead of 1.
+    # Loop bounds are ``_ext<n>``: with constant bounds LLVM unrolls and specialises every
+    # loop (see text.extent_lines).
     f = Factors(w.fresh("lu"), w.fresh("perm"), w.fresh("sign"), w.extent(n))
-    i, j, k, p, best = (w.fresh(h) for h in ("i", "j", "k", "p", "best"))
     w.line(f"{f.lu} = {empty_text((n, n), a.aval.dtype)}")
     with w.loops((n, n)) as index:
         w.line(f"{f.lu}[{', '.join(index)}] = {w.index(a, index)}")
     w.line(f"{f.perm} = {empty_text((n,), 'int64')}")
-    w.line(f"{f.sign} = 1.0")
-    with w.loop(k, f.n):
-        # The pivot: the largest magnitude in column k at or below the diagonal.
-        w.line(f"{p} = {k}")
-        w.line(f"{best} = abs({f.lu}[{k}, {k}])")
-        with w.loop(i, f"{k} + 1, {f.n}"):
-            w.line(f"if abs({f.lu}[{i}, {k}]) > {best}:")
-            with w.indented():
-                w.line(f"{best} = abs({f.lu}[{i}, {k}])")
-                w.line(f"{p} = {i}")
-        w.line(f"{f.perm}[{k}] = {p}")
-        w.line(f"if {p} != {k}:")
-        with w.indented():
-            w.line(f"{f.sign} = -{f.sign}")
-            _swap_rows(w, f.lu, k, p, f.n)
-        _eliminate(w, f, k, singular_raises)
+    w.support.add("lu_factor")
+    w.line(f"{f.sign} = _lu_factor({f.lu}, {f.perm}, {singular_raises})")
     return f
 
 
-def _swap_rows(w: Writer, name: str, r: str, s: str, width: str) -> None:
-    j, t = w.fresh("j"), w.fresh("t")
-    with w.loop(j, width):
-        w.line(f"{t} = {name}[{r}, {j}]")
-        w.line(f"{name}[{r}, {j}] = {name}[{s}, {j}]")
-        w.line(f"{name}[{s}, {j}] = {t}")
-
-
-def _eliminate(w: Writer, f: Factors, k: str, singular_raises: bool) -> None:
-    """Below-diagonal multipliers of column ``k`` and the update of the trailing block."""
-    i, j, pivot, m = w.fresh("i"), w.fresh("j"), w.fresh("pivot"), w.fresh("m")
-    w.line(f"{pivot} = {f.lu}[{k}, {k}]")
-    if singular_raises:
-        w.line(f"if {pivot} == 0.0:")
-        with w.indented():
-            w.line('raise np.linalg.LinAlgError("Singular matrix")')
-    else:
-        w.line(f"if {pivot} == 0.0:")
-        with w.indented():
-            w.line("continue")  # slogdet reads the zero on the diagonal
-    with w.loop(i, f"{k} + 1, {f.n}"):
-        w.line(f"{m} = {f.lu}[{i}, {k}] / {pivot}")
-        w.line(f"{f.lu}[{i}, {k}] = {m}")
-        with w.loop(j, f"{k} + 1, {f.n}"):
-            w.line(f"{f.lu}[{i}, {j}] = {f.lu}[{i}, {j}] - {m} * {f.lu}[{k}, {j}]")
-
-
 def solve_into(w: Writer, f: Factors, out: Operand) -> None:
-    """``out`` (n x m, C, holding the right-hand side) becomes A^-1 out: the row swaps, then
-    forward substitution with the unit lower triangle, back substitution with the upper."""
-    n, width = f.n, w.extent(out.aval.shape[1])
-    k, i, j, c, m = (w.fresh(h) for h in ("k", "i", "j", "c", "m"))
-    with w.loop(k, n):
-        w.line(f"if {f.perm}[{k}] != {k}:")
-        with w.indented():
-            _swap_rows(w, out.name, k, f"{f.perm}[{k}]", width)
-    with w.loop(i, n):
-        with w.loop(j, i):
-            w.line(f"{m} = {f.lu}[{i}, {j}]")
-            with w.loop(c, width):
-                w.line(f"{out}[{i}, {c}] = {out}[{i}, {c}] - {m} * {out}[{j}, {c}]")
-    with w.loop(i, f"{n} - 1, -1, -1"):
-        with w.loop(j, f"{i} + 1, {n}"):
-            w.line(f"{m} = {f.lu}[{i}, {j}]")
-            with w.loop(c, width):
-                w.line(f"{out}[{i}, {c}] = {out}[{i}, {c}] - {m} * {out}[{j}, {c}]")
-        w.line(f"{m} = {f.lu}[{i}, {i}]")
-        with w.loop(c, width):
-            w.line(f"{out}[{i}, {c}] = {out}[{i}, {c}] / {m}")
+    """``out`` (a C matrix holding the right-hand side) becomes A^-1 out."""
+    w.support.add("lu_solve")
+    w.line(f"_lu_solve({f.lu}, {f.perm}, {out})")
 
 
 def solve(w: Writer, out: Operand, a: Operand, b: Operand) -> None:
