@@ -56,6 +56,7 @@ class Emitted:
 
     codes: list[Code]
     vector_kernels: set[str]
+    support: set[str] = field(default_factory=set)  # numba_support intrinsics beyond _empty
 
 
 @dataclass
@@ -79,6 +80,7 @@ class _Context:
     sched: Schedule
     vector_math: bool
     vector_kernels: set[str] = field(default_factory=set)
+    support: set[str] = field(default_factory=set)
 
     @property
     def names(self) -> Names:
@@ -89,7 +91,7 @@ def emit(sched: Schedule, vector_math: bool = True) -> Emitted:
     """The code of ``sched``'s blocks; ``vector_math`` allows vecmath kernels in loops."""
     ctx = _Context(sched, vector_math)
     codes = [_emit_loop(ctx, b) if b.eqn is None else _emit_equation(ctx, b) for b in sched.blocks]
-    return Emitted(codes, ctx.vector_kernels)
+    return Emitted(codes, ctx.vector_kernels, ctx.support)
 
 
 def _emit_equation(ctx: _Context, block: Block) -> Code:
@@ -98,6 +100,7 @@ def _emit_equation(ctx: _Context, block: Block) -> Code:
     w = Writer(names)
     w.line(equation_comment(eqn, names.of))
     eqn.prim.emit(w, names.operand(eqn.out), *map(names.operand, eqn.inputs), **eqn.params)
+    ctx.support |= w.support
     preallocated = eqn.out in names.buffers
     uses: list[Atom] = [a for a in eqn.inputs if not (isinstance(a, Literal) and a.is_scalar)]
     if preallocated:

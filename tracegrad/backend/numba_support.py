@@ -13,9 +13,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from llvmlite import ir
+from numba import njit
 from numba.core import cgutils, types
 from numba.extending import intrinsic
+
+from .. import config
 
 
 def _element_type(dtype: Any) -> types.Type | None:
@@ -102,3 +106,138 @@ def fill(typingctx: Any, array: Any, value: Any) -> Any:
         return context.get_dummy_value()
 
     return types.none(array, value), codegen
+
+
+@intrinsic
+def reshape(typingctx: Any, array: Any, shape: Any) -> Any:
+    """``reshape(a, (n0, n1, ...))``: a C-contiguous view of the C-contiguous array ``a``.
+
+    Numba's ``ndarray.reshape`` is compiled as a subroutine for each (rank, rank) pair, about
+    0.2 s each in a new process; the generator only reshapes C arrays into shapes of the same
+    size (checked when the code is generated), so the view needs no checks.
+    """
+    rank = _shape_rank(shape)
+    if not (isinstance(array, types.Array) and array.layout == "C") or rank is None:
+        return None
+    view_type = types.Array(array.dtype, rank, "C")
+
+    def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
+        from numba.core.imputils import impl_ret_borrowed
+        from numba.np.arrayobj import make_array, populate_array
+
+        source = make_array(sig.args[0])(context, builder, args[0])
+        intp = context.get_value_type(types.intp)
+        extents = cgutils.unpack_tuple(builder, args[1], rank)
+        extents = [builder.sext(e, intp) if e.type.width < intp.width else e for e in extents]
+        itemsize = source.itemsize
+        strides = []
+        stride = itemsize
+        for e in reversed(extents):
+            strides.insert(0, stride)
+            stride = builder.mul(stride, e)
+        view = make_array(view_type)(context, builder)
+        populate_array(
+            view,
+            data=source.data,
+            shape=cgutils.pack_array(builder, extents, ty=intp),
+            strides=cgutils.pack_array(builder, strides, ty=intp),
+            itemsize=itemsize,
+            meminfo=source.meminfo,
+            parent=source.parent,
+        )
+        return impl_ret_borrowed(context, builder, view_type, view._getvalue())
+
+    return view_type(array, shape), codegen
+
+
+@intrinsic
+def copy(typingctx: Any, target: Any, source: Any) -> Any:
+    """``copy(dst, src)``: the elements of ``src`` into ``dst`` in C order, both C-contiguous
+    arrays of one dtype and size (of any ranks).
+
+    This replaces ``dst[...] = src.reshape(..)``: Numba compiles that assignment through
+    its generic fancy-indexing ``setitem``, 7 s in a new process.
+    """
+    arrays = (target, source)
+    if not all(isinstance(a, types.Array) and a.layout == "C" for a in arrays):
+        return None
+    if target.dtype != source.dtype:
+        return None
+
+    def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
+        from numba.np.arrayobj import make_array
+
+        dst = make_array(sig.args[0])(context, builder, args[0])
+        src = make_array(sig.args[1])(context, builder, args[1])
+        nbytes = builder.mul(src.nitems, src.itemsize)
+        cgutils.raw_memcpy(builder, dst.data, src.data, nbytes, 1)
+        return context.get_dummy_value()
+
+    return types.none(target, source), codegen
+
+
+# LU factorisation and solve for small matrices (backend/lu.py decides which matrices).
+# They are njit functions, not loops written into each kernel: each program with a solve,
+# inv or slogdet would compile its own copies (the Gaussian log-likelihood's three
+# factorisations and three solves: 3.6 s of CPU), where these compile once for each dtype
+# and are then loaded from Numba's cache, like vecmath's kernels.
+_LU_OPTIONS: dict[str, Any] = {"error_model": "numpy", "cache": config.read().disk_cache}
+
+
+@njit(**_LU_OPTIONS)
+def lu_factor(lu: Any, perm: Any, singular_raises: bool) -> float:
+    """Factor the C array ``lu`` in place (L below the diagonal with a unit diagonal, U on
+    and above it) by Gaussian elimination with partial pivoting, LAPACK getf2's algorithm;
+    ``perm[k]`` is the row swapped with row k. Returns the swaps' parity (1.0 or -1.0).
+    A zero pivot raises LinAlgError as NumPy does if ``singular_raises``, else stays on
+    the diagonal (slogdet reads it)."""
+    n = lu.shape[0]
+    sign = 1.0
+    for k in range(n):
+        p = k
+        best = abs(lu[k, k])
+        for i in range(k + 1, n):
+            if abs(lu[i, k]) > best:
+                best = abs(lu[i, k])
+                p = i
+        perm[k] = p
+        if p != k:
+            sign = -sign
+            for j in range(n):
+                lu[k, j], lu[p, j] = lu[p, j], lu[k, j]
+        pivot = lu[k, k]
+        if pivot == 0:
+            if singular_raises:
+                raise np.linalg.LinAlgError("Singular matrix")
+            continue
+        for i in range(k + 1, n):
+            m = lu[i, k] / pivot
+            lu[i, k] = m
+            for j in range(k + 1, n):
+                lu[i, j] -= m * lu[k, j]
+    return sign
+
+
+@njit(**_LU_OPTIONS)
+def lu_solve(lu: Any, perm: Any, b: Any) -> None:
+    """``b`` (C, n x m) becomes A^-1 b for A = P L U as ``lu_factor`` left it: the row swaps,
+    forward substitution with L, back substitution with U (LAPACK getrs's order)."""
+    n, m = b.shape
+    for k in range(n):
+        p = perm[k]
+        if p != k:
+            for c in range(m):
+                b[k, c], b[p, c] = b[p, c], b[k, c]
+    for i in range(n):
+        for j in range(i):
+            f = lu[i, j]
+            for c in range(m):
+                b[i, c] -= f * b[j, c]
+    for i in range(n - 1, -1, -1):
+        for j in range(i + 1, n):
+            f = lu[i, j]
+            for c in range(m):
+                b[i, c] -= f * b[j, c]
+        d = lu[i, i]
+        for c in range(m):
+            b[i, c] /= d

@@ -19,7 +19,7 @@ from ..core.ir import Atom, Literal, Program, Var, atom_key, pretty
 from . import matmul
 from .emit import Code, Emitted
 from .schedule import OutputPlan, Schedule
-from .text import extent_lines, numba_type
+from .text import extent_lines, numba_type, support_import
 from .writer import Names
 
 MAX_OPS_PER_FUNCTION = 30
@@ -74,7 +74,7 @@ def package(sched: Schedule, emitted: Emitted, helpers: list[str], cache: bool) 
     entry_params: list[Atom] = [*sched.program.inputs, *const_atoms, *names.buffers]
     functions, defined = _shared_steps(sched, emitted.codes, entry_params)
     blas = set().union(*(f.blas for f in functions))
-    header = _file_header(sched.program, sched.names, emitted.vector_kernels)
+    header = _file_header(sched.program, sched.names, emitted.vector_kernels, emitted.support)
     out = [header, *matmul.declarations(blas)]
     out.extend(helpers)
     for f in defined:
@@ -392,7 +392,9 @@ def _driver_text(
     return out
 
 
-def _file_header(program: Program, names: Names, vector_kernels: set[str]) -> str:
+def _file_header(
+    program: Program, names: Names, vector_kernels: set[str], support: set[str]
+) -> str:
     """The program as a comment (in the file's names), and the imports of the module."""
     ir_text = "\n".join("#   " + line for line in pretty(program, names.of).splitlines())
     return (
@@ -401,7 +403,7 @@ def _file_header(program: Program, names: Names, vector_kernels: set[str]) -> st
         "import math  # noqa: F401\n\n"
         "import numba\n"
         "import numpy as np\n\n"
-        "from tracegrad.backend.numba_support import empty as _empty, fill as _fill"
+        + support_import(support)
         + "".join(
             f"\nfrom tracegrad.backend.vecmath import {k} as _vm_{k}"
             for k in sorted(vector_kernels)

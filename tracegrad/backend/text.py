@@ -20,6 +20,14 @@ def empty_text(shape: Sequence[int], dtype: Any) -> str:
     return f"_empty({tuple(int(n) for n in shape)!r}, {dtype_text(np.dtype(dtype))})"
 
 
+def support_import(extra: set[str]) -> str:
+    """The import of numba_support's intrinsics: ``empty`` and ``fill``, and ``extra`` (for
+    example ``reshape``, ``copy``) only where the code uses them, so other files keep their
+    text (and their cached kernels)."""
+    used = sorted({"empty", "fill", *extra})
+    return "from tracegrad.backend.numba_support import " + ", ".join(f"{n} as _{n}" for n in used)
+
+
 def fill_text(name: str, value: str) -> str:
     return f"_fill({name}, {value})"
 

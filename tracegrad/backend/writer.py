@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..core.ir import Atom, Aval, Literal, Program, Var, display_names, program_vars
+from . import lu as _lu
 from . import matmul as _matmul
 from .text import dtype_text, empty_text, fill_text, literal_text, scalar_cast
 
@@ -111,6 +112,7 @@ class Writer:
         self.nests = 0  # loop nests opened at the writer's base depth: the block's op count
         self.extents: set[int] = set()  # loop extents used (see ``extent``)
         self.blas: set[str] = set()  # dtypes of the BLAS products written (see ``matmul``)
+        self.support: set[str] = set()  # numba_support intrinsics used beyond empty and fill
         self._base = depth
         self._names = names
 
@@ -149,6 +151,16 @@ class Writer:
         finally:
             self.depth -= opened
 
+    @contextmanager
+    def loop(self, var: str, bounds: str) -> Iterator[None]:
+        """``for var in range(bounds):`` with the body indented; a loop nest of the block's
+        count (functions are cut by it) when opened at the base depth."""
+        if self.depth == self._base:
+            self.nests += 1
+        self.line(f"for {var} in range({bounds}):")
+        with self.indented():
+            yield
+
     def extent(self, n: int) -> str:
         """The loop bound ``n`` as the function will see it (``_ext<n>``, see ``extent_lines``)."""
         self.extents.add(int(n))
@@ -164,6 +176,35 @@ class Writer:
             raise CodegenError(f"BLAS matmul of {x.aval.dtype} and {y.aval.dtype}")
         self.blas.add(dtype.name)
         self.line(_matmul.gemm_call(out, x, y))
+
+    def view(self, x: Operand, shape: Sequence[int]) -> str:
+        """A C view of the C array ``x`` in ``shape`` (same size): no Numba reshape compile."""
+        if x.layout != "C":
+            raise CodegenError(f"a reshaped view of the {x.layout}-layout array {x}")
+        self.support.add("reshape")
+        return f"_reshape({x}, {tuple(int(n) for n in shape)!r})"
+
+    def copy(self, out: Operand, x: Operand) -> None:
+        """``out``'s elements become ``x``'s in C order (both C arrays of one size)."""
+        if x.layout != "C" or out.layout != "C":
+            raise CodegenError(f"a copy of the {x.layout}-layout array {x}")
+        self.support.add("copy")
+        self.line(f"_copy({out}, {x})")
+
+    @staticmethod
+    def loop_linalg(a: Operand) -> bool:
+        """Whether the square matrix ``a`` is small enough for ``backend.lu``'s loops."""
+        return _lu.use_loops(a.aval.shape[0])
+
+    def lu_solve(self, out: Operand, a: Operand, b: Operand) -> None:
+        _lu.solve(self, out, a, b)
+
+    def lu_inv(self, out: Operand, a: Operand) -> None:
+        _lu.inv(self, out, a)
+
+    def lu_determinant(self, out: Operand, a: Operand, part: str) -> None:
+        """``part``: "det", or slogdet's "sign" or "logabsdet"."""
+        _lu.determinant(self, out, a, part)
 
     @staticmethod
     def index(x: Operand, index: Sequence[str]) -> str:

@@ -663,14 +663,23 @@ def _reshape_index(index: list[str], x: Aval, out: Aval, *, shape: tuple) -> lis
 
 
 def _reshape_emit(w: Any, out: Any, x: Any, *, shape: tuple) -> None:
+    # Views and copies go through numba_support's intrinsics: Numba's ``x.reshape`` compiles
+    # a subroutine per rank pair, and ``out[...] = x.reshape(..)`` its generic fancy setitem
+    # (7 of the 7.3 s a logistic regression took to compile).
     if out.aval.ndim == 0:
         w.line(f"{out} = {w.index(x, ['0'] * x.aval.ndim)}")
     elif x.aval.ndim == 0:
         w.alloc(out, fill=x.name)
+    elif x.layout != "C":  # a transposed view: copy it in C order through a view of out
+        w.alloc(out)
+        target = w.fresh("v")
+        w.line(f"{target} = {w.view(out, x.aval.shape)}")
+        with w.loops(x.aval.shape) as index:
+            w.line(f"{target}[{', '.join(index)}] = {w.index(x, index)}")
     elif w.preallocated(out):
-        w.line(f"{out}[...] = {w.contiguous(x)}.reshape({tuple(shape)!r})")
+        w.copy(out, x)
     else:
-        w.line(f"{out} = {w.contiguous(x)}.reshape({tuple(shape)!r})")  # a view
+        w.line(f"{out} = {w.view(x, shape)}")
 
 
 reshape = Primitive(
@@ -1368,8 +1377,11 @@ def _array_call(w: Any, out: Any, call: str, layout: str = "C") -> None:
     solve return); copied into ``out`` if it is preallocated."""
     if 0 in out.aval.shape:
         w.alloc(out)
-    elif w.preallocated(out):
-        w.line(f"{out}[...] = {call}")
+    elif w.preallocated(out):  # an element loop: ``out[...] =`` is Numba's slow fancy setitem
+        result = w.fresh("r")
+        w.line(f"{result} = {call}")
+        with w.loops(out.aval.shape) as index:
+            w.line(f"{w.index(out, index)} = {result}[{', '.join(index)}]")
     elif layout == "F" and 1 not in out.aval.shape:
         w.line(f"{out} = np.asfortranarray({call})")
         w.set_layout(out, "F")
@@ -1383,8 +1395,10 @@ solve = Primitive(
     shape_rule=_solve_rule,
     impl=np.linalg.solve,
     vjp=_solve_vjp,
-    emit=lambda w, out, a, b: _array_call(
-        w, out, f"np.linalg.solve({w.contiguous(a)}, {w.contiguous(b)})", "F"
+    emit=lambda w, out, a, b: (
+        w.lu_solve(out, a, b)
+        if w.loop_linalg(a)
+        else _array_call(w, out, f"np.linalg.solve({w.contiguous(a)}, {w.contiguous(b)})", "F")
     ),
 )
 
@@ -1408,7 +1422,11 @@ inv = Primitive(
     shape_rule=_same_square("inv"),
     impl=np.linalg.inv,
     vjp=_inv_vjp,
-    emit=lambda w, out, a: _array_call(w, out, f"np.linalg.inv({w.contiguous(a)})", "F"),
+    emit=lambda w, out, a: (
+        w.lu_inv(out, a)
+        if w.loop_linalg(a)
+        else _array_call(w, out, f"np.linalg.inv({w.contiguous(a)})", "F")
+    ),
 )
 
 
@@ -1431,7 +1449,11 @@ det = Primitive(
     shape_rule=_scalar_of_square("det"),
     impl=np.linalg.det,
     vjp=lambda ct, out, a: (mul(mul(ct, out), _T(inv(a))),),
-    emit=lambda w, out, a: _scalar_call(w, out, a, f"np.linalg.det({w.contiguous(a)})", "1.0"),
+    emit=lambda w, out, a: (
+        w.lu_determinant(out, a, "det")
+        if w.loop_linalg(a)
+        else _scalar_call(w, out, a, f"np.linalg.det({w.contiguous(a)})", "1.0")
+    ),
 )
 
 
@@ -1453,12 +1475,16 @@ slogdet = Primitive(
     shape_rule=_scalar_of_square("slogdet"),
     impl=_slogdet_impl,
     vjp=_slogdet_vjp,
-    emit=lambda w, out, a, *, part: _scalar_call(
-        w,
-        out,
-        a,
-        f"np.linalg.slogdet({w.contiguous(a)})[{0 if part == 'sign' else 1}]",
-        "1.0" if part == "sign" else "0.0",
+    emit=lambda w, out, a, *, part: (
+        w.lu_determinant(out, a, part)
+        if w.loop_linalg(a)
+        else _scalar_call(
+            w,
+            out,
+            a,
+            f"np.linalg.slogdet({w.contiguous(a)})[{0 if part == 'sign' else 1}]",
+            "1.0" if part == "sign" else "0.0",
+        )
     ),
 )
 
