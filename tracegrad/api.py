@@ -22,6 +22,7 @@ import numpy as np
 
 from . import config
 from .core import adjoint
+from .core.control_flow import has_control_flow
 from .core.interpret import eval_program
 from .core.ir import Literal, Program
 from .core.passes import lower, optimize
@@ -80,7 +81,9 @@ class Executable:
 
     def _build(self) -> Callable[[Sequence[Any]], list[Any]]:
         settings = config.read()
-        if settings.backend == "numba":
+        # Loops and branches are not generated as native code yet: such programs run on the
+        # interpreter (docs/control-flow.md).
+        if settings.backend == "numba" and not has_control_flow(self.program):
             try:
                 from .backend.compiler import compile_program
             except ImportError:  # the Numba backend is unavailable; fall back to NumPy

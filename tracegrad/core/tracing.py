@@ -132,6 +132,13 @@ def trace_flat(
     return program, [t for t, _ in captured]
 
 
+def current_box() -> Box | None:
+    """The Tracer factory of the innermost trace (rules tracing sub-programs reuse it, so
+    user code inside them keeps NumPy-like Tracers), or None outside any trace."""
+    stack = _STATE.stack
+    return stack[-1].box if stack else None
+
+
 def is_tracing() -> bool:
     return bool(_STATE.stack)
 

@@ -1,0 +1,328 @@
+"""Higher-order primitives: ``scan``, ``while_loop`` and ``switch`` carry closed sub-programs.
+
+Every primitive has one output, so a loop with several results is one equation per result,
+told apart by the ``index`` param; the equations of one loop share inputs and other params
+(a *group*), and the interpreter and the adjoint run each group once (``impl_all``,
+``vjp_all``).  Sub-programs are closed: what a body reads from the enclosing program comes
+in as leading inputs (*consts*), so each level of the IR stays straight-line.
+
+Operand layouts (params in brackets):
+
+* ``scan(*consts, *init, *xs)[body, n_consts, n_carry, length, reverse]``: the body maps
+  ``(*consts, *carry, *x) -> (*carry, *y)``; the results are the final carry, then each ``y``
+  stacked to ``(length, ...)``.
+* ``while_loop(*cond_consts, *body_consts, *init)[cond, body, n_cond, n_body]``: results are
+  the final carry.
+* ``switch(index, *operands)[branches]``: runs ``branches[clip(index)]`` on the operands.
+
+Reverse mode through ``scan`` stores, per step, the residuals of the body's own VJP (found by
+splitting the body's VJP program into forward and backward sweeps), and runs the backward
+sweep as another ``scan`` in the opposite direction: the backward is IR, so it can be
+differentiated again.  ``switch``'s backward is a ``switch`` over the branches' VJPs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ..errors import ControlFlowError
+from .adjoint import split_program, vjp_program
+from .interpret import eval_program
+from .ir import Aval, Literal, Program, SubProgram
+from .passes import optimize
+from .primitives import Kind, Primitive, add, broadcast_to
+from .tracing import Tracer, bind, current_box, trace_flat
+
+
+def apply(prim: Primitive, args: Sequence[Any], n_results: int, **params: Any) -> list[Any]:
+    """All results of a higher-order primitive: one equation each when tracing, else run."""
+    if any(isinstance(a, Tracer) for a in args):
+        return [bind(prim, *args, index=k, **params) for k in range(n_results)]
+    arrays = [a.value if isinstance(a, Literal) else np.asarray(a) for a in args]
+    with np.errstate(all="ignore"):
+        return prim.impl_all(*arrays, **params)
+
+
+def _is_float(aval: Aval) -> bool:
+    return aval.dtype.kind == "f"
+
+
+def _same(what: str, got: Sequence[Aval], want: Sequence[Aval]) -> None:
+    if list(got) != list(want):
+        shown = ", ".join(map(str, got)), ", ".join(map(str, want))
+        raise ControlFlowError(f"{what}: got ({shown[0]}), expected ({shown[1]})")
+
+
+def zeros_like_aval(aval: Aval) -> Any:
+    """A zero cotangent, staged (a broadcast scalar) when it is an array."""
+    zero = np.zeros((), aval.dtype)
+    return zero if not aval.shape else broadcast_to(Literal.make(zero), shape=aval.shape)
+
+
+# =============================================================================================
+# scan
+
+
+def _scan_avals(
+    avals: Sequence[Aval], body: SubProgram, n_consts: int, n_carry: int, length: int
+) -> list[Aval]:
+    prog = body.program
+    if len(avals) != len(prog.inputs):
+        raise ControlFlowError(f"scan has {len(avals)} operands, its body {len(prog.inputs)}")
+    n_fixed = n_consts + n_carry
+    xs = [Aval((length, *a.shape), a.dtype) for a in prog.in_avals[n_fixed:]]
+    _same("scan operands (consts and initial carry)", avals[:n_fixed], prog.in_avals[:n_fixed])
+    _same("scan's xs (length, ...)", avals[n_fixed:], xs)
+    carry_in, carry_out = prog.in_avals[n_consts:n_fixed], prog.out_avals[:n_carry]
+    _same("the scan body's carry output differs from its carry input", carry_out, carry_in)
+    return carry_out + [Aval((length, *a.shape), a.dtype) for a in prog.out_avals[n_carry:]]
+
+
+def _scan_rule(*avals: Aval, index: int, **params: Any) -> Aval:
+    return _scan_avals(
+        avals, params["body"], params["n_consts"], params["n_carry"], params["length"]
+    )[index]
+
+
+def _scan_impl_all(*args: np.ndarray, body, n_consts, n_carry, length, reverse) -> list:
+    prog = body.program
+    consts, carry = list(args[:n_consts]), list(args[n_consts : n_consts + n_carry])
+    xs = args[n_consts + n_carry :]
+    ys = [np.empty((length, *a.shape), a.dtype) for a in prog.out_avals[n_carry:]]
+    for t in reversed(range(length)) if reverse else range(length):
+        outs = eval_program(prog, [*consts, *carry, *(x[t] for x in xs)])
+        carry = outs[:n_carry]
+        for stacked, y in zip(ys, outs[n_carry:], strict=True):
+            stacked[t] = y
+    carry = [np.array(c, a.dtype) for c, a in zip(carry, prog.out_avals, strict=False)]
+    return carry + ys
+
+
+def _scan_vjp_all(
+    cts: dict[int, Any], *args: Any, body, n_consts, n_carry, length, reverse
+) -> list:
+    prog = body.program
+    n_fixed, n_out = n_consts + n_carry, len(prog.outputs)
+    wrt = [i for i, v in enumerate(prog.inputs) if _is_float(v.aval)]
+    joint = vjp_program(prog, wrt, current_box())
+    fwd, bwd, _ = split_program(joint, len(prog.inputs), range(n_out))
+    residuals = fwd.outputs[n_out:]
+    # Residuals that are consts are loop-invariant: passed once, not stored per step.
+    const_pos = {v: i for i, v in enumerate(fwd.inputs[:n_consts])}
+    invariant = [r for r in residuals if r in const_pos]
+    stored = [r for r in residuals if r not in const_pos]
+    fwd_body = Program(fwd.inputs, fwd.eqns, fwd.outputs[:n_out] + stored)
+    params = {"n_consts": n_consts, "n_carry": n_carry, "length": length}
+    stacks = apply(
+        scan,
+        args,
+        n_out + len(stored),
+        body=SubProgram(optimize(fwd_body)),
+        reverse=reverse,
+        **params,
+    )[n_out:]
+
+    out_avals = prog.out_avals
+    float_consts = [i for i in wrt if i < n_consts]
+    float_carry = [i for i in wrt if n_consts <= i < n_fixed]
+    float_xs = [i for i in wrt if i >= n_fixed]
+    float_ys = [j for j in range(n_carry, n_out) if _is_float(out_avals[j])]
+
+    def step(*a: Any) -> list[Any]:
+        it = iter(a)
+        by_res = {r: next(it) for r in invariant}
+        acc = [next(it) for _ in float_consts]
+        ct_carry = dict(zip(float_carry, (next(it) for _ in float_carry), strict=True))
+        by_res.update({r: next(it) for r in stored})
+        ct_y = {j: next(it) for j in float_ys}
+        seeds = [ct_carry.get(n_consts + k) for k in range(n_carry)] + [
+            ct_y.get(j) for j in range(n_carry, n_out)
+        ]
+        seeds = [
+            np.zeros(av.shape, av.dtype) if s is None else s
+            for s, av in zip(seeds, out_avals, strict=True)
+        ]
+        got = dict(zip(wrt, eval_program(bwd, [by_res[r] for r in residuals] + seeds), strict=True))
+        return (
+            [add(s, got[i]) for s, i in zip(acc, float_consts, strict=True)]
+            + [got[i] for i in float_carry]
+            + [got[i] for i in float_xs]
+        )
+
+    in_avals = [r.aval for r in invariant] + [
+        prog.inputs[i].aval for i in float_consts + float_carry
+    ]
+    in_avals += [r.aval for r in stored] + [out_avals[j] for j in float_ys]
+    back, captured = trace_flat(step, in_avals, current_box())
+    assert not captured, "the backward body is closed"
+    inv_args = [args[const_pos[r]] for r in invariant]
+    init = [zeros_like_aval(prog.inputs[i].aval) for i in float_consts]
+    init += [_ct_or_zero(cts, i - n_consts, out_avals[i - n_consts]) for i in float_carry]
+    ct_ys = [
+        _ct_or_zero(cts, j, Aval((length, *out_avals[j].shape), out_avals[j].dtype))
+        for j in float_ys
+    ]
+    n_back = len(float_consts) + len(float_carry) + len(float_xs)
+    outs = apply(
+        scan,
+        [*inv_args, *init, *stacks, *ct_ys],
+        n_back,
+        body=SubProgram(optimize(back)),
+        n_consts=len(invariant),
+        n_carry=len(float_consts) + len(float_carry),
+        length=length,
+        reverse=not reverse,
+    )
+    result: list[Any] = [None] * len(args)
+    for i, g in zip(float_consts + float_carry + float_xs, outs, strict=True):
+        result[i] = g
+    return result
+
+
+def _ct_or_zero(cts: dict[int, Any], index: int, aval: Aval) -> Any:
+    ct = cts.get(index)
+    return zeros_like_aval(aval) if ct is None else ct
+
+
+def _single_vjp(vjp_all: Any) -> Any:
+    def vjp(ct: Any, out: Any, *args: Any, index: int, **params: Any) -> Any:
+        return vjp_all({index: ct}, *args, **params)
+
+    return vjp
+
+
+def _pick(impl_all: Any) -> Any:
+    def impl(*args: Any, index: int, **params: Any) -> Any:
+        return impl_all(*args, **params)[index]
+
+    return impl
+
+
+scan = Primitive(
+    name="scan",
+    kind=Kind.CONTROL,
+    shape_rule=_scan_rule,
+    impl=_pick(_scan_impl_all),
+    impl_all=_scan_impl_all,
+    vjp=_single_vjp(_scan_vjp_all),
+    vjp_all=_scan_vjp_all,
+)
+
+
+# =============================================================================================
+# while_loop
+
+
+def _while_rule(
+    *avals: Aval, cond: SubProgram, body: SubProgram, n_cond: int, n_body: int, index: int
+) -> Aval:
+    carry = list(avals[n_cond + n_body :])
+    _same("while_loop cond_fun's operands", avals[:n_cond] + tuple(carry), cond.program.in_avals)
+    if cond.program.out_avals != [Aval((), np.dtype(bool))]:
+        raise ControlFlowError(
+            f"while_loop's cond_fun must return one bool scalar, got {cond.program.out_avals}"
+        )
+    _same(
+        "while_loop body_fun's operands",
+        avals[n_cond : n_cond + n_body] + tuple(carry),
+        body.program.in_avals,
+    )
+    _same(
+        "while_loop body_fun's output differs from its input carry", body.program.out_avals, carry
+    )
+    return carry[index]
+
+
+def _while_impl_all(
+    *args: np.ndarray, cond: SubProgram, body: SubProgram, n_cond: int, n_body: int
+) -> list:
+    cond_consts, body_consts = list(args[:n_cond]), list(args[n_cond : n_cond + n_body])
+    carry = list(args[n_cond + n_body :])
+    while bool(eval_program(cond.program, cond_consts + carry)[0]):
+        carry = eval_program(body.program, body_consts + carry)
+    return [np.array(c) for c in carry]
+
+
+def _while_vjp_all(*args: Any, **params: Any) -> list:
+    raise ControlFlowError(
+        "reverse-mode differentiation of while_loop is not supported: its trip count is not "
+        "known when the function is traced, so there is no bound on what the backward loop "
+        "must store. Use fori_loop with a trip count known when tracing (Python int bounds), "
+        "or scan with a fixed length, for loops that must be differentiated."
+    )
+
+
+while_loop = Primitive(
+    name="while_loop",
+    kind=Kind.CONTROL,
+    shape_rule=_while_rule,
+    impl=_pick(_while_impl_all),
+    impl_all=_while_impl_all,
+    vjp=_while_vjp_all,
+    vjp_all=_while_vjp_all,
+)
+
+
+# =============================================================================================
+# switch
+
+
+def _switch_avals(avals: Sequence[Aval], branches: tuple[SubProgram, ...]) -> list[Aval]:
+    which, operands = avals[0], list(avals[1:])
+    if which.shape != () or which.dtype.kind not in "iub":
+        raise ControlFlowError(f"switch's index must be an integer scalar, got {which}")
+    first = branches[0].program.out_avals
+    for k, branch in enumerate(branches):
+        _same(f"switch branch {k}'s operands", branch.program.in_avals, operands)
+        _same(
+            f"switch branch {k} returns other shapes or dtypes than branch 0",
+            branch.program.out_avals,
+            first,
+        )
+    return first
+
+
+def _switch_impl_all(
+    which: np.ndarray, *operands: np.ndarray, branches: tuple[SubProgram, ...]
+) -> list:
+    k = int(np.clip(int(which), 0, len(branches) - 1))
+    return [np.array(v) for v in eval_program(branches[k].program, list(operands))]
+
+
+def _switch_vjp_all(
+    cts: dict[int, Any], which: Any, *operands: Any, branches: tuple[SubProgram, ...]
+) -> list:
+    first = branches[0].program
+    wrt = [i for i, v in enumerate(first.inputs) if _is_float(v.aval)]
+    n_out = len(first.outputs)
+    backward = []
+    for branch in branches:
+        joint = vjp_program(branch.program, wrt, current_box())
+        backward.append(
+            SubProgram(optimize(Program(joint.inputs, joint.eqns, joint.outputs[n_out:])))
+        )
+    seeds = [_ct_or_zero(cts, j, a) for j, a in enumerate(first.out_avals)]
+    grads = apply(switch, [which, *operands, *seeds], len(wrt), branches=tuple(backward))
+    result: list[Any] = [None] * (1 + len(operands))
+    for i, g in zip(wrt, grads, strict=True):
+        result[1 + i] = g
+    return result
+
+
+switch = Primitive(
+    name="switch",
+    kind=Kind.CONTROL,
+    shape_rule=lambda which, *ops, branches, index: _switch_avals((which, *ops), branches)[index],
+    impl=_pick(_switch_impl_all),
+    impl_all=_switch_impl_all,
+    vjp=_single_vjp(_switch_vjp_all),
+    vjp_all=_switch_vjp_all,
+)
+
+
+def has_control_flow(program: Program) -> bool:
+    """Whether ``program`` holds a higher-order equation (compiled code has no loops yet)."""
+    return any(e.prim.kind is Kind.CONTROL for e in program.eqns)
