@@ -520,8 +520,9 @@ TABLE: dict[str, list[Case]] = {
         # reaches the output only through its integer trip count.
         Case(
             "x * trip count of tg.while_loop",
-            lambda x: x
-            * tg.while_loop(lambda s: s[0] < 3, lambda s: (s[0] + 1, s[1] * 2), (0, x))[0],
+            lambda x: (
+                x * tg.while_loop(lambda s: s[0] < 3, lambda s: (s[0] + 1, s[1] * 2), (0, x))[0]
+            ),
             unary(),
         )
     ],

@@ -199,7 +199,8 @@ class Tracer:
         raise TracerBoolError(
             f"a traced value {self.aval} was used as a Python bool (in `if`, `while`, `and`/"
             "`or`, `not` or bool()). Its value is not known while tracing. Use "
-            "np.where(cond, a, b) to choose between values, or pass the flag as a "
+            "np.where(cond, a, b) to choose between values, tracegrad.cond/switch/"
+            "while_loop for control flow on traced values, or pass the flag as a "
             "non-differentiated Python bool/int argument."
         )
 
