@@ -322,3 +322,55 @@ def test_sub_programs_compare_by_structure_and_constants():
         next(v for v in p.eqns[0].params.values() if isinstance(v, SubProgram)) for p in (a, b, c)
     ]
     assert sub[0] == sub[1] and hash(sub[0]) == hash(sub[1]) and sub[0] != sub[2]
+
+
+# =============================================================================================
+# Compiled: one test per construct (each compile costs seconds)
+
+
+@pytest.fixture
+def numba_backend(monkeypatch):
+    monkeypatch.setenv("TRACEGRAD_BACKEND", "numba")
+
+
+@pytest.mark.usefixtures("numba_backend")
+def test_compiled_scan_value_and_gradient():
+    args = _rnn_args(6, np.float64)
+
+    def loss(*a):
+        return rnn_scan(*a, reverse=True)
+
+    got = tg.value_and_grad(loss, argnums=(0, 1, 2, 3, 4))(*args)
+    want = tg.value_and_grad(rnn_unrolled, argnums=(0, 1, 2, 3, 4))(*args, reverse=True)
+    _close(got, want)
+    short = _rnn_args(2, np.float64)  # another trip count: the same loop kernels
+    _close(tg.grad(loss)(*short), tg.grad(rnn_unrolled)(*short, reverse=True))
+
+
+@pytest.mark.usefixtures("numba_backend")
+def test_compiled_fori_and_while_loops():
+    def f(v, n):
+        return tg.fori_loop(0, n, lambda i, a: a * 2.0 + i, v)
+
+    np.testing.assert_allclose(tg.jit(f)(np.ones(2), np.int64(3)), [12.0, 12.0])
+    _, n, v = tg.jit(_collatz)(np.int64(27))
+    assert int(n) == 111 and float(v) == pytest.approx(1.01**111)
+    x = np.asarray(B0)
+    _close(
+        tg.grad(lambda v: tg.fori_loop(0, 3, _body, v).sum())(x),
+        tg.grad(lambda v: _body(2, _body(1, _body(0, v))).sum())(x),
+    )
+
+
+@pytest.mark.usefixtures("numba_backend")
+def test_compiled_cond_and_switch():
+    def f(x, k):
+        return tg.switch(k, _branches(x), x * 2.0) + tg.cond(x[0] > 0, np.sum, np.prod, x)
+
+    x = np.array([0.3, -0.7])
+    for k in (0, 2):
+        want = _branches(x)[k](x * 2.0) + (np.sum(x) if x[0] > 0 else np.prod(x))
+        assert tg.jit(f)(x, np.int64(k)) == pytest.approx(want)
+        g = tg.grad(f)(x, np.int64(k))
+        h = tg.grad(lambda x, k=k: _branches(x)[k](x * 2.0) + np.sum(x))(x)
+        _close(g, h)

@@ -22,7 +22,6 @@ import numpy as np
 
 from . import config
 from .core import adjoint
-from .core.control_flow import has_control_flow
 from .core.interpret import eval_program
 from .core.ir import Literal, Program
 from .core.passes import lower, optimize
@@ -81,9 +80,7 @@ class Executable:
 
     def _build(self) -> Callable[[Sequence[Any]], list[Any]]:
         settings = config.read()
-        # Loops and branches are not generated as native code yet: such programs run on the
-        # interpreter (docs/control-flow.md).
-        if settings.backend == "numba" and not has_control_flow(self.program):
+        if settings.backend == "numba":
             try:
                 from .backend.compiler import compile_program
             except ImportError:  # the Numba backend is unavailable; fall back to NumPy

@@ -87,18 +87,34 @@ def _scan_rule(*avals: Aval, index: int, **params: Any) -> Aval:
     )[index]
 
 
-def _scan_impl_all(*args: np.ndarray, body, n_consts, n_carry, length, reverse) -> list:
-    prog = body.program
+def run_scan(run_body: Any, args: Sequence[Any], y_avals: Sequence[Aval], **params: Any) -> list:
+    """The scan loop over ``run_body(list of args) -> outputs``: the interpreter passes
+    ``eval_program`` on the body, the backend a compiled body."""
+    n_consts, n_carry, length = params["n_consts"], params["n_carry"], params["length"]
     consts, carry = list(args[:n_consts]), list(args[n_consts : n_consts + n_carry])
     xs = args[n_consts + n_carry :]
-    ys = [np.empty((length, *a.shape), a.dtype) for a in prog.out_avals[n_carry:]]
-    for t in reversed(range(length)) if reverse else range(length):
-        outs = eval_program(prog, [*consts, *carry, *(x[t] for x in xs)])
+    ys = [np.empty((length, *a.shape), a.dtype) for a in y_avals]
+    for t in reversed(range(length)) if params["reverse"] else range(length):
+        outs = run_body([*consts, *carry, *(x[t] for x in xs)])
         carry = outs[:n_carry]
         for stacked, y in zip(ys, outs[n_carry:], strict=True):
             stacked[t] = y
-    carry = [np.array(c, a.dtype) for c, a in zip(carry, prog.out_avals, strict=False)]
-    return carry + ys
+    return [np.array(c) for c in carry] + ys
+
+
+def _scan_impl_all(*args: np.ndarray, body: SubProgram, **params: Any) -> list:
+    prog = body.program
+    y_avals = prog.out_avals[params["n_carry"] :]
+    outs = run_scan(lambda a: eval_program(prog, a), args, y_avals, **params)
+    return [
+        np.asarray(v, a.dtype) for v, a in zip(outs, _scan_out_avals(body, params), strict=True)
+    ]
+
+
+def _scan_out_avals(body: SubProgram, params: dict) -> list[Aval]:
+    prog, n_carry, length = body.program, params["n_carry"], params["length"]
+    ys = [Aval((length, *a.shape), a.dtype) for a in prog.out_avals[n_carry:]]
+    return prog.out_avals[:n_carry] + ys
 
 
 def _scan_vjp_all(
@@ -236,14 +252,23 @@ def _while_rule(
     return carry[index]
 
 
-def _while_impl_all(
-    *args: np.ndarray, cond: SubProgram, body: SubProgram, n_cond: int, n_body: int
-) -> list:
+def run_while(run_cond: Any, run_body: Any, args: Sequence[Any], n_cond: int, n_body: int) -> list:
+    """The while loop over ``run_cond`` and ``run_body`` (interpreted or compiled)."""
     cond_consts, body_consts = list(args[:n_cond]), list(args[n_cond : n_cond + n_body])
     carry = list(args[n_cond + n_body :])
-    while bool(eval_program(cond.program, cond_consts + carry)[0]):
-        carry = eval_program(body.program, body_consts + carry)
+    while bool(run_cond(cond_consts + carry)[0]):
+        carry = run_body(body_consts + carry)
     return [np.array(c) for c in carry]
+
+
+def _while_impl_all(*args: np.ndarray, cond: SubProgram, body: SubProgram, **params: Any) -> list:
+    def run_cond(a: list) -> list:
+        return eval_program(cond.program, a)
+
+    def run_body(a: list) -> list:
+        return eval_program(body.program, a)
+
+    return run_while(run_cond, run_body, args, params["n_cond"], params["n_body"])
 
 
 def _while_vjp_all(*args: Any, **params: Any) -> list:

@@ -1,0 +1,279 @@
+"""Programs with loops and branches: compiled segments around native loops.
+
+The code generator makes straight-line kernels.  A program holding higher-order equations
+(``core/control_flow.py``) is cut at them: each run of ordinary equations between them is
+compiled as its own program, and each loop or branch runs its compiled body:
+
+* ``scan``: the body is compiled once, as a kernel of its own, and a small ``numba.njit``
+  driver calls it in a native ``for t in range(T)`` loop, writing each step's ``y`` straight
+  into a preallocated ``(T, ...)`` buffer and swapping two buffers per array carry.  Compile
+  time does not depend on the trip count.  A body the driver cannot call natively (one split
+  into several functions by ``package``, a literal output, a loop inside) runs in a Python
+  loop over its compiled runner instead.
+* ``while_loop``: a Python loop over the compiled cond and body.
+* ``switch``: the chosen branch's compiled runner.
+
+Segments and bodies go through ``compiler.compile_program``, so they share its caches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from .. import config
+from ..core import control_flow as C
+from ..core.interpret import group_key
+from ..core.ir import Aval, Eqn, Literal, Program, Var
+from ..core.passes import lower
+from ..core.primitives import Kind
+from . import codegen, disk_cache
+from .package import Generated, njit_options
+
+Runner = Callable[[Sequence[Any]], list[Any]]
+
+# (body, n_consts, n_carry, reverse, vector math) -> (generated body, njit driver) or None
+# when the body cannot be called from a native loop.
+_DRIVERS: dict[tuple, tuple[Generated, Any] | None] = {}
+
+
+def compile_with_loops(program: Program, settings: config.Settings) -> Runner:
+    """``runner(args) -> outputs`` for a program that may hold loops and branches."""
+    steps = _steps(program)
+    needed = _needed_after(steps, program)
+    plan: list[tuple[list[Var], list[Var], Runner]] = []
+    for step, later in zip(steps, needed, strict=True):
+        reads = _reads(step)
+        if step[0].prim.kind is Kind.CONTROL:
+            plan.append((reads, [e.out for e in step], _group_runner(step, settings)))
+            continue
+        defined = {e.out for e in step}
+        outs = [v for v in dict.fromkeys(e.out for e in step) if v in later]
+        if outs:
+            segment = Program([v for v in reads if v not in defined], step, outs)
+            plan.append((segment.inputs, outs, _compile(segment, settings)))
+
+    def run(args: Sequence[Any]) -> list[Any]:
+        env: dict[Var, Any] = dict(zip(program.inputs, args, strict=True))
+        for reads, writes, step_runner in plan:
+            env.update(zip(writes, step_runner([_read(env, a) for a in reads]), strict=True))
+        return _fresh(args, program, [_read(env, a) for a in program.outputs])
+
+    return run
+
+
+def _read(env: dict[Var, Any], a: Any) -> Any:
+    return a.value if isinstance(a, Literal) else env[a]
+
+
+def _fresh(args: Sequence[Any], program: Program, outs: list[Any]) -> list[Any]:
+    # Like compiled code: outputs are fresh arrays, never inputs, constants or one another.
+    seen = {id(a) for a in args}
+    result = []
+    for atom, out in zip(program.outputs, outs, strict=True):
+        out = np.asarray(out)
+        if id(out) in seen or isinstance(atom, Literal) or not out.flags.writeable:
+            out = np.array(out)
+        seen.add(id(out))
+        result.append(out[()] if out.ndim == 0 else out)
+    return result
+
+
+def _steps(program: Program) -> list[list[Eqn]]:
+    """Runs of ordinary equations, and loop groups (all results of one loop), in order."""
+    steps: list[list[Eqn]] = []
+    groups: dict[tuple, list[Eqn]] = {}
+    for eqn in program.eqns:
+        if eqn.prim.kind is Kind.CONTROL:
+            key = group_key(eqn)
+            if key in groups:  # a later result of an earlier loop: computed with it
+                groups[key].append(eqn)
+            else:
+                groups[key] = [eqn]
+                steps.append(groups[key])
+        elif steps and steps[-1][0].prim.kind is not Kind.CONTROL:
+            steps[-1].append(eqn)
+        else:
+            steps.append([eqn])
+    return steps
+
+
+def _reads(step: list[Eqn]) -> list[Any]:
+    defined: set[Var] = set()
+    reads: dict[Any, None] = {}
+    for eqn in step:
+        for a in eqn.inputs:
+            if isinstance(a, Var) and a not in defined:
+                reads[a] = None
+        defined.add(eqn.out)
+    if step[0].prim.kind is Kind.CONTROL:
+        return list(step[0].inputs)  # a group's members share their inputs, literals too
+    return list(reads)
+
+
+def _needed_after(steps: list[list[Eqn]], program: Program) -> list[set[Var]]:
+    live = {a for a in program.outputs if isinstance(a, Var)}
+    needed: list[set[Var]] = []
+    for step in reversed(steps):
+        needed.append(set(live))
+        live |= {a for e in step for a in e.inputs if isinstance(a, Var)}
+    return needed[::-1]
+
+
+def _compile(program: Program, settings: config.Settings) -> Runner:
+    from .compiler import compile_program
+
+    program = lower(program)
+    if C.has_control_flow(program):
+        return compile_with_loops(program, settings)
+    return compile_program(program, settings)
+
+
+# =============================================================================================
+# Loops and branches
+
+
+def _group_runner(members: list[Eqn], settings: config.Settings) -> Runner:
+    eqn = members[0]
+    params = {k: v for k, v in eqn.params.items() if k != "index"}
+    indices = [m.params["index"] for m in members]
+    if eqn.prim is C.scan:
+        run_all = _scan_runner(params, settings)
+    elif eqn.prim is C.while_loop:
+        run_cond = _compile(params["cond"].program, settings)
+        run_body = _compile(params["body"].program, settings)
+
+        def run_all(args: Sequence[Any]) -> list[Any]:
+            return C.run_while(run_cond, run_body, args, params["n_cond"], params["n_body"])
+
+    else:
+        branches: dict[int, Runner] = {}  # compiled when first taken
+
+        def run_all(args: Sequence[Any]) -> list[Any]:
+            k = int(np.clip(int(args[0]), 0, len(params["branches"]) - 1))
+            if k not in branches:
+                branches[k] = _compile(params["branches"][k].program, settings)
+            return branches[k](list(args[1:]))
+
+    def run(args: Sequence[Any]) -> list[Any]:
+        results = run_all(args)
+        return [results[i] for i in indices]
+
+    return run
+
+
+def _scan_runner(params: dict, settings: config.Settings) -> Runner:
+    body = lower(params["body"].program)
+    n_carry = params["n_carry"]
+    y_avals = body.out_avals[n_carry:]
+    loop = {k: params[k] for k in ("n_consts", "n_carry", "length", "reverse")}
+    if not C.has_control_flow(body):
+        # One driver per body and direction, whatever the trip count (a runtime argument).
+        key = (params["body"], loop["n_consts"], n_carry, loop["reverse"], settings.vector_math)
+        if key not in _DRIVERS:
+            gen, kernel = _kernel(body, settings)
+            native = len(gen.kernels) == 1 and gen.kernels[0] == gen.entry
+            if native and all(p.kind != "literal" for p in gen.outputs):
+                _DRIVERS[key] = (gen, _driver(body, gen, kernel, loop))
+            else:
+                _DRIVERS[key] = None
+        if _DRIVERS[key] is not None:
+            return _native_scan(body, *_DRIVERS[key], loop)
+    run_body = _compile(body, settings)
+    return lambda args: C.run_scan(run_body, args, y_avals, **loop)
+
+
+def _kernel(program: Program, settings: config.Settings) -> tuple[Generated, Any]:
+    """The generated body and its njit entry, loaded as ``compiler`` loads programs."""
+    made: dict[tuple[bool, bool], Generated] = {}
+
+    def generated_for(cache: bool, user_names: bool) -> Generated:
+        if (cache, user_names) not in made:
+            made[cache, user_names] = codegen.generate(
+                program, cache, settings.vector_math, user_names
+            )
+        return made[cache, user_names]
+
+    module, cached = disk_cache.load(lambda *how: generated_for(*how).source, settings)
+    gen = generated_for(cached, True)
+    return gen, getattr(module, gen.entry)
+
+
+def _driver(body: Program, gen: Generated, kernel: Any, loop: dict) -> Any:
+    """A ``numba.njit`` driver calling the body kernel in a native loop (see the module
+    docstring); the trip count is its last argument."""
+    n_consts, n_carry = loop["n_consts"], loop["n_carry"]
+    in_avals, out_avals = body.in_avals, body.out_avals
+    n_xs = len(in_avals) - n_consts - n_carry
+    arrays = [k for k in range(n_carry) if out_avals[k].ndim]
+    consts = [f"c{i}" for i in range(n_consts)]
+    carry = [f"k{k}" for k in range(n_carry)]
+    spare = [f"n{k}" for k in arrays]
+    xs = [f"x{j}" for j in range(n_xs)]
+    ys = [f"y{j}" for j in range(len(out_avals) - n_carry)]
+    qs = [f"q{m}" for m in range(len(gen.consts))]
+    args = [*consts, *carry, *(f"{x}[t]" for x in xs), *qs]
+    returned, after = [], []
+    for o, plan in enumerate(gen.outputs):
+        target = f"k{o}" if o < n_carry else f"y{o - n_carry}[t]"
+        if plan.kind == "array":
+            args.append(f"n{o}" if o < n_carry else target)
+        else:
+            returned.append(f"r{o}")
+            after.append(f"        {target} = r{o}")
+    call = f"_body({', '.join(args)})"
+    if returned:
+        call = f"{', '.join(returned)}{',' if len(returned) == 1 else ''} = {call}"
+    step = "T - 1 - i" if loop["reverse"] else "i"
+    lines = [
+        f"@numba.njit({njit_options(False)})",
+        f"def drive({', '.join([*consts, *carry, *spare, *xs, *ys, *qs, 'T'])}):",
+        "    for i in range(T):",
+        f"        t = {step}",
+        f"        {call}",
+        *after,
+        *(f"        k{k}, n{k} = n{k}, k{k}" for k in arrays),  # the step's output is next input
+        f"    return ({''.join(f'k{k}, ' for k in range(n_carry))})",
+    ]
+    import numba
+
+    ns: dict[str, Any] = {"numba": numba, "_body": kernel}
+    exec("\n".join(lines), ns)
+    return ns["drive"]
+
+
+def _native_scan(body: Program, gen: Generated, drive: Any, loop: dict) -> Runner:
+    """The Python runner around a driver: converts arguments, allocates the buffers."""
+    n_consts, n_carry, length = loop["n_consts"], loop["n_carry"], loop["length"]
+    in_avals, out_avals = body.in_avals, body.out_avals
+    arrays = [k for k in range(n_carry) if out_avals[k].ndim]
+    body_consts = list(gen.consts)
+
+    value_avals = [*in_avals[: n_consts + n_carry]]
+    value_avals += [Aval((length, *a.shape), a.dtype) for a in in_avals[n_consts + n_carry :]]
+    copied = range(n_consts, n_consts + n_carry)
+
+    def run(values: Sequence[Any]) -> list[Any]:
+        conv = [
+            _arg(v, a, i in copied)
+            for i, (v, a) in enumerate(zip(values, value_avals, strict=True))
+        ]
+        spares = [np.empty_like(conv[n_consts + k]) for k in arrays]
+        stacked = [np.empty((length, *a.shape), a.dtype) for a in out_avals[n_carry:]]
+        fixed = n_consts + n_carry
+        final = drive(*conv[:fixed], *spares, *conv[fixed:], *stacked, *body_consts, length)
+        carry = [np.asarray(v, a.dtype) for v, a in zip(final, out_avals, strict=False)]
+        return carry + stacked
+
+    return run
+
+
+def _arg(value: Any, aval: Any, copy: bool) -> Any:
+    """A value as the kernel's signature takes it: NumPy scalars, C-contiguous arrays (array
+    carries copied: the driver writes into them)."""
+    array = np.asarray(value, aval.dtype)
+    if aval.ndim == 0:
+        return array[()]
+    return np.array(array, order="C") if copy else np.ascontiguousarray(array)
