@@ -355,6 +355,8 @@ def test_compiled_fori_and_while_loops():
     np.testing.assert_allclose(tg.jit(f)(np.ones(2), np.int64(3)), [12.0, 12.0])
     _, n, v = tg.jit(_collatz)(np.int64(27))
     assert int(n) == 111 and float(v) == pytest.approx(1.01**111)
+    x = np.array([0.1, -0.2])  # a scan and a cond inside a fori_loop: loops inside a body
+    _close(tg.value_and_grad(nested)(x), tg.value_and_grad(nested_unrolled)(x))
     x = np.asarray(B0)
     _close(
         tg.grad(lambda v: tg.fori_loop(0, 3, _body, v).sum())(x),

@@ -103,16 +103,8 @@ def scan(
     _same_tree("the carry returned by the scan body", f, carry_tree, init_tree)
     n_carry = len(init_leaves)
     _out_avals_error("the carry returned", f, program.out_avals[:n_carry], carry_avals)
-    outs = C.apply(
-        C.scan,
-        [*consts, *init_leaves, *x_leaves],
-        len(program.outputs),
-        body=SubProgram(program),
-        n_consts=len(consts),
-        n_carry=n_carry,
-        length=length,
-        reverse=bool(reverse),
-    )
+    args = [*consts, *init_leaves, *x_leaves]
+    outs = C.bind_scan(args, program, len(consts), n_carry, length, bool(reverse))
     return tree_unflatten(init_tree, outs[:n_carry]), tree_unflatten(y_tree, outs[n_carry:])
 
 

@@ -225,7 +225,7 @@ def _driver(body: Program, gen: Generated, kernel: Any, loop: dict) -> Any:
             after.append(f"        {target} = r{o}")
     call = f"_body({', '.join(args)})"
     if returned:
-        call = f"{', '.join(returned)}{',' if len(returned) == 1 else ''} = {call}"
+        call = f"{', '.join(returned)} = {call}"  # one scalar comes back bare, more as a tuple
     step = "T - 1 - i" if loop["reverse"] else "i"
     lines = [
         f"@numba.njit({njit_options(False)})",
@@ -271,9 +271,11 @@ def _native_scan(body: Program, gen: Generated, drive: Any, loop: dict) -> Runne
 
 
 def _arg(value: Any, aval: Any, copy: bool) -> Any:
-    """A value as the kernel's signature takes it: NumPy scalars, C-contiguous arrays (array
-    carries copied: the driver writes into them)."""
+    """A value as the kernel's signature takes it: NumPy scalars, C-contiguous writable arrays
+    (constants are read-only; array carries are copied: the driver writes into them)."""
     array = np.asarray(value, aval.dtype)
     if aval.ndim == 0:
         return array[()]
-    return np.array(array, order="C") if copy else np.ascontiguousarray(array)
+    if copy or not (array.flags.c_contiguous and array.flags.writeable):
+        return np.array(array, order="C")
+    return array

@@ -31,7 +31,7 @@ import numpy as np
 from ..errors import ControlFlowError
 from .adjoint import split_program, vjp_program
 from .interpret import eval_program
-from .ir import Aval, Literal, Program, SubProgram
+from .ir import Aval, Eqn, Literal, Program, SubProgram, Var
 from .passes import optimize
 from .primitives import Kind, Primitive, add, broadcast_to
 from .tracing import Tracer, bind, current_box, trace_flat
@@ -117,85 +117,127 @@ def _scan_out_avals(body: SubProgram, params: dict) -> list[Aval]:
     return prog.out_avals[:n_carry] + ys
 
 
-def _scan_vjp_all(
-    cts: dict[int, Any], *args: Any, body, n_consts, n_carry, length, reverse
-) -> list:
-    prog = body.program
-    n_fixed, n_out = n_consts + n_carry, len(prog.outputs)
+def invariant_part(program: Program, n_consts: int) -> tuple[list[Eqn], set[Var]]:
+    """The equations of a loop body that read only its consts (the same at every step), and
+    the variables they and the consts define."""
+    invariant = set(program.inputs[:n_consts])
+    eqns = []
+    for eqn in program.eqns:
+        if eqn.prim.kind is not Kind.CONTROL and all(
+            not isinstance(a, Var) or a in invariant for a in eqn.inputs
+        ):
+            eqns.append(eqn)
+            invariant.add(eqn.out)
+    return eqns, invariant
+
+
+def bind_scan(
+    args: Sequence[Any], body: Program, n_consts: int, n_carry: int, length: int, reverse: bool
+) -> list[Any]:
+    """All results of a scan of ``body``, with its loop-invariant equations hoisted out: they
+    run once, before the loop, and their values enter the body as extra consts."""
+    hoist, invariant = invariant_part(body, n_consts)
+    if hoist:
+        rest = [e for e in body.eqns if e.out not in invariant]
+        read = {a for e in rest for a in e.inputs if isinstance(a, Var)}
+        read |= {a for a in body.outputs if isinstance(a, Var)}
+        hoisted = [e.out for e in hoist if e.out in read]
+        values = eval_program(Program(body.inputs[:n_consts], hoist, hoisted), args[:n_consts])
+        body = Program(
+            body.inputs[:n_consts] + hoisted + body.inputs[n_consts:], rest, body.outputs
+        )
+        args = [*args[:n_consts], *values, *args[n_consts:]]
+        n_consts += len(hoisted)
+    loop = {"n_consts": n_consts, "n_carry": n_carry, "length": length, "reverse": reverse}
+    return apply(scan, args, len(body.outputs), body=SubProgram(optimize(body)), **loop)
+
+
+def _scan_vjp_all(cts: dict[int, Any], *args: Any, body: SubProgram, **loop: Any) -> list:
+    prog, n_consts, n_carry = body.program, loop["n_consts"], loop["n_carry"]
+    n_out = len(prog.outputs)
     wrt = [i for i, v in enumerate(prog.inputs) if _is_float(v.aval)]
     joint = vjp_program(prog, wrt, current_box())
     fwd, bwd, _ = split_program(joint, len(prog.inputs), range(n_out))
     residuals = fwd.outputs[n_out:]
-    # Residuals that are consts are loop-invariant: passed once, not stored per step.
-    const_pos = {v: i for i, v in enumerate(fwd.inputs[:n_consts])}
-    invariant = [r for r in residuals if r in const_pos]
-    stored = [r for r in residuals if r not in const_pos]
-    fwd_body = Program(fwd.inputs, fwd.eqns, fwd.outputs[:n_out] + stored)
-    params = {"n_consts": n_consts, "n_carry": n_carry, "length": length}
-    stacks = apply(
-        scan,
-        args,
-        n_out + len(stored),
-        body=SubProgram(optimize(fwd_body)),
-        reverse=reverse,
-        **params,
-    )[n_out:]
-
-    out_avals = prog.out_avals
-    float_consts = [i for i in wrt if i < n_consts]
-    float_carry = [i for i in wrt if n_consts <= i < n_fixed]
-    float_xs = [i for i in wrt if i >= n_fixed]
-    float_ys = [j for j in range(n_carry, n_out) if _is_float(out_avals[j])]
-
-    def step(*a: Any) -> list[Any]:
-        it = iter(a)
-        by_res = {r: next(it) for r in invariant}
-        acc = [next(it) for _ in float_consts]
-        ct_carry = dict(zip(float_carry, (next(it) for _ in float_carry), strict=True))
-        by_res.update({r: next(it) for r in stored})
-        ct_y = {j: next(it) for j in float_ys}
-        seeds = [ct_carry.get(n_consts + k) for k in range(n_carry)] + [
-            ct_y.get(j) for j in range(n_carry, n_out)
-        ]
-        seeds = [
-            np.zeros(av.shape, av.dtype) if s is None else s
-            for s, av in zip(seeds, out_avals, strict=True)
-        ]
-        got = dict(zip(wrt, eval_program(bwd, [by_res[r] for r in residuals] + seeds), strict=True))
-        return (
-            [add(s, got[i]) for s, i in zip(acc, float_consts, strict=True)]
-            + [got[i] for i in float_carry]
-            + [got[i] for i in float_xs]
-        )
-
-    in_avals = [r.aval for r in invariant] + [
-        prog.inputs[i].aval for i in float_consts + float_carry
-    ]
-    in_avals += [r.aval for r in stored] + [out_avals[j] for j in float_ys]
-    back, captured = trace_flat(step, in_avals, current_box())
-    assert not captured, "the backward body is closed"
-    inv_args = [args[const_pos[r]] for r in invariant]
-    init = [zeros_like_aval(prog.inputs[i].aval) for i in float_consts]
-    init += [_ct_or_zero(cts, i - n_consts, out_avals[i - n_consts]) for i in float_carry]
+    # Residuals computed from consts alone are loop-invariant: computed once, not stored.
+    hoist, invariant_vars = invariant_part(fwd, n_consts)
+    invariant = [r for r in residuals if r in invariant_vars]
+    stored = [r for r in residuals if r not in invariant_vars]
+    invariant_values = eval_program(
+        Program(fwd.inputs[:n_consts], hoist, invariant), args[:n_consts]
+    )
+    # The forward loop again, storing residuals per step; passes.share_loops then lets it
+    # stand for the plain forward loop too, so the forward runs once.
+    with_residuals = Program(fwd.inputs, fwd.eqns, fwd.outputs[:n_out] + stored)
+    extended = SubProgram(optimize(with_residuals), extends=body)
+    stacks = apply(scan, args, n_out + len(stored), body=extended, **loop)[n_out:]
+    plan = _BackwardPlan(prog, wrt, n_consts, n_carry)
+    back = plan.body(bwd, residuals, invariant, stored)
     ct_ys = [
-        _ct_or_zero(cts, j, Aval((length, *out_avals[j].shape), out_avals[j].dtype))
-        for j in float_ys
+        _ct_or_zero(
+            cts, j, Aval((loop["length"], *plan.out_avals[j].shape), plan.out_avals[j].dtype)
+        )
+        for j in plan.float_ys
     ]
-    n_back = len(float_consts) + len(float_carry) + len(float_xs)
-    outs = apply(
-        scan,
-        [*inv_args, *init, *stacks, *ct_ys],
-        n_back,
-        body=SubProgram(optimize(back)),
-        n_consts=len(invariant),
-        n_carry=len(float_consts) + len(float_carry),
-        length=length,
-        reverse=not reverse,
+    init = [zeros_like_aval(prog.inputs[i].aval) for i in plan.float_consts]
+    init += [_ct_or_zero(cts, i - n_consts, plan.out_avals[i - n_consts]) for i in plan.float_carry]
+    outs = bind_scan(
+        [*invariant_values, *init, *stacks, *ct_ys],
+        back,
+        len(invariant),
+        len(init),
+        loop["length"],
+        not loop["reverse"],
     )
     result: list[Any] = [None] * len(args)
-    for i, g in zip(float_consts + float_carry + float_xs, outs, strict=True):
+    for i, g in zip(plan.float_consts + plan.float_carry + plan.float_xs, outs, strict=True):
         result[i] = g
     return result
+
+
+class _BackwardPlan:
+    """Which of a scan body's inputs and outputs carry cotangents, and its backward body."""
+
+    def __init__(self, prog: Program, wrt: list[int], n_consts: int, n_carry: int) -> None:
+        n_fixed, n_out = n_consts + n_carry, len(prog.outputs)
+        self.prog, self.wrt, self.n_consts, self.n_carry = prog, wrt, n_consts, n_carry
+        self.out_avals = prog.out_avals
+        self.float_consts = [i for i in wrt if i < n_consts]
+        self.float_carry = [i for i in wrt if n_consts <= i < n_fixed]
+        self.float_xs = [i for i in wrt if i >= n_fixed]
+        self.float_ys = [j for j in range(n_carry, n_out) if _is_float(self.out_avals[j])]
+
+    def seeds(self, ct_carry: dict[int, Any], ct_y: dict[int, Any]) -> list[Any]:
+        """The body's output cotangents; zeros for the non-float outputs."""
+        seeds = []
+        for j, aval in enumerate(self.out_avals):
+            ct = ct_carry.get(self.n_consts + j) if j < self.n_carry else ct_y.get(j)
+            seeds.append(np.zeros(aval.shape, aval.dtype) if ct is None else ct)
+        return seeds
+
+    def body(self, bwd: Program, residuals: list, invariant: list, stored: list) -> Program:
+        """``(*invariant residuals, *ct accumulators, *carry cts, *stored residuals, *y cts)
+        -> (*accumulators, *carry cts, *x cts)``: one step of the backward loop."""
+        prog = self.prog
+
+        def step(*a: Any) -> list[Any]:
+            it = iter(a)
+            by_res = {r: next(it) for r in invariant}
+            acc = [next(it) for _ in self.float_consts]
+            ct_carry = {i: next(it) for i in self.float_carry}
+            by_res.update({r: next(it) for r in stored})
+            ct_y = {j: next(it) for j in self.float_ys}
+            args = [by_res[r] for r in residuals] + self.seeds(ct_carry, ct_y)
+            got = dict(zip(self.wrt, eval_program(bwd, args), strict=True))
+            sums = [add(s, got[i]) for s, i in zip(acc, self.float_consts, strict=True)]
+            return sums + [got[i] for i in self.float_carry + self.float_xs]
+
+        avals = [r.aval for r in invariant]
+        avals += [prog.inputs[i].aval for i in self.float_consts + self.float_carry]
+        avals += [r.aval for r in stored] + [self.out_avals[j] for j in self.float_ys]
+        back, captured = trace_flat(step, avals, current_box())
+        assert not captured, "the backward body is closed"
+        return back
 
 
 def _ct_or_zero(cts: dict[int, Any], index: int, aval: Aval) -> Any:

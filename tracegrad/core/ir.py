@@ -172,6 +172,10 @@ class SubProgram:
     their compiled code; the key holds constant values, unlike the printed text."""
 
     program: Program
+    # For reverse mode: this body is ``extends``'s with extra (residual) outputs appended, so a
+    # loop over it also computes the loop over ``extends`` (passes.share_loops).  Not part of
+    # the key: it says how the body was made, not what it computes.
+    extends: SubProgram | None = None
 
     @property
     def key(self) -> tuple:
@@ -364,8 +368,8 @@ def _params_once(eqn: Eqn, out: str, shown: dict[tuple, str]) -> str:
     reference to the first member, so a loop with many results prints its body once."""
     if not sub_programs(eqn):
         return format_params(eqn.params)
-    key = (eqn.prim.name, tuple(k for k in eqn.params if k != "index"), eqn.inputs)
-    key = (key, tuple(id(v) for k, v in eqn.params.items() if k != "index"))
+    params = tuple((k, v) for k, v in eqn.params_key() if k != "index")
+    key = (eqn.prim.name, params, tuple(atom_key(a) for a in eqn.inputs))
     if key in shown:
         return f"[index={eqn.params.get('index')}, same loop as {shown[key]}]"
     shown[key] = out
