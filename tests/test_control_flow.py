@@ -376,3 +376,11 @@ def test_compiled_cond_and_switch():
         g = tg.grad(f)(x, np.int64(k))
         h = tg.grad(lambda x, k=k: _branches(x)[k](x * 2.0) + np.sum(x))(x)
         _close(g, h)
+
+
+def test_show_source_shows_the_body_kernel_and_its_native_loop():
+    def f(x, xs):
+        return tg.scan(lambda c, t: (np.sin(c) * t, c), x, xs)[1].sum()
+
+    src = tg.show_source(f)(np.ones(3), np.ones((4, 3)))
+    assert "scan body" in src and "def drive(" in src and "for i in range(T):" in src

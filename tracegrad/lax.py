@@ -55,7 +55,7 @@ def _trace(
 def _out_avals_error(what: str, f: Callable, got: Sequence[Aval], want: Sequence[Aval]) -> None:
     if list(got) != list(want):
         raise ControlFlowError(
-            f"{what} of {function_name(f)} has types ({', '.join(map(str, got))}) but must "
+            f"{what} {function_name(f)} has types ({', '.join(map(str, got))}) but must "
             f"match ({', '.join(map(str, want))}). Cast with .astype(...) or build the initial "
             "value with the dtype and shape the body returns."
         )
@@ -63,9 +63,7 @@ def _out_avals_error(what: str, f: Callable, got: Sequence[Aval], want: Sequence
 
 def _same_tree(what: str, f: Callable, got: TreeDef, want: TreeDef) -> None:
     if got != want:
-        raise ControlFlowError(
-            f"{what} of {function_name(f)} has structure {got}, expected {want}."
-        )
+        raise ControlFlowError(f"{what} {function_name(f)} has structure {got}, expected {want}.")
 
 
 # =============================================================================================
@@ -102,7 +100,7 @@ def scan(
     (carry_tree, y_tree) = found["tree"].children if found["tree"].children else (None, None)
     _same_tree("the carry returned by the scan body", f, carry_tree, init_tree)
     n_carry = len(init_leaves)
-    _out_avals_error("the carry returned", f, program.out_avals[:n_carry], carry_avals)
+    _out_avals_error("the carry returned by", f, program.out_avals[:n_carry], carry_avals)
     args = [*consts, *init_leaves, *x_leaves]
     outs = C.bind_scan(args, program, len(consts), n_carry, length, bool(reverse))
     return tree_unflatten(init_tree, outs[:n_carry]), tree_unflatten(y_tree, outs[n_carry:])
@@ -170,7 +168,7 @@ def while_loop(
     cond_prog, cond_consts, _ = _trace(cond_fun, [tree], avals)
     body_prog, body_consts, found = _trace(body_fun, [tree], avals)
     _same_tree("the value returned by while_loop's body_fun", body_fun, found["tree"], tree)
-    _out_avals_error("the value returned", body_fun, body_prog.out_avals, avals)
+    _out_avals_error("the value returned by", body_fun, body_prog.out_avals, avals)
     if cond_prog.out_avals != [Aval((), np.dtype(bool))]:
         raise ControlFlowError(
             f"while_loop's cond_fun {function_name(cond_fun)} must return one bool scalar, "
@@ -202,8 +200,8 @@ def switch(index: Any, branches: Sequence[Callable[..., Any]], *operands: Any) -
     traced = [_trace(lambda args, b=b: b(*args), [tree], avals) for b in branches]
     first_tree = traced[0][2]["tree"]
     for b, (prog, _, found) in zip(branches, traced, strict=True):
-        _same_tree("the output", b, found["tree"], first_tree)
-        _out_avals_error("the output", b, prog.out_avals, traced[0][0].out_avals)
+        _same_tree("the output of branch", b, found["tree"], first_tree)
+        _out_avals_error("the output of branch", b, prog.out_avals, traced[0][0].out_avals)
     consts = list({id(t): t for _, captured, _ in traced for t in captured}.values())
     programs = tuple(SubProgram(_over(prog, captured, consts)) for prog, captured, _ in traced)
     which = _as_index(index)

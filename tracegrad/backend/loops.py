@@ -26,7 +26,7 @@ import numpy as np
 from .. import config
 from ..core import control_flow as C
 from ..core.interpret import group_key
-from ..core.ir import Aval, Eqn, Literal, Program, Var
+from ..core.ir import Aval, Eqn, Literal, Program, SubProgram, Var
 from ..core.passes import lower
 from ..core.primitives import Kind
 from . import codegen, disk_cache
@@ -204,6 +204,15 @@ def _kernel(program: Program, settings: config.Settings) -> tuple[Generated, Any
 def _driver(body: Program, gen: Generated, kernel: Any, loop: dict) -> Any:
     """A ``numba.njit`` driver calling the body kernel in a native loop (see the module
     docstring); the trip count is its last argument."""
+    import numba
+
+    ns: dict[str, Any] = {"numba": numba, "_body": kernel}
+    exec(driver_source(body, gen, loop), ns)
+    return ns["drive"]
+
+
+def driver_source(body: Program, gen: Generated, loop: dict) -> str:
+    """The source of a scan's driver: ``_body`` is the body's kernel (``program``)."""
     n_consts, n_carry = loop["n_consts"], loop["n_carry"]
     in_avals, out_avals = body.in_avals, body.out_avals
     n_xs = len(in_avals) - n_consts - n_carry
@@ -237,11 +246,42 @@ def _driver(body: Program, gen: Generated, kernel: Any, loop: dict) -> Any:
         *(f"        k{k}, n{k} = n{k}, k{k}" for k in arrays),  # the step's output is next input
         f"    return ({''.join(f'k{k}, ' for k in range(n_carry))})",
     ]
-    import numba
+    return "\n".join(lines)
 
-    ns: dict[str, Any] = {"numba": numba, "_body": kernel}
-    exec("\n".join(lines), ns)
-    return ns["drive"]
+
+def source(program: Program, vector_math: bool = True) -> str:
+    """The generated source of a program with loops: each compiled piece under a heading,
+    and each scan's native driver after its body."""
+    texts = []
+    steps = _steps(program)
+    for k, (step, later) in enumerate(zip(steps, _needed_after(steps, program), strict=True)):
+        eqn = step[0]
+        if eqn.prim.kind is not Kind.CONTROL:
+            defined = {e.out for e in step}
+            outs = [e.out for e in step if e.out in later]
+            piece = Program([v for v in _reads(step) if v not in defined], step, outs)
+            texts.append(_piece(f"step {k}: straight-line code", piece, vector_math))
+            continue
+        for name, value in eqn.params.items():
+            for sub in value if isinstance(value, tuple) else (value,):
+                if isinstance(sub, SubProgram):
+                    title = f"step {k}: {eqn.prim.name} {name}"
+                    texts.append(_piece(title, sub.program, vector_math))
+        body = lower(eqn.params["body"].program) if eqn.prim is C.scan else None
+        if body is not None and not C.has_control_flow(body):
+            gen = codegen.generate(body, False, vector_math)
+            loop = {k: eqn.params[k] for k in ("n_consts", "n_carry", "reverse")}
+            texts.append(f"# the native loop calling it:\n{driver_source(body, gen, loop)}")
+    return "\n\n".join(texts)
+
+
+def _piece(title: str, program: Program, vector_math: bool) -> str:
+    program = lower(program)
+    if C.has_control_flow(program):
+        text = source(program, vector_math)
+    else:
+        text = codegen.generate_source(program, cache=False, vector_math=vector_math)
+    return f"# {'=' * 30} {title}\n{text}"
 
 
 def _native_scan(body: Program, gen: Generated, drive: Any, loop: dict) -> Runner:
