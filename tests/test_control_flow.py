@@ -384,3 +384,14 @@ def test_show_source_shows_the_body_kernel_and_its_native_loop():
 
     src = tg.show_source(f)(np.ones(3), np.ones((4, 3)))
     assert "scan body" in src and "def drive(" in src and "for i in range(T):" in src
+
+
+def test_unused_stacked_outputs_leave_the_body():
+    def f(x):
+        carry, (kept, dropped) = tg.scan(lambda c, t: (c * t, (c + t, np.exp(c))), x, np.ones(3))
+        return carry + kept.sum()
+
+    program = tg.make_ir(tg.value_and_grad(f))(0.5)
+    bodies = [e.params["body"].program for e in program.eqns if e.prim.name == "scan"]
+    assert bodies and not any(e.prim.name == "exp" for b in bodies for e in b.eqns)
+    assert tg.value_and_grad(f)(0.5) == pytest.approx((0.5 + 4.5, 1.0 + 3.0))

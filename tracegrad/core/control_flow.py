@@ -259,6 +259,18 @@ def _pick(impl_all: Any) -> Any:
     return impl
 
 
+def _scan_prune(used: set[int], *, body: SubProgram, n_carry: int, **params: Any) -> Any:
+    # Carries feed the next step, so they stay; stacked outputs nobody reads go.
+    prog = body.program
+    keep = list(range(n_carry)) + [j for j in range(n_carry, len(prog.outputs)) if j in used]
+    if len(keep) == len(prog.outputs):
+        return None
+    outputs = [prog.outputs[j] for j in keep]
+    # No longer an extension with the same result positions: share_loops must not use it.
+    pruned = SubProgram(optimize(Program(prog.inputs, prog.eqns, outputs)))
+    return {"body": pruned, "n_carry": n_carry, **params}, {j: k for k, j in enumerate(keep)}
+
+
 scan = Primitive(
     name="scan",
     kind=Kind.CONTROL,
@@ -267,6 +279,7 @@ scan = Primitive(
     impl_all=_scan_impl_all,
     vjp=_single_vjp(_scan_vjp_all),
     vjp_all=_scan_vjp_all,
+    prune=_scan_prune,
 )
 
 

@@ -161,11 +161,44 @@ def share_loops(program: Program) -> Program:
     return Program(program.inputs, eqns, list(substitute(program.outputs, mapping)))
 
 
+def prune_loops(program: Program) -> Program:
+    """Drop the results of loops and branches that no equation reads from their bodies (DCE
+    reaching inside): a stacked output nobody reads is neither computed nor stored."""
+    used: dict[tuple, set[int]] = {}
+    for eqn in program.eqns:
+        if eqn.prim.prune is not None:
+            used.setdefault(_group(eqn), set()).add(eqn.params["index"])
+    renamed: dict[tuple, tuple[dict, dict[int, int]] | None] = {}
+    eqns = []
+    for eqn in program.eqns:
+        if eqn.prim.prune is None:
+            eqns.append(eqn)
+            continue
+        key = _group(eqn)
+        if key not in renamed:
+            params = {k: v for k, v in eqn.params.items() if k != "index"}
+            renamed[key] = eqn.prim.prune(used[key], **params)
+        if renamed[key] is None:
+            eqns.append(eqn)
+            continue
+        params, index = renamed[key]
+        eqns.append(
+            Eqn(eqn.prim, eqn.inputs, eqn.out, {**params, "index": index[eqn.params["index"]]})
+        )
+    return Program(program.inputs, eqns, program.outputs)
+
+
+def _group(eqn: Eqn) -> tuple:
+    params = tuple((k, v) for k, v in eqn.params_key() if k != "index")
+    return (eqn.prim.name, params, tuple(atom_key(a) for a in eqn.inputs))
+
+
 PIPELINE: list[tuple[Callable[[Program], Program], str]] = [
     (simplify, "remove identities the adjoint introduces (x*1, x+0, no-op reshapes)"),
     (share_loops, "a loop that reverse mode re-ran to store residuals gives its values too"),
     (cse, "share work between forward and backward sweeps, and between rules"),
     (dce, "drop cotangents and values that no output needs"),
+    (prune_loops, "loops stop computing the results that DCE dropped"),
 ]
 
 

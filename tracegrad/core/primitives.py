@@ -99,6 +99,9 @@ class Primitive:
     # cotangents of the whole group ({index: ct}) so the backward loop runs once.
     impl_all: Callable[..., list[Any]] | None = None
     vjp_all: Callable[..., Sequence[Any]] | None = None
+    # prune(used, **params) -> (params, {old index: new index}) without the results no
+    # equation reads (passes.prune_loops), or None when none can go.
+    prune: Callable[..., tuple[dict[str, Any], dict[int, int]] | None] | None = None
 
     def __post_init__(self) -> None:
         if self.name in REGISTRY:
