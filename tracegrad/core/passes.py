@@ -182,9 +182,8 @@ def prune_loops(program: Program) -> Program:
             eqns.append(eqn)
             continue
         params, index = renamed[key]
-        eqns.append(
-            Eqn(eqn.prim, eqn.inputs, eqn.out, {**params, "index": index[eqn.params["index"]]})
-        )
+        params = {**params, "index": index[eqn.params["index"]]}
+        eqns.append(Eqn(eqn.prim, eqn.inputs, eqn.out, {k: params[k] for k in eqn.params}))
     return Program(program.inputs, eqns, program.outputs)
 
 
