@@ -173,46 +173,40 @@ def _scan_runner(params: dict, settings: config.Settings) -> Runner:
         # One driver per body and direction, whatever the trip count (a runtime argument).
         key = (params["body"], loop["n_consts"], n_carry, loop["reverse"], settings.vector_math)
         if key not in _DRIVERS:
-            gen, kernel = _kernel(body, settings)
-            native = len(gen.kernels) == 1 and gen.kernels[0] == gen.entry
-            if native and all(p.kind != "literal" for p in gen.outputs):
-                _DRIVERS[key] = (gen, _driver(body, gen, kernel, loop))
-            else:
-                _DRIVERS[key] = None
+            _DRIVERS[key] = _load_driver(body, loop, settings)
         if _DRIVERS[key] is not None:
             return _native_scan(body, *_DRIVERS[key], loop)
     run_body = _compile(body, settings)
     return lambda args: C.run_scan(run_body, args, y_avals, **loop)
 
 
-def _kernel(program: Program, settings: config.Settings) -> tuple[Generated, Any]:
-    """The generated body and its njit entry, loaded as ``compiler`` loads programs."""
+def _load_driver(body: Program, loop: dict, settings: config.Settings) -> Any:
+    """The generated body and its native driver, in one file loaded as ``compiler`` loads
+    programs (so Numba's disk cache keeps both), or None if the driver cannot call it."""
     made: dict[tuple[bool, bool], Generated] = {}
 
     def generated_for(cache: bool, user_names: bool) -> Generated:
         if (cache, user_names) not in made:
             made[cache, user_names] = codegen.generate(
-                program, cache, settings.vector_math, user_names
+                body, cache, settings.vector_math, user_names
             )
         return made[cache, user_names]
 
-    module, cached = disk_cache.load(lambda *how: generated_for(*how).source, settings)
-    gen = generated_for(cached, True)
-    return gen, getattr(module, gen.entry)
+    gen = generated_for(False, True)
+    if gen.kernels != [gen.entry] or any(p.kind == "literal" for p in gen.outputs):
+        return None  # a Python driver chains several functions, or a constant output
+
+    def source_for(cache: bool, user_names: bool) -> str:
+        gen = generated_for(cache, user_names)
+        return f"{gen.source}\n\n{driver_source(body, gen, loop, cache)}\n"
+
+    module, cached = disk_cache.load(source_for, settings)
+    return generated_for(cached, True), module.drive
 
 
-def _driver(body: Program, gen: Generated, kernel: Any, loop: dict) -> Any:
-    """A ``numba.njit`` driver calling the body kernel in a native loop (see the module
-    docstring); the trip count is its last argument."""
-    import numba
-
-    ns: dict[str, Any] = {"numba": numba, "_body": kernel}
-    exec(driver_source(body, gen, loop), ns)
-    return ns["drive"]
-
-
-def driver_source(body: Program, gen: Generated, loop: dict) -> str:
-    """The source of a scan's driver: ``_body`` is the body's kernel (``program``)."""
+def driver_source(body: Program, gen: Generated, loop: dict, cache: bool = False) -> str:
+    """The source of a scan's driver, appended to the body's source: it calls the body's
+    kernel ``program`` in a native loop."""
     n_consts, n_carry = loop["n_consts"], loop["n_carry"]
     in_avals, out_avals = body.in_avals, body.out_avals
     n_xs = len(in_avals) - n_consts - n_carry
@@ -232,12 +226,12 @@ def driver_source(body: Program, gen: Generated, loop: dict) -> str:
         else:
             returned.append(f"r{o}")
             after.append(f"        {target} = r{o}")
-    call = f"_body({', '.join(args)})"
+    call = f"{gen.entry}({', '.join(args)})"
     if returned:
         call = f"{', '.join(returned)} = {call}"  # one scalar comes back bare, more as a tuple
     step = "T - 1 - i" if loop["reverse"] else "i"
     lines = [
-        f"@numba.njit({njit_options(False)})",
+        f"@numba.njit({njit_options(cache)})",
         f"def drive({', '.join([*consts, *carry, *spare, *xs, *ys, *qs, 'T'])}):",
         "    for i in range(T):",
         f"        t = {step}",
