@@ -395,3 +395,19 @@ def test_unused_stacked_outputs_leave_the_body():
     bodies = [e.params["body"].program for e in program.eqns if e.prim.name == "scan"]
     assert bodies and not any(e.prim.name == "exp" for b in bodies for e in b.eqns)
     assert tg.value_and_grad(f)(0.5) == pytest.approx((0.5 + 4.5, 1.0 + 3.0))
+
+
+def test_compile_cache_key_holds_the_body_and_its_constants():
+    from tracegrad.backend.compiler import structural_key
+
+    def program_with(k):
+        return tg.make_ir(lambda x: tg.scan(lambda c, y: (c * k, None), x, np.ones(2))[0])(
+            np.ones(2)
+        )
+
+    same = (
+        structural_key(program_with(np.array([1.0, 2.0]))),
+        structural_key(program_with(np.array([1.0, 2.0]))),
+    )
+    assert same[0] == same[1]
+    assert structural_key(program_with(np.array([1.0, 3.0]))) != same[0]
