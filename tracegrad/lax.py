@@ -143,9 +143,14 @@ def fori_loop(lower: Any, upper: Any, body_fun: Callable[[Any, Any], Any], init_
     in reverse mode); with a traced bound it is a ``while_loop``, as in JAX."""
     lo, hi = _static_int(lower), _static_int(upper)
     if lo is not None and hi is not None:
-        steps = np.arange(lo, max(lo, hi), dtype=np.int64)
-        carry, _ = scan(lambda val, i: (body_fun(i, val), None), init_val, steps)
-        return carry
+        # The index is an integer carry (not a constant array of T indices): nothing in the
+        # program grows with the trip count.
+        def step(state: tuple, _: None) -> tuple:
+            i, val = state
+            return (i + 1, body_fun(i, val)), None
+
+        (_, val), _ = scan(step, (np.int64(lo), init_val), None, length=max(hi - lo, 0))
+        return val
 
     def cond_fun(state: tuple) -> Any:
         return state[0] < state[1]
