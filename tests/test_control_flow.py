@@ -384,6 +384,10 @@ def test_show_source_shows_the_body_kernel_and_its_native_loop():
 
     src = tg.show_source(f)(np.ones(3), np.ones((4, 3)))
     assert "scan body" in src and "def drive(" in src and "for i in range(T):" in src
+    src = tg.show_source(lambda v, n: tg.fori_loop(0, n, lambda i, a: a * 0.5, v))(
+        np.ones(3), np.int64(4)
+    )
+    assert "while go:" in src
 
 
 def test_unused_stacked_outputs_leave_the_body():

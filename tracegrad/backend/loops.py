@@ -25,10 +25,11 @@ import numpy as np
 
 from .. import config
 from ..core import control_flow as C
-from ..core.interpret import group_key
+from ..core.interpret import eval_program, group_key
 from ..core.ir import Aval, Eqn, Literal, Program, SubProgram, Var
-from ..core.passes import lower
+from ..core.passes import lower, optimize
 from ..core.primitives import Kind
+from ..core.tracing import trace_flat
 from . import codegen, disk_cache
 from .package import Generated, njit_options
 
@@ -142,11 +143,7 @@ def _group_runner(members: list[Eqn], settings: config.Settings) -> Runner:
     if eqn.prim is C.scan:
         run_all = _scan_runner(params, settings)
     elif eqn.prim is C.while_loop:
-        run_cond = _compile(params["cond"].program, settings)
-        run_body = _compile(params["body"].program, settings)
-
-        def run_all(args: Sequence[Any]) -> list[Any]:
-            return C.run_while(run_cond, run_body, args, params["n_cond"], params["n_body"])
+        run_all = _while_runner(params, settings)
 
     else:
         branches: dict[int, Runner] = {}  # compiled when first taken
@@ -178,6 +175,52 @@ def _scan_runner(params: dict, settings: config.Settings) -> Runner:
             return _native_scan(body, *_DRIVERS[key], loop)
     run_body = _compile(body, settings)
     return lambda args: C.run_scan(run_body, args, y_avals, **loop)
+
+
+def _while_runner(params: dict, settings: config.Settings) -> Runner:
+    """A native ``while`` over one kernel computing the new carry and the condition on it;
+    the condition on the initial carry is interpreted (once per call)."""
+    cond, body = lower(params["cond"].program), lower(params["body"].program)
+    n_cond, n_body = params["n_cond"], params["n_body"]
+    step = (
+        None
+        if C.has_control_flow(body) or C.has_control_flow(cond)
+        else _step(cond, body, n_cond, n_body)
+    )
+    loop = {"n_consts": n_cond + n_body, "n_carry": len(body.outputs), "while": True}
+    key = (params["cond"], params["body"], n_cond, n_body, settings.vector_math)
+    if step is not None and key not in _DRIVERS:
+        _DRIVERS[key] = _load_driver(step, loop, settings)
+    if step is None or _DRIVERS[key] is None:
+        run_cond, run_body = _compile(cond, settings), _compile(body, settings)
+        return lambda args: C.run_while(run_cond, run_body, args, n_cond, n_body)
+    gen, drive = _DRIVERS[key]
+    n_fixed = n_cond + n_body
+    arrays = [k for k, a in enumerate(body.out_avals) if a.ndim]
+
+    def run(args: Sequence[Any]) -> list[Any]:
+        go = bool(eval_program(cond, [*args[:n_cond], *args[n_fixed:]])[0])
+        conv = [
+            _arg(v, a, i >= n_fixed)
+            for i, (v, a) in enumerate(zip(args, step.in_avals, strict=True))
+        ]
+        spares = [np.empty_like(conv[n_fixed + k]) for k in arrays]
+        final = drive(*conv, *spares, *gen.consts, go)
+        return [np.asarray(v, a.dtype) for v, a in zip(final, body.out_avals, strict=True)]
+
+    return run
+
+
+def _step(cond: Program, body: Program, n_cond: int, n_body: int) -> Program:
+    """``(*cond consts, *body consts, *carry) -> (*new carry, cond(new carry))``."""
+
+    def step(*args: Any) -> list[Any]:
+        carry = eval_program(body, list(args[n_cond:]))
+        return [*carry, eval_program(cond, [*args[:n_cond], *carry])[0]]
+
+    avals = cond.in_avals[:n_cond] + body.in_avals
+    program, _ = trace_flat(step, avals)
+    return optimize(program)
 
 
 def _load_driver(body: Program, loop: dict, settings: config.Settings) -> Any:
@@ -221,6 +264,8 @@ def driver_source(body: Program, gen: Generated, loop: dict, cache: bool = False
     returned, after = [], []
     for o, plan in enumerate(gen.outputs):
         target = f"k{o}" if o < n_carry else f"y{o - n_carry}[t]"
+        if loop.get("while"):
+            target = f"k{o}" if o < n_carry else "go"  # the last output: cond of the new carry
         if plan.kind == "array":
             args.append(f"n{o}" if o < n_carry else target)
         else:
@@ -229,12 +274,17 @@ def driver_source(body: Program, gen: Generated, loop: dict, cache: bool = False
     call = f"{gen.entry}({', '.join(args)})"
     if returned:
         call = f"{', '.join(returned)} = {call}"  # one scalar comes back bare, more as a tuple
-    step = "T - 1 - i" if loop["reverse"] else "i"
+    if loop.get("while"):
+        head = [f"def drive({', '.join([*consts, *carry, *spare, *qs, 'go'])}):", "    while go:"]
+    else:
+        head = [
+            f"def drive({', '.join([*consts, *carry, *spare, *xs, *ys, *qs, 'T'])}):",
+            "    for i in range(T):",
+            f"        t = {'T - 1 - i' if loop['reverse'] else 'i'}",
+        ]
     lines = [
         f"@numba.njit({njit_options(cache)})",
-        f"def drive({', '.join([*consts, *carry, *spare, *xs, *ys, *qs, 'T'])}):",
-        "    for i in range(T):",
-        f"        t = {step}",
+        *head,
         f"        {call}",
         *after,
         *(f"        k{k}, n{k} = n{k}, k{k}" for k in arrays),  # the step's output is next input
@@ -261,12 +311,37 @@ def source(program: Program, vector_math: bool = True) -> str:
                 if isinstance(sub, SubProgram):
                     title = f"step {k}: {eqn.prim.name} {name}"
                     texts.append(_piece(title, sub.program, vector_math))
-        body = lower(eqn.params["body"].program) if eqn.prim is C.scan else None
-        if body is not None and not C.has_control_flow(body):
-            gen = codegen.generate(body, False, vector_math)
-            loop = {k: eqn.params[k] for k in ("n_consts", "n_carry", "reverse")}
-            texts.append(f"# the native loop calling it:\n{driver_source(body, gen, loop)}")
+        native = _native_source(eqn, vector_math)
+        if native:
+            texts.append(native)
     return "\n\n".join(texts)
+
+
+def _native_source(eqn: Eqn, vector_math: bool) -> str:
+    """The native loop of a scan (calling its body) or a while_loop (calling a kernel that
+    runs the body and the condition on its result), or "" for a loop run from Python."""
+    params = eqn.params
+    if eqn.prim is C.scan:
+        body = lower(params["body"].program)
+        loop = {k: params[k] for k in ("n_consts", "n_carry", "reverse")}
+    elif eqn.prim is C.while_loop:
+        cond, body = lower(params["cond"].program), lower(params["body"].program)
+        if C.has_control_flow(cond) or C.has_control_flow(body):
+            return ""
+        body = _step(cond, body, params["n_cond"], params["n_body"])
+        loop = {"n_consts": params["n_cond"] + params["n_body"], "while": True}
+        loop["n_carry"] = len(body.outputs) - 1
+        texts = [_piece("the while loop's step: body, then cond", body, vector_math)]
+        gen = codegen.generate(body, False, vector_math)
+        return "\n\n".join(
+            [*texts, f"# the native loop calling it:\n{driver_source(body, gen, loop)}"]
+        )
+    else:
+        return ""
+    if C.has_control_flow(body):
+        return ""
+    gen = codegen.generate(body, False, vector_math)
+    return f"# the native loop calling it:\n{driver_source(body, gen, loop)}"
 
 
 def _piece(title: str, program: Program, vector_math: bool) -> str:
