@@ -9,8 +9,9 @@ compiled as its own program, and each loop or branch runs its compiled body:
   into a preallocated ``(T, ...)`` buffer and swapping two buffers per array carry.  Compile
   time does not depend on the trip count.  A body the driver cannot call natively (one split
   into several functions by ``package``, a literal output, a loop inside) runs in a Python
-  loop over its compiled runner instead.
-* ``while_loop``: a Python loop over the compiled cond and body.
+  loop over its compiled runner instead (for ``while_loop`` too).
+* ``while_loop``: the same, a native ``while`` loop over one kernel that runs the body and
+  then the condition on the new carry.
 * ``switch``: the chosen branch's compiled runner.
 
 Segments and bodies go through ``compiler.compile_program``, so they share its caches.
