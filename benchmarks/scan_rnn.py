@@ -5,8 +5,8 @@ runs in a fresh process with the disk cache off, so the first call includes ever
 compile time should not depend on T.  A NumPy forward+backward loop written by hand is the
 per-call reference.
 
-    python benchmarks/scan_rnn.py            # T = 10, 1000, 10000
-    python benchmarks/scan_rnn.py --one 1000 # one trip count, in this process
+    python benchmarks/scan_rnn.py            # T = 10, 1000, 10000; T = 1000 checkpointed
+    python benchmarks/scan_rnn.py --one 1000 [--checkpoint]  # one run, in this process
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ def params(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray
     return rng.normal(scale=0.3, size=(H, H)), rng.normal(scale=0.3, size=(I, H)), np.zeros(H)
 
 
-def loss(p: tuple, xs: np.ndarray) -> object:
+def loss(p: tuple, xs: np.ndarray, remat: bool = False) -> object:
     import tracegrad as tg
 
     Wh, Wx, b = p
@@ -33,8 +33,17 @@ def loss(p: tuple, xs: np.ndarray) -> object:
     def step(h: object, x: object) -> tuple:
         return np.tanh(h @ Wh + x @ Wx + b), None
 
-    h, _ = tg.scan(step, np.zeros(H), xs)
+    h, _ = tg.scan(tg.checkpoint(step) if remat else step, np.zeros(H), xs)
     return (h**2).sum()
+
+
+def stored_bytes(p: tuple, xs: np.ndarray, remat: bool) -> int:
+    """What the forward loop stores for the backward loop (its stacked results)."""
+    import tracegrad as tg
+
+    program = tg.make_ir(tg.grad(lambda p, xs: loss(p, xs, remat)))(p, xs)
+    forward = [e for e in program.eqns if e.prim.name == "scan" and not e.params["reverse"]]
+    return sum(e.out.aval.size * e.out.aval.dtype.itemsize for e in forward if e.out.aval.ndim > 1)
 
 
 def numpy_grad(p: tuple, xs: np.ndarray) -> tuple:
@@ -54,14 +63,14 @@ def numpy_grad(p: tuple, xs: np.ndarray) -> tuple:
     return gWh, gWx, gb
 
 
-def one(T: int) -> None:
+def one(T: int, remat: bool = False) -> None:
     import numba  # noqa: F401  (a warm process has it: time the compiles, not the import)
 
     import tracegrad as tg
 
     rng = np.random.default_rng(0)
     p, xs = params(rng), rng.normal(size=(T, I))
-    g = tg.grad(loss)
+    g = tg.grad(lambda p, xs: loss(p, xs, remat))
     start = time.perf_counter()
     got = g(p, xs)
     first = time.perf_counter() - start
@@ -75,15 +84,18 @@ def one(T: int) -> None:
     ref = time.perf_counter() - start
     assert all(np.allclose(a, b) for a, b in zip(got, want, strict=True))
     print(
-        f"T={T:>6}: first call {first:5.2f} s; grad per call {per_call * 1e3:8.3f} ms "
-        f"({per_call / T * 1e6:5.2f} us/step); NumPy by hand {ref * 1e3:8.2f} ms"
+        f"T={T:>6}{' checkpointed' if remat else ''}: first call {first:5.2f} s; grad per "
+        f"call {per_call * 1e3:8.3f} ms ({per_call / T * 1e6:5.2f} us/step); NumPy by hand "
+        f"{ref * 1e3:8.2f} ms; stored {stored_bytes(p, xs, remat) / 1e3:.0f} kB"
     )
 
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--one"]:
-        one(int(sys.argv[2]))
+        one(int(sys.argv[2]), remat="--checkpoint" in sys.argv)
     else:
         env = {**os.environ, "TRACEGRAD_DISABLE_DISK_CACHE": "1"}
         for T in (10, 1000, 10000):
             subprocess.run([sys.executable, __file__, "--one", str(T)], env=env, check=True)
+        one_run = [sys.executable, __file__, "--one", "1000", "--checkpoint"]
+        subprocess.run(one_run, env=env, check=True)

@@ -415,3 +415,25 @@ def test_compile_cache_key_holds_the_body_and_its_constants():
     )
     assert same[0] == same[1]
     assert structural_key(program_with(np.array([1.0, 3.0]))) != same[0]
+
+
+def test_checkpointed_scan_stores_carries_only_and_has_the_same_gradient():
+    def loss(W, b, h0, xs, zs, remat):
+        step = _step(W, b)
+        body = tg.checkpoint(step) if remat else step
+        carry, (sums, hs) = tg.scan(body, {"h": h0, "s": h0[0] * 0}, (xs, zs))
+        return carry["h"].sum() + carry["s"] + sums.sum() + (hs**2).sum()
+
+    args = _rnn_args(4, np.float64)
+    argnums = (0, 1, 2, 3, 4)
+    plain = tg.value_and_grad(lambda *a: loss(*a, False), argnums=argnums)(*args)
+    remat = tg.value_and_grad(lambda *a: loss(*a, True), argnums=argnums)(*args)
+    _close(remat, plain)
+    check_grads(lambda *a: loss(*a, True), args, order=2)
+
+    def stored(remat):
+        program = tg.make_ir(tg.grad(lambda *a: loss(*a, remat), argnums=argnums))(*args)
+        forward = [e for e in program.eqns if e.prim.name == "scan" and not e.params["reverse"]]
+        return sum(e.out.aval.size for e in forward)
+
+    assert stored(True) < stored(False)

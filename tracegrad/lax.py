@@ -81,6 +81,9 @@ def scan(
     """Loop ``carry, y = f(carry, x)`` over the leading axis of ``xs``; return the final carry
     and the ``y``s stacked.  ``unroll`` is accepted for JAX compatibility; it does not change
     the result (the loop is never unrolled)."""
+    # scan(tg.checkpoint(f), ...): store only the carries, recompute each step backwards.
+    remat = hasattr(f, "checkpointed")
+    f = getattr(f, "checkpointed", f)
     init_leaves, init_tree = tree_flatten(init)
     x_leaves, x_tree = tree_flatten(xs)
     length = _scan_length(x_leaves, length)
@@ -102,7 +105,7 @@ def scan(
     n_carry = len(init_leaves)
     _out_avals_error("the carry returned by", f, program.out_avals[:n_carry], carry_avals)
     args = [*consts, *init_leaves, *x_leaves]
-    outs = C.bind_scan(args, program, len(consts), n_carry, length, bool(reverse))
+    outs = C.bind_scan(args, program, len(consts), n_carry, length, bool(reverse), remat)
     return tree_unflatten(init_tree, outs[:n_carry]), tree_unflatten(y_tree, outs[n_carry:])
 
 

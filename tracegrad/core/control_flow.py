@@ -132,7 +132,13 @@ def invariant_part(program: Program, n_consts: int) -> tuple[list[Eqn], set[Var]
 
 
 def bind_scan(
-    args: Sequence[Any], body: Program, n_consts: int, n_carry: int, length: int, reverse: bool
+    args: Sequence[Any],
+    body: Program,
+    n_consts: int,
+    n_carry: int,
+    length: int,
+    reverse: bool,
+    remat: bool = False,
 ) -> list[Any]:
     """All results of a scan of ``body``, with its loop-invariant equations hoisted out: they
     run once, before the loop, and their values enter the body as extra consts."""
@@ -149,6 +155,8 @@ def bind_scan(
         args = [*args[:n_consts], *values, *args[n_consts:]]
         n_consts += len(hoisted)
     loop = {"n_consts": n_consts, "n_carry": n_carry, "length": length, "reverse": reverse}
+    if remat:
+        loop["remat"] = True
     return apply(scan, args, len(body.outputs), body=SubProgram(optimize(body)), **loop)
 
 
@@ -157,20 +165,25 @@ def _scan_vjp_all(cts: dict[int, Any], *args: Any, body: SubProgram, **loop: Any
     n_out = len(prog.outputs)
     wrt = [i for i, v in enumerate(prog.inputs) if _is_float(v.aval)]
     joint = vjp_program(prog, wrt, current_box())
-    fwd, bwd, _ = split_program(joint, len(prog.inputs), range(n_out))
-    residuals = fwd.outputs[n_out:]
-    # Residuals computed from consts alone are loop-invariant: computed once, not stored.
-    hoist, invariant_vars = invariant_part(fwd, n_consts)
-    invariant = [r for r in residuals if r in invariant_vars]
-    stored = [r for r in residuals if r not in invariant_vars]
-    invariant_values = eval_program(
-        Program(fwd.inputs[:n_consts], hoist, invariant), args[:n_consts]
-    )
-    # The forward loop again, storing residuals per step; passes.share_loops then lets it
-    # stand for the plain forward loop too, so the forward runs once.
-    with_residuals = Program(fwd.inputs, fwd.eqns, fwd.outputs[:n_out] + stored)
-    extended = SubProgram(optimize(with_residuals), extends=body)
-    stacks = apply(scan, args, n_out + len(stored), body=extended, **loop)[n_out:]
+    if loop.get("remat"):
+        bwd, residuals, invariant, stored, invariant_values, stacks = _remat(
+            joint, prog, args, body, loop
+        )
+    else:
+        fwd, bwd, _ = split_program(joint, len(prog.inputs), range(n_out))
+        residuals = fwd.outputs[n_out:]
+        # Residuals computed from consts alone are loop-invariant: computed once, not stored.
+        hoist, invariant_vars = invariant_part(fwd, n_consts)
+        invariant = [r for r in residuals if r in invariant_vars]
+        stored = [r for r in residuals if r not in invariant_vars]
+        invariant_values = eval_program(
+            Program(fwd.inputs[:n_consts], hoist, invariant), args[:n_consts]
+        )
+        # The forward loop again, storing residuals per step; passes.share_loops then lets it
+        # stand for the plain forward loop too, so the forward runs once.
+        with_residuals = Program(fwd.inputs, fwd.eqns, fwd.outputs[:n_out] + stored)
+        extended = SubProgram(optimize(with_residuals), extends=body)
+        stacks = apply(scan, args, n_out + len(stored), body=extended, **loop)[n_out:]
     plan = _BackwardPlan(prog, wrt, n_consts, n_carry)
     back = plan.body(bwd, residuals, invariant, stored)
     ct_ys = [
@@ -193,6 +206,23 @@ def _scan_vjp_all(cts: dict[int, Any], *args: Any, body: SubProgram, **loop: Any
     for i, g in zip(plan.float_consts + plan.float_carry + plan.float_xs, outs, strict=True):
         result[i] = g
     return result
+
+
+def _remat(
+    joint: Program, prog: Program, args: Sequence[Any], body: SubProgram, loop: dict
+) -> tuple:
+    """Checkpointing: the residuals are the body's inputs, so the forward loop stores only
+    each step's carry (xs are stored already), and the backward loop recomputes the step
+    from them (the whole VJP program of the body, not its backward half)."""
+    n_consts, n_carry, n_out = loop["n_consts"], loop["n_carry"], len(prog.outputs)
+    n_fixed = n_consts + n_carry
+    bwd = Program(joint.inputs, joint.eqns, joint.outputs[n_out:])
+    residuals = list(prog.inputs)
+    with_carries = Program(prog.inputs, prog.eqns, prog.outputs + prog.inputs[n_consts:n_fixed])
+    extended = SubProgram(optimize(with_carries), extends=body)
+    carries = apply(scan, args, n_out + n_carry, body=extended, **loop)[n_out:]
+    stacks = [*carries, *args[n_fixed:]]
+    return bwd, residuals, residuals[:n_consts], residuals[n_consts:], list(args[:n_consts]), stacks
 
 
 class _BackwardPlan:
