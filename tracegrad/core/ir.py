@@ -232,6 +232,7 @@ class IRCheckError(Exception):
 def check(program: Program) -> Program:
     """Validate SSA form and every equation's types against its primitive's shape rule."""
     defined: set[Var] = set()
+    checked: set[int] = set()
     for v in program.inputs:
         if not isinstance(v, Var):
             raise IRCheckError(f"program input {v!r} is not a Var")
@@ -245,7 +246,9 @@ def check(program: Program) -> Program:
             raise IRCheckError(f"{where}: output is {eqn.out.aval} but the rule gives {expected}")
         _define(eqn.out, defined, where)
         for body in sub_programs(eqn):  # closed: its own scope, checked on its own
-            check(body)
+            if id(body) not in checked:  # once per loop, not once per result
+                checked.add(id(body))
+                check(body)
     for a in program.outputs:
         _check_atom(a, defined, "program output")
     return program
