@@ -188,6 +188,28 @@ def test_while_loop_data_dependent_trip_count():
         assert int(n) == steps
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_while_loop_forward_mode_against_finite_differences(dtype):
+    y = np.asarray([0.1, 0.2], dtype)
+
+    def f(x):
+        n, v, w = tg.while_loop(
+            lambda s: s[1].sum() < 10.0,
+            lambda s: (s[0] + 1, s[1] * 1.5 + y, np.sin(s[2]) * s[1]),
+            (0, x, x),
+        )
+        return v.sum() + w.sum() * n
+
+    x, t = np.asarray([0.5, 1.0], dtype), np.asarray([0.3, -0.2], dtype)
+    value, tangent = tg.jvp(f, (x,), (t,))
+    assert value == pytest.approx(f(x), rel=1e-6)
+    x64, t64 = x.astype(np.float64), t.astype(np.float64)
+    eps = 1e-6
+    fd = (f(x64 + eps * t64) - f(x64 - eps * t64)) / (2 * eps)
+    assert tangent == pytest.approx(fd, rel=1e-4 if dtype == np.float32 else 1e-6)
+    assert tg.jit(lambda x: tg.jvp(f, (x,), (t,))[1])(x) == pytest.approx(tangent, rel=1e-5)
+
+
 def test_while_loop_reverse_mode_error_names_the_alternatives():
     def f(x):
         return tg.while_loop(lambda s: s[0] < 3, lambda s: (s[0] + 1, s[1] * x), (0, x))[1]
