@@ -511,7 +511,8 @@ TABLE: dict[str, list[Case]] = {
     "switch": [
         Case(
             "tg.cond",
-            lambda x: tg.cond(x.sum() > 0, np.sin, lambda a: a * a, x),
+            # max(x) is at least 0.3 away from 0: differences never cross to the other branch.
+            lambda x: tg.cond(np.max(x) > 0, np.sin, lambda a: a * a, x),
             over([(4,), ()], lambda s: (signed(s),)),
         )
     ],
