@@ -191,6 +191,8 @@ def _general(x, y):
 
 # Differentiation markers never reach code generation: passes.lower removes them.
 LOWERED = {name for name, p in P.REGISTRY.items() if p.kind == "gradient_marker"}
+# Loops and branches compile as pieces around native loops: tests/test_control_flow.py.
+LOWERED |= {name for name, p in P.REGISTRY.items() if p.kind == "control"}
 
 
 def _other(dtype):

@@ -35,6 +35,7 @@ TUTORIALS = [
     "adjoint.md",
     "backend.md",
     "sharp-bits.md",
+    "control-flow.md",
     "course.md",
 ]
 FENCE = re.compile(r"^```([\w-]*)[^\n]*\n(.*?)^```[ \t]*\n", re.MULTILINE | re.DOTALL)

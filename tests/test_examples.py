@@ -123,6 +123,12 @@ def test_sparse_architecture(load, tmp_path) -> None:
     assert r["sparse_acc"] >= 0.9 and r["dense_acc"] >= 0.9
 
 
+def test_rnn_scan(load, tmp_path) -> None:
+    result = load("rnn_scan").main(quick=True)
+    assert result["after"] < 0.2 * result["before"]
+    assert "rnn_scan.png" in _pngs(tmp_path)
+
+
 def test_demo(load) -> None:
     r = load("demo").main(quick=True)
     assert r["grad_gap"] < 1e-5  # float32 gradients agree with hand-written backprop

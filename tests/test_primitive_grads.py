@@ -512,6 +512,33 @@ TABLE: dict[str, list[Case]] = {
             over([3, 1], lambda n: (positive_definite(n),)),
         ),
     ],
+    # -- control flow (tracegrad.lax; more in tests/test_control_flow.py) ----------------------
+    "scan": [
+        Case(
+            "tg.scan (tanh recurrence)",
+            lambda x: tg.scan(lambda c, xi: (np.tanh(0.5 * c + xi), c * xi), x[0], x)[1],
+            over([(4,), (3, 2)], lambda s: (arr(s, -1, 1),)),
+        )
+    ],
+    "switch": [
+        Case(
+            "tg.cond",
+            # max(x) is at least 0.3 away from 0: differences never cross to the other branch.
+            lambda x: tg.cond(np.max(x) > 0, np.sin, lambda a: a * a, x),
+            over([(4,), ()], lambda s: (signed(s),)),
+        )
+    ],
+    "while_loop": [
+        # Reverse mode through while_loop is an error (test_control_flow): here its carry
+        # reaches the output only through its integer trip count.
+        Case(
+            "x * trip count of tg.while_loop",
+            lambda x: (
+                x * tg.while_loop(lambda s: s[0] < 3, lambda s: (s[0] + 1, s[1] * 2), (0, x))[0]
+            ),
+            unary(),
+        )
+    ],
 }
 
 CASES = [

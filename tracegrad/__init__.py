@@ -6,6 +6,7 @@ from .core.ir import Program
 from .custom import checkpoint, custom_jvp, custom_vjp
 from .errors import (
     ArgnumsError,
+    ControlFlowError,
     DTypeError,
     FrozenRandomnessWarning,
     NonScalarOutputError,
@@ -19,12 +20,14 @@ from .errors import (
     UnsupportedNumpyFunction,
 )
 from .frontend.elementwise import stop_gradient
+from .lax import cond, fori_loop, scan, switch, while_loop
 from .transforms import hessian, jacfwd, jacobian, jacrev, jvp, vjp
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ArgnumsError",
+    "ControlFlowError",
     "DTypeError",
     "FrozenRandomnessWarning",
     "NonScalarOutputError",
@@ -40,8 +43,10 @@ __all__ = [
     "block_until_compiled",
     "checkpoint",
     "compile_stats",
+    "cond",
     "custom_jvp",
     "custom_vjp",
+    "fori_loop",
     "grad",
     "hessian",
     "jacfwd",
@@ -50,8 +55,11 @@ __all__ = [
     "jvp",
     "jit",
     "make_ir",
+    "scan",
     "show_source",
     "stop_gradient",
+    "switch",
     "value_and_grad",
     "vjp",
+    "while_loop",
 ]

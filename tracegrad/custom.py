@@ -194,4 +194,5 @@ def checkpoint(fun: Callable) -> Callable:
 
     wrapped = custom_vjp(fun)
     wrapped.defvjp(fwd, bwd)
+    wrapped.checkpointed = fun  # tracegrad.scan of it stores carries only (docs/control-flow.md)
     return wrapped

@@ -104,5 +104,10 @@ class ArgnumsError(TracegradError, ValueError):
     """``argnums`` names an argument that the call does not have."""
 
 
+class ControlFlowError(TracegradError, TypeError):
+    """A loop body or branch that does not fit its construct (carry or branch types differ),
+    or a loop that cannot be differentiated in the mode asked for."""
+
+
 class FrozenRandomnessWarning(UserWarning):
     """Random numbers drawn while tracing are baked into the program as constants."""

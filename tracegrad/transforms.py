@@ -21,7 +21,7 @@ from .core import adjoint
 from .core.interpret import eval_program
 from .core.ir import Aval
 from .core.tracing import Tracer
-from .errors import ShapeError
+from .errors import ControlFlowError, ShapeError
 from .frontend.tracer import box
 from .signature import (
     Signature,
@@ -190,7 +190,11 @@ def jvp(
         t_tree,
         [_as_tangent(p, t, function_name(f)) for p, t in zip(p_leaves, t_leaves, strict=True)],
     )
-    plan = _vjp_plan(f, p_leaves, p_tree, compile)
+    try:
+        plan = _vjp_plan(f, p_leaves, p_tree, compile)
+    except ControlFlowError:
+        # A while_loop has no VJP to transpose: forward mode of its own (core/forward.py).
+        return _forward_jvp(f, p_leaves, p_tree, tree_flatten(tangents)[0])
     u = tree_unflatten(plan.out_tree, [np.zeros(a.shape, a.dtype) for a in plan.out_avals])
     by_policy = _JVP_FNS.setdefault(f, {}) if _weakrefable(f) else {}
     vg = by_policy.get(compile)
@@ -200,6 +204,34 @@ def jvp(
         )
     (_, out), tangent_out = vg(primals, tangents, u)
     return out, tangent_out
+
+
+def _forward_jvp(f: Callable, leaves: list, treedef: TreeDef, tangent_leaves: list) -> tuple:
+    """``jvp`` of a function with while loops, by ``core.forward.jvp_program``."""
+    from .core.forward import jvp_program
+
+    signature = Signature.of(leaves, treedef, function_name(f))
+    found = trace_user_function(f, signature)
+    program = jvp_program(found.program)
+    given = signature.select(tangent_leaves)
+    tangents = [None if t is None else t for t in given] + [None] * len(found.captured)
+    args = signature.select(leaves) + found.captured
+    for i, aval in enumerate(found.program.in_avals):
+        if aval.dtype.kind == "f":
+            t = tangents[i]
+            args.append(np.zeros(aval.shape, aval.dtype) if t is None else t)
+    if any(isinstance(a, Tracer) for a in args):
+        outs = eval_program(program, args)
+    else:
+        outs = Executable(program)(args)
+    n_out = len(found.program.outputs)
+    it = iter(outs[n_out:])
+    t_outs = [
+        next(it) if a.dtype.kind == "f" else np.zeros(a.shape, a.dtype)
+        for a in found.program.out_avals
+    ]
+    values = [scalar_if_0d(v) for v in outs[:n_out]]
+    return tree_unflatten(found.out_tree, values), tree_unflatten(found.out_tree, t_outs)
 
 
 def _as_tangent(primal: Any, tangent: Any, name: str) -> Any:

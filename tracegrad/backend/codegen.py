@@ -17,6 +17,7 @@ array output; it returns the 0-d outputs (a scalar, a tuple, or None).
 
 from __future__ import annotations
 
+from ..core.control_flow import has_control_flow
 from ..core.ir import Program
 from .emit import emit
 from .package import Generated, njit_options, package
@@ -42,4 +43,8 @@ def generate(
 
 def generate_source(program: Program, cache: bool = True, vector_math: bool = True) -> str:
     """The Python/Numba source text for ``program`` (what ``tracegrad.show_source`` shows)."""
+    if has_control_flow(program):  # compiled in pieces around native loops
+        from .loops import source
+
+        return source(program, vector_math)
     return generate(program, cache, vector_math).source

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from .. import config
+from ..core.control_flow import has_control_flow
 from ..core.ir import Literal, Program, format_literal, format_params
 from ..errors import DTypeError
 from . import codegen, disk_cache
@@ -85,7 +86,7 @@ def structural_key(program: Program) -> str:
 
     lines = [" ".join(f"{ref(v)}:{v.aval}" for v in program.inputs)]
     for eqn in program.eqns:
-        head = f"{eqn.prim.name}{format_params(eqn.params)}"
+        head = f"{eqn.prim.name}{format_params(eqn.params, structural=True)}"
         lines.append(f"{ref(eqn.out)}:{eqn.out.aval} = {head} {' '.join(map(ref, eqn.inputs))}")
     lines.append(" ".join(ref(a) for a in program.outputs))
     return "\n".join(lines)
@@ -133,6 +134,10 @@ def compile_program(
     environment's now.
     """
     settings = config.read() if settings is None else settings
+    if has_control_flow(program):  # loops and branches: compiled pieces, see backend/loops.py
+        from .loops import compile_with_loops
+
+        return compile_with_loops(program, settings)
     key = (structural_key(program), settings.vector_math)
     entry = _memory.get(key)
     if entry is not None:

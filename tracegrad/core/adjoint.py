@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 
 from . import primitives as P
-from .interpret import eval_program
-from .ir import Aval, Literal, Program, Var, name_var
+from .interpret import eval_program, group_key
+from .ir import Aval, Eqn, Literal, Program, Var, name_var
 from .passes import optimize
 from .tracing import Box, Tracer, stage, trace_flat
 
@@ -63,8 +63,12 @@ def backward_pass(
     def read(a: Any) -> Any:
         return a.value if isinstance(a, Literal) else env[a]
 
+    groups = _groups(program)
     for eqn in reversed(program.eqns):
         if eqn.out not in active:
+            continue
+        if eqn.prim.vjp_all is not None:
+            _group_backward(groups.pop(group_key(eqn), []), cts, read, accumulate, active)
             continue
         ct = cts.pop(eqn.out, None)
         if ct is None:
@@ -79,6 +83,30 @@ def backward_pass(
         var = program.inputs[i]
         grads.append(cts[var] if var in cts else zeros(var.aval))
     return grads
+
+
+def _groups(program: Program) -> dict[tuple, list[Eqn]]:
+    groups: dict[tuple, list[Eqn]] = {}
+    for eqn in program.eqns:
+        if eqn.prim.vjp_all is not None:
+            groups.setdefault(group_key(eqn), []).append(eqn)
+    return groups
+
+
+def _group_backward(members: list[Eqn], cts: dict, read: Any, accumulate: Any, active: set) -> None:
+    """One backward loop for all results of a loop: every member's cotangent is final when
+    the last member (in program order) is reached, since members never read one another."""
+    if not members:
+        return  # the group was handled at its last member
+    group_cts = {m.params["index"]: cts.pop(m.out) for m in members if m.out in cts}
+    if not group_cts:
+        return
+    eqn = members[0]
+    params = {k: v for k, v in eqn.params.items() if k != "index"}
+    in_cts = eqn.prim.vjp_all(group_cts, *(read(a) for a in eqn.inputs), **params)
+    for a, in_ct in zip(eqn.inputs, in_cts, strict=True):
+        if in_ct is not None and isinstance(a, Var) and a in active:
+            accumulate(a, in_ct)
 
 
 def joint_program(program: Program, wrt: Sequence[int], box: Box | None = None) -> Program:

@@ -133,6 +133,8 @@ class Eqn:
 
 
 def _freeze(value: Any) -> Any:
+    if isinstance(value, SubProgram):
+        return value.key
     if isinstance(value, list | tuple):
         return tuple(_freeze(v) for v in value)
     if isinstance(value, np.dtype):
@@ -163,6 +165,66 @@ class Program:
         return pretty(self)
 
 
+@dataclass(frozen=True, eq=False)
+class SubProgram:
+    """A closed Program carried as a parameter of a higher-order equation (a loop body, a
+    branch).  Equal by structure, not identity, so CSE shares equal loops and caches share
+    their compiled code; the key holds constant values, unlike the printed text."""
+
+    program: Program
+    # For reverse mode: this body is ``extends``'s with extra (residual) outputs appended, so a
+    # loop over it also computes the loop over ``extends`` (passes.share_loops).  Not part of
+    # the key: it says how the body was made, not what it computes.
+    extends: SubProgram | None = None
+
+    @property
+    def key(self) -> tuple:
+        key = self.__dict__.get("_key")
+        if key is None:
+            key = structure(self.program)
+            object.__setattr__(self, "_key", key)
+        return key
+
+    def __hash__(self) -> int:
+        return hash(self.key)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SubProgram) and (other is self or other.key == self.key)
+
+    def __str__(self) -> str:
+        return pretty(self.program)
+
+    __repr__ = __str__
+
+
+def structure(program: Program) -> tuple:
+    """A hashable key of what ``program`` computes: variables numbered by position, literals
+    by value, sub-programs recursively; hints left out."""
+    numbers: dict[Var, int] = {v: i for i, v in enumerate(program_vars(program))}
+
+    def ref(a: Atom) -> Any:
+        return ("v", numbers[a]) if isinstance(a, Var) else a.key()
+
+    return (
+        tuple((str(v.aval.shape), v.aval.dtype.str) for v in program.inputs),
+        tuple(
+            (e.prim.name, e.params_key(), tuple(ref(a) for a in e.inputs), e.out.aval.dtype.str)
+            for e in program.eqns
+        ),
+        tuple(ref(a) for a in program.outputs),
+    )
+
+
+def sub_programs(eqn: Eqn) -> list[Program]:
+    """The programs an equation carries as parameters (none for first-order primitives)."""
+    found = []
+    for value in eqn.params.values():
+        for item in value if isinstance(value, tuple) else (value,):
+            if isinstance(item, SubProgram):
+                found.append(item.program)
+    return found
+
+
 class IRCheckError(Exception):
     """The IR is malformed: a bug in tracegrad (a transform or a rule), not in user code."""
 
@@ -170,6 +232,7 @@ class IRCheckError(Exception):
 def check(program: Program) -> Program:
     """Validate SSA form and every equation's types against its primitive's shape rule."""
     defined: set[Var] = set()
+    checked: set[int] = set()
     for v in program.inputs:
         if not isinstance(v, Var):
             raise IRCheckError(f"program input {v!r} is not a Var")
@@ -182,6 +245,10 @@ def check(program: Program) -> Program:
         if expected != eqn.out.aval:
             raise IRCheckError(f"{where}: output is {eqn.out.aval} but the rule gives {expected}")
         _define(eqn.out, defined, where)
+        for body in sub_programs(eqn):  # closed: its own scope, checked on its own
+            if id(body) not in checked:  # once per loop, not once per result
+                checked.add(id(body))
+                check(body)
     for a in program.outputs:
         _check_atom(a, defined, "program output")
     return program
@@ -257,13 +324,25 @@ def format_literal(lit: Literal) -> str:
     return f"const{lit.aval}"
 
 
-def format_params(params: dict[str, Any]) -> str:
+def format_params(params: dict[str, Any], structural: bool = False) -> str:
+    """``[k=v, ...]``; sub-programs as nested, indented ``{ lambda ... }`` blocks, or by their
+    full structural key (with constant values) when ``structural``, for cache keys."""
     parts = []
     for k, v in params.items():
         if isinstance(v, np.dtype):
             v = short_dtype(v)
+        elif isinstance(v, SubProgram) or (
+            isinstance(v, tuple) and v and isinstance(v[0], SubProgram)
+        ):
+            subs = v if isinstance(v, tuple) else (v,)
+            texts = [repr(s.key) if structural else _indent(str(s)) for s in subs]
+            v = "(" + ", ".join(texts) + ")" if isinstance(v, tuple) else texts[0]
         parts.append(f"{k}={v}")
     return "[" + ", ".join(parts) + "]" if parts else ""
+
+
+def _indent(text: str) -> str:
+    return text.replace("\n", "\n        ")
 
 
 def pretty(program: Program, names: dict[Var, str] | None = None) -> str:
@@ -277,13 +356,27 @@ def pretty(program: Program, names: dict[Var, str] | None = None) -> str:
 
     ins = " ".join(f"{name(v)}:{v.aval}" for v in program.inputs)
     lines = [f"{{ lambda {ins} ;"]
+    shown: dict[tuple, str] = {}  # a loop's results after the first: "same as" its first
     for eqn in program.eqns:
         args = " ".join(name(a) for a in eqn.inputs)
-        head = f"{eqn.prim.name}{format_params(eqn.params)}"
+        head = f"{eqn.prim.name}{_params_once(eqn, name(eqn.out), shown)}"
         lines.append(f"    {name(eqn.out)}:{eqn.out.aval} = {head} {args}")
     outs = ", ".join(name(a) for a in program.outputs)
     lines.append(f"  in ({outs}) }}")
     return "\n".join(lines)
+
+
+def _params_once(eqn: Eqn, out: str, shown: dict[tuple, str]) -> str:
+    """Params, with the sub-programs of a group member already printed replaced by a
+    reference to the first member, so a loop with many results prints its body once."""
+    if not sub_programs(eqn):
+        return format_params(eqn.params)
+    params = tuple((k, v) for k, v in eqn.params_key() if k != "index")
+    key = (eqn.prim.name, params, tuple(atom_key(a) for a in eqn.inputs))
+    if key in shown:
+        return f"[index={eqn.params.get('index')}, same loop as {shown[key]}]"
+    shown[key] = out
+    return format_params(eqn.params)
 
 
 def _is_var(atom: Atom) -> bool:

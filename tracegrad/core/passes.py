@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .ir import Atom, Eqn, Literal, Program, Var, atom_key, check, substitute
+from .ir import Atom, Eqn, Literal, Program, SubProgram, Var, atom_key, check, substitute
 from .primitives import Kind, broadcast_shapes
 from .tracing import bind
 
@@ -120,10 +120,84 @@ def simplify(program: Program) -> Program:
     return Program(program.inputs, eqns, list(substitute(program.outputs, mapping)))
 
 
+def _loop_key(eqn: Eqn, body: SubProgram) -> tuple:
+    params = tuple((k, v) for k, v in eqn.params_key() if k not in ("index", "body"))
+    return (eqn.prim.name, body.key, params, tuple(atom_key(a) for a in eqn.inputs))
+
+
+def share_loops(program: Program) -> Program:
+    """Run a loop once when reverse mode made a copy of it that also stores residuals (its
+    body ``extends`` the first): the copy moves to the first loop's place and gives both."""
+    extending: dict[tuple, list[Eqn]] = {}
+    for eqn in program.eqns:
+        body = eqn.params.get("body")
+        if isinstance(body, SubProgram) and body.extends is not None:
+            extending.setdefault(_loop_key(eqn, body.extends), []).append(eqn)
+    if not extending:
+        return program
+    mapping: dict[Var, Atom] = {}
+    moved: set[int] = set()
+    eqns = []
+    for eqn in program.eqns:
+        if id(eqn) in moved:
+            continue
+        body = eqn.params.get("body")
+        group = extending.get(_loop_key(eqn, body)) if isinstance(body, SubProgram) else None
+        if group is None:
+            inputs = substitute(eqn.inputs, mapping)
+            eqns.append(Eqn(eqn.prim, inputs, eqn.out, eqn.params) if inputs != eqn.inputs else eqn)
+            continue
+        members = {m.params["index"]: m for m in group}
+        index = eqn.params["index"]
+        if index not in members:
+            params = {**group[0].params, "index": index}
+            group.append(Eqn(group[0].prim, group[0].inputs, Var(eqn.out.aval), params))
+            members[index] = group[-1]
+        for m in group:
+            if id(m) not in moved:
+                moved.add(id(m))
+                eqns.append(Eqn(m.prim, substitute(m.inputs, mapping), m.out, m.params))
+        mapping[eqn.out] = members[index].out
+    return Program(program.inputs, eqns, list(substitute(program.outputs, mapping)))
+
+
+def prune_loops(program: Program) -> Program:
+    """Drop the results of loops and branches that no equation reads from their bodies (DCE
+    reaching inside): a stacked output nobody reads is neither computed nor stored."""
+    used: dict[tuple, set[int]] = {}
+    for eqn in program.eqns:
+        if eqn.prim.prune is not None:
+            used.setdefault(_group(eqn), set()).add(eqn.params["index"])
+    renamed: dict[tuple, tuple[dict, dict[int, int]] | None] = {}
+    eqns = []
+    for eqn in program.eqns:
+        if eqn.prim.prune is None:
+            eqns.append(eqn)
+            continue
+        key = _group(eqn)
+        if key not in renamed:
+            params = {k: v for k, v in eqn.params.items() if k != "index"}
+            renamed[key] = eqn.prim.prune(used[key], **params)
+        if renamed[key] is None:
+            eqns.append(eqn)
+            continue
+        params, index = renamed[key]
+        params = {**params, "index": index[eqn.params["index"]]}
+        eqns.append(Eqn(eqn.prim, eqn.inputs, eqn.out, {k: params[k] for k in eqn.params}))
+    return Program(program.inputs, eqns, program.outputs)
+
+
+def _group(eqn: Eqn) -> tuple:
+    params = tuple((k, v) for k, v in eqn.params_key() if k != "index")
+    return (eqn.prim.name, params, tuple(atom_key(a) for a in eqn.inputs))
+
+
 PIPELINE: list[tuple[Callable[[Program], Program], str]] = [
     (simplify, "remove identities the adjoint introduces (x*1, x+0, no-op reshapes)"),
+    (share_loops, "a loop that reverse mode re-ran to store residuals gives its values too"),
     (cse, "share work between forward and backward sweeps, and between rules"),
     (dce, "drop cotangents and values that no output needs"),
+    (prune_loops, "loops stop computing the results that DCE dropped"),
 ]
 
 

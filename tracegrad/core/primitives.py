@@ -48,6 +48,7 @@ class Kind(str, enum.Enum):
     INDEX = "index"  # integer positions (argmax, argsort): ``emit``
     LINALG = "linalg"  # matrix products and LAPACK: ``emit``
     GRADIENT_MARKER = "gradient_marker"  # steers differentiation; passes.lower removes it
+    CONTROL = "control"  # a loop or a branch over sub-programs (core/control_flow.py)
 
     def __str__(self) -> str:
         return self.value
@@ -92,6 +93,15 @@ class Primitive:
     noop_if: Callable[..., bool] | None = None
     involution: bool = False  # f(f(x)) == x
     collapses: bool = False  # f(f(x, **inner), **params) == f(x, **params)
+    # Higher-order primitives with several results: one equation per result, told apart by
+    # the ``index`` param and sharing inputs and other params (a *group*).  impl_all(*inputs,
+    # **params) computes every result at once; vjp_all(cts, *inputs, **params) takes the
+    # cotangents of the whole group ({index: ct}) so the backward loop runs once.
+    impl_all: Callable[..., list[Any]] | None = None
+    vjp_all: Callable[..., Sequence[Any]] | None = None
+    # prune(used, **params) -> (params, {old index: new index}) without the results no
+    # equation reads (passes.prune_loops), or None when none can go.
+    prune: Callable[..., tuple[dict[str, Any], dict[int, int]] | None] | None = None
 
     def __post_init__(self) -> None:
         if self.name in REGISTRY:

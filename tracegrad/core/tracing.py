@@ -132,6 +132,13 @@ def trace_flat(
     return program, [t for t, _ in captured]
 
 
+def current_box() -> Box | None:
+    """The Tracer factory of the innermost trace (rules tracing sub-programs reuse it, so
+    user code inside them keeps NumPy-like Tracers), or None outside any trace."""
+    stack = _STATE.stack
+    return stack[-1].box if stack else None
+
+
 def is_tracing() -> bool:
     return bool(_STATE.stack)
 
@@ -192,7 +199,8 @@ class Tracer:
         raise TracerBoolError(
             f"a traced value {self.aval} was used as a Python bool (in `if`, `while`, `and`/"
             "`or`, `not` or bool()). Its value is not known while tracing. Use "
-            "np.where(cond, a, b) to choose between values, or pass the flag as a "
+            "np.where(cond, a, b) to choose between values, tracegrad.cond/switch/"
+            "while_loop for control flow on traced values, or pass the flag as a "
             "non-differentiated Python bool/int argument."
         )
 
