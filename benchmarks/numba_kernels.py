@@ -1,7 +1,7 @@
 """Hand-written fused Numba kernels: value and gradient in one pass, for the short workloads.
 
 Each is what a person would write by hand for speed: scalar code, or one loop computing the
-value and the gradient together. Options follow ``numba-facts.md``: ``error_model='numpy'``
+value and the gradient together. Options as tracegrad's kernels use: ``error_model='numpy'``
 and the NaN-safe fastmath subset. The kernel for the Rosenbrock workload computes one
 ``value_and_grad``; the benchmark's Python momentum loop calls it once per step, exactly as it
 calls tracegrad's.

@@ -54,7 +54,7 @@ import frameworks  # noqa: E402
 import workloads as W  # noqa: E402
 from timing import format_seconds, interleaved  # noqa: E402
 
-# The workload whose first call is measured in fresh processes (the DESIGN.md target).
+# The workload whose first call is measured in fresh processes (a performance target).
 FIRST_CALL_WORKLOAD = "mlp_b64_f32"
 
 
@@ -71,7 +71,7 @@ MODES = {
     "full": Mode(rounds=7, target_s=0.1, cold_runs=2, warm_runs=3),
 }
 
-# Targets from docs/../DESIGN.md ("Performance targets").
+# The performance targets (the table at the end of docs/performance.md).
 TARGET_OVERHEAD_S = 2e-6  # compiled value_and_grad of the tiny function, per call
 TARGET_BASELINE_RATIO = 1.3  # tracegrad / best hand-written baseline
 TARGET_FORWARD_RATIO = 3.0  # value_and_grad / forward
@@ -251,8 +251,8 @@ print("RESULT " + json.dumps(result))
 # nothing and loaded from the disk cache.
 _TRACEGRAD_STATS = """
 stats = getattr(tg, "compile_stats", None)
-if stats is None and "tracegrad.backend.compiler" in sys.modules:
-    stats = getattr(sys.modules["tracegrad.backend.compiler"], "compile_stats", None)
+if stats is None and "tracegrad.backend.stats" in sys.modules:
+    stats = getattr(sys.modules["tracegrad.backend.stats"], "compile_stats", None)
 if stats is not None:
     s = stats()
     result.update(compiles=s.compiles, disk_hits=s.disk_hits)
@@ -355,7 +355,7 @@ def _compiles(summary: dict[str, Any]) -> str:
 
 
 def evaluate_targets(results: list[dict], first: dict[str, Any] | None) -> list[dict]:
-    """Each DESIGN.md target: the measured figure, the limit, and whether it is met."""
+    """Each performance target: the measured figure, the limit, and whether it is met."""
     out = []
 
     def add(target: str, value: float | None, limit: float, unit: str = "x") -> None:
@@ -530,7 +530,7 @@ def report(doc: dict[str, Any]) -> str:
         out += ["", f"First {first['workload']} gradient in a fresh process (after import):"]
         out.append(first_call_table(first) if "tracegrad_cold" in first else first["error"])
     if doc["targets"]:
-        out += ["", "Targets (DESIGN.md):", targets_table(doc["targets"])]
+        out += ["", "Targets:", targets_table(doc["targets"])]
         if not doc["backend"].startswith("numba"):
             out.append(
                 "Note: tracegrad ran on its NumPy interpreter, not compiled code; the "

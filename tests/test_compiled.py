@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 from seed_models import autoencoder_loss, exp_chain, perceptron_loss, rosenbrock
 
 import tracegrad as tg
-from tracegrad.backend.compiler import compile_program, compile_stats
+from tracegrad.backend.compiler import compile_program
+from tracegrad.backend.stats import compile_stats
 from tracegrad.core import primitives as P
 from tracegrad.core.adjoint import joint_program
 from tracegrad.core.interpret import eval_program

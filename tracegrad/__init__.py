@@ -1,7 +1,7 @@
 """tracegrad: JIT-compiled reverse-mode automatic differentiation of plain NumPy code."""
 
 from .api import block_until_compiled, grad, jit, make_ir, show_source, value_and_grad
-from .backend.compiler import compile_stats
+from .backend.stats import compile_stats
 from .core.ir import Program
 from .custom import checkpoint, custom_jvp, custom_vjp
 from .errors import (

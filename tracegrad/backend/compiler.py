@@ -25,26 +25,7 @@ from . import codegen, disk_cache
 from .package import Generated
 from .runner import make_runner
 from .schedule import constant_classes
-
-
-@dataclasses.dataclass
-class CompileStats:
-    """What the compiler did in this process (``tracegrad.compile_stats()`` returns a copy)."""
-
-    programs: int = 0  # programs built (in-memory cache misses)
-    memory_hits: int = 0  # programs found in the in-memory cache
-    compiles: int = 0  # njit functions compiled to machine code
-    disk_hits: int = 0  # njit functions loaded from Numba's on-disk cache
-    seconds: float = 0.0  # wall time spent generating, compiling and loading
-
-
-STATS = CompileStats()
-
-
-def compile_stats() -> CompileStats:
-    """A snapshot of the compile statistics of this process."""
-    return dataclasses.replace(STATS)
-
+from .stats import STATS
 
 _lock = threading.RLock()
 _memory: dict[tuple[str, bool], _Entry] = {}

@@ -104,7 +104,10 @@ def _shared_steps(
     calls of one function, compiled once, so the compile time follows the number of distinct
     steps, not the loop's length. Runs left without a twin go back to the ordinary chunks.
     """
-    segments = _repeated_runs(codes, sched.names)
+    # A program that fits in one function gains nothing from shared steps at compile time,
+    # and each step call from the Python driver costs about a microsecond per call.
+    fits_one = sum(code.weight for code in codes) <= MAX_OPS_PER_FUNCTION
+    segments = [] if fits_one else _repeated_runs(codes, sched.names)
     while True:
         chunks, steps = _chunks_around(codes, segments)
         functions = _functions(sched, chunks, entry_params)
