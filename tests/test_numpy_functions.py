@@ -626,6 +626,76 @@ SPECS: dict[Any, list[Spec]] = {
         spec("round", lambda x: np.round(x) * x, [(5,), ()], _off_half),
         spec("decimals", lambda x: np.round(x, 1) * x, [(5,)], _off_half_tenths),
     ],
+    np.atleast_3d: [
+        spec("atleast_3d", lambda x: np.atleast_3d(x) * 2.0, [(), (3,), (2, 3)], _real)
+    ],
+    np.block: [
+        spec(
+            "2x2 blocks", lambda x, y: np.block([[x, y], [y, x]]), [((2, 2), (2, 2))], _real, _real
+        ),
+        spec("1-d", lambda x, y: np.block([x, y, x]), [((2,), (3,))], _real, _real),
+    ],
+    np.meshgrid: [
+        spec("xy", lambda x, y: np.stack(np.meshgrid(x, y)), [((3,), (2,))], _real, _real),
+        spec(
+            "ij", lambda x, y: np.meshgrid(x, y, indexing="ij")[0] * y, [((3,), (2,))], _real, _real
+        ),  # fmt: skip
+    ],
+    np.linspace: [
+        spec("scalars", lambda a, b: np.linspace(a, b, 5), [((), ())], _real, _real),
+        spec(
+            "arrays, axis", lambda a, b: np.linspace(a, b, 4, axis=1), [((2,), (2,))], _real, _real
+        ),
+    ],
+    np.logspace: [spec("logspace", lambda a, b: np.logspace(a, b, 4), [((), ())], _unit, _unit)],
+    np.isclose: [
+        spec(
+            "isclose",
+            lambda x, y: np.isclose(x, y, atol=0.5),
+            [((4,), (4,))],
+            _real,
+            _real,
+            grad=False,
+        )
+    ],  # fmt: skip
+    np.copysign: [binary(np.copysign, _away, _away)],
+    np.select: [
+        spec(
+            "select",
+            lambda x: np.select([x < -0.5, x > 0.5], [x**2, np.sin(x)], 0.1),
+            [(5,), (2, 3)],
+            _away,
+        )
+    ],  # fmt: skip
+    np.piecewise: [
+        spec(
+            "piecewise",
+            lambda x: np.piecewise(x, [x < 0, x >= 0], [lambda t: t**2, lambda t: np.sin(t)]),
+            [(5,)],
+            _away,
+        )
+    ],  # fmt: skip
+    np.vsplit: [spec("vsplit", lambda x: np.vsplit(x, 2)[1], [(4, 2)], _real)],
+    np.hsplit: [spec("hsplit", lambda x: np.hsplit(x, [1])[1], [(2, 3), (4,)], _real)],
+    np.dsplit: [spec("dsplit", lambda x: np.dsplit(x, 2)[0], [(1, 2, 4)], _real)],
+    np.rot90: [
+        spec("k=1", np.rot90, [(2, 3)], _real),
+        spec("k=3, axes", lambda x: np.rot90(x, 3, axes=(1, 2)), [(2, 3, 2)], _real),
+    ],
+    np.vecdot: [spec("vecdot", np.vecdot, [((2, 3), (3,))], _real, _real)],
+    np.partition: [spec("partition", lambda x: np.partition(x, 2)[2], [(5,)], _distinct)],
+    np.argpartition: [
+        spec("argpartition", lambda x: np.argpartition(x, 1)[1], [(5,)], _distinct, grad=False)
+    ],  # fmt: skip
+    np.searchsorted: [
+        spec(
+            "searchsorted",
+            lambda x: np.searchsorted(np.sort(x), x[:2] + 0.01),
+            [(5,)],
+            _distinct,
+            grad=False,
+        )
+    ],  # fmt: skip
     np.around: [spec("around", lambda x: np.around(x, 1) * x, [(2, 3)], _off_half_tenths)],
     np.take: [
         spec("take", lambda x: np.take(x, IDX), [(4,), (2, 2)], _real),

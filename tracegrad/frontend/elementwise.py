@@ -404,6 +404,57 @@ def round_(x: Any, decimals: int = 0, out: Any = None) -> Any:
     return divide(rint(multiply(x, scale)), scale)
 
 
+def isclose(
+    a: Any, b: Any, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False
+) -> Any:
+    """|a - b| <= atol + rtol |b|; equal infinities are close, NaNs only with equal_nan."""
+    a, b = promote(a, b, float_only=True)
+    finite = logical_and(isfinite(a), isfinite(b))
+    near = less_equal(absolute(subtract(a, b)), atol + rtol * absolute(b))
+    close = where(finite, near, equal(a, b))
+    if equal_nan:
+        close = logical_or(close, logical_and(isnan(a), isnan(b)))
+    return close
+
+
+def copysign(x: Any, y: Any) -> Any:
+    """|x| with the sign of y, -0.0 included (1 / -0.0 is -inf)."""
+    x, y = promote(x, y, float_only=True)
+    negative_zero = logical_and(equal(y, 0.0), less(divide(1.0, y), 0.0))
+    flip_sign = logical_or(less(y, 0.0), negative_zero)
+    return where(flip_sign, negative(absolute(x)), absolute(x))
+
+
+def select(condlist: Any, choicelist: Any, default: Any = 0) -> Any:
+    """The first choice whose condition holds, else ``default`` (built from the last)."""
+    if len(condlist) != len(choicelist):
+        raise ValueError("np.select: list of cases must be same length as list of conditions")
+    result = default
+    for condition, choice in zip(reversed(condlist), reversed(choicelist), strict=True):
+        result = where(condition, choice, result)
+    return result
+
+
+def piecewise(x: Any, condlist: Any, funclist: Any, *args: Any, **kw: Any) -> Any:
+    """Each function (or value) where its condition holds, later ones winning; elsewhere 0,
+    or the extra last function.  Every function is evaluated on all of x (as np.where's
+    branches are: see the double-where in the sharp bits)."""
+    conditions = list(condlist) if isinstance(condlist, list | tuple) else [condlist]
+    functions = list(funclist)
+    result = zeros_like(x)
+    if len(functions) == len(conditions) + 1:
+        result = _piece(functions.pop(), x, args, kw) + result
+    if len(functions) != len(conditions):
+        raise ValueError("np.piecewise: give one function per condition, plus one at most")
+    for condition, f in zip(conditions, functions, strict=True):
+        result = where(condition, _piece(f, x, args, kw), result)
+    return result
+
+
+def _piece(f: Any, x: Any, args: tuple, kw: dict) -> Any:
+    return f(x, *args, **kw) if callable(f) else f
+
+
 def heaviside(x: Any, h0: Any) -> Any:
     x, h0 = promote(x, h0, float_only=True)
     one = ones_like(x)
@@ -454,6 +505,10 @@ IMPLEMENTS: dict[Callable[..., Any], Callable[..., Any]] = {
     np.heaviside: heaviside,
     np.fix: trunc,
     np.rint: rint,
+    np.isclose: isclose,
+    np.copysign: copysign,
+    np.select: select,
+    np.piecewise: piecewise,
     np.round: round_,
     np.around: round_,
     np.where: where,

@@ -98,6 +98,12 @@ def vdot(x: Any, y: Any) -> Any:
     return sum(multiply(ravel(x), ravel(y)))
 
 
+def vecdot(x1: Any, x2: Any, axis: int = -1, **kwargs: Any) -> Any:
+    """The dot product of vectors along ``axis``, broadcasting the other axes (real inputs:
+    no conjugation needed)."""
+    return sum(multiply(x1, x2), axis=axis)
+
+
 def trace(x: Any, offset: int = 0, axis1: int = 0, axis2: int = 1, dtype: Any = None,
           out: Any = None) -> Any:  # fmt: skip
     no_out("trace", out)
@@ -308,6 +314,7 @@ def convolve(a: Any, v: Any, mode: str = "full") -> Any:
 
 IMPLEMENTS: dict[Callable[..., Any], Callable[..., Any]] = {
     np.matmul: matmul,
+    np.vecdot: vecdot,
     np.dot: dot,
     np.inner: inner,
     np.outer: outer,

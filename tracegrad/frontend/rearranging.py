@@ -80,6 +80,40 @@ def array_split(x: Any, indices_or_sections: Any, axis: int = 0) -> list[Any]:
     ]
 
 
+def _split_along(axis: int, min_ndim: int, name: str) -> Callable[..., list[Any]]:
+    def split_it(x: Any, indices_or_sections: Any) -> list[Any]:
+        ndim = len(shape_of(x))
+        if ndim < min_ndim:
+            raise ShapeError(f"np.{name} only works on arrays of {min_ndim} or more dimensions")
+        return split(x, indices_or_sections, axis=0 if name == "hsplit" and ndim == 1 else axis)
+
+    split_it.__name__ = name
+    return split_it
+
+
+vsplit = _split_along(0, 2, "vsplit")
+hsplit = _split_along(1, 1, "hsplit")
+dsplit = _split_along(2, 3, "dsplit")
+
+
+def rot90(m: Any, k: int = 1, axes: Any = (0, 1)) -> Any:
+    """Rotate by 90 degrees ``k`` times in the plane of ``axes``, first towards the second."""
+    ndim = len(shape_of(m))
+    a, b = (int(x) % ndim for x in axes)
+    if a == b:
+        raise ValueError("np.rot90: axes must be different")
+    perm = list(range(ndim))
+    perm[a], perm[b] = perm[b], perm[a]
+    k %= 4
+    if k == 0:
+        return m
+    if k == 2:
+        return flip(flip(m, a), b)
+    if k == 1:
+        return transpose(flip(m, b), perm)
+    return flip(transpose(m, perm), b)
+
+
 def diagonal(x: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Any:
     shape = shape_of(x)
     ndim = len(shape)
@@ -151,6 +185,10 @@ IMPLEMENTS: dict[Callable[..., Any], Callable[..., Any]] = {
     np.roll: roll,
     np.repeat: repeat,
     np.split: split,
+    np.vsplit: vsplit,
+    np.hsplit: hsplit,
+    np.dsplit: dsplit,
+    np.rot90: rot90,
     np.array_split: array_split,
     np.diagonal: diagonal,
     np.diag: diag,

@@ -102,11 +102,22 @@ def broadcast_to(x: Any, shape: Any, subok: bool = False) -> Any:
     return P.broadcast_to(asarray_like(x), shape=shape)
 
 
-def atleast_1d(x: Any) -> Any:
+def _one_or_tuple(fn: Callable[[Any], Any]) -> Callable[..., Any]:
+    """NumPy's atleast_* take any number of arrays and return one array or a tuple."""
+
+    def many(*arrays: Any) -> Any:
+        results = tuple(fn(a) for a in arrays)
+        return results[0] if len(results) == 1 else results
+
+    many.__name__ = fn.__name__.lstrip("_")
+    return many
+
+
+def _atleast_1d(x: Any) -> Any:
     return reshape(x, (1,)) if not shape_of(x) else x
 
 
-def atleast_2d(x: Any) -> Any:
+def _atleast_2d(x: Any) -> Any:
     shape = shape_of(x)
     return reshape(x, (1,) * (2 - len(shape)) + shape) if len(shape) < 2 else x
 
@@ -117,6 +128,11 @@ def _atleast_3d(x: Any) -> Any:
     if len(shape) < 2:
         return reshape(x, (1, math.prod(shape), 1))
     return reshape(x, shape + (1,)) if len(shape) == 2 else x
+
+
+atleast_1d = _one_or_tuple(_atleast_1d)
+atleast_2d = _one_or_tuple(_atleast_2d)
+atleast_3d = _one_or_tuple(_atleast_3d)
 
 
 # =============================================================================================
@@ -164,6 +180,84 @@ def dstack(arrays: Sequence[Any]) -> Any:
 def column_stack(arrays: Sequence[Any]) -> Any:
     cols = [reshape(a, (-1, 1)) if len(shape_of(a)) == 1 else a for a in arrays]
     return concatenate(cols, axis=1)
+
+
+def block(arrays: Any) -> Any:
+    """np.block: nested lists joined along the last axes, innermost list along the last."""
+    depth = _list_depth(arrays)
+    ndim = max(depth, builtins.max(len(shape_of(a)) for a in _leaves(arrays)))
+
+    def join(item: Any, level: int) -> Any:
+        if isinstance(item, list):
+            return concatenate([join(x, level + 1) for x in item], axis=level - depth)
+        shape = shape_of(item)
+        return reshape(item, (1,) * (ndim - len(shape)) + shape)
+
+    return join(arrays, 0)
+
+
+def _list_depth(item: Any) -> int:
+    return 1 + _list_depth(item[0]) if isinstance(item, list) and item else 0
+
+
+def _leaves(item: Any) -> list[Any]:
+    return [leaf for x in item for leaf in _leaves(x)] if isinstance(item, list) else [item]
+
+
+def meshgrid(*xi: Any, copy: bool = True, sparse: bool = False, indexing: str = "xy") -> tuple:
+    """Coordinate arrays: with ``indexing='xy'`` the first two axes are swapped, as NumPy's."""
+    n = len(xi)
+    sizes = [math.prod(shape_of(x)) for x in xi]
+    order = list(range(n))
+    if indexing == "xy" and n > 1:
+        order[0], order[1] = 1, 0
+    full = tuple(sizes[order[k]] for k in range(n))
+    grids = []
+    for i, x in enumerate(xi):
+        shape = [1] * n
+        shape[order.index(i)] = sizes[i]
+        grid = reshape(x, tuple(shape))
+        grids.append(grid if sparse else broadcast_to(grid, full))
+    return tuple(grids)
+
+
+def linspace(
+    start: Any,
+    stop: Any,
+    num: int = 50,
+    endpoint: bool = True,
+    retstep: bool = False,
+    dtype: Any = None,
+    axis: int = 0,
+) -> Any:
+    """Evenly spaced values from ``start`` to ``stop`` (either may be traced, and arrays)."""
+    start, stop = promote(start, stop, float_only=True)
+    shape = tuple(np.broadcast_shapes(shape_of(start), shape_of(stop)))
+    steps = num - 1 if endpoint else num
+    step = (stop - start) / steps if steps > 0 else stop - start
+    ramp = np.arange(num, dtype=dtype_of(start)).reshape((num,) + (1,) * len(shape))
+    values = start + ramp * step
+    if endpoint and num > 1:
+        values = concatenate([values[:-1], reshape(broadcast_to(stop, shape), (1,) + shape)])
+    if axis != 0:
+        values = moveaxis(values, 0, axis)
+    if dtype is not None and np.dtype(dtype).kind in "iu":
+        values = np.floor(values)
+    values = astype(values, dtype) if dtype is not None else values
+    return (values, step) if retstep else values
+
+
+def logspace(
+    start: Any,
+    stop: Any,
+    num: int = 50,
+    endpoint: bool = True,
+    base: Any = 10.0,
+    dtype: Any = None,
+    axis: int = 0,
+) -> Any:
+    values = np.power(base, linspace(start, stop, num, endpoint, axis=axis))
+    return astype(values, dtype) if dtype is not None else values
 
 
 def append(arr: Any, values: Any, axis: int | None = None) -> Any:
@@ -264,6 +358,11 @@ IMPLEMENTS: dict[Callable[..., Any], Callable[..., Any]] = {
     np.broadcast_to: broadcast_to,
     np.atleast_1d: atleast_1d,
     np.atleast_2d: atleast_2d,
+    np.atleast_3d: atleast_3d,
+    np.block: block,
+    np.meshgrid: meshgrid,
+    np.linspace: linspace,
+    np.logspace: logspace,
     np.concatenate: concatenate,
     np.stack: stack,
     np.hstack: hstack,

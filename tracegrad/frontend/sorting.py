@@ -57,7 +57,37 @@ def sort(x: Any, axis: Any = -1, kind: Any = None, order: Any = None, **kwargs: 
     return moveaxis(ordered, -1, a)
 
 
+def partition(
+    x: Any, kth: Any, axis: Any = -1, kind: str = "introselect", order: Any = None
+) -> Any:
+    """The array sorted along ``axis``: every ``kth`` element is where sorting puts it, which
+    is all np.partition promises (the order of the others is unspecified)."""
+    return sort(x, axis=axis)
+
+
+def argpartition(
+    x: Any, kth: Any, axis: Any = -1, kind: str = "introselect", order: Any = None
+) -> Any:
+    return argsort(x, axis=axis)
+
+
+def searchsorted(a: Any, v: Any, side: str = "left", sorter: Any = None) -> Any:
+    """Insertion points of ``v`` in the sorted 1-d ``a``: how many entries are below (left)
+    or at most (right) each value.  Integer output, no gradient."""
+    if len(shape_of(a)) != 1:
+        raise ValueError("np.searchsorted: a must be 1-d")
+    if sorter is not None:
+        a = take_along_axis(a, sorter, axis=0)
+    v_shape = shape_of(v)
+    column = reshape(v, v_shape + (1,))
+    below = np.less(a, column) if side == "left" else np.less_equal(a, column)
+    return np.sum(below, axis=-1)
+
+
 IMPLEMENTS: dict[Callable[..., Any], Callable[..., Any]] = {
+    np.partition: partition,
+    np.argpartition: argpartition,
+    np.searchsorted: searchsorted,
     np.argmax: argmax,
     np.argmin: argmin,
     np.argsort: argsort,
