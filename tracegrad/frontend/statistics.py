@@ -83,11 +83,24 @@ def _quantile(a: Any, q: Any, axis: Any, keepdims: bool, method: str, name: str)
     position = np.atleast_1d(q_array) * (n - 1)
     lo = np.floor(position).astype(np.intp)
     hi = np.minimum(lo + 1, n - 1)
-    below = take(ordered, lo, axis=-1)
-    step = subtract(take(ordered, hi, axis=-1), below)
-    result = moveaxis(add(below, multiply(step, (position - lo).astype(dtype))), -1, 0)
+    if name == "median":  # NumPy averages the middle pair, or takes the middle one
+        hi = np.where(position == lo, lo, hi)
+    below, above = take(ordered, lo, axis=-1), take(ordered, hi, axis=-1)
+    result = _lerp(below, above, (position - lo).astype(dtype), name == "median")
+    result = moveaxis(result, -1, 0)
+    # As NumPy: a slice holding a NaN has NaN quantiles (sorting put its NaNs last).
+    result = where(isnan(getitem(ordered, (..., -1))), np.nan, result)
     out_shape = tuple(1 if i in axes else d for i, d in enumerate(shape)) if keepdims else kept
     return reshape(result, (*q_array.shape, *out_shape))
+
+
+def _lerp(below: Any, above: Any, t: np.ndarray, midpoint: bool) -> Any:
+    """Between the neighbours, from the nearer one as NumPy does (exact at the ends and with
+    infinities); ``midpoint``: their mean, as np.median computes it."""
+    if midpoint:
+        return divide(add(below, above), 2.0)
+    step = subtract(above, below)
+    return where(t >= 0.5, subtract(above, multiply(step, 1 - t)), add(below, multiply(step, t)))
 
 
 def quantile(a: Any, q: Any, axis: Any = None, out: Any = None, overwrite_input: bool = False,
@@ -156,7 +169,8 @@ def nanvar(a: Any, axis: Any = None, dtype: Any = None, out: Any = None, ddof: A
     centre = divide(sum(where(valid, a, 0), axis=axis, keepdims=True), count)
     centred = where(valid, subtract(a, centre), 0)
     squares = sum(multiply(centred, centred), axis=axis, keepdims=True)
-    result = divide(squares, subtract(count, ddof))
+    dof = subtract(count, ddof)
+    result = where(greater(dof, 0), divide(squares, dof), np.nan)  # NumPy: NaN where dof <= 0
     if keepdims:
         return result
     return squeeze(result, axis=axis) if axis is not None else reshape(result, ())
