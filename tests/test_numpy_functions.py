@@ -723,6 +723,123 @@ SPECS: dict[Any, list[Spec]] = {
     np.shape: [spec("shape", lambda x: x * np.shape(x)[0], [(3,)], _real)],
     np.ndim: [spec("ndim", lambda x: x * np.ndim(x), [(3,), (2, 2)], _real)],
     np.size: [spec("size", lambda x: x * np.size(x), [(2, 3)], _real)],
+    # -- statistics ---------------------------------------------------------------------------
+    np.median: [
+        spec("median", np.median, [(5,), (4,), (2, 3)], _distinct, order=1),
+        spec("axis=0", lambda x: np.median(x, axis=0), [(4, 3)], _distinct, order=1),
+        spec(
+            "keepdims", lambda x: np.median(x, axis=1, keepdims=True), [(2, 5)], _distinct, order=1
+        ),
+        spec("axis=(0, 2)", lambda x: np.median(x, axis=(0, 2)), [(2, 3, 2)], _distinct, order=1),
+    ],
+    np.quantile: [
+        spec("scalar q", lambda x: np.quantile(x, 0.3), [(5,), (2, 3)], _distinct, order=1),
+        spec("q list", lambda x: np.quantile(x, [0.1, 0.5, 1.0]), [(6,)], _distinct, order=1),
+        spec(
+            "q array axis keepdims",
+            lambda x: np.quantile(x, np.array([0.25, 0.8]), axis=1, keepdims=True),
+            [(2, 5)],
+            _distinct,
+            order=1,
+        ),  # fmt: skip
+    ],
+    np.percentile: [
+        spec("scalar q", lambda x: np.percentile(x, 30.0), [(5,)], _distinct, order=1),
+        spec(
+            "q list axis",
+            lambda x: np.percentile(x, [10, 90], axis=0),
+            [(4, 3)],
+            _distinct,
+            order=1,
+        ),
+    ],
+    np.nanmax: [
+        spec("nanmax", np.nanmax, [(5,), (2, 3)], _with_nans, order=1),
+        spec(
+            "axis keepdims",
+            lambda x: np.nanmax(x, axis=0, keepdims=True),
+            [(6, 2)],
+            _with_nans,
+            order=1,
+        ),
+    ],
+    np.nanmin: [
+        spec("nanmin", np.nanmin, [(5,), (2, 3)], _with_nans, order=1),
+        spec("axis", lambda x: np.nanmin(x, axis=1), [(2, 6)], _with_nans, order=1),
+    ],
+    np.nanprod: [
+        spec("nanprod", np.nanprod, [(5,), (2, 3)], _with_nans, order=1),
+        spec("axis", lambda x: np.nanprod(x, axis=0), [(6, 2)], _with_nans, order=1),
+    ],
+    np.nanvar: [
+        spec("nanvar", np.nanvar, [(5,), (2, 3)], _with_nans, order=1),
+        spec("axis ddof", lambda x: np.nanvar(x, axis=0, ddof=1), [(6, 2)], _with_nans, order=1),
+        spec(
+            "keepdims", lambda x: np.nanvar(x, axis=1, keepdims=True), [(2, 6)], _with_nans, order=1
+        ),
+    ],
+    np.nanstd: [
+        spec("nanstd", np.nanstd, [(6,)], _with_nans, order=1),
+        spec("axis", lambda x: np.nanstd(x, axis=0), [(6, 2)], _with_nans, order=1),
+    ],
+    np.interp: [
+        spec(
+            "constant knots",
+            lambda x, fp: np.interp(x, np.array([-1.5, -0.7, 0.1, 0.6, 1.4]), fp),
+            [((), (5,)), ((7,), (5,)), ((2, 3), (5,))],
+            _real,
+            _real,
+            order=1,
+        ),  # fmt: skip
+        spec(
+            "left right",
+            lambda x, fp: np.interp(x, np.array([-1.0, 0.2, 1.1]), fp, left=-3.0, right=4.0),
+            [((8,), (3,))],
+            _real,
+            _real,
+            order=1,
+        ),  # fmt: skip
+        spec(
+            "traced knots",
+            np.interp,
+            [((6,), (4,), (4,))],
+            _real,
+            lambda rng, shape: np.cumsum(rng.uniform(0.5, 1.2, shape)) - 2.0,
+            _real,
+            order=1,
+        ),  # fmt: skip
+    ],
+    np.polyval: [
+        spec("polyval", np.polyval, [((4,), ()), ((3,), (5,)), ((4,), (2, 3))], _real, _real),
+    ],
+    np.trapezoid: [
+        spec("trapezoid", np.trapezoid, [(5,), (2, 4)], _real),
+        spec("x", lambda y, x: np.trapezoid(y, x), [((5,), (5,)), ((2, 4), (4,))], _real, _real),
+        spec("dx axis", lambda y: np.trapezoid(y, dx=0.5, axis=0), [(4, 3)], _real),
+    ],
+    np.cov: [
+        spec("cov", np.cov, [(3, 5), (5,)], _real),
+        spec("rowvar bias", lambda m: np.cov(m, rowvar=False, bias=True), [(5, 3)], _real),
+        spec("ddof y", lambda m, y: np.cov(m, y, ddof=2), [((2, 5), (5,))], _real, _real),
+    ],
+    np.corrcoef: [
+        spec("corrcoef", np.corrcoef, [(3, 5)], _real),
+        spec(
+            "y rowvar", lambda x, y: np.corrcoef(x, y, rowvar=False), [((5, 2), (5,))], _real, _real
+        ),
+    ],
+    np.gradient: [
+        spec("gradient", np.gradient, [(5,), (2,)], _real),
+        spec("tuple of two", np.gradient, [(3, 4)], _real, grad=False),
+        spec("spacing", lambda f: np.stack(np.gradient(f, 0.5)), [(4, 3)], _real),
+        spec(
+            "axis spacings",
+            lambda f: np.stack(np.gradient(f, 2.0, 0.5, axis=(1, 0))),
+            [(4, 4)],
+            _real,
+        ),  # fmt: skip
+        spec("axis", lambda f: np.gradient(f, axis=-1), [(2, 3)], _real),
+    ],
 }
 
 if hasattr(np, "cumulative_sum"):  # NumPy >= 2.1

@@ -26,11 +26,22 @@ from . import (
     scipy_special,
     shapes,
     sorting,
+    statistics,
 )
 from .elementwise import astype
 from .promotion import no_out
 
-TOPICS = (elementwise, shapes, indexing, rearranging, reductions, products, linalg, sorting)
+TOPICS = (
+    elementwise,
+    shapes,
+    indexing,
+    rearranging,
+    reductions,
+    products,
+    linalg,
+    sorting,
+    statistics,
+)
 
 
 def _merged() -> dict[Callable[..., Any], Callable[..., Any]]:
