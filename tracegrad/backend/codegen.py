@@ -17,6 +17,8 @@ array output; it returns the 0-d outputs (a scalar, a tuple, or None).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from ..core.control_flow import has_control_flow
 from ..core.ir import Program
 from .emit import emit
@@ -39,6 +41,19 @@ def generate(
     emitted = emit(sched, vector_math)
     helpers = share_repeated_loops(emitted.codes, sched.names, njit_options(cache))
     return package(sched, emitted, helpers, cache)
+
+
+def variants(program: Program, vector_math: bool) -> Callable[[bool, bool], Generated]:
+    """``variant(cache, user_names)``: ``generate`` of ``program``, each variant made once
+    (the disk cache names a file by the letters-only text and writes the user's one)."""
+    made: dict[tuple[bool, bool], Generated] = {}
+
+    def variant(cache: bool, user_names: bool) -> Generated:
+        if (cache, user_names) not in made:
+            made[cache, user_names] = generate(program, cache, vector_math, user_names)
+        return made[cache, user_names]
+
+    return variant
 
 
 def generate_source(program: Program, cache: bool = True, vector_math: bool = True) -> str:

@@ -139,15 +139,7 @@ def compile_program(
 
 def _build(program: Program, settings: config.Settings) -> _Entry:
     """Generate, load and wrap ``program`` (a memory-cache miss)."""
-    generated: dict[tuple[bool, bool], Generated] = {}
-
-    def generated_for(cache: bool, user_names: bool) -> Generated:
-        if (cache, user_names) not in generated:
-            generated[cache, user_names] = codegen.generate(
-                program, cache, settings.vector_math, user_names
-            )
-        return generated[cache, user_names]
-
+    generated_for = codegen.variants(program, settings.vector_math)
     module, cached = disk_cache.load(lambda *how: generated_for(*how).source, settings)
     gen = generated_for(cached, True)  # names aside, the calling convention of every variant
     _count_kernels(module)

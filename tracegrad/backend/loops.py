@@ -227,15 +227,7 @@ def _step(cond: Program, body: Program, n_cond: int, n_body: int) -> Program:
 def _load_driver(body: Program, loop: dict, settings: config.Settings) -> Any:
     """The generated body and its native driver, in one file loaded as ``compiler`` loads
     programs (so Numba's disk cache keeps both), or None if the driver cannot call it."""
-    made: dict[tuple[bool, bool], Generated] = {}
-
-    def generated_for(cache: bool, user_names: bool) -> Generated:
-        if (cache, user_names) not in made:
-            made[cache, user_names] = codegen.generate(
-                body, cache, settings.vector_math, user_names
-            )
-        return made[cache, user_names]
-
+    generated_for = codegen.variants(body, settings.vector_math)
     gen = generated_for(False, True)
     if gen.kernels != [gen.entry] or any(p.kind == "literal" for p in gen.outputs):
         return None  # a Python driver chains several functions, or a constant output
