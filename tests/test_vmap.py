@@ -341,3 +341,23 @@ def test_jacobians_inside_other_transforms():
     np.testing.assert_allclose(tg.grad(trace_of_jacobian)(x), want, rtol=1e-10)
     per_row = tg.vmap(tg.jacfwd(f))(np.stack([x, 2 * x]))
     np.testing.assert_allclose(per_row[1], tg.jacrev(f)(2 * x), rtol=1e-12)
+
+
+# =============================================================================================
+# Compiled: one program for per-example gradients, one for a Jacobian
+
+
+def test_compiled_per_example_gradients_and_jacobian_match_the_interpreter(monkeypatch):
+    rng = np.random.default_rng(6)
+    params = _mlp_params(rng)
+    X, t = rng.normal(size=(7, 4)), rng.normal(size=7)
+    per_example = tg.vmap(tg.grad(_mlp_loss), in_axes=(None, 0, 0))
+    jac = tg.jacrev(_vec_to_mat)
+    x = rng.normal(size=3)
+    want_grads, want_jac = per_example(params, X, t), jac(x)
+    monkeypatch.setenv("TRACEGRAD_BACKEND", "numba")
+    got_grads = tg.vmap(tg.grad(_mlp_loss), in_axes=(None, 0, 0))(params, X, t)
+    _tree_close(got_grads, want_grads, 1e-12, 1e-12)
+    _tree_close(tg.jacrev(_vec_to_mat)(x), want_jac, 1e-12, 1e-12)
+    source = tg.show_source(tg.vmap(tg.grad(_mlp_loss), in_axes=(None, 0, 0)))(params, X, t)
+    assert "for " in source
