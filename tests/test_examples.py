@@ -151,3 +151,18 @@ def test_quick_flag(load, monkeypatch) -> None:
     assert _common.quick_requested(["--quick"]) and not _common.quick_requested([])
     monkeypatch.setenv("TRACEGRAD_QUICK", "1")
     assert _common.quick_requested([])
+
+
+def test_per_example_clipping(load, tmp_path) -> None:
+    r = load("per_example_clipping").main(quick=True)
+    assert r["max_difference"] < 1e-10  # vmap(grad) equals the loop over grad
+    assert r["SGD"] >= 0.85 and r["DP-SGD"] >= 0.75  # clipped, noisy steps still learn
+    assert _pngs(tmp_path) == {"per_example_clipping.png"}
+
+
+def test_newton_rosenbrock(load, tmp_path) -> None:
+    r = load("newton_rosenbrock").main(quick=True)
+    assert r["newton_error"] < 1e-8 and r["newton_steps"] <= 40
+    assert r["gd_error"] > 1e-3  # the valley that Newton's curvature scaling crosses
+    assert r["newton_50d_error"] < 1e-8
+    assert _pngs(tmp_path) == {"newton_rosenbrock.png"}
