@@ -36,6 +36,7 @@ TUTORIALS = [
     "backend.md",
     "sharp-bits.md",
     "control-flow.md",
+    "vmap.md",
     "course.md",
 ]
 FENCE = re.compile(r"^```([\w-]*)[^\n]*\n(.*?)^```[ \t]*\n", re.MULTILINE | re.DOTALL)
