@@ -361,3 +361,11 @@ def test_compiled_per_example_gradients_and_jacobian_match_the_interpreter(monke
     _tree_close(tg.jacrev(_vec_to_mat)(x), want_jac, 1e-12, 1e-12)
     source = tg.show_source(tg.vmap(tg.grad(_mlp_loss), in_axes=(None, 0, 0)))(params, X, t)
     assert "for " in source
+
+
+def test_block_until_compiled_takes_vmap_and_jacobians():
+    f = tg.vmap(np.sin, compile="background")
+    f(np.ones(3))
+    assert tg.block_until_compiled(f, timeout=300) is f
+    jac = tg.jacrev(np.sin, compile="never")
+    assert tg.block_until_compiled(jac) is jac

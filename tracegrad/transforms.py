@@ -284,6 +284,7 @@ def _jacobian_transform(build: Callable[..., Any], what: str, f: Callable, compi
         return compiled(*args)
 
     jacobian_of.__name__ = f"{what}({function_name(f)})"
+    jacobian_of.tracegrad_staged = compiled  # type: ignore[attr-defined]
     return jacobian_of
 
 

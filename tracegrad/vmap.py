@@ -71,6 +71,7 @@ def vmap(
             return staged(*args)
         return compiled(*args)
 
+    batched.tracegrad_staged = compiled  # type: ignore[attr-defined]
     return batched
 
 
