@@ -73,6 +73,14 @@ def test_vmap_matches_a_loop(prim, case, data):
     # The batch on the last axis of every argument, and out on the last axis.
     got = tg.vmap(case.fn, in_axes=-1, out_axes=-1)(*_stacked(batch, -1))
     _close(np.moveaxis(got, -1, 0), want, dtype)
+    # Axis 1 where the arguments have one (out on axis 1 too), else axis 0.
+    spec = tuple(1 if np.ndim(a) >= 1 else 0 for a in batch[0])
+    stacked = tuple(
+        np.stack([np.asarray(ex[i]) for ex in batch], axis=ax) for i, ax in enumerate(spec)
+    )
+    out_axis = 1 if np.ndim(want) >= 2 else 0
+    got = tg.vmap(case.fn, in_axes=spec, out_axes=out_axis)(*stacked)
+    _close(np.moveaxis(got, out_axis, 0), want, dtype)
     # Only the first argument mapped: the others are those of the first example.
     if len(batch[0]) > 1:
         shared = batch[0][1:]
@@ -369,3 +377,21 @@ def test_block_until_compiled_takes_vmap_and_jacobians():
     assert tg.block_until_compiled(f, timeout=300) is f
     jac = tg.jacrev(np.sin, compile="never")
     assert tg.block_until_compiled(jac) is jac
+
+
+def test_branches_and_loops_inside_vmap_decide_per_example():
+    x = np.array([[1.0, 2.0], [-3.0, 0.5], [0.2, -0.1]])
+
+    def branch(v):
+        return tg.cond(v.sum() > 0, np.sin, lambda u: u * 2, v)
+
+    np.testing.assert_allclose(tg.vmap(branch)(x), [branch(v) for v in x])
+    want = np.where(x.sum(1, keepdims=True) > 0, np.cos(x), 2.0)
+    np.testing.assert_allclose(tg.grad(lambda x: tg.vmap(branch)(x).sum())(x), want)
+
+    def doublings(v):  # how many steps c -> 2c + 1 take v past 10: data-dependent trips
+        return tg.while_loop(lambda c: c[0] < 10.0, lambda c: (c[0] * 2 + 1, c[1] + 1), (v, 0))[1]
+
+    np.testing.assert_array_equal(tg.vmap(doublings)(np.array([0.0, 3.0, 20.0])), [4, 2, 0])
+    pick = tg.vmap(lambda i, v: tg.switch(i, [lambda u: u, lambda u: -u, lambda u: u * 10], v))
+    np.testing.assert_allclose(pick(np.array([0, 1, 2]), np.array([1.0, 2.0, 3.0])), [1, -2, 30])
