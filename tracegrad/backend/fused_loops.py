@@ -30,8 +30,8 @@ import numpy as np
 
 from ..core import control_flow as C
 from ..core.ir import Aval, Eqn, Literal, Program, Var, pretty
-from ..core.primitives import Kind
 from ..core.passes import lower
+from ..core.primitives import Kind
 from . import codegen
 from .package import Generated, njit_options
 from .schedule import OutputPlan
