@@ -1,22 +1,36 @@
-"""The RNN of issue 11 with ``tg.scan``: cold first call and gradient per call against T.
+"""The RNN of issue 11 with ``tg.scan``: cold first call and gradient per call against T;
+and a whole training epoch as one ``scan`` against the per-step ``tg.jit`` loop.
 
-Hidden 16, input 8, gradient of sum(h_T^2) with respect to (W_h, W_x, b). Each trip count
-runs in a fresh process with the disk cache off, so the first call includes every compile;
-compile time should not depend on T.  A NumPy forward+backward loop written by hand is the
-per-call reference.
+RNN: hidden 16, input 8, gradient of sum(h_T^2) with respect to (W_h, W_x, b). Each trip
+count runs in a fresh process with the disk cache off and synchronous compiles, so the first
+call includes every compile; compile time should not depend on T.  A NumPy forward+backward
+loop written by hand is the per-call reference, and JAX's ``lax.scan`` another, if JAX is
+installed (it is not a dependency: ``pip install jax`` to compare).
 
-    python benchmarks/scan_rnn.py            # T = 10, 1000, 10000; T = 1000 checkpointed
-    python benchmarks/scan_rnn.py --one 1000 [--checkpoint]  # one run, in this process
+Epoch: the demo's MLP (64-64-10 tanh, batches of 32, momentum SGD, float32) trained one epoch
+of 50 batches as one ``tg.scan`` over the batches, the update inside the body, against the
+same step under ``tg.jit`` called from a Python loop, and the step in NumPy by hand.  Ratios
+come from one process, BLAS pinned to one thread.
+
+    python benchmarks/scan_rnn.py            # all of it, each RNN size in a fresh process
+    python benchmarks/scan_rnn.py --one 1000 [--checkpoint]  # one RNN run, in this process
+    python benchmarks/scan_rnn.py --epoch    # the epoch comparison only
 """
 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import time
 
-import numpy as np
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")  # noqa: E402 (before NumPy loads its BLAS)
+os.environ.setdefault("TRACEGRAD_COMPILE", "sync")  # time the compiles, not the interpreter
+
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from typing import Any  # noqa: E402
+
+import numpy as np  # noqa: E402
 
 H, I = 16, 8
 
@@ -90,12 +104,108 @@ def one(T: int, remat: bool = False) -> None:
     )
 
 
+# =============================================================================================
+# A training epoch as one scan
+
+
+def mlp_loss(p: list, x: Any, labels: Any) -> Any:
+    from tracegrad import nn
+
+    return nn.softmax_cross_entropy(nn.mlp(p, x, nn.tanh), labels)
+
+
+def momentum_step(p: list, v: list, x: Any, labels: Any, lr: float = 0.05, m: float = 0.9):
+    import tracegrad as tg
+
+    grads = tg.grad(mlp_loss)(p, x, labels)
+    v = tg.tree.tree_map(lambda v, g: m * v + lr * g, v, grads)
+    return tg.tree.tree_map(lambda w, d: w - d, p, v), v
+
+
+def epoch_scan(p: list, v: list, xs: Any, ys: Any) -> tuple:
+    import tracegrad as tg
+
+    def body(state: tuple, batch: tuple) -> tuple:
+        return momentum_step(*state, *batch), None
+
+    return tg.scan(body, (p, v), (xs, ys))[0]
+
+
+def numpy_step(p: list, v: list, x: np.ndarray, labels: np.ndarray) -> tuple:
+    """The same momentum step with backpropagation by hand."""
+    hs = [x]
+    for layer in p[:-1]:
+        hs.append(np.tanh(hs[-1] @ layer["W"] + layer["b"]))
+    logits = hs[-1] @ p[-1]["W"] + p[-1]["b"]
+    e = np.exp(logits - logits.max(axis=1, keepdims=True))
+    delta = e / e.sum(axis=1, keepdims=True)
+    delta[np.arange(len(x)), labels] -= 1.0
+    delta /= len(x)
+    new_p, new_v = [], []
+    for i in range(len(p) - 1, -1, -1):
+        g = {"W": hs[i].T @ delta, "b": delta.sum(axis=0)}
+        if i > 0:
+            delta = (delta @ p[i]["W"].T) * (1.0 - hs[i] ** 2)
+        vel = {k: np.float32(0.9) * v[i][k] + np.float32(0.05) * g[k] for k in g}
+        new_v.insert(0, vel)
+        new_p.insert(0, {k: p[i][k] - vel[k] for k in g})
+    return new_p, new_v
+
+
+def best_of(f: Any, repeats: int = 5) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        f()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def epoch(n_batches: int = 50, batch: int = 32) -> None:
+    import tracegrad as tg
+    from tracegrad import nn
+
+    rng = np.random.default_rng(0)
+    p = nn.init_mlp(rng, [64, 64, 10], dtype=np.float32)
+    v = tg.tree.tree_map(np.zeros_like, p)
+    xs = rng.normal(size=(n_batches, batch, 64)).astype(np.float32)
+    ys = rng.integers(0, 10, size=(n_batches, batch))
+    whole, step = tg.jit(epoch_scan), tg.jit(momentum_step)
+    start = time.perf_counter()
+    whole(p, v, xs, ys)
+    first = time.perf_counter() - start
+    step(p, v, xs[0], ys[0])
+
+    def per_step(step: Any = step) -> tuple:
+        q, w = p, v
+        for x, y in zip(xs, ys, strict=True):
+            q, w = step(q, w, x, y)
+        return q, w
+
+    want, got = per_step(), whole(p, v, xs, ys)
+    hand = per_step(numpy_step)
+    for a, b, c in zip(*(tg.tree.tree_leaves(t) for t in (want, got, hand)), strict=True):
+        assert np.allclose(a, b, atol=1e-4) and np.allclose(a, c, atol=1e-4)
+    rates = {
+        "scan over the epoch": n_batches / best_of(lambda: whole(p, v, xs, ys)),
+        "tg.jit step, Python loop": n_batches / best_of(per_step),
+        "NumPy by hand": n_batches / best_of(lambda: per_step(numpy_step)),
+    }
+    print(f"epoch of {n_batches} batches, MLP 64-64-10 f32: scan first call {first:.2f} s")
+    base = rates["tg.jit step, Python loop"]
+    for name, rate in rates.items():
+        print(f"  {name:26} {rate:9.0f} steps/s  ({rate / base:.2f}x the jit loop)")
+
+
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--one"]:
         one(int(sys.argv[2]), remat="--checkpoint" in sys.argv)
+    elif sys.argv[1:2] == ["--epoch"]:
+        epoch()
     else:
         env = {**os.environ, "TRACEGRAD_DISABLE_DISK_CACHE": "1"}
         for T in (10, 1000, 10000):
             subprocess.run([sys.executable, __file__, "--one", str(T)], env=env, check=True)
         one_run = [sys.executable, __file__, "--one", "1000", "--checkpoint"]
         subprocess.run(one_run, env=env, check=True)
+        subprocess.run([sys.executable, __file__, "--epoch"], check=True)
