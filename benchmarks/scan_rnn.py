@@ -24,6 +24,7 @@ import os
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")  # noqa: E402 (before NumPy loads its BLAS)
 os.environ.setdefault("TRACEGRAD_COMPILE", "sync")  # time the compiles, not the interpreter
+os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false")  # JAX: one thread
 
 import subprocess  # noqa: E402
 import sys  # noqa: E402
@@ -77,6 +78,72 @@ def numpy_grad(p: tuple, xs: np.ndarray) -> tuple:
     return gWh, gWx, gb
 
 
+def numba_grad() -> Any:
+    """Forward and backward written by hand as one Numba function: the fused reference."""
+    import numba
+
+    @numba.njit(fastmath={"reassoc", "contract", "arcp", "nsz"}, error_model="numpy")
+    def grad(Wh: np.ndarray, Wx: np.ndarray, b: np.ndarray, xs: np.ndarray) -> tuple:
+        T = xs.shape[0]
+        hs = np.zeros((T + 1, H))
+        for t in range(T):
+            hs[t + 1] = np.tanh(hs[t] @ Wh + xs[t] @ Wx + b)
+        dh = 2.0 * hs[T]
+        gWh, gWx, gb = np.zeros_like(Wh), np.zeros_like(Wx), np.zeros_like(b)
+        for t in range(T - 1, -1, -1):
+            da = dh * (1.0 - hs[t + 1] ** 2)
+            for i in range(H):
+                for j in range(H):
+                    gWh[i, j] += hs[t, i] * da[j]
+            for i in range(I):
+                for j in range(H):
+                    gWx[i, j] += xs[t, i] * da[j]
+            gb += da
+            dh = Wh @ da
+        return gWh, gWx, gb
+
+    return grad
+
+
+def jax_grad(remat: bool) -> Any:
+    """JAX's ``lax.scan`` on the same RNN (x64, one thread), or None without JAX."""
+    try:
+        import jax
+    except ImportError:
+        return None
+    jax.config.update("jax_enable_x64", True)
+    jnp = jax.numpy
+
+    def loss(p: tuple, xs: Any) -> Any:
+        Wh, Wx, b = p
+
+        def step(h: Any, x: Any) -> tuple:
+            return jnp.tanh(h @ Wh + x @ Wx + b), None
+
+        h, _ = jax.lax.scan(jax.checkpoint(step) if remat else step, jnp.zeros(H), xs)
+        return (h**2).sum()
+
+    return jax.jit(jax.grad(loss))
+
+
+def per_call(f: Any, *args: Any) -> float:
+    n = 3
+    while True:
+        start = time.perf_counter()
+        for _ in range(n):
+            f(*args)
+        seconds = time.perf_counter() - start
+        if seconds > 0.2:
+            return seconds / n
+        n *= 4
+
+
+def timed_first(f: Any, *args: Any) -> tuple[float, Any]:
+    start = time.perf_counter()
+    result = f(*args)
+    return time.perf_counter() - start, result
+
+
 def one(T: int, remat: bool = False) -> None:
     import numba  # noqa: F401  (a warm process has it: time the compiles, not the import)
 
@@ -85,22 +152,37 @@ def one(T: int, remat: bool = False) -> None:
     rng = np.random.default_rng(0)
     p, xs = params(rng), rng.normal(size=(T, I))
     g = tg.grad(lambda p, xs: loss(p, xs, remat))
-    start = time.perf_counter()
-    got = g(p, xs)
-    first = time.perf_counter() - start
-    n = max(3, 20000 // T)
-    start = time.perf_counter()
-    for _ in range(n):
-        g(p, xs)
-    per_call = (time.perf_counter() - start) / n
+    first, got = timed_first(g, p, xs)
+    stats = tg.compile_stats()
+    ours = per_call(g, p, xs)
     start = time.perf_counter()
     want = numpy_grad(p, xs)
-    ref = time.perf_counter() - start
+    by_hand = time.perf_counter() - start
     assert all(np.allclose(a, b) for a, b in zip(got, want, strict=True))
     print(
-        f"T={T:>6}{' checkpointed' if remat else ''}: first call {first:5.2f} s; grad per "
-        f"call {per_call * 1e3:8.3f} ms ({per_call / T * 1e6:5.2f} us/step); NumPy by hand "
-        f"{ref * 1e3:8.2f} ms; stored {stored_bytes(p, xs, remat) / 1e3:.0f} kB"
+        f"T={T:>6}{' checkpointed' if remat else ''}: first call {first:5.2f} s "
+        f"({stats.compiles} Numba compile(s), {stats.native_loops} native loops); grad per "
+        f"call {ours * 1e3:8.3f} ms ({ours / T * 1e6:5.2f} us/step); NumPy by hand "
+        f"{by_hand * 1e3:8.2f} ms; stored {stored_bytes(p, xs, remat) / 1e3:.0f} kB"
+    )
+    fused = numba_grad()
+    fused_first, fused_got = timed_first(fused, *p, xs)
+    assert all(np.allclose(a, b) for a, b in zip(fused_got, want, strict=True))
+    fused_call = per_call(fused, *p, xs)
+    print(
+        f"{'':9}hand-fused Numba: first call {fused_first:5.2f} s, per call "
+        f"{fused_call * 1e3:8.3f} ms (tracegrad / fused: {ours / fused_call:.2f})"
+    )
+    jax_g = jax_grad(remat)
+    if jax_g is None:
+        print(f"{'':9}JAX: not installed, skipped")
+        return
+    jax_first, jax_got = timed_first(lambda *a: jax_g(*a)[0].block_until_ready(), p, xs)
+    assert np.allclose(jax_got, want[0])
+    jax_call = per_call(lambda *a: jax_g(*a)[0].block_until_ready(), p, xs)
+    print(
+        f"{'':9}JAX lax.scan: first call {jax_first:5.2f} s, per call {jax_call * 1e3:8.3f} ms "
+        f"(JAX / tracegrad: {jax_call / ours:.2f})"
     )
 
 

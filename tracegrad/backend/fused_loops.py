@@ -68,13 +68,14 @@ def compose(
     its calling convention (``codegen``'s) and the number of native loops in it; raises
     NotInlinable if some piece cannot be inlined."""
     piece = _Composer(vector_math, cache, user_names).compose(lower(program))
+    lines = _hoist_allocations(piece.lines)
     signature = ", ".join(numba_type(a) for a in piece.param_avals)
     signature += "," if len(piece.param_avals) == 1 else ""
     helpers = [m.group(1) for p in piece.module for m in re.finditer(r"^def (\w+)\(", p, re.M)]
     function = [
         f'@numba.njit("({signature})", {njit_options(cache)})',
         f"def program({', '.join(piece.params)}):",
-        *("    " + line for line in piece.lines),
+        *("    " + line for line in lines),
         *([f"    return {', '.join(piece.returns)}"] if piece.returns else []),
     ]
     parts = [
@@ -94,6 +95,21 @@ def compose(
         n_returned=len(piece.returns),
     )
     return generated, piece.loops
+
+
+HOIST = False
+_ALLOCATION = re.compile(r"\s+\w+ = _empty\(\([\d, ]*\), np\.\w+\)")
+
+
+def _hoist_allocations(lines: list[str]) -> list[str]:
+    """Arrays of fixed shape allocated inside loops, allocated once before them instead.
+
+    Every buffer is written before it is read in each step, and none outlives its step but
+    through the carries' own buffers, so one allocation serves all the steps.
+    """
+    inside = [line for line in lines if _ALLOCATION.fullmatch(line)]
+    rest = [line for line in lines if not _ALLOCATION.fullmatch(line)]
+    return [line.strip() for line in inside] + rest
 
 
 # =============================================================================================
