@@ -523,3 +523,20 @@ def test_compiled_nested_scans_are_one_function_of_native_loops():
     assert stats.compiles + stats.disk_hits - before.compiles - before.disk_hits == 1
     src = tg.show_source(f)(W, xs, True)
     assert src.count("\ndef ") == 1 and re.search(r"\n        for \w+ in range\(5\):", src)
+
+
+@pytest.mark.usefixtures("numba_backend")
+def test_a_body_split_into_several_functions_runs_in_a_python_loop(monkeypatch):
+    from tracegrad.backend import package
+
+    monkeypatch.setattr(package, "MAX_OPS_PER_FUNCTION", 0)  # every block a function of its own
+
+    def f(x, xs):
+        c, ys = tg.scan(lambda c, t: (np.sin(c @ W0) * t, (c * t).sum()), x, xs, reverse=True)
+        return c, ys
+
+    args = (np.asarray(B0), RNG.normal(size=(4, 3)))
+    before = tg.compile_stats()
+    got = tg.jit(f)(*args)
+    assert tg.compile_stats().python_loops == before.python_loops + 1
+    _close(got, tg.jit(f, compile="never")(*args))

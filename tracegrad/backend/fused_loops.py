@@ -60,6 +60,12 @@ class Piece:
     module: list[str]  # module-level paragraphs the lines use (imports, helpers)
     loops: int = 0  # native loops inside
 
+    @property
+    def values(self) -> set[str]:
+        """The locals, and the values the code holds as scalars (``c_``) or sums (``c_acc``)."""
+        bare = {n.removesuffix("_acc").removesuffix("_") for n in self.locals}
+        return self.locals | {n for n in bare if n}
+
 
 def compose(
     program: Program, vector_math: bool, cache: bool, user_names: bool
@@ -114,6 +120,10 @@ def _hoist_allocations(lines: list[str]) -> list[str]:
 
 # =============================================================================================
 # Pieces
+
+
+def _renamed(word: str, names: set[str], tag: str) -> str:
+    return tag + word if word in names else word
 
 
 def _parse(text: str) -> tuple[list[str], list[str], list[str], set[str]]:
@@ -282,11 +292,14 @@ class _Builder:
         """``piece`` on ``args``; its outputs into ``targets`` (buffers for array outputs,
         names or elements to assign for scalar ones)."""
         tag = self.composer.tag() + "_"
+        values = piece.values
 
-        def rename(text: str) -> str:
-            return _IDENTIFIER.sub(
-                lambda m: tag + m.group(0) if m.group(0) in piece.locals else m.group(0), text
-            )
+        def rename(line: str) -> str:
+            code, hash_, comment = line.partition("#")
+            code = _IDENTIFIER.sub(lambda m: _renamed(m.group(0), piece.locals, tag), code)
+            # Comments name values bare where the code has their scalar (c_) or sum (c_acc).
+            comment = _IDENTIFIER.sub(lambda m: _renamed(m.group(0), values, tag), comment)
+            return code + hash_ + comment
 
         const_names = [self.const(c) for c in piece.consts]
         buffers = [t for t, p in zip(targets, piece.outputs, strict=True) if p.kind == "array"]
