@@ -7,10 +7,11 @@ call includes every compile; compile time should not depend on T.  A NumPy forwa
 loop written by hand is the per-call reference, and JAX's ``lax.scan`` another, if JAX is
 installed (it is not a dependency: ``pip install jax`` to compare).
 
-Epoch: the demo's MLP (64-64-10 tanh, batches of 32, momentum SGD, float32) trained one epoch
-of 50 batches as one ``tg.scan`` over the batches, the update inside the body, against the
-same step under ``tg.jit`` called from a Python loop, and the step in NumPy by hand.  Ratios
-come from one process, BLAS pinned to one thread.
+Epochs: the demo's MLP (64-64-10 tanh, batches of 32, momentum SGD, float32) trained one
+epoch of 50 batches as one ``tg.scan`` over the batches, the update inside the body, against
+the same step under ``tg.jit`` called from a Python loop, and the step in NumPy by hand; then
+the same for an RNN whose loss holds a scan (nested loops).  Ratios come from one process,
+BLAS pinned to one thread.
 
     python benchmarks/scan_rnn.py            # all of it, each RNN size in a fresh process
     python benchmarks/scan_rnn.py --one 1000 [--checkpoint]  # one RNN run, in this process
@@ -191,30 +192,24 @@ def one(T: int, remat: bool = False) -> None:
 
 
 def mlp_loss(p: list, x: Any, labels: Any) -> Any:
+    """The demo's model: a tanh MLP with softmax cross-entropy."""
     from tracegrad import nn
 
     return nn.softmax_cross_entropy(nn.mlp(p, x, nn.tanh), labels)
 
 
-def momentum_step(p: list, v: list, x: Any, labels: Any, lr: float = 0.05, m: float = 0.9):
+def momentum_step(state: tuple, x: Any, labels: Any, lr: float = 0.05, m: float = 0.9) -> tuple:
     import tracegrad as tg
 
+    p, v = state
     grads = tg.grad(mlp_loss)(p, x, labels)
     v = tg.tree.tree_map(lambda v, g: m * v + lr * g, v, grads)
     return tg.tree.tree_map(lambda w, d: w - d, p, v), v
 
 
-def epoch_scan(p: list, v: list, xs: Any, ys: Any) -> tuple:
-    import tracegrad as tg
-
-    def body(state: tuple, batch: tuple) -> tuple:
-        return momentum_step(*state, *batch), None
-
-    return tg.scan(body, (p, v), (xs, ys))[0]
-
-
-def numpy_step(p: list, v: list, x: np.ndarray, labels: np.ndarray) -> tuple:
+def numpy_step(state: tuple, x: np.ndarray, labels: np.ndarray) -> tuple:
     """The same momentum step with backpropagation by hand."""
+    p, v = state
     hs = [x]
     for layer in p[:-1]:
         hs.append(np.tanh(hs[-1] @ layer["W"] + layer["b"]))
@@ -234,6 +229,21 @@ def numpy_step(p: list, v: list, x: np.ndarray, labels: np.ndarray) -> tuple:
     return new_p, new_v
 
 
+def rnn_sgd_step(p: dict, seqs: Any, lr: float = 0.1) -> dict:
+    """SGD on next-value prediction by an RNN over a batch of sequences: a scan inside."""
+    import tracegrad as tg
+
+    def loss(p: dict, seqs: Any) -> Any:
+        def step(h: Any, x: Any) -> tuple:
+            h = np.tanh(h @ p["W"] + x @ p["U"] + p["b"])
+            return h, h @ p["V"]
+
+        _, ys = tg.scan(step, np.zeros((seqs.shape[1], H)), seqs[:-1])
+        return np.mean((ys - seqs[1:]) ** 2)
+
+    return tg.tree.tree_map(lambda w, g: w - lr * g, p, tg.grad(loss)(p, seqs))
+
+
 def best_of(f: Any, repeats: int = 5) -> float:
     times = []
     for _ in range(repeats):
@@ -243,47 +253,75 @@ def best_of(f: Any, repeats: int = 5) -> float:
     return min(times)
 
 
-def epoch(n_batches: int = 50, batch: int = 32) -> None:
+def compare_epoch(title: str, step: Any, state: Any, batches: tuple, by_hand: Any = None) -> None:
+    """One epoch as one ``scan`` of ``step(state, *batch)`` over the batches, against the
+    jitted step called from a Python loop (and ``by_hand``, the step in NumPy)."""
+    import tracegrad as tg
+
+    def epoch_scan(state: Any, batches: tuple) -> Any:
+        return tg.scan(lambda s, batch: (step(s, *batch), None), state, batches)[0]
+
+    whole, jitted = tg.jit(epoch_scan), tg.jit(step)
+    before = tg.compile_stats()
+    start = time.perf_counter()
+    whole(state, batches)
+    first = time.perf_counter() - start
+    stats = tg.compile_stats()
+    native, in_python = (
+        stats.native_loops - before.native_loops,
+        stats.python_loops - before.python_loops,
+    )
+
+    def loop(step: Any = jitted) -> Any:
+        s = state
+        for batch in zip(*batches, strict=True):
+            s = step(s, *batch)
+        return s
+
+    loop()  # compiles the step
+    runs = {"scan over the epoch": lambda: whole(state, batches), "tg.jit step, Python loop": loop}
+    if by_hand is not None:
+        runs["NumPy by hand"] = lambda: loop(by_hand)
+    want = tg.tree.tree_leaves(loop())
+    for run in runs.values():
+        for a, b in zip(want, tg.tree.tree_leaves(run()), strict=True):
+            assert np.allclose(a, b, atol=1e-4)
+    n = len(batches[0])
+    rates = {name: n / best_of(run) for name, run in runs.items()}
+    print(
+        f"{title}, {n} batches: scan first call {first:.2f} s ({native} native loops, "
+        f"{in_python} run from Python)"
+    )
+    base = rates["tg.jit step, Python loop"]
+    for name, rate in rates.items():
+        print(f"  {name:26} {rate:9.0f} steps/s  ({rate / base:.2f}x the jit loop)")
+
+
+def epochs() -> None:
     import tracegrad as tg
     from tracegrad import nn
 
     rng = np.random.default_rng(0)
     p = nn.init_mlp(rng, [64, 64, 10], dtype=np.float32)
-    v = tg.tree.tree_map(np.zeros_like, p)
-    xs = rng.normal(size=(n_batches, batch, 64)).astype(np.float32)
-    ys = rng.integers(0, 10, size=(n_batches, batch))
-    whole, step = tg.jit(epoch_scan), tg.jit(momentum_step)
-    start = time.perf_counter()
-    whole(p, v, xs, ys)
-    first = time.perf_counter() - start
-    step(p, v, xs[0], ys[0])
-
-    def per_step(step: Any = step) -> tuple:
-        q, w = p, v
-        for x, y in zip(xs, ys, strict=True):
-            q, w = step(q, w, x, y)
-        return q, w
-
-    want, got = per_step(), whole(p, v, xs, ys)
-    hand = per_step(numpy_step)
-    for a, b, c in zip(*(tg.tree.tree_leaves(t) for t in (want, got, hand)), strict=True):
-        assert np.allclose(a, b, atol=1e-4) and np.allclose(a, c, atol=1e-4)
-    rates = {
-        "scan over the epoch": n_batches / best_of(lambda: whole(p, v, xs, ys)),
-        "tg.jit step, Python loop": n_batches / best_of(per_step),
-        "NumPy by hand": n_batches / best_of(lambda: per_step(numpy_step)),
+    xs = rng.normal(size=(50, 32, 64)).astype(np.float32)
+    labels = rng.integers(0, 10, size=(50, 32))
+    state = (p, tg.tree.tree_map(np.zeros_like, p))
+    compare_epoch("MLP 64-64-10 f32, batch 32", momentum_step, state, (xs, labels), numpy_step)
+    rnn = {
+        "W": rng.normal(scale=0.25, size=(H, H)),
+        "U": rng.normal(size=(1, H)),
+        "b": np.zeros(H),
+        "V": rng.normal(scale=0.25, size=(H, 1)),
     }
-    print(f"epoch of {n_batches} batches, MLP 64-64-10 f32: scan first call {first:.2f} s")
-    base = rates["tg.jit step, Python loop"]
-    for name, rate in rates.items():
-        print(f"  {name:26} {rate:9.0f} steps/s  ({rate / base:.2f}x the jit loop)")
+    seqs = np.sin(np.linspace(0, 6, 31)[None, :, None, None] + rng.uniform(size=(16, 1, 8, 1)))
+    compare_epoch("RNN (hidden 16) over 30 steps, batch 8", rnn_sgd_step, rnn, (seqs,))
 
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--one"]:
         one(int(sys.argv[2]), remat="--checkpoint" in sys.argv)
     elif sys.argv[1:2] == ["--epoch"]:
-        epoch()
+        epochs()
     else:
         env = {**os.environ, "TRACEGRAD_DISABLE_DISK_CACHE": "1"}
         for T in (10, 1000, 10000):
