@@ -24,7 +24,7 @@ import numpy as np
 from .. import config
 from ..core import control_flow as C
 from ..core.interpret import group_key
-from ..core.ir import Eqn, Literal, Program, SubProgram, Var
+from ..core.ir import Eqn, Literal, Program, SubProgram, Var, structure
 from ..core.passes import lower
 from ..core.primitives import Kind
 from . import codegen, disk_cache
@@ -34,6 +34,10 @@ from .runner import make_runner
 from .stats import STATS
 
 Runner = Callable[[Sequence[Any]], list[Any]]
+
+# (program structure with constant values, vector math) -> its one-function runner, or None
+# where some piece cannot be inlined.
+_FUSED: dict[tuple, Runner | None] = {}
 
 
 def compile_with_loops(program: Program, settings: config.Settings) -> Runner:
@@ -187,9 +191,14 @@ def _while_runner(params: dict, settings: config.Settings) -> Runner:
 
 def compile_fused(program: Program, settings: config.Settings) -> Runner | None:
     """The runner of ``program`` compiled as one function (``fused_loops``), or None if some
-    piece of it cannot be inlined."""
-    from .compiler import _count_kernels
+    piece of it cannot be inlined.  Kept in memory by the program's structure, constant
+    values included (they are the kernel's arguments, found by composing the program)."""
+    from .compiler import _count_kernels, _lock
 
+    key = (structure(program), settings.vector_math)
+    if key in _FUSED:
+        STATS.memory_hits += 1
+        return _FUSED[key]
     variants: dict[tuple[bool, bool], tuple[Generated, int]] = {}
 
     def generated_for(cache: bool, user_names: bool) -> tuple[Generated, int]:
@@ -197,18 +206,21 @@ def compile_fused(program: Program, settings: config.Settings) -> Runner | None:
             variants[cache, user_names] = compose(program, settings.vector_math, cache, user_names)
         return variants[cache, user_names]
 
-    start = time.perf_counter()
-    try:
-        generated_for(False, False)
-    except NotInlinable:
-        return None
-    module, cached = disk_cache.load(lambda *how: generated_for(*how)[0].source, settings)
-    gen, loops = generated_for(cached, True)
-    _count_kernels(module)
-    STATS.programs += 1
-    STATS.native_loops += loops
-    STATS.seconds += time.perf_counter() - start
-    return make_runner(gen, module.program, program.in_avals)
+    with _lock:
+        start = time.perf_counter()
+        try:
+            generated_for(False, False)
+        except NotInlinable:
+            _FUSED[key] = None
+            return None
+        module, cached = disk_cache.load(lambda *how: generated_for(*how)[0].source, settings)
+        gen, loops = generated_for(cached, True)
+        _count_kernels(module)
+        STATS.programs += 1
+        STATS.native_loops += loops
+        STATS.seconds += time.perf_counter() - start
+        runner = _FUSED[key] = make_runner(gen, module.program, program.in_avals)
+    return runner
 
 
 def source(program: Program, vector_math: bool = True) -> str:
