@@ -540,3 +540,39 @@ def test_a_body_split_into_several_functions_runs_in_a_python_loop(monkeypatch):
     got = tg.jit(f)(*args)
     assert tg.compile_stats().python_loops == before.python_loops + 1
     _close(got, tg.jit(f, compile="never")(*args))
+
+
+def _corner_cases(x, xs, k):
+    # A scan of no steps with an integer carry and a constant y.
+    (c0, n0), e0 = tg.scan(lambda c, t: ((c[0] * t, c[1] + 1), 2.0), (x, 0), xs[:0])
+
+    # A switch of one branch and a cond on a scalar, inside a reversed scan.
+    def body(c, t):
+        total, doubled = tg.switch(k, [lambda a: (a.sum(), a * 2.0)], c * t)
+        v = tg.cond(total > 0, lambda a: a + 1.0, lambda a: a - 1.0, total)
+        return doubled * 0.5, (v, c)
+
+    c1, (vs, cs) = tg.scan(body, x, xs, reverse=True)
+
+    # A while loop whose trip count depends on the data, in a map (a scan with no carry).
+    def grow(_, t):
+        limit = t.sum() * 4.0
+        return None, tg.while_loop(
+            lambda s: s[1].sum() < limit, lambda s: (s[0] + 1, s[1] * 1.5 + 0.1), (0, abs(t))
+        )
+
+    _, (ms, ys) = tg.scan(grow, None, xs)
+    return c0, n0, e0, c1, vs, cs, ms, ys
+
+
+@pytest.mark.usefixtures("numba_backend")
+def test_compiled_corner_cases_in_one_function_match_the_interpreter():
+    args = (np.array([0.5, -0.3]), RNG.normal(size=(4, 2)), np.int64(3))
+    before = tg.compile_stats()
+    got = tg.jit(_corner_cases)(*args)
+    stats = tg.compile_stats()
+    assert stats.python_loops == before.python_loops
+    assert stats.native_loops - before.native_loops == 4
+    for g, w in zip(got, tg.jit(_corner_cases, compile="never")(*args), strict=True):
+        assert np.shape(g) == np.shape(w) and np.asarray(g).dtype == np.asarray(w).dtype
+        np.testing.assert_allclose(g, w, rtol=1e-12)
