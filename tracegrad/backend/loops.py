@@ -209,7 +209,7 @@ def compile_fused(program: Program, settings: config.Settings) -> Runner | None:
     with _lock:
         start = time.perf_counter()
         try:
-            generated_for(False, False)
+            generated_for(settings.disk_cache, False)  # the variant load asks for first
         except NotInlinable:
             _FUSED[key] = None
             return None
