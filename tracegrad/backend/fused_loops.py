@@ -103,7 +103,6 @@ def compose(
     return generated, piece.loops
 
 
-HOIST = False
 _ALLOCATION = re.compile(r"\s+\w+ = _empty\(\([\d, ]*\), np\.\w+\)")
 
 
@@ -142,7 +141,7 @@ def _parse(text: str) -> tuple[list[str], list[str], list[str], set[str]]:
         returned = body.pop()[len("return ") :].strip()
         if returned != "None":
             returns = [r.strip() for r in returned.split(",") if r.strip()]
-    if any(line.lstrip().startswith("return") for line in body):
+    if any(re.match(r"return\b", line.lstrip()) for line in body):
         raise NotInlinable("a return before the end")
     if not all(r.isidentifier() for r in returns):
         raise NotInlinable("a returned expression")
