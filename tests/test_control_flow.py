@@ -562,7 +562,13 @@ def _corner_cases(x, xs, k):
         )
 
     _, (ms, ys) = tg.scan(grow, None, xs)
-    return c0, n0, e0, c1, vs, cs, ms, ys
+
+    # A scan inside a while loop (a fori_loop with a traced bound).
+    def sweep(i, c):
+        return tg.scan(lambda d, t: (np.sin(d * t) + i, None), c, xs)[0]
+
+    c2 = tg.fori_loop(0, k, sweep, x)
+    return c0, n0, e0, c1, vs, cs, ms, ys, c2
 
 
 @pytest.mark.usefixtures("numba_backend")
@@ -572,7 +578,7 @@ def test_compiled_corner_cases_in_one_function_match_the_interpreter():
     got = tg.jit(_corner_cases)(*args)
     stats = tg.compile_stats()
     assert stats.python_loops == before.python_loops
-    assert stats.native_loops - before.native_loops == 4
+    assert stats.native_loops - before.native_loops == 6
     for g, w in zip(got, tg.jit(_corner_cases, compile="never")(*args), strict=True):
         assert np.shape(g) == np.shape(w) and np.asarray(g).dtype == np.asarray(w).dtype
         np.testing.assert_allclose(g, w, rtol=1e-12)
