@@ -526,7 +526,7 @@ def test_compiled_nested_scans_are_one_function_of_native_loops():
 
 
 @pytest.mark.usefixtures("numba_backend")
-def test_a_body_split_into_several_functions_runs_in_a_python_loop(monkeypatch):
+def test_pieces_split_into_several_functions_are_compiled_apart(monkeypatch):
     from tracegrad.backend import package
 
     monkeypatch.setattr(package, "MAX_OPS_PER_FUNCTION", 0)  # every block a function of its own
@@ -540,6 +540,19 @@ def test_a_body_split_into_several_functions_runs_in_a_python_loop(monkeypatch):
     got = tg.jit(f)(*args)
     assert tg.compile_stats().python_loops == before.python_loops + 1
     _close(got, tg.jit(f, compile="never")(*args))
+
+    # A body of one block inlines; the code after it does not: the loop alone is one function.
+    def g(x, xs):
+        c, ys = tg.scan(lambda c, t: (c * t, c + t), x, xs)
+        return c.sum() + ys.sum()
+
+    before = tg.compile_stats()
+    _close(tg.jit(g)(*args), tg.jit(g, compile="never")(*args))
+    stats = tg.compile_stats()
+    assert (stats.native_loops, stats.python_loops) == (
+        before.native_loops + 1,
+        before.python_loops,
+    )
 
 
 def _corner_cases(x, xs, k):
