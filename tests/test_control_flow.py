@@ -372,6 +372,17 @@ def test_compiled_scan_value_and_gradient():
 
 
 @pytest.mark.usefixtures("numba_backend")
+def test_compiled_float32_scan_keeps_its_dtypes():
+    args = _rnn_args(5, np.float32)
+    argnums = (0, 1, 2, 3, 4)
+    got = tg.value_and_grad(rnn_scan, argnums=argnums)(*args)
+    want = tg.value_and_grad(rnn_scan, argnums=argnums, compile="never")(*args)
+    for g, w in zip(tg.tree.tree_leaves(got), tg.tree.tree_leaves(want), strict=True):
+        assert np.asarray(g).dtype == np.asarray(w).dtype == np.float32
+    _close(got, want, np.float32)
+
+
+@pytest.mark.usefixtures("numba_backend")
 def test_compiled_fori_and_while_loops():
     def f(v, n):
         return tg.fori_loop(0, n, lambda i, a: a * 2.0 + i, v)
