@@ -15,9 +15,12 @@ every local of the piece with a prefix unique in the module (``s3_``), binds the
 to the caller's expressions and assigns the returned scalars to the caller's targets.
 
 Array carries live in two buffers per carry, swapped after each step (the body writes the
-new carry into the spare one), so a carry is never copied in the loop.  A program some piece
-of which cannot be inlined (its code split into several functions, an array literal output)
-gives None, and ``loops.py`` runs it in pieces instead.
+new carry into the spare one), so a carry is never copied in the loop.  A scan reads its trip
+count from its ``xs``, so the text (and the compile) serves every trip count.  Arrays of fixed
+shape allocated inside loops are allocated once before them (1.7x faster steps on the RNN
+gradient of ``benchmarks/scan_rnn.py``).  A program some piece of which cannot be inlined
+(its code split into several functions, an array literal output) raises NotInlinable, and
+``loops.py`` runs it in pieces instead.
 """
 
 from __future__ import annotations
