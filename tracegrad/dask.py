@@ -5,8 +5,8 @@ is the row-weighted mean (or the sum) of the gradients over its shards.  So each
 
 1. sends the parameters to every worker once (``Client.scatter(..., broadcast=True)``);
 2. runs ``tracegrad.value_and_grad(loss)`` on every shard, where the shard lives;
-3. adds the partial values and gradients pairwise, in a tree of depth log2(shards), on the
-   workers; only the root (one value and one gradient) comes back.
+3. adds the partial values and gradients in a tree on the workers (each task adds up to
+   ``fan_in`` of them); only the root (one value and one gradient) comes back.
 
 Data arguments are Dask arrays chunked along axis 0 only (a chunk is a shard) or lists of
 shards (``dask.delayed`` objects, futures or arrays).  Every other argument is broadcast.
@@ -21,6 +21,7 @@ Only this module imports Dask: ``import tracegrad`` does not.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import threading
 import time
@@ -182,7 +183,7 @@ def _describe(layout: tuple, names: Sequence[str]) -> str:
     )
 
 
-def _combine(left: _Partial, right: _Partial, names: tuple[str, ...]) -> _Partial:
+def _add(left: _Partial, right: _Partial, names: tuple[str, ...]) -> _Partial:
     """The sum of two partial results (``left`` covers the earlier shards)."""
     if left.layout != right.layout:
         raise ShardError(
@@ -199,6 +200,11 @@ def _combine(left: _Partial, right: _Partial, names: tuple[str, ...]) -> _Partia
         left.aux + right.aux,
         left.seconds + right.seconds,
     )
+
+
+def _combine(names: tuple[str, ...], *parts: _Partial) -> _Partial:
+    """The sum of consecutive partial results, in shard order."""
+    return functools.reduce(lambda left, right: _add(left, right, names), parts)
 
 
 # =============================================================================================
@@ -320,14 +326,18 @@ def _check_same_shards(plan: _Plan) -> None:
             )
 
 
-def _tree_sum(nodes: list[Any], names: tuple[str, ...]) -> Any:
-    """Sum ``nodes`` pairwise, level by level: log2(len) rounds, each in parallel."""
+def _tree_sum(nodes: list[Any], names: tuple[str, ...], fan_in: int) -> Any:
+    """Sum ``nodes`` in a tree: each task adds up to ``fan_in`` of them, level by level.
+
+    Each level costs a scheduler round trip, so a wide fan-in is faster than pairs (Dask's
+    own reductions do the same with ``split_every``); the levels run in parallel across
+    workers once there are more than ``fan_in`` shards."""
     while len(nodes) > 1:
-        paired = [
-            delayed(_combine, pure=True)(a, b, names)
-            for a, b in zip(nodes[::2], nodes[1::2], strict=False)
+        groups = [nodes[i : i + fan_in] for i in range(0, len(nodes), fan_in)]
+        nodes = [
+            delayed(_combine, pure=True)(names, *group) if len(group) > 1 else group[0]
+            for group in groups
         ]
-        nodes = paired + nodes[len(paired) * 2 :]
     return nodes[0]
 
 
@@ -362,9 +372,13 @@ class DaskValueAndGrad:
         reduce: str,
         has_aux: bool,
         compile: str | None,
+        fan_in: int,
     ) -> None:
         if reduce not in REDUCTIONS:
             raise ValueError(f"reduce is {reduce!r}; it must be 'mean' or 'sum'.")
+        if not isinstance(fan_in, int) or fan_in < 2:
+            raise ValueError(f"fan_in is {fan_in!r}; it must be an int >= 2.")
+        self.fan_in = fan_in
         self.loss = loss
         self.argnums = argnums if isinstance(argnums, int) else tuple(argnums)
         self.reduce = reduce
@@ -395,7 +409,7 @@ class DaskValueAndGrad:
             delayed(task, pure=False)(shared, index, *shards)
             for index, shards in enumerate(zip(*plan.shards, strict=True))
         ]
-        (total,) = dask.compute(_tree_sum(partials, task.names))
+        (total,) = dask.compute(_tree_sum(partials, task.names, self.fan_in))
         wall = time.perf_counter() - start
         self.last_step = StepStats(total.rows, len(partials), total.seconds, wall)
         return self._finish(total)
@@ -416,6 +430,7 @@ def value_and_grad(
     reduce: str = "mean",
     has_aux: bool = False,
     compile: str | None = None,
+    fan_in: int = 8,
 ) -> DaskValueAndGrad:
     """Return ``f(*args) -> (value, grads)`` for ``loss`` over data held by Dask.
 
@@ -428,9 +443,9 @@ def value_and_grad(
 
     Each shard's value and gradient is computed on a worker; with ``"mean"`` they are
     weighted by the shard's rows, so uneven shards give the mean over all rows.  The partial
-    results are added pairwise on the workers.  The result equals the single-process one to
-    rounding.  With ``has_aux=True`` the result is ``((value, auxes), grads)`` where ``auxes``
-    lists each shard's aux in shard order.
+    results are added on the workers in a tree, each task adding up to ``fan_in`` of them.
+    The result equals the single-process one to rounding.  With ``has_aux=True`` the result
+    is ``((value, auxes), grads)`` where ``auxes`` lists each shard's aux in shard order.
 
     Runs on the distributed Client Dask would use (the default one), or on Dask's threaded
     scheduler without one.  ``compile`` is the workers' compile policy (default: this
@@ -438,7 +453,7 @@ def value_and_grad(
     :class:`StepStats`.  A shard of the wrong shape or dtype raises :class:`ShardError`
     naming it.
     """
-    return DaskValueAndGrad(loss, argnums, reduce, has_aux, compile)
+    return DaskValueAndGrad(loss, argnums, reduce, has_aux, compile, fan_in)
 
 
 def train_step(
