@@ -102,7 +102,10 @@ def train(params: nn.Params, x: Any, y: Any, steps: int) -> Any:
         if step % 10 == 0 or step == steps - 1:
             print(f"step {step:3d}  loss {value:.5f}")
 
-    return tgd.fit(loss, params, [x, y], optim.adam(0.02), steps, compile="sync", on_step=show)
+    fitted = tgd.fit(loss, params, [x, y], optim.adam(0.02), steps, compile="sync", on_step=show)
+    for _ in bar:  # close the bar
+        pass
+    return fitted
 
 
 def main(quick: bool = False) -> dict[str, Any]:

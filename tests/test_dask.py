@@ -86,14 +86,16 @@ def assert_same(got, expected):
 
 
 @pytest.mark.parametrize(
-    "chunks", [(250, 250, 250, 250), (400, 100, 333, 167), (1000,)], ids=["even", "uneven", "one"]
+    ("chunks", "fan_in"),
+    [((250, 250, 250, 250), 8), ((400, 100, 233, 100, 167), 2), ((1000,), 8)],
+    ids=["even", "uneven-deep-tree", "one"],
 )
-def test_gradient_equals_single_process(client, chunks) -> None:
+def test_gradient_equals_single_process(client, chunks, fan_in) -> None:
     params, x, y = problem()
     expected = tg.value_and_grad(loss, compile="never")(params, x, y)
     xs = da.from_array(x, chunks=(chunks, FEATURES))
     ys = da.from_array(y, chunks=(chunks,))
-    f = tgd.value_and_grad(loss, compile="never")
+    f = tgd.value_and_grad(loss, compile="never", fan_in=fan_in)
     assert_same(f(params, xs, ys), expected)
     assert f.last_step.rows == ROWS and f.last_step.shards == len(chunks)
 

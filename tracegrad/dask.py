@@ -42,7 +42,16 @@ from .optim import Optimizer, apply_updates
 from .signature import _positional_names, function_name, normalize_argnums
 from .tree import tree_map
 
-__all__ = ["Fit", "ShardError", "StepStats", "fit", "train_step", "value_and_grad"]
+__all__ = [
+    "DaskValueAndGrad",
+    "Fit",
+    "ShardError",
+    "StepStats",
+    "fit",
+    "persist",
+    "train_step",
+    "value_and_grad",
+]
 
 PyTree = Any
 REDUCTIONS = ("mean", "sum")
