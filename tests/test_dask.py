@@ -170,6 +170,10 @@ def test_chunk_not_as_declared_is_named(client) -> None:
     ys = da.from_array(y, chunks=500)
     with pytest.raises(tgd.ShardError, match=r"shard 1 of argument 1 \(x\) has shape \(500, 2\)"):
         tgd.value_and_grad(loss, compile="never")(params, xs, ys)
+    short = da.from_delayed(dask.delayed(x[500:900]), shape=(500, FEATURES), dtype=x.dtype)
+    xs = da.concatenate([da.from_array(x[:500]), short])
+    with pytest.raises(tgd.ShardError, match=r"shard 1 of .* has 400 rows, but .* declares 500"):
+        tgd.value_and_grad(loss, compile="never")(params, xs, ys)
 
 
 def test_arguments_that_are_not_sharded_alike() -> None:

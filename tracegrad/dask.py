@@ -114,7 +114,7 @@ class _ShardTask:
     nargs: int
     data_positions: tuple[int, ...]
     names: tuple[str, ...]  # how messages name each data argument
-    declared: tuple  # per data argument: (rows per shard or None, trailing shape, dtype) or None
+    declared: tuple  # per data argument: (trailing shape, dtype) of a Dask array, or None
 
     def staged(self) -> Callable:
         with _STAGED_LOCK:
@@ -128,8 +128,10 @@ class _ShardTask:
                 _STAGED.move_to_end(self.key)
             return found
 
-    def __call__(self, shared: dict[int, Any], index: int, *shards: Any) -> _Partial:
-        arrays = [self._checked(index, k, shard) for k, shard in enumerate(shards)]
+    def __call__(
+        self, shared: dict[int, Any], index: int, rows_declared: float | None, *shards: Any
+    ) -> _Partial:
+        arrays = [self._checked(index, k, shard, rows_declared) for k, shard in enumerate(shards)]
         rows = self._rows(index, arrays)
         args = [shared.get(i) for i in range(self.nargs)]
         for position, array in zip(self.data_positions, arrays, strict=True):
@@ -149,7 +151,7 @@ class _ShardTask:
         layout = tuple((a.shape[1:], a.dtype.str) for a in arrays)
         return _Partial(value, grads, rows, index, layout, [aux], seconds)
 
-    def _checked(self, index: int, k: int, shard: Any) -> np.ndarray:
+    def _checked(self, index: int, k: int, shard: Any, rows: float | None) -> np.ndarray:
         array = np.asarray(shard)
         where = f"shard {index} of {self.names[k]}"
         if array.ndim == 0:
@@ -157,17 +159,17 @@ class _ShardTask:
         declared = self.declared[k]
         if declared is None:
             return array
-        rows, trailing, dtype = declared
+        trailing, dtype = declared
         if array.shape[1:] != trailing or array.dtype != dtype:
             raise ShardError(
                 f"{where} has shape {array.shape} and dtype {array.dtype}, but the Dask array "
                 f"declares rows of shape {trailing} and dtype {dtype}. Fix the function that "
                 "builds this chunk, or declare its true shape and dtype (meta=, dtype=)."
             )
-        if rows is not None and not np.isnan(rows[index]) and array.shape[0] != rows[index]:
+        if rows is not None and not np.isnan(rows) and array.shape[0] != rows:
             raise ShardError(
                 f"{where} has {array.shape[0]} rows, but the Dask array declares "
-                f"{int(rows[index])}. Fix the chunk, or declare its size as unknown (nan)."
+                f"{int(rows)}. Fix the chunk, or declare its size as unknown (nan)."
             )
         return array
 
@@ -231,6 +233,13 @@ class _Plan:
     declared: list[Any] = field(default_factory=list)
     axis0_chunks: list[tuple | None] = field(default_factory=list)
 
+    def declared_rows(self) -> list[float | None]:
+        """Each shard's rows as the Dask arrays declare them (None: lists of shards)."""
+        for chunks in self.axis0_chunks:
+            if chunks is not None:
+                return list(chunks)  # the same for every Dask array: _check_same_shards
+        return [None] * len(self.shards[0])
+
 
 def _is_lazy(x: Any) -> bool:
     """A ``dask.delayed`` object or a ``distributed`` future (without importing distributed)."""
@@ -272,7 +281,7 @@ def _add_dask_array(plan: _Plan, x: da.Array, name: str) -> None:
     blocks = list(x.to_delayed().ravel())
     plan.shards.append([blocks[i] for i in keep])
     plan.axis0_chunks.append(tuple(rows[i] for i in keep))
-    plan.declared.append((tuple(rows[i] for i in keep), tuple(x.shape[1:]), x.dtype))
+    plan.declared.append((tuple(x.shape[1:]), x.dtype))
 
 
 def _add_data(plan: _Plan, position: int, x: Any, name: str) -> None:
@@ -415,8 +424,10 @@ class DaskValueAndGrad:
         start = time.perf_counter()
         shared = _share(plan.shared, f"{self.key}-{next(self._steps)}")
         partials = [
-            delayed(task, pure=False)(shared, index, *shards)
-            for index, shards in enumerate(zip(*plan.shards, strict=True))
+            delayed(task, pure=False)(shared, index, rows, *shards)
+            for index, (rows, *shards) in enumerate(
+                zip(plan.declared_rows(), *plan.shards, strict=True)
+            )
         ]
         (total,) = dask.compute(_tree_sum(partials, task.names, self.fan_in))
         wall = time.perf_counter() - start
