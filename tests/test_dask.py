@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 import tracegrad as tg
-from tracegrad import optim
+from tracegrad import config, optim
 
 dask = pytest.importorskip("dask")
 da = pytest.importorskip("dask.array")
@@ -110,6 +110,8 @@ def test_sum_reduction(client) -> None:
 
 def test_compiled_once_per_worker(client) -> None:
     """Two steps of compiled code: each worker builds the program at most once."""
+    if config.read().backend != "numba":
+        pytest.skip("TRACEGRAD_BACKEND is not numba: nothing is compiled")
     params, x, y = problem(2)
     expected = tg.value_and_grad(loss, compile="sync")(params, x, y)
     xs, ys = da.from_array(x, chunks=(250, FEATURES)), da.from_array(y, chunks=250)
