@@ -61,23 +61,30 @@ def one_process_step(loss_and_grad: Any, params: nn.Params, shards: list) -> tup
     return value / rows, scaled(grads, 1 / rows)
 
 
-def time_one_process(params: nn.Params, x: Any, y: Any, repeats: int) -> dict[str, Any]:
-    """Seconds per step in this process (BLAS on one thread), and the step's result."""
-    from threadpoolctl import threadpool_limits
+class OneProcess:
+    """The shards in this process's memory, and the time of a step on them (BLAS on one
+    thread).  Timed before and after training, so that a change of the machine's load
+    during training affects both sides."""
 
-    shards = [
-        (xb.compute(), yb.compute())
-        for xb, yb in zip(x.to_delayed().ravel(), y.to_delayed().ravel(), strict=True)
-    ]
-    loss_and_grad = tg.value_and_grad(loss, compile="sync")
-    with threadpool_limits(1):
-        result = one_process_step(loss_and_grad, params, shards)  # compiles (disk cache)
-        times = []
+    def __init__(self, params: nn.Params, x: Any, y: Any) -> None:
+        blocks = zip(x.to_delayed().ravel(), y.to_delayed().ravel(), strict=True)
+        self.shards = [(xb.compute(), yb.compute()) for xb, yb in blocks]
+        self.params = params
+        self.loss_and_grad = tg.value_and_grad(loss, compile="sync")
+        self.value, self.grads = self.step()  # compiles, or loads from the disk cache
+        self.times: list[float] = []
+
+    def step(self) -> tuple[float, Any]:
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(1):
+            return one_process_step(self.loss_and_grad, self.params, self.shards)
+
+    def time(self, repeats: int) -> None:
         for _ in range(repeats):
             start = time.perf_counter()
-            one_process_step(loss_and_grad, params, shards)
-            times.append(time.perf_counter() - start)
-    return {"seconds": statistics.median(times), "value": result[0], "grads": result[1]}
+            self.step()
+            self.times.append(time.perf_counter() - start)
 
 
 def dask_overhead(params: nn.Params, shards: int, repeats: int) -> float:
@@ -125,18 +132,21 @@ def main(quick: bool = False) -> dict[str, Any]:
         x, y = make_data(rows, shards)
         x, y = x.persist(), y.persist()
         print(f"{rows:,} rows of {FEATURES} features in {shards} shards on 2 worker processes")
-        alone = time_one_process(params, x, y, repeats)
+        alone = OneProcess(params, x, y)
+        alone.time(repeats)
         fitted = train(params, x, y, steps)
+        alone.time(repeats)
         overhead = dask_overhead(params, shards, repeats)
+    one_process = statistics.median(alone.times)
     # Steps after the first (which loads the compiled code on each worker).
     timed = fitted.stats[1:]
     step = statistics.median(s.wall_seconds for s in timed)
     compute = statistics.median(s.compute_seconds for s in timed) / 2  # per worker
-    speedup = alone["seconds"] / step
+    speedup = one_process / step
     # One process spends t_row per row; two workers take t_row * rows / 2 + overhead, which
     # is less from rows = 2 * overhead / t_row on.
-    break_even = 2 * overhead / (alone["seconds"] / rows)
-    print(f"one process: {alone['seconds'] * 1e3:8.1f} ms per step")
+    break_even = 2 * overhead / (one_process / rows)
+    print(f"one process: {one_process * 1e3:8.1f} ms per step")
     print(f"2 workers:   {step * 1e3:8.1f} ms per step ({compute * 1e3:.1f} ms computing each)")
     print(f"speed-up over one process: {speedup:.2f}x")
     print(f"Dask's overhead per step (shards of 8 rows): {overhead * 1e3:.1f} ms")
@@ -146,8 +156,8 @@ def main(quick: bool = False) -> dict[str, Any]:
         "rows": rows,
         "losses": fitted.losses,
         "first_value": fitted.losses[0],
-        "one_process_value": alone["value"],
-        "one_process_seconds": alone["seconds"],
+        "one_process_value": alone.value,
+        "one_process_seconds": one_process,
         "dask_seconds": step,
         "speedup": speedup,
         "overhead_seconds": overhead,
