@@ -237,6 +237,16 @@ def test_threaded_scheduler_and_fit(client) -> None:
     assert losses[-1] < losses[0]
 
 
+def test_pickles_with_cloudpickle() -> None:
+    """The function travels (into a task of its own, say) and computes the same there."""
+    cloudpickle = pytest.importorskip("cloudpickle")
+    params, x, y = problem(9)
+    xs, ys = da.from_array(x, chunks=(500, FEATURES)), da.from_array(y, chunks=500)
+    f = tgd.value_and_grad(loss, compile="never")
+    with dask.config.set(scheduler="threads"):
+        assert_same(cloudpickle.loads(cloudpickle.dumps(f))(params, xs, ys), f(params, xs, ys))
+
+
 def test_import_tracegrad_does_not_import_dask() -> None:
     code = "import sys, tracegrad; print(sorted(m for m in sys.modules if m.startswith('dask')))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

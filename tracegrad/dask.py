@@ -22,7 +22,6 @@ Only this module imports Dask: ``import tracegrad`` does not.
 from __future__ import annotations
 
 import functools
-import itertools
 import threading
 import time
 import uuid
@@ -404,7 +403,7 @@ class DaskValueAndGrad:
         self.compile = None if compile is None else config.check_policy(compile, "compile")
         self.key = f"{function_name(loss)}-{uuid.uuid4().hex}"
         self.last_step: StepStats | None = None
-        self._steps = itertools.count()
+        self._calls = 0  # names each call's broadcast arguments in the graph
 
     def __call__(self, *args: Any) -> Any:
         argnums = normalize_argnums(self.argnums, len(args), f"grad({function_name(self.loss)})")
@@ -422,7 +421,8 @@ class DaskValueAndGrad:
             tuple(plan.declared),
         )
         start = time.perf_counter()
-        shared = _share(plan.shared, f"{self.key}-{next(self._steps)}")
+        self._calls += 1
+        shared = _share(plan.shared, f"{self.key}-{self._calls}")
         partials = [
             delayed(task, pure=False)(shared, index, rows, *shards)
             for index, (rows, *shards) in enumerate(
