@@ -257,13 +257,11 @@ def _holds_arrays(x: Any) -> bool:
     )
 
 
-def _argument_name(loss: Callable, position: int) -> str:
-    names = _positional_names(loss)
-    return (
-        f"argument {position} ({names[position]})"
-        if position < len(names)
-        else (f"argument {position}")
-    )
+def _argument_name(names: list[str], position: int) -> str:
+    """How messages name a positional argument: ``argument 1 (x)``."""
+    if position < len(names):
+        return f"argument {position} ({names[position]})"
+    return f"argument {position}"
 
 
 def _add_dask_array(plan: _Plan, x: da.Array, name: str) -> None:
@@ -296,8 +294,9 @@ def _add_data(plan: _Plan, position: int, x: Any, name: str) -> None:
 
 def _plan(loss: Callable, args: tuple, argnums: tuple[int, ...]) -> _Plan:
     plan = _Plan()
+    parameter_names = _positional_names(loss)
     for position, x in enumerate(args):
-        name = _argument_name(loss, position)
+        name = _argument_name(parameter_names, position)
         is_data = isinstance(x, da.Array) or _is_shard_list(x)
         if position in argnums:
             if is_data:
