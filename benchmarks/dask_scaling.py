@@ -15,23 +15,28 @@ is printed before and after, since other jobs share its 2 cores.
 
 from __future__ import annotations
 
-import argparse
-import json
-import logging
 import os
-import statistics
-import time
-from typing import Any
 
-import dask
-import dask.array as da
-import numpy as np
-from distributed import Client, LocalCluster
-from threadpoolctl import threadpool_limits
+# BLAS on one thread in this process (the one-process baseline) and in the workers, which
+# inherit the environment (distributed's nanny also sets these for its workers).
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = "1"
 
-import tracegrad as tg
-import tracegrad.dask as tgd
-from tracegrad import nn
+import argparse  # noqa: E402
+import json  # noqa: E402
+import logging  # noqa: E402
+import statistics  # noqa: E402
+import time  # noqa: E402
+from typing import Any  # noqa: E402
+
+import dask  # noqa: E402
+import dask.array as da  # noqa: E402
+import numpy as np  # noqa: E402
+from distributed import Client, LocalCluster  # noqa: E402
+
+import tracegrad as tg  # noqa: E402
+import tracegrad.dask as tgd  # noqa: E402
+from tracegrad import nn  # noqa: E402
 
 FEATURES, HIDDEN = 8, 32
 
@@ -69,9 +74,8 @@ def one_process(params: nn.Params, x: da.Array, y: da.Array) -> Any:
     f = tg.value_and_grad(loss, compile="sync")
 
     def step() -> None:
-        with threadpool_limits(1):
-            for xb, yb in shards:
-                f(params, xb, yb)
+        for xb, yb in shards:
+            f(params, xb, yb)
 
     step()  # compile (this fills the disk cache the workers then load from)
     return step
