@@ -92,6 +92,26 @@ def uses_numpy_blas() -> bool:
 
 
 _bound = False
+_pool_size: int | None = None
+
+
+def set_pool_size(threads: int) -> None:
+    """Let matrix products use ``threads`` threads (``TRACEGRAD_THREADS`` set), idempotent.
+
+    The pool is the process's: NumPy's own products share it. It is set through threadpoolctl
+    (every BLAS loaded, SciPy's too) when that is installed; without it the pool stays as
+    ``OPENBLAS_NUM_THREADS`` (or the CPU count) made it. Only a changed setting is applied,
+    so a pool the user resized since is left alone until the setting changes again.
+    """
+    global _pool_size
+    if threads == _pool_size:
+        return
+    try:
+        import threadpoolctl
+    except ImportError:
+        return
+    threadpoolctl.threadpool_limits(threads, user_api="blas")
+    _pool_size = threads
 
 
 def bind() -> None:
