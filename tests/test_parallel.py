@@ -200,22 +200,34 @@ def test_threads_really_run(sin_exp_kernels):
         numba.set_num_threads(before)
 
 
+def two_layers(x, y):
+    """Two equal loop nests: each becomes a call of one shared helper (``_loop<k>``)."""
+    return reductions(x) + 0.5 * reductions(y)
+
+
 def test_reductions_over_blocks_match_serial(monkeypatch):
-    """float32: partial sums and maxima per block in float64, cast after the fold."""
-    dtype = np.float32
-    x = np.random.default_rng(3).normal(size=(600, 256)).astype(dtype)
+    """float32: partial sums and maxima per block in float64, cast after the fold; the
+    parallel nests are shared helpers compiled with parallel=True, called from a kernel."""
+    rng = np.random.default_rng(3)
+    x, y = (rng.normal(size=(600, 256)).astype(np.float32) for _ in range(2))
+    vg = tg.value_and_grad(two_layers, argnums=(0, 1))
     results = {}
     for threads in (1, THREADS):
         monkeypatch.setenv("TRACEGRAD_THREADS", str(threads))
-        source = tg.show_source(tg.value_and_grad(reductions))(x)
+        source = tg.show_source(vg)(x, y)
         assert ("numba.prange" in source) is (threads > 1)
-        results[threads] = tg.value_and_grad(reductions)(x)
+        results[threads] = vg(x, y)
+    assert re.search(r"_part\d+ = _empty\(\(2, 256\), np.float64\)", source)  # per-block rows
+    helpers = [body for _, body in _functions(source) if body.lstrip().startswith("def _loop")]
+    assert any("numba.prange" in body for body in helpers)
     (v1, g1), (v2, g2) = results[1], results[THREADS]
-    assert v2.dtype == v1.dtype == dtype and g2.dtype == dtype
+    assert v2.dtype == v1.dtype == np.float32
     np.testing.assert_allclose(v2, v1, rtol=1e-6)
-    np.testing.assert_allclose(g2, g1, rtol=1e-5, atol=1e-6)
+    for a, b in zip(g1, g2, strict=True):
+        assert b.dtype == np.float32
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
     x[123, 45] = np.nan  # a NaN in one block reaches the max and the sums
-    value, grad = tg.value_and_grad(reductions)(x)
+    value, _ = vg(x, y)
     assert np.isnan(value)
 
 
