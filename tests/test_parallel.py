@@ -31,12 +31,12 @@ def sin_exp(x):
 
 
 def reductions(x):
-    """A reduction over the outermost loop into an array (per-block partial rows), one over
-    the inner loop (private to a block), a max, and full sums over every loop."""
+    """Reductions over the outermost loop into arrays (per-block partial rows), over the
+    inner loop (private to a block), and over every loop (per-block partial scalars)."""
     t = np.tanh(x)
-    columns = np.sum(t * t, axis=0)
+    columns = np.sum(t * t, axis=0) + np.max(t, axis=0)
     rows = np.max(t * 3.0, axis=1)
-    return np.sum(columns * columns) + np.sum(np.exp(rows)) + np.sum(t)
+    return np.sum(columns * columns) + np.sum(np.exp(rows)) + np.sum(t) + np.max(t)
 
 
 def _program(f, *args):
@@ -200,23 +200,26 @@ def test_threads_really_run(sin_exp_kernels):
         numba.set_num_threads(before)
 
 
-def two_layers(x, y):
-    """Two equal loop nests: each becomes a call of one shared helper (``_loop<k>``)."""
-    return reductions(x) + 0.5 * reductions(y)
+def layered(x, w):
+    """Equal layers: their loop nests become calls of shared helpers (``_loop<k>``)."""
+    for _ in range(3):
+        x = np.tanh(x @ w)
+    return reductions(x)
 
 
 def test_reductions_over_blocks_match_serial(monkeypatch):
     """float32: partial sums and maxima per block in float64, cast after the fold; the
     parallel nests are shared helpers compiled with parallel=True, called from a kernel."""
     rng = np.random.default_rng(3)
-    x, y = (rng.normal(size=(600, 256)).astype(np.float32) for _ in range(2))
-    vg = tg.value_and_grad(two_layers, argnums=(0, 1))
+    x = rng.normal(size=(600, 256)).astype(np.float32)
+    w = (rng.normal(size=(256, 256)) / 16).astype(np.float32)
+    vg = tg.value_and_grad(layered, argnums=(0, 1))
     results = {}
     for threads in (1, THREADS):
         monkeypatch.setenv("TRACEGRAD_THREADS", str(threads))
-        source = tg.show_source(vg)(x, y)
+        source = tg.show_source(vg)(x, w)
         assert ("numba.prange" in source) is (threads > 1)
-        results[threads] = vg(x, y)
+        results[threads] = vg(x, w)
     assert re.search(r"_part\d+ = _empty\(\(2, 256\), np.float64\)", source)  # per-block rows
     helpers = [body for _, body in _functions(source) if body.lstrip().startswith("def _loop")]
     assert any("numba.prange" in body for body in helpers)
@@ -227,7 +230,7 @@ def test_reductions_over_blocks_match_serial(monkeypatch):
         assert b.dtype == np.float32
         np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
     x[123, 45] = np.nan  # a NaN in one block reaches the max and the sums
-    value, _ = vg(x, y)
+    value, _ = vg(x, w)
     assert np.isnan(value)
 
 
