@@ -213,10 +213,10 @@ def test_reductions_over_blocks_match_serial(monkeypatch):
     rng = np.random.default_rng(3)
     x = rng.normal(size=(600, 256)).astype(np.float32)
     w = (rng.normal(size=(256, 256)) / 16).astype(np.float32)
-    vg = tg.value_and_grad(layered, argnums=(0, 1))
     results = {}
     for threads in (1, THREADS):
         monkeypatch.setenv("TRACEGRAD_THREADS", str(threads))
+        vg = tg.value_and_grad(layered, argnums=(0, 1))  # a function keeps its first kernel
         source = tg.show_source(vg)(x, w)
         assert ("numba.prange" in source) is (threads > 1)
         results[threads] = vg(x, w)
@@ -228,7 +228,9 @@ def test_reductions_over_blocks_match_serial(monkeypatch):
     np.testing.assert_allclose(v2, v1, rtol=1e-6)
     for a, b in zip(g1, g2, strict=True):
         assert b.dtype == np.float32
-        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
+        # float32 sums of 600 terms (the gradient of w is a product over the batch): to
+        # rounding relative to the largest entry, where entries cancel
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-5 * np.abs(a).max())
     x[123, 45] = np.nan  # a NaN in one block reaches the max and the sums
     value, _ = vg(x, w)
     assert np.isnan(value)
