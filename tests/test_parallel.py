@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 import tracegrad as tg
 from tracegrad import config, nn
-from tracegrad.backend import blas, codegen, compiler, disk_cache, emit
+from tracegrad.backend import codegen, compiler, disk_cache, emit
 
 THREADS = 2
 
@@ -236,12 +236,22 @@ def test_reductions_over_blocks_match_serial(monkeypatch):
     assert np.isnan(value)
 
 
-def test_blas_pool_follows_an_explicit_setting(monkeypatch, sin_exp_kernels):
+def test_blas_pool_may_use_the_threads_of_an_explicit_setting(monkeypatch, sin_exp_kernels):
     threadpoolctl = pytest.importorskip("threadpoolctl")
     program = sin_exp_kernels[0]
-    monkeypatch.setattr(blas, "_pool_size", None)
-    with threadpoolctl.threadpool_limits(1, user_api="blas"):
-        monkeypatch.setenv("TRACEGRAD_THREADS", str(THREADS))
+
+    def pools():
+        return {
+            p["num_threads"] for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"
+        }
+
+    with threadpoolctl.threadpool_limits(1, user_api="blas"):  # as OPENBLAS_NUM_THREADS=1
+        monkeypatch.setenv("TRACEGRAD_THREADS", "1")
         compiler.compile_program(program)  # in memory already: no compile
-        pools = threadpoolctl.threadpool_info()
-        assert {p["num_threads"] for p in pools if p["user_api"] == "blas"} == {THREADS}
+        assert pools() == {1}
+        monkeypatch.setenv("TRACEGRAD_THREADS", str(THREADS))
+        compiler.compile_program(program)
+        assert pools() == {THREADS}
+        monkeypatch.setenv("TRACEGRAD_THREADS", "1")  # never lowered
+        compiler.compile_program(program)
+        assert pools() == {THREADS}

@@ -19,7 +19,7 @@ environment per expression, and a variable changed at run time (tests do, with
 * ``TRACEGRAD_THREADS``: how many threads large loop nests are split across (blocks of the
   outermost loop under ``numba.prange``); 1 gives serial code. Unset, it follows
   ``NUMBA_NUM_THREADS``, then ``OMP_NUM_THREADS``, then the CPUs this process may use. Set,
-  it also sets the BLAS thread pool of matrix products (through threadpoolctl).
+  it also lets the BLAS thread pool of matrix products use that many (through threadpoolctl).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ class Settings:
     vector_math: bool
     compile: str = "background"
     threads: int = 1
-    blas_threads: int | None = None  # the BLAS pool size to set; None: leave it as it is
+    blas_threads: int | None = None  # the least BLAS pool size; None: leave the pool be
 
 
 COMPILE_POLICIES = ("background", "sync", "never")

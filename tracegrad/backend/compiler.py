@@ -122,7 +122,7 @@ def compile_program(
     """
     settings = config.read() if settings is None else settings
     if settings.blas_threads is not None:
-        blas.set_pool_size(settings.blas_threads)
+        blas.allow_pool_size(settings.blas_threads)
     if has_control_flow(program):  # loops and branches: compiled pieces, see backend/loops.py
         from .loops import compile_with_loops
 
