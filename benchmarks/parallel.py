@@ -35,7 +35,7 @@ from typing import Any  # noqa: E402
 import numba  # noqa: E402
 import numpy as np  # noqa: E402
 import threadpoolctl  # noqa: E402
-from timing import format_seconds, interleaved  # noqa: E402
+from timing import Timing, format_seconds, interleaved  # noqa: E402
 
 import tracegrad as tg  # noqa: E402
 from tracegrad import config, nn  # noqa: E402
@@ -89,17 +89,23 @@ def targets(quick: bool) -> None:
         f"value_and_grad sum(sin(x)*exp(-x*x)), N={n:.0e}": (sin_exp, (x,)),
         f"value_and_grad MLP 64-128-64-10, batch {batch}": (mlp_loss, (params, xs, labels)),
     }
-    print(f"{'workload':48s} {'1 thread':>10s} {'2 threads':>10s}  speed-up  first calls")
+    print("median (fastest) of 9 interleaved rounds; first calls compile, 1 / 2 threads")
+    print(f"{'workload':48s} {'1 thread':>18s} {'2 threads':>18s}  speed-up  first calls")
     for name, (f, args) in rows.items():
         made = {t: compiled(lambda f=f: tg.value_and_grad(f), args, t) for t in (1, 2)}
         competitors = {t: (run, args) for t, (run, _) in made.items()}
-        one, two = interleaved(competitors, rounds=7, target_s=0.2).values()
+        one, two = interleaved(competitors, rounds=9, target_s=0.2).values()
         firsts = " / ".join(format_seconds(seconds) for _, seconds in made.values())
-        print(
-            f"{name:48s} {format_seconds(one.median):>10s} {format_seconds(two.median):>10s}"
-            f"  {one.median / two.median:5.2f}x  {firsts}"
-            f"  (spread {one.spread:.0%} / {two.spread:.0%})"
-        )
+        print(f"{name:48s} {shown(one):>18s} {shown(two):>18s}  {ratios(one, two)}  {firsts}")
+
+
+def shown(t: Timing) -> str:
+    return f"{format_seconds(t.median)} ({format_seconds(min(t.samples))})"
+
+
+def ratios(one: Timing, two: Timing) -> str:
+    """Speed-up of the medians (and of the fastest rounds)."""
+    return f"{one.median / two.median:.2f}x ({min(one.samples) / min(two.samples):.2f}x)"
 
 
 def raw_kernel(f: Callable, make_args: Callable, threads: int) -> tuple[Callable, str]:
@@ -124,7 +130,8 @@ def threshold_sweep() -> None:
         "sum(sin(x) * exp(-x*x))": sin_exp,
     }
     sizes = [10**3, 3 * 10**3, 10**4, 3 * 10**4, 10**5, 3 * 10**5, 10**6]
-    print(f"{'kernel':26s} {'N':>9s} {'work':>9s} {'serial':>10s} {'parallel':>10s}  speed-up")
+    print("median (fastest) of 7 interleaved rounds")
+    print(f"{'kernel':26s} {'N':>7s} {'work':>7s} {'serial':>18s} {'parallel':>18s}  speed-up")
     for name, f in kernels.items():
         serial, heading = raw_kernel(f, lambda n: (np.ones(n),), 1)
         parallel, _ = raw_kernel(f, lambda n: (np.ones(n),), 2)
@@ -136,8 +143,8 @@ def threshold_sweep() -> None:
                 {"s": (serial, args), "p": (parallel, args)}, rounds=7, target_s=0.02
             ).values()
             print(
-                f"{name:26s} {n:9.0e} {n * equations:9.0e} {format_seconds(one.median):>10s} "
-                f"{format_seconds(two.median):>10s}  {one.median / two.median:.2f}x"
+                f"{name:26s} {n:7.0e} {n * equations:7.0e} {shown(one):>18s} {shown(two):>18s}"
+                f"  {ratios(one, two)}"
             )
 
 
