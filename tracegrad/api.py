@@ -165,7 +165,10 @@ class Executable:
         """The generated Numba source of this program."""
         from .backend.codegen import generate_source
 
-        return generate_source(self.lowered, vector_math=config.read().vector_math)
+        settings = config.read()
+        return generate_source(
+            self.lowered, vector_math=settings.vector_math, threads=settings.threads
+        )
 
 
 # =============================================================================================
