@@ -18,6 +18,7 @@ from seed_models import autoencoder_loss, exp_chain, perceptron_loss, rosenbrock
 import tracegrad as tg
 from tracegrad.backend.compiler import compile_program
 from tracegrad.backend.stats import compile_stats
+from tracegrad.core import linalg as L
 from tracegrad.core import primitives as P
 from tracegrad.core.adjoint import joint_program
 from tracegrad.core.interpret import eval_program
@@ -163,19 +164,19 @@ CASES = {
     "argmin": lambda x, y, r, s, idx: [P.argmin(y, axis=0), P.take(r, P.argmin(x, axis=1), axis=0)],
     "argsort": lambda x, y, r, s, idx: [P.argsort(y), np.sort(P.transpose(y, perm=(1, 0)))],
     "solve": lambda x, y, r, s, idx: [
-        P.solve(_general(x, y), P.transpose(y, perm=(1, 0))),  # an F-order right-hand side
-        P.solve(_spd(x), P.reshape(r, shape=(4, 1))),
+        L.solve(_general(x, y), P.transpose(y, perm=(1, 0))),  # an F-order right-hand side
+        L.solve(_spd(x), P.reshape(r, shape=(4, 1))),
     ],
     "inv": lambda x, y, r, s, idx: [
-        P.inv(_general(x, y)),
-        P.inv(P.transpose(_spd(x), perm=(1, 0))),
+        L.inv(_general(x, y)),
+        L.inv(P.transpose(_spd(x), perm=(1, 0))),
     ],
-    "det": lambda x, y, r, s, idx: [P.det(_general(x, y))],
+    "det": lambda x, y, r, s, idx: [L.det(_general(x, y))],
     "slogdet": lambda x, y, r, s, idx: [
-        P.slogdet(P.neg(_general(x, y)), part="sign"),
-        P.slogdet(_general(x, y), part="logabsdet"),
+        L.slogdet(P.neg(_general(x, y)), part="sign"),
+        L.slogdet(_general(x, y), part="logabsdet"),
     ],
-    "cholesky": lambda x, y, r, s, idx: [P.cholesky(_spd(x))],
+    "cholesky": lambda x, y, r, s, idx: [L.cholesky(_spd(x))],
 }
 
 
