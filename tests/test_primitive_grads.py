@@ -122,7 +122,7 @@ def singular(*shape: int) -> st.SearchStrategy:
         lambda t: np.array(
             [
                 (u * (1.0 + np.arange(k)[::-1] + j)) @ v.T
-                for (u, v), j in zip(t[0], t[1].reshape(count, k))
+                for (u, v), j in zip(t[0], t[1].reshape(count, k), strict=True)
             ]
         ).reshape(shape)
     )

@@ -524,7 +524,7 @@ def _qr_vjp(ct: Any, out: Any, a: Any) -> tuple:
         return (_qr_square_vjp(q, r, ct_q, ct_r),)
     # Wide: A = [X | Y] with X = Q R1 square and Y = Q R2, so R2 = Q^T Y.
     nd = len(a.shape)
-    r1, r2 = _columns(r, 0, k), _columns(r, k, n - k)
+    r1 = _columns(r, 0, k)
     ct_r1, ct_r2 = _columns(ct_r, 0, k), _columns(ct_r, k, n - k)
     y = _columns(a, k, n - k)
     gx = _qr_square_vjp(q, r1, add(ct_q, mm(y, mT(ct_r2))), ct_r1)

@@ -20,7 +20,8 @@ from .elementwise import astype, greater, where
 from .indexing import getitem
 from .products import matmul
 from .promotion import asarray_like, dtype_of, promote, shape_of
-from .reductions import amax, amin, keep_dims, norm as _norm_without_svd, sum
+from .reductions import amax, amin, keep_dims, sum
+from .reductions import norm as _norm_without_svd
 from .shapes import broadcast_to, moveaxis, reshape, swapaxes
 
 # =============================================================================================
@@ -187,7 +188,8 @@ def matrix_power(a: Any, n: int) -> Any:
     try:
         n = operator.index(n)
     except TypeError:
-        raise TypeError(f"np.linalg.matrix_power: the exponent must be an integer, got {n!r}")
+        message = f"np.linalg.matrix_power: the exponent must be an integer, got {n!r}"
+        raise TypeError(message) from None
     if n == 0:
         size = shape_of(a)[-1]
         return broadcast_to(np.eye(size, dtype=dtype_of(a)), shape_of(a))
