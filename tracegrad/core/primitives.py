@@ -1047,11 +1047,20 @@ matmul = Primitive(
     shape_rule=_matmul_rule,
     impl=np.matmul,
     vjp=lambda ct, out, x, y: (
-        matmul(ct, transpose(y, perm=(1, 0))),
-        matmul(transpose(x, perm=(1, 0)), ct),
+        _product(ct, transpose(y, perm=(1, 0))),
+        _product(transpose(x, perm=(1, 0)), ct),
     ),
     emit=_matmul_emit,
 )
+
+
+def _product(x: Any, y: Any) -> Any:
+    """``x @ y``; an outer product (inner dimension 1) as a broadcast multiply, which fuses
+    with the elementwise work around it (the weight gradients of a vector-matrix product,
+    accumulated at every step of a backward loop) instead of one BLAS call of its own."""
+    if x.shape[1] == 1 and x.dtype == y.dtype:
+        return mul(x, y)
+    return matmul(x, y)
 
 
 # =============================================================================================
