@@ -291,8 +291,8 @@ def lstsq(a: Any, b: Any, rcond: Any = None) -> tuple:
         residuals = reshape(residuals, (1,)) if len(shape_of(b)) == 1 else residuals
     else:
         residuals = np.zeros((0,), dtype=dtype_of(a))
-    rank = sum(astype(greater(s, cutoff * P.stop_gradient(amax(s))), np.int64))
-    return x, residuals, rank, s
+    above = astype(greater(s, cutoff * P.stop_gradient(amax(s))), np.int32)
+    return x, residuals, sum(above, dtype=np.int32), s  # NumPy's rank is an int32
 
 
 # =============================================================================================
