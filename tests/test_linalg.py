@@ -150,7 +150,9 @@ GRADIENTS = {
     ),
     # -- decompositions: functions of them that do not depend on the signs of vectors
     "eigh": (
-        lambda a: (lambda w, v: (v * np.exp(w)[..., None, :]) @ np.swapaxes(v, -1, -2))(*np.linalg.eigh(a)),
+        lambda a: (lambda w, v: (v * np.exp(w)[..., None, :]) @ np.swapaxes(v, -1, -2))(
+            *np.linalg.eigh(a)
+        ),
         [(symmetric, (2, 3, 3))],
     ),
     "eigvalsh": (np.linalg.eigvalsh, [(symmetric, (2, 3, 3))]),
@@ -193,8 +195,9 @@ GRADIENTS = {
 }
 if hasattr(np.linalg, "matrix_norm"):  # NumPy >= 2
     GRADIENTS["matrix_norm, vector_norm"] = (
-        lambda a: np.linalg.matrix_norm(a, ord="nuc")
-        + np.linalg.vector_norm(a, ord=3, axis=(-1, -2)),
+        lambda a: (
+            np.linalg.matrix_norm(a, ord="nuc") + np.linalg.vector_norm(a, ord=3, axis=(-1, -2))
+        ),
         [(separated, (2, 3, 2))],
     )
     GRADIENTS["svdvals"] = (np.linalg.svdvals, [(separated, (2, 3, 4))])
