@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import scipy.linalg
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scalarize import scalarized
@@ -380,6 +381,66 @@ def test_vector_norm(ord):
     assert_matches_numpy(
         lambda a: np.linalg.vector_norm(a, ord=ord, axis=(0, 2), keepdims=True), (a,), F64
     )
+
+
+# =============================================================================================
+# scipy.linalg: triangular and Cholesky solvers (called through the module's attribute)
+
+
+def triangular(rng, shape):
+    """Well conditioned, with noise in both triangles (the solvers read one of them)."""
+    return well_conditioned(rng, shape) + np.triu(rng.uniform(-1, 1, shape), 1)
+
+
+SCIPY = {
+    "solve_triangular lower": (
+        lambda a, b: scipy.linalg.solve_triangular(a, b, lower=True),
+        [(triangular, (3, 3)), (real, (3,))],
+    ),
+    "solve_triangular upper, trans, stack": (
+        lambda a, b: scipy.linalg.solve_triangular(a, b, trans="T"),
+        [(triangular, (2, 3, 3)), (real, (3, 2))],
+    ),
+    "solve_triangular unit_diagonal, trans=1": (
+        lambda a, b: scipy.linalg.solve_triangular(a, b, 1, lower=True, unit_diagonal=True),
+        [(triangular, (3, 3)), (real, (3, 2))],
+    ),
+    "cholesky (upper)": (lambda a: scipy.linalg.cholesky(a), [(positive_definite, (3, 3))]),
+    "cho_factor": (lambda a: scipy.linalg.cho_factor(a)[0], [(positive_definite, (3, 3))]),
+    "cho_solve lower": (
+        lambda a, b: scipy.linalg.cho_solve(scipy.linalg.cho_factor(a, lower=True), b),
+        [(positive_definite, (3, 3)), (real, (3, 2))],
+    ),
+    "cho_solve upper, stack": (
+        lambda a, b: scipy.linalg.cho_solve(scipy.linalg.cho_factor(a), b),
+        [(positive_definite, (2, 3, 3)), (real, (3,))],
+    ),
+}
+
+
+@pytest.mark.parametrize("name", SCIPY)
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+def test_scipy_values_match_scipy(name, dtype):
+    fn, specs = SCIPY[name]
+    assert_matches_numpy(fn, draw(13, dtype, *specs), dtype)
+
+
+@pytest.mark.parametrize("name", SCIPY)
+@settings(max_examples=5)
+@given(seed=st.integers(0, 2**32 - 1))
+def test_scipy_gradient_matches_finite_differences(name, seed):
+    fn, specs = SCIPY[name]
+    check_grads(scalarized(fn), draw(seed, F64, *specs))
+
+
+def test_solve_triangular_gradient_reaches_only_the_triangle_it_reads():
+    a, b = draw(14, F64, (triangular, (3, 3)), (real, (3,)))
+    loss = lambda a: np.sum(scipy.linalg.solve_triangular(a, b, unit_diagonal=True))  # noqa: E731
+    g = tg.grad(loss)(a)
+    np.testing.assert_array_equal(np.tril(g), 0.0)
+    assert np.all(g[np.triu_indices(3, 1)] != 0)
+    with pytest.raises(ValueError, match="trans must be"):
+        tg.jit(lambda a: scipy.linalg.solve_triangular(a, b, trans=3))(a)
 
 
 # =============================================================================================
