@@ -361,6 +361,8 @@ def test_pinv_and_rank_of_a_rank_deficient_matrix():
     a[:, 2] = a[:, 0] + a[:, 1]  # rank 2
     assert_matches_numpy(np.linalg.pinv, (a,), F64)
     assert_matches_numpy(lambda a: np.linalg.lstsq(a, np.ones(4))[2], (a,), F64)
+    assert_matches_numpy(np.linalg.matrix_rank, (np.stack([a, a[::-1] * 2]),), F64)
+    assert_matches_numpy(lambda a: np.linalg.matrix_rank(a, hermitian=True), (a.T @ a,), F64)
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)

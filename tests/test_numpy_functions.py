@@ -471,6 +471,39 @@ SPECS: dict[Any, list[Spec]] = {
         ),  # fmt: skip
     ],
     np.linalg.pinv: [spec("pinv", np.linalg.pinv, [(3, 2), (2, 2, 3)], _separated)],
+    np.linalg.cond: [
+        spec("2", np.linalg.cond, [(3, 3), (2, 3, 2)], _separated),
+        spec("-2", lambda a: np.linalg.cond(a, -2), [(3, 3)], _separated),
+        spec("fro", lambda a: np.linalg.cond(a, "fro"), [(2, 3, 3)], _well_conditioned),
+    ],
+    np.linalg.matrix_rank: [
+        spec("rank", np.linalg.matrix_rank, [(3, 3), (2, 3, 2)], _separated, grad=False),
+        spec("vector", np.linalg.matrix_rank, [(3,)], _real, grad=False),
+        spec(
+            "tol", lambda a: np.linalg.matrix_rank(a, tol=2.5), [(3, 3)], _separated, grad=False
+        ),  # fmt: skip
+    ],
+    np.linalg.tensorinv: [
+        spec(
+            "ind=2", lambda a: np.linalg.tensorinv(a.reshape(2, 2, 4)), [(4, 4)], _well_conditioned
+        ),
+    ],
+    np.linalg.tensorsolve: [
+        spec(
+            "tensorsolve",
+            lambda a, b: np.linalg.tensorsolve(a.reshape(2, 3, 3, 2), b),
+            [((6, 6), (2, 3))],
+            _well_conditioned,
+            _real,
+        ),
+        spec(
+            "axes",
+            lambda a, b: np.linalg.tensorsolve(a.reshape(3, 2, 3, 2), b, axes=(0,)),
+            [((6, 6), (2, 3))],
+            _well_conditioned,
+            _real,
+        ),
+    ],
     np.linalg.lstsq: [
         spec(
             "x",
@@ -930,6 +963,32 @@ if hasattr(np.linalg, "svdvals"):  # NumPy >= 2
             "ord=3 axes", lambda x: np.linalg.vector_norm(x, ord=3, axis=(0, 2)), [(2, 3, 2)], _away
         ),
     ]
+    SPECS[np.linalg.outer] = [spec("outer", np.linalg.outer, [((3,), (2,))], _real, _real)]
+    SPECS[np.linalg.cross] = [
+        spec("axis", lambda x, y: np.linalg.cross(x, y, axis=0), [((3, 2), (3, 1))], _real, _real)
+    ]
+    SPECS[np.linalg.trace] = [
+        spec("offset", lambda x: np.linalg.trace(x, offset=1), [(2, 3, 4)], _real)
+    ]
+    SPECS[np.linalg.diagonal] = [
+        spec("offset", lambda x: np.linalg.diagonal(x, offset=-1), [(2, 3, 4)], _real)
+    ]
+    SPECS[np.linalg.matrix_transpose] = [
+        spec("matrix_transpose", np.linalg.matrix_transpose, [(2, 3, 4)], _real)
+    ]
+    SPECS[np.linalg.tensordot] = [
+        spec(
+            "axes=1",
+            lambda x, y: np.linalg.tensordot(x, y, axes=1),
+            [((2, 3), (3, 2))],
+            _real,
+            _real,
+        )
+    ]
+    SPECS[np.linalg.matmul] = [
+        spec("matmul", np.linalg.matmul, [((2, 2, 3), (3, 2))], _real, _real)
+    ]
+    SPECS[np.linalg.vecdot] = [spec("vecdot", np.linalg.vecdot, [((2, 3), (3,))], _real, _real)]
     SPECS[np.linalg.matrix_norm] = [
         spec("fro", np.linalg.matrix_norm, [(2, 3), (2, 2, 3)], _real),
         spec("nuc", lambda x: np.linalg.matrix_norm(x, ord="nuc"), [(2, 3, 2)], _separated),

@@ -7,6 +7,7 @@ multi_dot, pinv, lstsq, and the norms that need singular values.
 
 from __future__ import annotations
 
+import math
 import operator
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
@@ -16,10 +17,12 @@ import numpy as np
 from ..core import linalg as L
 from ..core import primitives as P
 from ..errors import ShapeError, UnsupportedNumpyFunction
+from . import products as _products
 from .elementwise import astype, greater, where
 from .indexing import getitem
 from .products import matmul
 from .promotion import asarray_like, dtype_of, promote, shape_of
+from .rearranging import diagonal as _diagonal
 from .reductions import amax, amin, keep_dims, sum
 from .reductions import norm as _norm_without_svd
 from .shapes import broadcast_to, moveaxis, reshape, swapaxes
@@ -334,6 +337,89 @@ def matrix_norm(x: Any, /, *, keepdims: bool = False, ord: Any = "fro") -> Any:
     return norm(x, ord, (-2, -1), keepdims)
 
 
+def cond(x: Any, p: Any = None) -> Any:
+    """The condition number: a ratio of singular values for p None, 2 and -2, else
+    norm(x, p) norm(inv(x), p)."""
+    if p in (None, 2, -2):
+        s = svdvals(x)
+        big, small = amax(s, axis=-1), amin(s, axis=-1)
+        return small / big if p == -2 else big / small
+    (x,) = _stack("cond", x)
+    return norm(x, p, axis=(-2, -1)) * norm(inv(x), p, axis=(-2, -1))
+
+
+def matrix_rank(A: Any, tol: Any = None, hermitian: bool = False, *,  # noqa: N803
+                rtol: Any = None) -> Any:  # fmt: skip
+    """The number of singular values above ``tol`` (default: the largest times eps times
+    max(m, n), or ``rtol`` times the largest): an integer, with no gradient."""
+    (a,) = promote(asarray_like(A), float_only=True)
+    if len(shape_of(a)) < 2:
+        return astype(P.stop_gradient(amax(abs(a))) > 0, np.int64)
+    s = P.stop_gradient(svdvals(a))
+    if tol is None:
+        ratio = _default_rcond(a) if rtol is None else rtol
+        tol = amax(s, axis=-1, keepdims=True) * ratio
+    else:
+        tol = asarray_like(tol)
+        tol = reshape(tol, (*shape_of(tol), 1))
+    return sum(astype(greater(s, tol), np.int64), axis=-1)
+
+
+def tensorinv(a: Any, ind: int = 2) -> Any:
+    """The inverse of ``a`` read as a matrix of its first ``ind`` axes by the rest."""
+    shape = shape_of(a)
+    rows = math.prod(shape[:ind])
+    if ind <= 0 or rows != math.prod(shape[ind:]):
+        raise ValueError(f"np.linalg.tensorinv: shape {shape} with ind={ind} is not square")
+    return reshape(inv(reshape(a, (rows, -1))), (*shape[ind:], *shape[:ind]))
+
+
+def tensorsolve(a: Any, b: Any, axes: Any = None) -> Any:
+    """x with ``tensordot(a, x, x.ndim) == b``; ``axes`` of ``a`` move to the end first."""
+    ndim = len(shape_of(a))
+    if axes is not None:
+        moved = [k % ndim for k in axes]
+        a = moveaxis(a, moved, list(range(ndim - len(moved), ndim)))
+    unknown = shape_of(a)[len(shape_of(b)) :]
+    size = math.prod(unknown)
+    if math.prod(shape_of(a)) != size * size:
+        raise ValueError(f"np.linalg.tensorsolve: a of shape {shape_of(a)} does not give a "
+                         f"square system for b of shape {shape_of(b)}")  # fmt: skip
+    x = solve(reshape(a, (size, size)), reshape(b, (size,)))
+    return reshape(x, unknown)
+
+
+def outer(x1: Any, x2: Any, /) -> Any:
+    if len(shape_of(x1)) != 1 or len(shape_of(x2)) != 1:
+        raise ValueError(
+            f"np.linalg.outer needs 1-D inputs, got shapes {shape_of(x1)} and {shape_of(x2)}"
+        )
+    return _products.outer(x1, x2)
+
+
+def cross(x1: Any, x2: Any, /, *, axis: int = -1) -> Any:
+    product = _products.cross(moveaxis(x1, axis, -1), moveaxis(x2, axis, -1))
+    return moveaxis(product, -1, axis)
+
+
+def trace(x: Any, /, *, offset: int = 0, dtype: Any = None) -> Any:
+    return _products.trace(x, offset, -2, -1, dtype)
+
+
+def diagonal(x: Any, /, *, offset: int = 0) -> Any:
+    return _diagonal(x, offset, -2, -1)
+
+
+def matrix_transpose(x: Any, /) -> Any:
+    if len(shape_of(x)) < 2:
+        raise ValueError(f"matrix_transpose needs at least 2 dimensions, got {shape_of(x)}")
+    return _matrix_transpose(x)
+
+
+def tensordot(x1: Any, x2: Any, /, *, axes: Any = 2) -> Any:
+    return _products.tensordot(x1, x2, axes)
+
+
 IMPLEMENTS: dict[Callable[..., Any], Callable[..., Any]] = {
     np.linalg.solve: solve,
     np.linalg.inv: inv,
@@ -349,8 +435,24 @@ IMPLEMENTS: dict[Callable[..., Any], Callable[..., Any]] = {
     np.linalg.pinv: pinv,
     np.linalg.lstsq: lstsq,
     np.linalg.norm: norm,
+    np.linalg.cond: cond,
+    np.linalg.matrix_rank: matrix_rank,
+    np.linalg.tensorinv: tensorinv,
+    np.linalg.tensorsolve: tensorsolve,
 }
-for _name, _fn in (("svdvals", svdvals), ("vector_norm", vector_norm),
-                   ("matrix_norm", matrix_norm)):  # fmt: skip
+_NUMPY_2 = {
+    "svdvals": svdvals,
+    "vector_norm": vector_norm,
+    "matrix_norm": matrix_norm,
+    "outer": outer,
+    "cross": cross,
+    "trace": trace,
+    "diagonal": diagonal,
+    "matrix_transpose": matrix_transpose,
+    "tensordot": tensordot,
+    "matmul": _products.matmul,
+    "vecdot": _products.vecdot,
+}
+for _name, _fn in _NUMPY_2.items():
     if hasattr(np.linalg, _name):  # NumPy >= 2
         IMPLEMENTS[getattr(np.linalg, _name)] = _fn
