@@ -276,6 +276,23 @@ def test_det_gradient_at_rank_deficient_matrices(rank, batch, seed):
     check_grads(scalarized(np.linalg.det), (a,), order=2)
 
 
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+def test_compiled_adjugate_kernel_at_every_rank(dtype):
+    """The kernel takes det(A) inv(A) from LU far from singular, the SVD near it: both agree
+    with the cofactors, across a range of conditioning."""
+    from tracegrad.backend.numba_support import stack_adjugate
+
+    rng = np.random.default_rng(15)
+    u, v = _orthonormal(rng, (7, 4, 4)), _orthonormal(rng, (7, 4, 4))
+    s = np.array([[3, 2, 1, 10.0**-e] for e in (0, 2, 4, 6, 8, 12)] + [[3, 2, 0, 0]])
+    a = ((u * s[:, None, :]) @ np.swapaxes(v, -1, -2)).astype(dtype)
+    out = np.empty_like(a)
+    stack_adjugate(a, out)
+    expected = adjugate_by_cofactors(a.astype(np.float64))
+    atol = 30 * np.finfo(dtype).eps * 6  # |adj| <= the product of the largest three s
+    np.testing.assert_allclose(out, expected, rtol=0, atol=atol)
+
+
 # =============================================================================================
 # Decompositions
 
