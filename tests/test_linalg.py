@@ -345,6 +345,8 @@ def test_unsupported_modes_say_what_to_use():
         tg.jit(lambda a: np.linalg.eigh(a, UPLO="X"))(np.eye(2))
     with pytest.raises(ShapeError, match="square matrix"):
         tg.jit(np.linalg.det)(np.ones((2, 3)))
+    with pytest.raises(ShapeError, match="needs one matrix"):
+        tg.jit(np.linalg.lstsq)(np.ones((2, 3, 2)), np.ones(3))
 
 
 # =============================================================================================

@@ -282,6 +282,8 @@ def lstsq(a: Any, b: Any, rcond: Any = None) -> tuple:
     max(m, n)). residuals are |b - a x|^2 per column when m > n, assuming full rank (NumPy
     returns an empty array for a rank-deficient ``a``); rank is a traced integer."""
     a, b = _stack("lstsq", a, b, square=False)
+    if len(shape_of(a)) != 2:
+        raise ShapeError(f"np.linalg.lstsq needs one matrix (as NumPy), got shape {shape_of(a)}")
     m, n = shape_of(a)
     if len(shape_of(b)) not in (1, 2) or shape_of(b)[0] != m:
         raise ShapeError(f"np.linalg.lstsq: b of shape {shape_of(b)} for a of shape {(m, n)}")
