@@ -378,8 +378,8 @@ def _adjugate_vjp(ct: Any, out: Any, a: Any) -> tuple:
     sign = stop_gradient(mul(det(u), det(v)))
     k = mul(_scalars_as_matrices(sign), mm(mm(mT(v), ct), u))
     p = _pair_products(s)
-    on_diagonal = diag(reduce_sum(mul(p, reshape(diagonal(k), shape=(*s.shape[:-1], 1, n))),
-                                  axes=(len(s.shape),)))  # fmt: skip
+    k_diagonal = reshape(diagonal(k), shape=(*s.shape[:-1], 1, n))
+    on_diagonal = diag(reduce_sum(mul(p, k_diagonal), axes=(len(s.shape),)))
     g_e = sub(on_diagonal, mul(k, p))
     return (mm(mm(u, g_e), mT(v)),)
 
