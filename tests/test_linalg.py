@@ -473,8 +473,9 @@ def test_compiled_program_matches_the_interpreter(monkeypatch):
     a, b, sym, wide = draw(12, F64, (well_conditioned, (2, 3, 3)), (real, (3, 2)),
                            (symmetric, (2, 3, 3)), (separated, (2, 3, 4)))  # fmt: skip
     singular = np.array([[[1.0, 2.0], [2.0, 4.0]], [[1.0, 1.0], [1.0, 1.0]]])
+    (big,) = draw(16, F64, (well_conditioned, (2, 33, 33)))  # beyond the LU loops: LAPACK
 
-    def loss(a, b, sym, wide, singular):
+    def loss(a, b, sym, wide, singular, big):
         w, v = np.linalg.eigh(sym)
         u, s, vh = np.linalg.svd(wide, full_matrices=False)
         q, r = np.linalg.qr(np.swapaxes(wide, -1, -2))
@@ -488,14 +489,19 @@ def test_compiled_program_matches_the_interpreter(monkeypatch):
             vh * vh,
             r * r,
             np.linalg.det(singular),
+            np.linalg.solve(big, big[0, :, :2]),
+            np.linalg.inv(big) * big,
         ]
         return sum(np.sum(np.sin(t)) for t in terms)
 
-    args = (a, b, sym, wide, singular)
-    argnums = tuple(range(5))
+    args = (a, b, sym, wide, singular, big)
+    argnums = tuple(range(6))
     before = tg.compile_stats().programs
-    got = tg.value_and_grad(loss, argnums, compile="sync")(*args)
+    compiled = tg.value_and_grad(loss, argnums, compile="sync")
+    got = compiled(*args)
     assert tg.compile_stats().programs == before + 1
+    source = compiled.lower(*args).source()
+    assert "_stack_solve_lapack(" in source and "_stack_inv_lapack(" in source
     want = tg.value_and_grad(loss, argnums, compile="never")(*args)
     np.testing.assert_allclose(got[0], want[0], rtol=1e-10)
     for g, w in zip(got[1], want[1], strict=True):

@@ -277,6 +277,27 @@ def stack_inv(a: Any, out: Any) -> None:
         lu_solve(lu, perm, out[s])
 
 
+# From backend.lu's MAX_LOOP_SIZE up, LAPACK's blocked algorithms win (3x at 128x128): the
+# stack kernels call np.linalg per matrix, in kernels of their own, so that programs on small
+# matrices never compile or load Numba's LAPACK bindings.
+
+
+@njit(**_LU_OPTIONS)
+def stack_solve_lapack(a: Any, b: Any, out: Any) -> None:
+    if a.shape[1] == 0:
+        return
+    for s in range(a.shape[0]):
+        out[s] = np.linalg.solve(a[s], b[s])
+
+
+@njit(**_LU_OPTIONS)
+def stack_inv_lapack(a: Any, out: Any) -> None:
+    if a.shape[1] == 0:
+        return
+    for s in range(a.shape[0]):
+        out[s] = np.linalg.inv(a[s])
+
+
 @njit(**_LU_OPTIONS)
 def _det(x: Any, lu: Any, perm: Any) -> float:
     value = _factor_copy(x, lu, perm, False)

@@ -166,12 +166,14 @@ def _c_stack(w: Any, x: Any, shape: tuple[int, ...]) -> str:
     return f"_reshape({name}, {tuple(int(d) for d in shape)!r})"
 
 
-def _kernel_emit(kernel: str) -> Callable:
+def _kernel_emit(kernel: str, large: str | None = None) -> Callable:
     """Emit ``_<kernel>(a, [b,] out, *params)`` on 3-D C views: (count, rows, columns) for
-    the inputs and a matrix result, (count, 1, size) for a vector or scalar per matrix."""
+    the inputs and a matrix result, (count, 1, size) for a vector or scalar per matrix.
+    ``large``: the kernel for matrices too big for ``backend.lu``'s loops."""
 
     def emit(w: Any, out: Any, *inputs: Any, **params: Any) -> None:
         a = inputs[0].aval
+        name = kernel if large is None or w.loop_linalg(inputs[0]) else large
         count = math.prod(a.shape[:-2])
         views = [_c_stack(w, x, (count, *x.aval.shape[-2:])) for x in inputs]
         w.alloc(out)
@@ -179,9 +181,9 @@ def _kernel_emit(kernel: str) -> Callable:
             shape = (count, *out.aval.shape[-2:])
         else:
             shape = (count, 1, out.aval.size // count if count else 1)
-        w.support.add(kernel)
+        w.support.add(name)
         args = [*views, _c_stack(w, out, shape), *(repr(v) for v in params.values())]
-        w.line(f"_{kernel}({', '.join(args)})")
+        w.line(f"_{name}({', '.join(args)})")
 
     return emit
 
@@ -266,7 +268,7 @@ solve = Primitive(
     shape_rule=_solve_rule,
     impl=np.linalg.solve,
     vjp=_solve_vjp,
-    emit=_batched_or(_solve_2d, _kernel_emit("stack_solve")),
+    emit=_batched_or(_solve_2d, _kernel_emit("stack_solve", "stack_solve_lapack")),
 )
 
 
@@ -281,7 +283,7 @@ inv = Primitive(
     shape_rule=_same_stack("inv"),
     impl=np.linalg.inv,
     vjp=_inv_vjp,
-    emit=_batched_or(_inv_2d, _kernel_emit("stack_inv")),
+    emit=_batched_or(_inv_2d, _kernel_emit("stack_inv", "stack_inv_lapack")),
 )
 
 # det's gradient is the transposed adjugate, which exists at singular matrices too.
