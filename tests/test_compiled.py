@@ -178,8 +178,9 @@ CASES = {
     "adjugate": lambda x, y, r, s, idx: [
         L.adjugate(_general(x, y)),
         L.adjugate(_pair(x, y)),
-        # rank 3 of 4: one singular value is exactly 0
-        L.adjugate(L.mm(P.transpose(x, perm=(1, 0)), y)),
+        # rank 3 of 4: one singular value is exactly 0, the other three well apart from it
+        # (a product of raw inputs can have rank 2, where float32 rounding is all there is)
+        L.adjugate(L.mm(P.transpose(_spread(x, 3), perm=(1, 0)), _spread(y, 3))),
     ],
     "slogdet": lambda x, y, r, s, idx: [
         L.slogdet(P.neg(_general(x, y)), part="sign"),
