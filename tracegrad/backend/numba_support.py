@@ -11,6 +11,7 @@ Generated modules import this module; it imports Numba, so ``import tracegrad`` 
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -241,3 +242,95 @@ def lu_solve(lu: Any, perm: Any, b: Any) -> None:
         d = lu[i, i]
         for c in range(m):
             b[i, c] /= d
+
+
+# Polygamma functions psi^(n)(x) for the special-function primitives (core/special.py):
+# Numba has math.lgamma, math.gamma and math.erf but no digamma.  An njit function called
+# from the loops, compiled once for each operand type and then loaded from Numba's cache.
+# Bernoulli numbers B_2, B_4, ..., B_30 of the asymptotic (Euler-Maclaurin) series.
+_BERNOULLI = (
+    1 / 6,
+    -1 / 30,
+    1 / 42,
+    -1 / 30,
+    5 / 66,
+    -691 / 2730,
+    7 / 6,
+    -3617 / 510,
+    43867 / 798,
+    -174611 / 330,
+    854513 / 138,
+    -236364091 / 2730,
+    8553103 / 6,
+    -23749461029 / 870,
+    8615841276005 / 14322,
+)
+
+
+@njit(error_model="numpy", cache=config.read().disk_cache)
+def _polygamma_positive(n: int, x: float) -> float:
+    """psi^(n)(x) for x > 0.  The recurrence psi^(n)(x) = psi^(n)(x + 1) - (-1)^n n! / x^(n+1)
+    moves x up to 10 + n, where the asymptotic series converges to rounding within 15
+    terms.  For n >= 1, psi^(n)(x) = (-1)^(n+1) n! zeta(n + 1, x), and the recurrence adds
+    positive terms to zeta (no cancellation)."""
+    s = n + 1.0
+    floor_at = 10.0 + n
+    shifted = 0.0  # sum of (x + k)^-s (n >= 1) or of 1 / (x + k) (n = 0)
+    while x < floor_at:
+        shifted += x**-s
+        x += 1.0
+    inv2 = 1.0 / (x * x)
+    if n == 0:
+        series = 0.0
+        power = 1.0
+        for j in range(len(_BERNOULLI)):
+            power *= inv2
+            term = _BERNOULLI[j] / (2.0 * (j + 1)) * power
+            series += term
+            if abs(term) < 1e-17 * abs(series):
+                break
+        return math.log(x) - 0.5 / x - series - shifted
+    # zeta(s, x) ~ x^(1-s) / (s-1) + x^-s / 2 + sum_j B_2j / (2j)! (s)_(2j-1) x^(1-s-2j)
+    lead = x ** (1.0 - s)
+    total = lead / (s - 1.0) + 0.5 * lead / x
+    coefficient = s  # (s)_(2j-1) / (2j)!, updated term by term
+    factorial = 2.0
+    power = lead * inv2  # x^(1-s-2j) for j = 1
+    for j in range(len(_BERNOULLI)):
+        term = _BERNOULLI[j] * coefficient / factorial * power
+        total += term
+        if abs(term) < 1e-17 * total:
+            break
+        coefficient *= (s + 2 * j + 1) * (s + 2 * j + 2)
+        factorial *= (2 * j + 3) * (2 * j + 4)
+        power *= inv2
+    gamma_n1 = math.gamma(s)  # n!
+    return (1.0 if n % 2 else -1.0) * gamma_n1 * (total + shifted)
+
+
+@njit(error_model="numpy", cache=config.read().disk_cache)
+def polygamma(n: int, x: float) -> float:
+    """psi^(n)(x), the n-th derivative of digamma, as scipy.special.polygamma (at the poles
+    too: the non-positive integers).  Negative x by reflection, written with positive
+    arguments only: psi^(n)(x) = (-1)^n (psi^(n)(1 - x) - psi^(n)(1 - r)) + psi^(n)(r), with
+    r = x - floor(x) and 1 - r = ceil(x) - x, each computed exactly where it is small (the
+    distances to the neighbouring poles), so that accuracy holds next to the poles, where
+    pi cot(pi x) from tan(pi x) would lose it."""
+    x = float(x)
+    if x > 0.0:
+        if x < math.inf:
+            return _polygamma_positive(n, x)
+        return math.inf if n == 0 else (0.0 if n % 2 else -0.0)  # the sign of the tail
+    if x != x:
+        return x
+    r = x - math.floor(x) if x > -math.inf else 0.0
+    one_minus_r = math.ceil(x) - x
+    if r == 0.0:  # a pole
+        if n > 0:
+            return math.inf if n % 2 else -math.inf
+        if x == 0.0:  # digamma(+0) = -inf, digamma(-0) = +inf: the limits from each side
+            return -math.copysign(math.inf, x)
+        return math.nan
+    sign = -1.0 if n % 2 else 1.0
+    reflected = _polygamma_positive(n, 1.0 - x) - _polygamma_positive(n, one_minus_r)
+    return sign * reflected + _polygamma_positive(n, r)

@@ -10,14 +10,18 @@ applies once the user's code has.
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from ..core import special as S
+from ..core.tracing import Tracer
 from ..errors import UnsupportedNumpyFunction
 from .elementwise import (
+    add,
     equal,
     exp,
     isfinite,
@@ -30,8 +34,9 @@ from .elementwise import (
     subtract,
     where,
 )
-from .promotion import holds_tracer, promote
+from .promotion import holds_tracer, promote, shape_of
 from .reductions import amax, sum
+from .shapes import broadcast_to
 
 
 def _special() -> Any:
@@ -75,6 +80,65 @@ def logsumexp(
     return total if keepdims else sum(total, axis=axis)  # drops the size-1 reduced axes
 
 
+def _float_unary(prim: Any, name: str) -> Callable[[Any], Any]:
+    def fn(x: Any) -> Any:
+        (x,) = promote(x, float_only=True)
+        return prim(x)
+
+    fn.__name__ = name
+    fn.__doc__ = f"scipy.special.{name} on traced values (primitive {prim.name})."
+    return fn
+
+
+gammaln = _float_unary(S.lgamma, "gammaln")
+gamma = _float_unary(S.gamma, "gamma")
+erf = _float_unary(S.erf, "erf")
+erfc = _float_unary(S.erfc, "erfc")
+
+
+def digamma(x: Any) -> Any:
+    (x,) = promote(x, float_only=True)
+    return S.polygamma(x, n=0)
+
+
+def polygamma(n: Any, x: Any) -> Any:
+    """The n-th derivative of digamma, for a whole number n known while tracing."""
+    if isinstance(n, Tracer):
+        raise UnsupportedNumpyFunction(
+            "scipy.special.polygamma: the order n must be known while tracing (a Python int), "
+            "not a traced value; pass it as a static argument."
+        )
+    orders = np.unique(np.asarray(n))
+    if orders.size != 1 or orders[0] < 0 or orders[0] != int(orders[0]):
+        raise UnsupportedNumpyFunction(
+            f"scipy.special.polygamma: the order n must be one whole number >= 0, got {n!r}; "
+            "for several orders call polygamma once per order."
+        )
+    (x,) = promote(x, float_only=True)
+    result = S.polygamma(x, n=int(orders[0]))
+    shape = np.broadcast_shapes(np.shape(n), shape_of(result))
+    return broadcast_to(result, shape) if shape != shape_of(result) else result
+
+
+def ndtr(x: Any) -> Any:
+    """The standard normal distribution function, erfc(-x / sqrt(2)) / 2."""
+    return multiply(0.5, erfc(multiply(x, -1.0 / math.sqrt(2.0))))
+
+
+def betaln(a: Any, b: Any) -> Any:
+    a, b = promote(a, b, float_only=True)
+    return subtract(add(gammaln(a), gammaln(b)), gammaln(add(a, b)))
+
+
+def multigammaln(a: Any, d: int) -> Any:
+    """log of the multivariate gamma function of dimension ``d`` (a Python int)."""
+    (a,) = promote(a, float_only=True)
+    total = d * (d - 1) / 4.0 * math.log(math.pi)
+    for j in range(d):
+        total = add(total, gammaln(subtract(a, j / 2.0)))
+    return total
+
+
 def softmax(x: Any, axis: Any = None) -> Any:
     return exp(log_softmax(x, axis=axis))
 
@@ -89,11 +153,20 @@ UFUNCS: dict[str, Callable[..., Any]] = {
     "xlogy": xlogy,
     "xlog1py": xlog1py,
     "log_expit": log_expit,
+    "gammaln": gammaln,
+    "gamma": gamma,
+    "psi": digamma,  # scipy.special.digamma is the ufunc named psi
+    "erf": erf,
+    "erfc": erfc,
+    "ndtr": ndtr,
+    "betaln": betaln,
 }
 FUNCTIONS: dict[str, Callable[..., Any]] = {
     "logsumexp": logsumexp,
     "softmax": softmax,
     "log_softmax": log_softmax,
+    "polygamma": polygamma,
+    "multigammaln": multigammaln,
 }
 
 

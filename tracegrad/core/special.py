@@ -1,0 +1,104 @@
+"""Special-function primitives: log-gamma, gamma, the polygamma functions, erf and erfc.
+
+Declared like the elementwise primitives of ``primitives.py`` (shape rule, implementation,
+VJP rule and code generation side by side), in their own module because they share one
+thing the others do not: their reference implementation is SciPy's (``scipy.special``,
+imported when a program first evaluates one of them, never by ``import tracegrad``).
+
+The derivative of each is another special function: d lgamma = digamma = polygamma(0),
+d polygamma(n) = polygamma(n + 1), so derivatives of every order stay in this family.
+Compiled code calls libm (``math.lgamma``, ``math.gamma``, ``math.erf``, ``math.erfc``)
+and ``backend.numba_support.polygamma``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from ..errors import DTypeError
+from .ir import Aval
+from .primitives import Kind, Primitive, const, exp, mul, neg, unary
+
+
+def _scipy_special() -> Any:
+    import scipy.special
+
+    return scipy.special
+
+
+def _same_dtype(fn: str) -> Any:
+    """``scipy.special.fn`` with the operand's dtype kept (SciPy's loops may widen it)."""
+
+    def impl(x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x)
+        with np.errstate(all="ignore"):
+            return np.asarray(getattr(_scipy_special(), fn)(x), dtype=x.dtype)
+
+    impl.__name__ = fn
+    return impl
+
+
+lgamma = unary(
+    name="lgamma",
+    impl=_same_dtype("gammaln"),
+    vjp=lambda ct, out, x: (mul(ct, polygamma(x, n=0)),),
+    scalar="math.lgamma({0})",
+)
+gamma = unary(
+    name="gamma",
+    impl=_same_dtype("gamma"),
+    vjp=lambda ct, out, x: (mul(ct, mul(out, polygamma(x, n=0))),),
+    scalar="math.gamma({0})",
+)
+
+_TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
+
+
+def _gaussian(x: Any, scale: float) -> Any:
+    """scale * exp(-x^2): the derivative of erf (scale 2/sqrt(pi)) and erfc (its negative)."""
+    return mul(const(scale, x), exp(neg(mul(x, x))))
+
+
+erf = unary(
+    name="erf",
+    impl=_same_dtype("erf"),
+    vjp=lambda ct, out, x: (mul(ct, _gaussian(x, _TWO_OVER_SQRT_PI)),),
+    scalar="math.erf({0})",
+)
+# Its own primitive, not 1 - erf: erfc(x) for large x is far below erf's rounding error.
+erfc = unary(
+    name="erfc",
+    impl=_same_dtype("erfc"),
+    vjp=lambda ct, out, x: (mul(ct, _gaussian(x, -_TWO_OVER_SQRT_PI)),),
+    scalar="math.erfc({0})",
+)
+
+
+def _polygamma_rule(x: Aval, *, n: int) -> Aval:
+    if x.dtype.kind != "f":
+        raise DTypeError(f"polygamma needs a float operand, got {x.dtype}")
+    if not isinstance(n, int) or n < 0:
+        raise DTypeError(f"polygamma's order must be a non-negative Python int, got {n!r}")
+    return x
+
+
+def _polygamma_impl(x: np.ndarray, *, n: int) -> np.ndarray:
+    x = np.asarray(x)
+    special = _scipy_special()
+    with np.errstate(all="ignore"):
+        value = special.digamma(x) if n == 0 else special.polygamma(n, x)
+    return np.asarray(value, dtype=x.dtype)
+
+
+# psi^(n), the n-th derivative of digamma (n = 0: digamma itself); n is static.
+polygamma = Primitive(
+    name="polygamma",
+    kind=Kind.UNARY,
+    shape_rule=_polygamma_rule,
+    impl=_polygamma_impl,
+    vjp=lambda ct, out, x, *, n: (mul(ct, polygamma(x, n=n + 1)),),
+    scalar="_polygamma({n}, {0})",
+)
