@@ -19,6 +19,7 @@ import tracegrad as tg
 from tracegrad.backend.compiler import compile_program
 from tracegrad.backend.stats import compile_stats
 from tracegrad.core import primitives as P
+from tracegrad.core import special as S
 from tracegrad.core.adjoint import joint_program
 from tracegrad.core.interpret import eval_program
 from tracegrad.core.ir import Aval
@@ -176,7 +177,21 @@ CASES = {
         P.slogdet(_general(x, y), part="logabsdet"),
     ],
     "cholesky": lambda x, y, r, s, idx: [P.cholesky(_spd(x))],
+    # -- special functions: negative arguments -x - 0.3 stay off the poles (float32 too)
+    "lgamma": lambda x, y, r, s, idx: [S.lgamma(x), S.lgamma(_off_poles(x))],
+    "gamma": lambda x, y, r, s, idx: [S.gamma(x), S.gamma(_off_poles(x))],
+    "polygamma": lambda x, y, r, s, idx: [
+        S.polygamma(x, n=0),
+        S.polygamma(_off_poles(x), n=0),
+        S.polygamma(_off_poles(x), n=1),
+    ],
+    "erf": lambda x, y, r, s, idx: [S.erf(y)],
+    "erfc": lambda x, y, r, s, idx: [S.erfc(y)],
 }
+
+
+def _off_poles(x):
+    return P.sub(P.neg(x), _c(0.3, x))
 
 
 def _spd(x):

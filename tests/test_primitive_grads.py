@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import scipy.special as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -512,6 +513,21 @@ TABLE: dict[str, list[Case]] = {
             over([3, 1], lambda n: (positive_definite(n),)),
         ),
     ],
+    # -- special functions (scipy.special; more in tests/test_scipy_special.py) ---------------
+    "lgamma": [
+        Case("sp.gammaln", lambda x: sp.gammaln(x), unary(0.2, 6.0)),
+        Case("sp.gammaln (negative)", lambda x: sp.gammaln(x), over([(5,)], lambda s: (frac(s),))),
+    ],
+    "gamma": [Case("sp.gamma", lambda x: sp.gamma(x), over([(), (5,)], lambda s: (frac(s),)))],
+    "polygamma": [
+        Case("sp.digamma", lambda x: sp.digamma(x), over([(), (5,)], lambda s: (frac(s),))),
+        Case("sp.polygamma(1, x)", lambda x: sp.polygamma(1, x), unary(0.3, 5.0)),
+        Case(
+            "sp.polygamma(2, x)", lambda x: sp.polygamma(2, x), over([(5,)], lambda s: (frac(s),))
+        ),
+    ],
+    "erf": [Case("sp.erf", lambda x: sp.erf(x), unary(-2.5, 2.5))],
+    "erfc": [Case("sp.erfc", lambda x: sp.erfc(x), unary(-2.5, 2.5))],
     # -- control flow (tracegrad.lax; more in tests/test_control_flow.py) ----------------------
     "scan": [
         Case(

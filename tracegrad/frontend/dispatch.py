@@ -82,8 +82,7 @@ def apply_ufunc(ufunc: np.ufunc, method: str, inputs: Sequence[Any], kwargs: dic
         )
     handler = UFUNCS.get(ufunc) or scipy_special.ufunc_rule(ufunc)
     if handler is None:
-        module = "scipy.special" if scipy_special.is_scipy_ufunc(ufunc) else "np"
-        raise _no_rule(f"{module}.{ufunc.__name__}")
+        raise _no_rule(scipy_special.ufunc_name(ufunc))
     out = kwargs.pop("out", None)
     no_out(ufunc.__name__, out)
     dtype = kwargs.pop("dtype", None)

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..core import special as S
 from ..core.tracing import Tracer
-from ..errors import UnsupportedNumpyFunction
+from ..errors import UnsupportedNumpyFunction, library_function
 from .elementwise import (
     add,
     equal,
@@ -34,7 +34,7 @@ from .elementwise import (
     subtract,
     where,
 )
-from .promotion import holds_tracer, promote, shape_of
+from .promotion import cast, holds_tracer, promote, shape_of
 from .reductions import amax, sum
 from .shapes import broadcast_to
 
@@ -114,8 +114,7 @@ def polygamma(n: Any, x: Any) -> Any:
             f"scipy.special.polygamma: the order n must be one whole number >= 0, got {n!r}; "
             "for several orders call polygamma once per order."
         )
-    (x,) = promote(x, float_only=True)
-    result = S.polygamma(x, n=int(orders[0]))
+    result = S.polygamma(cast(x, np.float64), n=int(orders[0]))  # float64, as SciPy's
     shape = np.broadcast_shapes(np.shape(n), shape_of(result))
     return broadcast_to(result, shape) if shape != shape_of(result) else result
 
@@ -132,7 +131,7 @@ def betaln(a: Any, b: Any) -> Any:
 
 def multigammaln(a: Any, d: int) -> Any:
     """log of the multivariate gamma function of dimension ``d`` (a Python int)."""
-    (a,) = promote(a, float_only=True)
+    a = cast(a, np.float64)  # as SciPy's
     total = d * (d - 1) / 4.0 * math.log(math.pi)
     for j in range(d):
         total = add(total, gammaln(subtract(a, j / 2.0)))
@@ -173,6 +172,16 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
 def is_scipy_ufunc(ufunc: np.ufunc) -> bool:
     special = _special()
     return special is not None and getattr(special, ufunc.__name__, None) is ufunc
+
+
+def ufunc_name(ufunc: np.ufunc) -> str:
+    """How the user knows ``ufunc``: ``np.sin``, ``scipy.special.erfinv``, or for a private
+    ufunc the library function that called it (``scipy.special.zeta`` for ``_zeta``)."""
+    if getattr(np, ufunc.__name__, None) is ufunc:
+        return f"np.{ufunc.__name__}"
+    if is_scipy_ufunc(ufunc):
+        return f"scipy.special.{ufunc.__name__}"
+    return library_function() or ufunc.__name__
 
 
 def ufunc_rule(ufunc: np.ufunc) -> Callable[..., Any] | None:

@@ -14,7 +14,13 @@ import numpy as np
 
 from ..core.ir import Var
 from ..core.tracing import Trace, Tracer
-from ..errors import DTypeError, ShapeError, TracerConversionError, UnsupportedNumpyFunction
+from ..errors import (
+    DTypeError,
+    ShapeError,
+    TracerConversionError,
+    UnsupportedNumpyFunction,
+    library_function,
+)
 from . import dispatch, elementwise, indexing, products, promotion, reductions, shapes
 
 
@@ -112,7 +118,15 @@ class NumpyTracer(Tracer):
             "traced value, or build the result with np.stack / np.concatenate / np.where "
             "instead of writing into an array."
         )
-        if self.dtype.kind in "iu":
+        library = library_function()
+        if library is not None:
+            message = (
+                f"{library} converted a traced array {self.aval} to a NumPy array: tracegrad "
+                "has no rule for it. Express it with supported functions "
+                "(docs/numpy-support.md lists them), or compute it outside the differentiated "
+                "function and pass the result in as an argument."
+            )
+        elif self.dtype.kind in "iu":
             message += (
                 " To index a NumPy array A with this traced integer i, write "
                 "np.take_along_axis(A, np.atleast_1d(i), axis=0) instead of A[i]."
