@@ -470,8 +470,16 @@ SPECS: dict[Any, list[Spec]] = {
         spec("valid", lambda a, v: np.convolve(a, v, "valid"), [((5,), (2,))], _real, _real),
     ],
     # -- shapes and structure --------------------------------------------------------------
-    np.reshape: [spec("reshape", lambda x: np.reshape(x, (3, -1)), [(6,), (2, 3), (3, 0)], _real)],
-    np.ravel: [spec("ravel", np.ravel, [(), (2, 3)], _real)],
+    np.reshape: [
+        spec("reshape", lambda x: np.reshape(x, (3, -1)), [(6,), (2, 3), (3, 0)], _real),
+        spec("order=F", lambda x: np.reshape(x, (3, -1), order="F"), [(6,), (2, 3, 2)], _real),
+        spec("method F", lambda x: x.reshape((4, 3), order="F"), [(2, 6), (12,)], _real),
+    ],
+    np.ravel: [
+        spec("ravel", np.ravel, [(), (2, 3)], _real),
+        spec("order=F", lambda x: np.ravel(x, order="F"), [(2, 3), (2, 3, 2)], _real),
+        spec("flatten F", lambda x: x.flatten("F") * x.ravel(order="F"), [(3, 2)], _real),
+    ],
     np.transpose: [
         spec("transpose", np.transpose, [(2, 3), (2, 3, 4), ()], _real),
         spec("axes", lambda x: np.transpose(x, (1, 2, 0)), [(2, 3, 4)], _real),
@@ -567,7 +575,14 @@ SPECS: dict[Any, list[Spec]] = {
         spec("axis", lambda x: np.roll(x, -1, axis=1), [(2, 3)], _real),
     ],
     np.pad: [
-        spec("pad", lambda x: np.pad(x, ((1, 0), (2, 1)), constant_values=0.5), [(2, 3)], _real)
+        spec("pad", lambda x: np.pad(x, ((1, 0), (2, 1)), constant_values=0.5), [(2, 3)], _real),
+        spec("edge", lambda x: np.pad(x, ((2, 0), (1, 3)), mode="edge"), [(2, 3), (1, 1)], _real),
+        spec("reflect", lambda x: np.pad(x, ((1, 2), (2, 1)), mode="reflect"), [(3, 3)], _real),
+        spec("reflect wide", lambda x: np.pad(x, (5, 7), mode="reflect"), [(3,), (1,)], _real),
+        spec("symmetric", lambda x: np.pad(x, ((0, 2), (3, 1)), mode="symmetric"), [(2, 3)], _real),
+        spec("symmetric wide", lambda x: np.pad(x, 4, mode="symmetric"), [(3,)], _real),
+        spec("wrap", lambda x: np.pad(x, ((1, 1), (4, 2)), mode="wrap"), [(2, 3)], _real),
+        spec("wrap wide", lambda x: np.pad(x, (7, 5), mode="wrap"), [(3,)], _real),
     ],  # fmt: skip
     np.tril: [
         spec("tril", np.tril, [(3, 3), (2, 4)], _real),

@@ -45,7 +45,8 @@ lgamma = unary(
     name="lgamma",
     impl=_same_dtype("gammaln"),
     vjp=lambda ct, out, x: (mul(ct, polygamma(x, n=0)),),
-    scalar="math.lgamma({0})",
+    # SciPy's gammaln(-inf) is -inf where libm's lgamma gives +inf.
+    scalar="(math.lgamma({0}) if {0} != -math.inf else {0})",
 )
 gamma = unary(
     name="gamma",

@@ -20,29 +20,49 @@ from .promotion import asarray_like, dtype_of, no_out, normalize_axes, promote, 
 # Reshaping and transposing
 
 
+def _check_order(order: Any, name: str) -> str:
+    """'C' or 'F'; 'A' and 'K' follow the memory layout, which a traced array does not have."""
+    if order in ("C", "F", None):
+        return order or "C"
+    if order in ("A", "K"):
+        raise UnsupportedNumpyFunction(
+            f"{name}(order={order!r}) follows the memory layout of the array, which a traced "
+            "value does not have (it is always read in C order). Write order='C', or "
+            "order='F' for column-major order."
+        )
+    raise ValueError(f"{name}: order must be one of 'C', 'F', 'A' or 'K', got {order!r}")
+
+
 def reshape(x: Any, shape: Any, order: str = "C", **kwargs: Any) -> Any:
-    if order != "C":
-        raise UnsupportedNumpyFunction("reshape supports only order='C'")
+    """``np.reshape``; order='F' reads and writes the elements in column-major order, which
+    is a C-order reshape between reversals of the axes."""
     x = asarray_like(x)
-    if isinstance(shape, int | np.integer):
-        shape = (int(shape),)
-    shape = [int(d) for d in shape]
-    size = math.prod(shape_of(x))
-    if shape.count(-1) > 1:
-        raise ShapeError(f"reshape: only one -1 is allowed in {tuple(shape)}")
-    if -1 in shape:
-        known = math.prod(d for d in shape if d != -1)
-        if known == 0 or size % known:
-            raise ShapeError(f"cannot reshape an array of shape {shape_of(x)} into {tuple(shape)}")
-        shape[shape.index(-1)] = size // known
-    shape = tuple(shape)
+    shape = _resolved_shape(shape_of(x), shape)
+    if _check_order(order, "reshape") == "F":
+        return transpose(reshape(transpose(x), shape[::-1]))
     if shape == shape_of(x):
         return x
     return P.reshape(x, shape=shape)
 
 
+def _resolved_shape(current: tuple[int, ...], shape: Any) -> tuple[int, ...]:
+    """``shape`` as a tuple of ints, its -1 (if any) replaced by the size it stands for."""
+    if isinstance(shape, int | np.integer):
+        shape = (int(shape),)
+    shape = [int(d) for d in shape]
+    size = math.prod(current)
+    if shape.count(-1) > 1:
+        raise ShapeError(f"reshape: only one -1 is allowed in {tuple(shape)}")
+    if -1 in shape:
+        known = math.prod(d for d in shape if d != -1)
+        if known == 0 or size % known:
+            raise ShapeError(f"cannot reshape an array of shape {current} into {tuple(shape)}")
+        shape[shape.index(-1)] = size // known
+    return tuple(shape)
+
+
 def ravel(x: Any, order: str = "C") -> Any:
-    return reshape(x, (-1,), order=order)
+    return reshape(x, (-1,), order=_check_order(order, "ravel"))
 
 
 def transpose(x: Any, axes: Any = None) -> Any:
@@ -270,26 +290,88 @@ def append(arr: Any, values: Any, axis: int | None = None) -> Any:
 # Padding, tiling and triangles
 
 
-def pad(x: Any, pad_width: Any, mode: str = "constant", constant_values: Any = 0) -> Any:
-    if mode != "constant":
-        raise UnsupportedNumpyFunction(f"np.pad(mode={mode!r}); only mode='constant' is supported")
+_PAD_MODES = ("constant", "edge", "reflect", "symmetric", "wrap")
+
+
+def pad(
+    x: Any, pad_width: Any, mode: str = "constant", constant_values: Any = 0, **kwargs: Any
+) -> Any:
+    """``np.pad`` with the constant, edge, reflect, symmetric and wrap modes, any widths per
+    axis.  Each axis becomes a concatenation of slices of ``x`` (reversed for the mirrors,
+    one element broadcast for edge), so the gradient adds the copies back."""
+    reflect_type = kwargs.pop("reflect_type", "even")
+    if mode not in _PAD_MODES or kwargs or reflect_type != "even":
+        given = [f"mode={mode!r}"] + [f"{k}=" for k in kwargs]
+        given += [f"reflect_type={reflect_type!r}"] if reflect_type != "even" else []
+        raise UnsupportedNumpyFunction(
+            f"np.pad({', '.join(given)}) is not supported on traced values; the supported "
+            f"modes are {', '.join(map(repr, _PAD_MODES))} (reflect_type='even')."
+        )
     shape = shape_of(x)
     widths = np.broadcast_to(np.asarray(pad_width, dtype=np.int64), (len(shape), 2))
+    if np.any(widths < 0):
+        raise ValueError("np.pad: index can't contain negative values")
     values = np.broadcast_to(np.asarray(constant_values, dtype=dtype_of(x)), (len(shape), 2))
     for axis in range(len(shape)):
         before, after = (int(w) for w in widths[axis])
-        parts = []
-        current = shape_of(x)
-        if before:
-            block = current[:axis] + (before,) + current[axis + 1 :]
-            parts.append(np.full(block, values[axis, 0], dtype=dtype_of(x)))
-        parts.append(x)
-        if after:
-            block = current[:axis] + (after,) + current[axis + 1 :]
-            parts.append(np.full(block, values[axis, 1], dtype=dtype_of(x)))
-        if len(parts) > 1:
-            x = concatenate(parts, axis=axis)
+        if not before and not after:
+            continue
+        if mode == "constant":
+            parts = _constant_sides(x, axis, before, after, values[axis])
+        else:
+            parts = _copied_sides(x, axis, before, after, mode)
+        x = concatenate(parts, axis=axis)
     return x
+
+
+def _constant_sides(x: Any, axis: int, before: int, after: int, values: np.ndarray) -> list:
+    current = shape_of(x)
+    blocks = [current[:axis] + (w,) + current[axis + 1 :] for w in (before, after)]
+    dtype = dtype_of(x)
+    parts = [np.full(blocks[0], values[0], dtype=dtype)] if before else []
+    parts.append(x)
+    return parts + ([np.full(blocks[1], values[1], dtype=dtype)] if after else [])
+
+
+def _copied_sides(x: Any, axis: int, before: int, after: int, mode: str) -> list:
+    """The padded axis as runs of consecutive source positions: NumPy's own np.pad of the
+    positions 0..n-1 says which element each output position copies."""
+    from .indexing import along, getitem
+
+    n = shape_of(x)[axis]
+    if n == 0:
+        raise ValueError(f"np.pad: can't extend empty axis {axis} using mode {mode!r}")
+    source = np.pad(np.arange(n), (before, after), mode=mode)
+    ndim = len(shape_of(x))
+    parts = []
+    for start, step, length in _runs(source):
+        if step == 0:  # one element repeated (mode='edge')
+            part = getitem(x, along(axis, ndim, slice(start, start + 1)))
+            target = shape_of(part)[:axis] + (length,) + shape_of(part)[axis + 1 :]
+            parts.append(broadcast_to(part, target))
+        else:
+            stop = start + step * length
+            parts.append(
+                getitem(x, along(axis, ndim, slice(start, stop if stop >= 0 else None, step)))
+            )
+    return parts
+
+
+def _runs(source: np.ndarray) -> list[tuple[int, int, int]]:
+    """``source`` as (start, step, length) runs with steps 1, -1 (or 0 for repeats)."""
+    runs: list[tuple[int, int, int]] = []
+    for position in source.tolist():
+        if runs:
+            start, step, length = runs[-1]
+            last = start + step * (length - 1)
+            if length == 1 and abs(position - last) <= 1:
+                runs[-1] = (start, position - last, 2)
+                continue
+            if position - last == step:
+                runs[-1] = (start, step, length + 1)
+                continue
+        runs.append((position, 1, 1))
+    return runs
 
 
 def tile(x: Any, reps: Any) -> Any:

@@ -238,11 +238,11 @@ class NumpyTracer(Tracer):
     def astype(self, dtype, copy=True):
         return elementwise.astype(self, dtype)
 
-    def ravel(self):
-        return shapes.reshape(self, (-1,))
+    def ravel(self, order="C"):
+        return shapes.ravel(self, order=order)
 
-    def flatten(self):
-        return shapes.reshape(self, (-1,))
+    def flatten(self, order="C"):
+        return shapes.ravel(self, order=order)
 
     def squeeze(self, axis=None):
         return shapes.squeeze(self, axis=axis)
