@@ -5,7 +5,8 @@ at a time and predicts the next one.  The recurrence is a ``tg.scan`` instead of
 loop, so the traced program (and the compiled code) has one loop body whatever the sequence
 length, and its gradient is a second loop running backwards over the stored residuals.
 A whole training epoch is then itself one ``scan`` over the mini-batches, with the SGD
-update inside the loop body: one call per epoch.
+update inside the loop body: one call per epoch, compiled as one function in which the
+sequence loops (forward and backward) are native loops nested in the loop over batches.
 
 Prints the losses and saves the loss curve and a prediction to examples/out/rnn_scan.png.
 

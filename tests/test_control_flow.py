@@ -5,6 +5,8 @@ equivalent (value, grad, vjp, jvp, jit) and finite differences, on the interpret
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -370,10 +372,22 @@ def test_compiled_scan_value_and_gradient():
 
 
 @pytest.mark.usefixtures("numba_backend")
+def test_compiled_float32_scan_keeps_its_dtypes():
+    args = _rnn_args(5, np.float32)
+    argnums = (0, 1, 2, 3, 4)
+    got = tg.value_and_grad(rnn_scan, argnums=argnums)(*args)
+    want = tg.value_and_grad(rnn_scan, argnums=argnums, compile="never")(*args)
+    for g, w in zip(tg.tree.tree_leaves(got), tg.tree.tree_leaves(want), strict=True):
+        assert np.asarray(g).dtype == np.asarray(w).dtype == np.float32
+    _close(got, want, np.float32)
+
+
+@pytest.mark.usefixtures("numba_backend")
 def test_compiled_fori_and_while_loops():
     def f(v, n):
         return tg.fori_loop(0, n, lambda i, a: a * 2.0 + i, v)
 
+    before = tg.compile_stats()
     np.testing.assert_allclose(tg.jit(f)(np.ones(2), np.int64(3)), [12.0, 12.0])
     _, n, v = tg.jit(_collatz)(np.int64(27))
     assert int(n) == 111 and float(v) == pytest.approx(1.01**111)
@@ -384,6 +398,8 @@ def test_compiled_fori_and_while_loops():
         tg.grad(lambda v: tg.fori_loop(0, 3, _body, v).sum())(x),
         tg.grad(lambda v: _body(2, _body(1, _body(0, v))).sum())(x),
     )
+    # Every loop and branch above, nested ones too, runs natively: none from Python.
+    assert tg.compile_stats().python_loops == before.python_loops
 
 
 @pytest.mark.usefixtures("numba_backend")
@@ -400,16 +416,17 @@ def test_compiled_cond_and_switch():
         _close(g, h)
 
 
-def test_show_source_shows_the_body_kernel_and_its_native_loop():
+def test_show_source_shows_one_function_with_native_loops():
     def f(x, xs):
         return tg.scan(lambda c, t: (np.sin(c) * t, c), x, xs)[1].sum()
 
     src = tg.show_source(f)(np.ones(3), np.ones((4, 3)))
-    assert "scan body" in src and "def drive(" in src and "for i in range(T):" in src
+    assert src.count("def ") == 1 and "# scan: a native loop over the rows of a1" in src
+    assert re.search(r"\n    (T\d+) = a1.shape\[0\]\n(.*\n)*    for i\d+ in range\(\1\):\n", src)
     src = tg.show_source(lambda v, n: tg.fori_loop(0, n, lambda i, a: a * 0.5, v))(
         np.ones(3), np.int64(4)
     )
-    assert "while go:" in src
+    assert "\n    while True:\n" in src
 
 
 def test_unused_stacked_outputs_leave_the_body():
@@ -459,3 +476,147 @@ def test_checkpointed_scan_stores_carries_only_and_has_the_same_gradient():
         return sum(e.out.aval.size for e in forward)
 
     assert stored(True) < stored(False)
+
+
+# =============================================================================================
+# Nested loops compiled as nested native loops (vmap and jacobians make these)
+
+
+def _map_of_scans(W, xs, reverse):
+    """A map over a batch (a scan with no carry) whose body runs a scan with a pytree carry."""
+
+    def per_example(_, seq):
+        def step(c, x):
+            h = np.tanh(c["h"] @ W + x)
+            return {"h": h, "n": c["n"] + h.sum()}, h * 2.0
+
+        c, hs = tg.scan(step, {"h": seq[0] * 0.5, "n": seq[0, 0]}, seq, reverse=reverse)
+        return None, (c["h"].sum() + c["n"], hs)
+
+    _, (totals, hss) = tg.scan(per_example, None, xs)
+    return totals.sum() + (hss**2).sum() * 0.1
+
+
+def _map_of_scans_unrolled(W, xs, reverse):
+    total = 0.0
+    for seq in xs:
+        h, n = seq[0] * 0.5, seq[0, 0]
+        order = range(len(seq))
+        for t in reversed(order) if reverse else order:
+            h = np.tanh(h @ W + seq[t])
+            n = n + h.sum()
+            total = total + (h * 2.0) ** 2 @ np.full(3, 0.1)
+        total = total + h.sum() + n
+    return total
+
+
+@settings(max_examples=6)
+@given(batch=st.sampled_from([0, 1, 3]), T=st.sampled_from([1, 4]), reverse=st.booleans())
+def test_map_of_scans_matches_unrolled(batch, T, reverse):
+    W, xs = W0, RNG.normal(size=(batch, T, 3))
+    got = tg.value_and_grad(_map_of_scans, argnums=(0, 1))(W, xs, reverse)
+    _close(got, tg.value_and_grad(_map_of_scans_unrolled, argnums=(0, 1))(W, xs, reverse))
+
+
+@pytest.mark.usefixtures("numba_backend")
+def test_compiled_nested_scans_are_one_function_of_native_loops():
+    W, xs = W0, RNG.normal(size=(3, 5, 3))
+    before = tg.compile_stats()
+    f = tg.value_and_grad(_map_of_scans, argnums=(0, 1))
+    got = f(W, xs, True)
+    stats = tg.compile_stats()
+    interpreted = tg.value_and_grad(_map_of_scans, argnums=(0, 1), compile="never")(W, xs, True)
+    _close(got, interpreted)
+    # Forward map and scan, backward map and scan: all native, one program, one function.
+    assert stats.native_loops - before.native_loops == 4
+    assert stats.python_loops == before.python_loops
+    assert stats.programs - before.programs == 1
+    assert stats.compiles + stats.disk_hits - before.compiles - before.disk_hits == 1
+    src = tg.show_source(f)(W, xs, True)
+    assert src.count("\ndef ") == 1 and re.search(r"\n        for \w+ in range\(\w*T\d+\):", src)
+
+
+@pytest.mark.usefixtures("numba_backend")
+def test_pieces_split_into_several_functions_are_compiled_apart(monkeypatch):
+    from tracegrad.backend import package
+
+    monkeypatch.setattr(package, "MAX_OPS_PER_FUNCTION", 0)  # every block a function of its own
+
+    def f(x, xs):
+        c, ys = tg.scan(lambda c, t: (np.sin(c @ W0) * t, (c * t).sum()), x, xs, reverse=True)
+        return c, ys
+
+    args = (np.asarray(B0), RNG.normal(size=(4, 3)))
+    before = tg.compile_stats()
+    got = tg.jit(f)(*args)
+    assert tg.compile_stats().python_loops == before.python_loops + 1
+    _close(got, tg.jit(f, compile="never")(*args))
+
+    # A body of one block inlines; the code after it does not: the loop alone is one function.
+    def g(x, xs):
+        c, ys = tg.scan(lambda c, t: (c * t, c + t), x, xs)
+        return c.sum() + ys.sum()
+
+    before = tg.compile_stats()
+    _close(tg.jit(g)(*args), tg.jit(g, compile="never")(*args))
+    stats = tg.compile_stats()
+    assert (stats.native_loops, stats.python_loops) == (
+        before.native_loops + 1,
+        before.python_loops,
+    )
+
+
+def _corner_cases(x, xs, k):
+    # A scan of no steps with an integer carry and a constant y.
+    (c0, n0), e0 = tg.scan(lambda c, t: ((c[0] * t, c[1] + 1), 2.0), (x, 0), xs[:0])
+
+    # A switch of one branch and a cond on a scalar, inside a reversed scan.
+    def body(c, t):
+        total, doubled = tg.switch(k, [lambda a: (a.sum(), a * 2.0)], c * t)
+        v = tg.cond(total > 0, lambda a: a + 1.0, lambda a: a - 1.0, total)
+        return doubled * 0.5, (v, c)
+
+    c1, (vs, cs) = tg.scan(body, x, xs, reverse=True)
+
+    # A while loop whose trip count depends on the data, in a map (a scan with no carry).
+    def grow(_, t):
+        limit = t.sum() * 4.0
+        return None, tg.while_loop(
+            lambda s: s[1].sum() < limit, lambda s: (s[0] + 1, s[1] * 1.5 + 0.1), (0, abs(t))
+        )
+
+    _, (ms, ys) = tg.scan(grow, None, xs)
+
+    # A scan inside a while loop (a fori_loop with a traced bound).
+    def sweep(i, c):
+        return tg.scan(lambda d, t: (np.sin(d * t) + i, None), c, xs)[0]
+
+    c2 = tg.fori_loop(0, k, sweep, x)
+    return c0, n0, e0, c1, vs, cs, ms, ys, c2
+
+
+@pytest.mark.usefixtures("numba_backend")
+def test_compiled_corner_cases_in_one_function_match_the_interpreter():
+    args = (np.array([0.5, -0.3]), RNG.normal(size=(4, 2)), np.int64(3))
+    before = tg.compile_stats()
+    got = tg.jit(_corner_cases)(*args)
+    stats = tg.compile_stats()
+    assert stats.python_loops == before.python_loops
+    assert stats.native_loops - before.native_loops == 6
+    for g, w in zip(got, tg.jit(_corner_cases, compile="never")(*args), strict=True):
+        assert np.shape(g) == np.shape(w) and np.asarray(g).dtype == np.asarray(w).dtype
+        np.testing.assert_allclose(g, w, rtol=1e-12)
+
+
+@pytest.mark.usefixtures("numba_backend")
+def test_one_compile_serves_every_trip_count():
+    def loss(W, xs):
+        h, _ = tg.scan(lambda h, x: (np.tanh(h @ W + x), None), np.zeros(3), xs, reverse=True)
+        return (h**2).sum()
+
+    before = tg.compile_stats()
+    for T in (5, 2, 0):
+        xs = RNG.normal(size=(T, 3))
+        _close(tg.grad(loss)(W0, xs), tg.grad(loss, compile="never")(W0, xs))
+    stats = tg.compile_stats()
+    assert stats.compiles + stats.disk_hits - before.compiles - before.disk_hits == 1

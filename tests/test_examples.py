@@ -129,6 +129,16 @@ def test_rnn_scan(load, tmp_path) -> None:
     assert "rnn_scan.png" in _pngs(tmp_path)
 
 
+def test_train_on_dask(load) -> None:
+    pytest.importorskip("dask.array")
+    pytest.importorskip("distributed")
+    r = load("train_on_dask").main(quick=True)  # 20,000 rows, 4 steps, a 2-process cluster
+    # The cluster's first loss is the one-process loss at the same parameters.
+    assert r["first_value"] == pytest.approx(r["one_process_value"], rel=1e-10)
+    assert r["losses"][-1] < 0.5 * r["losses"][0]
+    assert r["speedup"] > 0 and r["overhead_seconds"] > 0
+
+
 def test_demo(load) -> None:
     r = load("demo").main(quick=True)
     assert r["grad_gap"] < 1e-5  # float32 gradients agree with hand-written backprop
@@ -151,3 +161,18 @@ def test_quick_flag(load, monkeypatch) -> None:
     assert _common.quick_requested(["--quick"]) and not _common.quick_requested([])
     monkeypatch.setenv("TRACEGRAD_QUICK", "1")
     assert _common.quick_requested([])
+
+
+def test_per_example_clipping(load, tmp_path) -> None:
+    r = load("per_example_clipping").main(quick=True)
+    assert r["max_difference"] < 1e-10  # vmap(grad) equals the loop over grad
+    assert r["SGD"] >= 0.85 and r["DP-SGD"] >= 0.75  # clipped, noisy steps still learn
+    assert _pngs(tmp_path) == {"per_example_clipping.png"}
+
+
+def test_newton_rosenbrock(load, tmp_path) -> None:
+    r = load("newton_rosenbrock").main(quick=True)
+    assert r["newton_error"] < 1e-8 and r["newton_steps"] <= 40
+    assert r["gd_error"] > 1e-3  # the valley that Newton's curvature scaling crosses
+    assert r["newton_50d_error"] < 1e-8
+    assert _pngs(tmp_path) == {"newton_rosenbrock.png"}

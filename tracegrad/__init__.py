@@ -6,6 +6,7 @@ from .core.ir import Program
 from .custom import checkpoint, custom_jvp, custom_vjp
 from .errors import (
     ArgnumsError,
+    BatchAxisError,
     ControlFlowError,
     DTypeError,
     FrozenRandomnessWarning,
@@ -22,11 +23,13 @@ from .errors import (
 from .frontend.elementwise import stop_gradient
 from .lax import cond, fori_loop, scan, switch, while_loop
 from .transforms import hessian, jacfwd, jacobian, jacrev, jvp, vjp
+from .vmap import vmap
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ArgnumsError",
+    "BatchAxisError",
     "ControlFlowError",
     "DTypeError",
     "FrozenRandomnessWarning",
@@ -61,5 +64,6 @@ __all__ = [
     "switch",
     "value_and_grad",
     "vjp",
+    "vmap",
     "while_loop",
 ]

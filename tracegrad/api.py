@@ -530,10 +530,12 @@ def block_until_compiled(f: Callable | None = None, timeout: float | None = None
     """
     from .backend import tiers
 
+    # vmap and the Jacobian transforms run through a jit they carry as this attribute.
+    staged = getattr(f, "tracegrad_staged", f)
     if f is None:
         pending = tiers.pending()
-    elif isinstance(f, _Staged):
-        pending = [e.tier for e in f._all_executables() if e.tier is not None]
+    elif isinstance(staged, _Staged):
+        pending = [e.tier for e in staged._all_executables() if e.tier is not None]
     else:
         raise TypeError(
             f"block_until_compiled takes a function made by tracegrad.jit, grad or "

@@ -120,6 +120,10 @@ class ArgnumsError(TracegradError, ValueError):
     """``argnums`` names an argument that the call does not have."""
 
 
+class BatchAxisError(TracegradError, ValueError):
+    """``vmap`` axes that do not fit the arguments (sizes differ, an axis out of range)."""
+
+
 class ControlFlowError(TracegradError, TypeError):
     """A loop body or branch that does not fit its construct (carry or branch types differ),
     or a loop that cannot be differentiated in the mode asked for."""

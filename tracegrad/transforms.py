@@ -28,6 +28,7 @@ from .signature import (
     check_differentiable,
     dtype_of,
     function_name,
+    is_float_leaf,
     leaf_key,
     normalize_argnums,
     restorer,
@@ -251,107 +252,155 @@ def _as_tangent(primal: Any, tangent: Any, name: str) -> Any:
 
 
 # =============================================================================================
-# Jacobians and the Hessian
+# Jacobians and the Hessian: one map over a basis, traced and compiled as one program
 
 
-def _basis(shape: tuple[int, ...], dtype: np.dtype) -> list[np.ndarray]:
-    eye = np.eye(int(np.prod(shape, dtype=np.int64)), dtype=dtype)
-    return [row.reshape(shape) for row in eye]
+def _selected(args: tuple, nums: tuple[int, ...]) -> Callable[[tuple], tuple]:
+    """``fill(values)``: ``args`` with ``args[nums[k]]`` replaced by ``values[k]``."""
+
+    def fill(values: tuple) -> tuple:
+        full = list(args)
+        for n, v in zip(nums, values, strict=True):
+            full[n] = v
+        return tuple(full)
+
+    return fill
 
 
-def _zeros_like_tree(tree: Any) -> Any:
-    leaves, treedef = tree_flatten(tree)
-    return tree_unflatten(treedef, [np.zeros(np.shape(x), dtype_of(x)) for x in leaves])
+def _eye(size: int, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    return np.eye(size, dtype=dtype).reshape((size, *shape))
 
 
-def _stack(parts: list[Any], shape: tuple[int, ...], axis_first: bool) -> Any:
-    """Stack ``parts`` (one per element of an index space of ``shape``) into one array.
+def _jacobian_transform(build: Callable[..., Any], what: str, f: Callable, compile: Any) -> Any:
+    """Run ``build(*args)`` traced: inline when the arguments are Tracers (inside another
+    transformation), else through ``jit`` so that each signature is one compiled call."""
+    from .api import jit
 
-    With ``axis_first`` the index space leads the result's axes, otherwise it trails.
-    """
-    if axis_first:
-        return np.reshape(np.stack(parts), shape + tuple(np.shape(parts[0])))
-    return np.reshape(np.stack(parts, axis=-1), tuple(np.shape(parts[0])) + shape)
+    compiled = jit(build, compile=compile)
 
+    def jacobian_of(*args: Any) -> Any:
+        if any(isinstance(x, Tracer) for x in tree_flatten(args)[0]):
+            return build(*args)
+        return compiled(*args)
 
-def _jacobian_tree(
-    per_input_leaf: Callable[[int, int], Any], args: tuple, nums: tuple[int, ...], single: bool
-) -> Any:
-    blocks = []
-    for n in nums:
-        leaves, treedef = tree_flatten(args[n])
-        blocks.append(tree_unflatten(treedef, [per_input_leaf(n, j) for j in range(len(leaves))]))
-    return blocks[0] if single else tuple(blocks)
+    jacobian_of.__name__ = f"{what}({function_name(f)})"
+    jacobian_of.tracegrad_staged = compiled  # type: ignore[attr-defined]
+    return jacobian_of
 
 
 def jacrev(f: Callable, argnums: int | Sequence[int] = 0, compile: str | None = None) -> Callable:
-    """The Jacobian of ``f`` by reverse mode: one backward sweep per output element.
+    """The Jacobian of ``f`` by reverse mode: the pullback mapped over the output basis.
 
     For an output leaf of shape ``S_o`` and an argument leaf of shape ``S_i`` the
     block has shape ``S_o + S_i``.  The result has the structure of the argument
     (a tuple of those for a tuple ``argnums``); for a pytree output, the output's
-    structure holds such results.  ``compile`` as for :func:`tracegrad.value_and_grad`.
+    structure holds such results.  The forward sweep runs once and the backward sweep once
+    per output element, in one compiled loop (``tracegrad.vmap``).  ``compile`` as for
+    :func:`tracegrad.value_and_grad`.
     """
+    from .vmap import vmap
+
     single = isinstance(argnums, int)
 
-    def jacobian_of(*args: Any) -> Any:
+    def jacobian(*args: Any) -> Any:
         name = f"jacrev({function_name(f)})"
         nums = normalize_argnums(argnums, len(args), name)
         check_differentiable(args, nums, name)
-        out, vjp_fn = vjp(f, *args, compile=compile)
+        fill = _selected(args, nums)
+        out, pullback = vjp(lambda *wrt: f(*fill(wrt)), *(args[n] for n in nums))
         out_leaves, out_tree = tree_flatten(out)
-        results = []
+        blocks = []
         for k, o in enumerate(out_leaves):
             shape = tuple(np.shape(o))
-            rows = []
-            for e in _basis(shape, dtype_of(o)):
-                ct = tree_flatten(_zeros_like_tree(out))[0]
-                ct[k] = e
-                rows.append(vjp_fn(tree_unflatten(out_tree, ct)))
 
-            def block(n: int, j: int, rows: list = rows, shape: tuple = shape) -> Any:
-                return _stack([tree_flatten(r[n])[0][j] for r in rows], shape, axis_first=True)
+            def row(e: Any, k: int = k) -> tuple:
+                cts = [np.zeros(np.shape(c), dtype_of(c)) for c in out_leaves]
+                cts[k] = e
+                return pullback(tree_unflatten(out_tree, cts))
 
-            results.append(_jacobian_tree(block, args, nums, single))
-        return results[0] if out_tree.is_leaf else tree_unflatten(out_tree, results)
+            size = int(np.prod(shape, dtype=np.int64))
+            rows = vmap(row)(_eye(size, shape, _float_dtype(o)))
+            rows = tuple(_with_leading(r, shape, args[n]) for r, n in zip(rows, nums, strict=True))
+            blocks.append(rows[0] if single else rows)
+        return blocks[0] if out_tree.is_leaf else tree_unflatten(out_tree, blocks)
 
-    return jacobian_of
+    return _jacobian_transform(jacobian, "jacrev", f, compile)
+
+
+def _differentiable(leaf: Any) -> bool:
+    if isinstance(leaf, Tracer):
+        return leaf.dtype.kind == "f"
+    return is_float_leaf(leaf)
+
+
+def _float_dtype(x: Any) -> np.dtype:
+    dtype = dtype_of(x)
+    return dtype if dtype.kind == "f" else np.dtype(np.float64)
+
+
+def _with_leading(stacked: Any, shape: tuple[int, ...], like: Any) -> Any:
+    """Each leaf of ``stacked`` is ``(size, *leaf shape)``: make it ``shape + leaf shape``;
+    leaves with no gradient (None, integer arguments) become zeros."""
+    leaves, tree = tree_flatten(like)
+    got = tree_flatten(stacked)[0] if stacked is not None else []
+    it = iter(got)
+    out = []
+    for leaf in leaves:
+        if _differentiable(leaf):
+            out.append(np.reshape(next(it), shape + tuple(np.shape(leaf))))
+        else:
+            out.append(np.zeros(shape + tuple(np.shape(leaf)), np.float64))
+    return tree_unflatten(tree, out)
 
 
 def jacfwd(f: Callable, argnums: int | Sequence[int] = 0, compile: str | None = None) -> Callable:
-    """The Jacobian of ``f`` by forward mode: one tangent per input element.
+    """The Jacobian of ``f`` by forward mode: ``jvp`` mapped over the input basis.
 
-    Same layout as :func:`jacrev` (output shape first, then the argument's shape).
-    ``compile`` as for :func:`tracegrad.value_and_grad`.
+    Same layout as :func:`jacrev` (output shape first, then the argument's shape).  One
+    compiled loop per argument leaf.  ``compile`` as for :func:`tracegrad.value_and_grad`.
     """
+    from .vmap import vmap
+
     single = isinstance(argnums, int)
 
-    def jacobian_of(*args: Any) -> Any:
+    def jacobian(*args: Any) -> Any:
         name = f"jacfwd({function_name(f)})"
         nums = normalize_argnums(argnums, len(args), name)
         check_differentiable(args, nums, name)
+        fill = _selected(args, nums)
 
-        def block(n: int, j: int) -> Any:
-            leaf = tree_flatten(args[n])[0][j]
+        def restricted(*wrt: Any) -> Any:
+            return f(*fill(wrt))
+
+        primals = tuple(args[n] for n in nums)
+        p_leaves, p_tree = tree_flatten(primals)
+        out_leaves, out_tree = tree_flatten(restricted(*primals))
+        out_shapes = [tuple(np.shape(o)) for o in out_leaves]
+        # columns[k][j]: the block of output leaf k and input leaf j.
+        columns: list[list[Any]] = [[] for _ in out_leaves]
+        for j, leaf in enumerate(p_leaves):
             shape = tuple(np.shape(leaf))
-            columns, out_tree = [], None
-            for e in _basis(shape, dtype_of(leaf)):
-                tangents = [_zeros_like_tree(a) for a in args]
-                t_leaves, t_tree = tree_flatten(tangents[n])
-                t_leaves[j] = e
-                tangents[n] = tree_unflatten(t_tree, t_leaves)
-                _, t_out = jvp(f, args, tangents, compile=compile)
-                out_leaves, out_tree = tree_flatten(t_out)
-                columns.append(out_leaves)
-            stacked = [
-                _stack([c[k] for c in columns], shape, axis_first=False)
-                for k in range(len(columns[0]))
-            ]
-            return stacked[0] if out_tree.is_leaf else tree_unflatten(out_tree, stacked)
+            if not _differentiable(leaf):
+                for k, o_shape in enumerate(out_shapes):
+                    columns[k].append(np.zeros(o_shape + shape, np.float64))
+                continue
 
-        return _jacobian_tree(block, args, nums, single)
+            def column(e: Any, j: int = j) -> Any:
+                tangents = [np.zeros(np.shape(x), dtype_of(x)) for x in p_leaves]
+                tangents[j] = e
+                return jvp(restricted, primals, tree_unflatten(p_tree, tangents))[1]
 
-    return jacobian_of
+            size = int(np.prod(shape, dtype=np.int64))
+            stacked = tree_flatten(vmap(column)(_eye(size, shape, dtype_of(leaf))))[0]
+            for k, (c, o_shape) in enumerate(zip(stacked, out_shapes, strict=True)):
+                columns[k].append(np.reshape(np.moveaxis(c, 0, -1), o_shape + shape))
+        blocks = []
+        for per_leaf in columns:
+            per_arg = tree_unflatten(p_tree, per_leaf)
+            blocks.append(per_arg[0] if single else per_arg)
+        return blocks[0] if out_tree.is_leaf else tree_unflatten(out_tree, blocks)
+
+    return _jacobian_transform(jacobian, "jacfwd", f, compile)
 
 
 jacobian = jacrev
@@ -360,10 +409,10 @@ jacobian = jacrev
 def hessian(f: Callable, argnums: int | Sequence[int] = 0, compile: str | None = None) -> Callable:
     """The Hessian of the scalar function ``f``: the Jacobian of its gradient.
 
-    Computed reverse-over-reverse (``jacrev(grad(f))``): with forward mode derived
-    by transposition, this does the same work as forward-over-reverse.  ``compile`` as for
+    Computed as ``jacrev(grad(f))``: the gradient's forward sweep once, then its pullback
+    mapped over the basis in one compiled loop.  ``compile`` as for
     :func:`tracegrad.value_and_grad`.
     """
     from .api import grad
 
-    return jacrev(grad(f, argnums=argnums, compile=compile), argnums=argnums, compile=compile)
+    return jacrev(grad(f, argnums=argnums), argnums=argnums, compile=compile)

@@ -21,24 +21,29 @@ from collections.abc import Callable
 
 from ..core.control_flow import has_control_flow
 from ..core.ir import Program
-from .emit import emit
+from .emit import VECTOR_MATH_MIN_SIZE, emit
 from .package import Generated, njit_options, package
 from .schedule import schedule
 from .share import share_repeated_loops
 
 
 def generate(
-    program: Program, cache: bool = True, vector_math: bool = True, user_names: bool = True
+    program: Program,
+    cache: bool = True,
+    vector_math: bool = True,
+    user_names: bool = True,
+    vector_min_size: int = VECTOR_MATH_MIN_SIZE,
 ) -> Generated:
     """Generate the Numba source of ``program`` and the calling convention of its entry.
 
     ``cache`` marks the functions ``cache=True``; ``vector_math`` lets loops call
     ``tracegrad.backend.vecmath``'s kernels; ``user_names`` names values as the user did
     (``W1``, ``grad_W1``) where that is unambiguous, else every value gets a letter: the
-    text that identifies the kernel, whatever the user called things.
+    text that identifies the kernel, whatever the user called things; ``vector_min_size``: the
+    fewest iterations of a loop that calls vecmath (a native loop's body runs once per step).
     """
     sched = schedule(program, user_names)
-    emitted = emit(sched, vector_math)
+    emitted = emit(sched, vector_math, vector_min_size)
     helpers = share_repeated_loops(emitted.codes, sched.names, njit_options(cache))
     return package(sched, emitted, helpers, cache)
 

@@ -82,6 +82,7 @@ class _Context:
 
     sched: Schedule
     vector_math: bool
+    vector_min_size: int = VECTOR_MATH_MIN_SIZE
     vector_kernels: set[str] = field(default_factory=set)
     support: set[str] = field(default_factory=set)
 
@@ -90,9 +91,12 @@ class _Context:
         return self.sched.names
 
 
-def emit(sched: Schedule, vector_math: bool = True) -> Emitted:
-    """The code of ``sched``'s blocks; ``vector_math`` allows vecmath kernels in loops."""
-    ctx = _Context(sched, vector_math)
+def emit(
+    sched: Schedule, vector_math: bool = True, vector_min_size: int = VECTOR_MATH_MIN_SIZE
+) -> Emitted:
+    """The code of ``sched``'s blocks; ``vector_math`` allows vecmath kernels in loops of at
+    least ``vector_min_size`` iterations (fewer in the body of a native loop, run per step)."""
+    ctx = _Context(sched, vector_math, vector_min_size)
     codes = [_emit_loop(ctx, b) if b.eqn is None else _emit_equation(ctx, b) for b in sched.blocks]
     return Emitted(codes, ctx.vector_kernels, ctx.support)
 
@@ -221,7 +225,7 @@ def _scalar_expr(ctx: _Context, block: Block, m: Member, reads: list[str]) -> st
         ctx.vector_math
         and prim.vector is not None
         and dtype in (np.float32, np.float64)
-        and math.prod(block.key) >= VECTOR_MATH_MIN_SIZE
+        and math.prod(block.key) >= ctx.vector_min_size
     ):
         expr = prim.vector.format(*reads, f="f32" if dtype == np.float32 else "f64")
         ctx.vector_kernels.update(_VECTOR_KERNEL.findall(expr))

@@ -19,6 +19,8 @@ class CompileStats:
     compiles: int = 0  # njit functions compiled to machine code
     disk_hits: int = 0  # njit functions loaded from Numba's on-disk cache
     seconds: float = 0.0  # wall time spent generating, compiling and loading
+    native_loops: int = 0  # scan and while loops compiled as native loops (nested ones too)
+    python_loops: int = 0  # loops and branches run from Python around compiled pieces
 
 
 STATS = CompileStats()
