@@ -462,7 +462,12 @@ SPECS: dict[Any, list[Spec]] = {
         spec("trace", np.trace, [(3, 3), (2, 3)], _real),
         spec("offset axes", lambda x: np.trace(x, -1, 2, 0), [(3, 2, 4)], _real),
     ],
-    np.kron: [spec("kron", np.kron, [((2, 2), (2, 3))], _real, _real)],
+    np.kron: [
+        spec(
+            "kron", np.kron, [((2, 2), (2, 3)), ((3,), (2,)), ((2, 1, 3), (2, 2, 1))], _real, _real
+        ),
+        spec("ranks", np.kron, [((3,), (2, 2)), ((2, 3, 1), (2, 2)), ((), (2, 3))], _real, _real),
+    ],  # fmt: skip
     np.cross: [spec("cross", np.cross, [((3,), (3,)), ((2, 3), (3,))], _real, _real)],
     np.convolve: [
         spec("full", np.convolve, [((5,), (3,)), ((2,), (4,))], _real, _real),

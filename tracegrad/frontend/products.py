@@ -286,11 +286,16 @@ def cross(
 
 
 def kron(a: Any, b: Any) -> Any:
-    sa, sb = shape_of(a), shape_of(b)
-    if len(sa) != 2 or len(sb) != 2:
-        raise UnsupportedNumpyFunction("np.kron supports 2-D operands")
-    product = multiply(reshape(a, (sa[0], 1, sa[1], 1)), reshape(b, (1, sb[0], 1, sb[1])))
-    return reshape(product, (sa[0] * sb[0], sa[1] * sb[1]))
+    """``np.kron`` of operands of any rank: the shorter shape gets leading ones, then every
+    element of ``a`` scales a block of ``b`` (an outer product with interleaved axes)."""
+    a, b = asarray_like(a), asarray_like(b)
+    ndim = max(len(shape_of(a)), len(shape_of(b)))
+    sa = (1,) * (ndim - len(shape_of(a))) + shape_of(a)
+    sb = (1,) * (ndim - len(shape_of(b))) + shape_of(b)
+    a_blocks = [d for n in sa for d in (n, 1)]
+    b_blocks = [d for n in sb for d in (1, n)]
+    product = multiply(reshape(a, a_blocks), reshape(b, b_blocks))
+    return reshape(product, tuple(m * n for m, n in zip(sa, sb, strict=True)))
 
 
 def convolve(a: Any, v: Any, mode: str = "full") -> Any:
