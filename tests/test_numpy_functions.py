@@ -11,6 +11,7 @@ module is deterministic and cheap: it runs on the reference interpreter.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -139,6 +140,17 @@ class Spec:
     order: int = 2  # derivative order checked in float64 (float32: order 1)
     grad: bool = True  # False: only values are compared (integer or boolean results)
     dtypes: tuple[np.dtype, ...] = (F64, F32)
+
+
+def _quiet(fn, warning):
+    """``fn`` with ``warning`` silenced (NumPy deprecations of cases tracegrad still supports)."""
+
+    def quiet(*args):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", warning)
+            return fn(*args)
+
+    return quiet
 
 
 def spec(label, fn, shapes, *domains, **kw) -> Spec:
@@ -308,6 +320,7 @@ SPECS: dict[Any, list[Spec]] = {
     np.std: [
         *reduction(np.std)[:3],
         spec("ddof=1", lambda x: np.std(x, axis=0, ddof=1), [(3, 2)], _real),
+        spec("one element", lambda x: np.std(x, axis=0) + np.std(x[0, 0]), [(1, 3)], _real),
     ],  # fmt: skip
     np.average: [
         spec("no weights", lambda x: np.average(x, axis=0), [(3, 2)], _real),
@@ -409,7 +422,15 @@ SPECS: dict[Any, list[Spec]] = {
     ],
     # -- products ------------------------------------------------------------------------
     np.dot: [spec("dot", np.dot, [((2, 3), (3, 2)), ((3,), (3,)), ((), (2,))], _real, _real)],
-    np.inner: [spec("inner", np.inner, [((3,), (3,)), ((2, 3), (4, 3))], _real, _real)],
+    np.inner: [
+        spec(
+            "inner",
+            np.inner,
+            [((3,), (3,)), ((2, 3), (4, 3)), ((), (2, 3)), ((3,), ())],
+            _real,
+            _real,
+        )
+    ],  # fmt: skip
     np.outer: [spec("outer", np.outer, [((3,), (2,)), ((2, 2), (3,))], _real, _real)],
     np.vdot: [spec("vdot", np.vdot, [((2, 3), (2, 3))], _real, _real)],
     np.tensordot: [
@@ -423,6 +444,14 @@ SPECS: dict[Any, list[Spec]] = {
         ),  # fmt: skip
     ],
     np.einsum: [
+        spec(
+            "sublists",
+            lambda x, y: np.einsum(x, [Ellipsis, 0, 1], y, [Ellipsis, 1, 2], [Ellipsis, 2, 0]),
+            [((2, 2, 3), (3, 4)), ((2, 3), (3, 2))],
+            _real,
+            _real,
+        ),  # fmt: skip
+        spec("implicit sublists", lambda x: np.einsum(x, [1, 0]), [(2, 3)], _real),
         spec(
             "...ij,...jk->...ik (broadcast)",
             lambda x, y: np.einsum("...ij,...jk->...ik", x, y),
@@ -468,7 +497,30 @@ SPECS: dict[Any, list[Spec]] = {
         ),
         spec("ranks", np.kron, [((3,), (2, 2)), ((2, 3, 1), (2, 2)), ((), (2, 3))], _real, _real),
     ],  # fmt: skip
-    np.cross: [spec("cross", np.cross, [((3,), (3,)), ((2, 3), (3,))], _real, _real)],
+    np.cross: [
+        spec(
+            "cross",
+            np.cross,
+            [((3,), (3,)), ((2, 3), (3,))],
+            _real,
+            _real,
+        ),
+        spec(
+            "2-vectors",  # deprecated in NumPy 2.0, still supported
+            _quiet(np.cross, DeprecationWarning),
+            [((2,), (3,)), ((4, 2), (1, 2))],
+            _real,
+            _real,
+        ),
+        spec(
+            "axes",
+            lambda a, b: np.cross(a, b, axisa=0, axisb=1, axisc=0),
+            [((3, 2), (2, 3))],
+            _real,
+            _real,
+        ),
+        spec("axis", lambda a, b: np.cross(a, b, axis=0), [((3, 4), (3, 1))], _real, _real),
+    ],  # fmt: skip
     np.convolve: [
         spec("full", np.convolve, [((5,), (3,)), ((2,), (4,))], _real, _real),
         spec("same", lambda a, v: np.convolve(a, v, "same"), [((5,), (3,))], _real, _real),
@@ -494,6 +546,15 @@ SPECS: dict[Any, list[Spec]] = {
         spec("moveaxis", lambda x: np.moveaxis(x, 0, -1), [(2, 3, 4)], _real),
         spec("several", lambda x: np.moveaxis(x, [0, 1], [-1, 0]), [(2, 3, 4)], _real),
     ],
+    np.rollaxis: [
+        spec("rollaxis", lambda x: np.rollaxis(x, 2), [(2, 3, 4)], _real),
+        spec(
+            "start",
+            lambda x: np.rollaxis(x, -3, -1) + np.rollaxis(x, 1, 3)[..., :1],
+            [(2, 1, 2)],
+            _real,
+        ),
+    ],  # fmt: skip
     np.expand_dims: [spec("expand_dims", lambda x: np.expand_dims(x, (0, -1)), [(), (3,)], _real)],
     np.squeeze: [
         spec("squeeze", np.squeeze, [(1, 3, 1), (1,)], _real),
@@ -551,7 +612,7 @@ SPECS: dict[Any, list[Spec]] = {
         spec(
             "column_stack",
             lambda x, y: np.column_stack([x, y]),
-            [((3,), (3,)), ((3, 2), (3,))],
+            [((3,), (3,)), ((3, 2), (3,)), ((), ())],
             _real,
             _real,
         )

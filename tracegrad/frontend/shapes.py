@@ -90,6 +90,17 @@ def moveaxis(x: Any, source: Any, destination: Any) -> Any:
     return transpose(x, order)
 
 
+def rollaxis(x: Any, axis: int, start: int = 0) -> Any:
+    """``np.rollaxis``: ``axis`` moves to stand before the axis now at ``start``."""
+    ndim = len(shape_of(x))
+    if not -ndim <= axis < ndim or not -ndim <= start <= ndim:
+        raise ValueError(f"np.rollaxis: axis {axis} or start {start} out of range for {ndim}-D")
+    axis, start = axis % ndim, start + ndim if start < 0 else start
+    if axis < start:
+        start -= 1
+    return moveaxis(x, axis, start)
+
+
 def _axis_list(axis: Any, ndim: int) -> list[int]:
     return [axis % ndim] if isinstance(axis, int) else [a % ndim for a in axis]
 
@@ -198,7 +209,7 @@ def dstack(arrays: Sequence[Any]) -> Any:
 
 
 def column_stack(arrays: Sequence[Any]) -> Any:
-    cols = [reshape(a, (-1, 1)) if len(shape_of(a)) == 1 else a for a in arrays]
+    cols = [reshape(a, (-1, 1)) if len(shape_of(a)) < 2 else a for a in arrays]
     return concatenate(cols, axis=1)
 
 
@@ -435,6 +446,7 @@ IMPLEMENTS: dict[Callable[..., Any], Callable[..., Any]] = {
     np.transpose: transpose,
     np.swapaxes: swapaxes,
     np.moveaxis: moveaxis,
+    np.rollaxis: rollaxis,
     np.expand_dims: expand_dims,
     np.squeeze: squeeze,
     np.broadcast_to: broadcast_to,
