@@ -302,6 +302,9 @@ def append(arr: Any, values: Any, axis: int | None = None) -> Any:
 
 
 _PAD_MODES = ("constant", "edge", "reflect", "symmetric", "wrap")
+# Above this many runs of consecutive positions along one axis, np.pad gathers the positions
+# in one go: slices are views in compiled code, but hundreds of them make a long program.
+_MAX_PAD_SLICES = 8
 
 
 def pad(
@@ -354,8 +357,11 @@ def _copied_sides(x: Any, axis: int, before: int, after: int, mode: str) -> list
         raise ValueError(f"np.pad: can't extend empty axis {axis} using mode {mode!r}")
     source = np.pad(np.arange(n), (before, after), mode=mode)
     ndim = len(shape_of(x))
+    runs = _runs(source)
+    if len(runs) > _MAX_PAD_SLICES:  # widths of many periods: one gather, not many slices
+        return [getitem(x, along(axis, ndim, source))]
     parts = []
-    for start, step, length in _runs(source):
+    for start, step, length in runs:
         if step == 0:  # one element repeated (mode='edge')
             part = getitem(x, along(axis, ndim, slice(start, start + 1)))
             target = shape_of(part)[:axis] + (length,) + shape_of(part)[axis + 1 :]
