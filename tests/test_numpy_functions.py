@@ -649,6 +649,20 @@ SPECS: dict[Any, list[Spec]] = {
         spec("symmetric wide", lambda x: np.pad(x, 4, mode="symmetric"), [(3,)], _real),
         spec("wrap", lambda x: np.pad(x, ((1, 1), (4, 2)), mode="wrap"), [(2, 3)], _real),
         spec("wrap wide", lambda x: np.pad(x, (7, 5), mode="wrap"), [(3,)], _real),
+        spec("odd", lambda x: np.pad(x, (4, 6), mode="reflect", reflect_type="odd"), [(3,)], _real),
+        spec(
+            "linear_ramp",
+            lambda x: np.pad(x, ((1, 2), (3, 0)), mode="linear_ramp", end_values=1),
+            [(2, 3)],
+            _real,
+        ),
+        spec(
+            "mean",
+            lambda x: np.pad(x, ((1, 2), (3, 1)), mode="mean", stat_length=2),
+            [(2, 3)],
+            _real,
+        ),
+        spec("maximum", lambda x: np.pad(x, 2, mode="maximum"), [(3,)], _distinct, order=1),
     ],  # fmt: skip
     np.tril: [
         spec("tril", np.tril, [(3, 3), (2, 4)], _real),

@@ -15,13 +15,12 @@ from ..errors import ShapeError, UnsupportedNumpyFunction
 from .elementwise import add, multiply, subtract
 from .indexing import getitem
 from .promotion import asarray_like, cast, dtype_of, no_out, promote, shape_of
-from .rearranging import diagonal
+from .rearranging import diagonal, pad
 from .reductions import sum
 from .shapes import (
     broadcast_to,
     expand_dims,
     moveaxis,
-    pad,
     ravel,
     reshape,
     stack,

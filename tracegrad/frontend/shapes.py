@@ -298,97 +298,7 @@ def append(arr: Any, values: Any, axis: int | None = None) -> Any:
 
 
 # =============================================================================================
-# Padding, tiling and triangles
-
-
-_PAD_MODES = ("constant", "edge", "reflect", "symmetric", "wrap")
-# Above this many runs of consecutive positions along one axis, np.pad gathers the positions
-# in one go: slices are views in compiled code, but hundreds of them make a long program.
-_MAX_PAD_SLICES = 8
-
-
-def pad(
-    x: Any, pad_width: Any, mode: str = "constant", constant_values: Any = 0, **kwargs: Any
-) -> Any:
-    """``np.pad`` with the constant, edge, reflect, symmetric and wrap modes, any widths per
-    axis.  Each axis becomes a concatenation of slices of ``x`` (reversed for the mirrors,
-    one element broadcast for edge), so the gradient adds the copies back."""
-    reflect_type = kwargs.pop("reflect_type", "even")
-    if mode not in _PAD_MODES or kwargs or reflect_type != "even":
-        given = [f"mode={mode!r}"] + [f"{k}=" for k in kwargs]
-        given += [f"reflect_type={reflect_type!r}"] if reflect_type != "even" else []
-        raise UnsupportedNumpyFunction(
-            f"np.pad({', '.join(given)}) is not supported on traced values; the supported "
-            f"modes are {', '.join(map(repr, _PAD_MODES))} (reflect_type='even')."
-        )
-    shape = shape_of(x)
-    widths = np.broadcast_to(np.asarray(pad_width, dtype=np.int64), (len(shape), 2))
-    if np.any(widths < 0):
-        raise ValueError("np.pad: index can't contain negative values")
-    values = np.broadcast_to(np.asarray(constant_values, dtype=dtype_of(x)), (len(shape), 2))
-    for axis in range(len(shape)):
-        before, after = (int(w) for w in widths[axis])
-        if not before and not after:
-            continue
-        if mode == "constant":
-            parts = _constant_sides(x, axis, before, after, values[axis])
-        else:
-            parts = _copied_sides(x, axis, before, after, mode)
-        x = concatenate(parts, axis=axis)
-    return x
-
-
-def _constant_sides(x: Any, axis: int, before: int, after: int, values: np.ndarray) -> list:
-    current = shape_of(x)
-    blocks = [current[:axis] + (w,) + current[axis + 1 :] for w in (before, after)]
-    dtype = dtype_of(x)
-    parts = [np.full(blocks[0], values[0], dtype=dtype)] if before else []
-    parts.append(x)
-    return parts + ([np.full(blocks[1], values[1], dtype=dtype)] if after else [])
-
-
-def _copied_sides(x: Any, axis: int, before: int, after: int, mode: str) -> list:
-    """The padded axis as runs of consecutive source positions: NumPy's own np.pad of the
-    positions 0..n-1 says which element each output position copies."""
-    from .indexing import along, getitem
-
-    n = shape_of(x)[axis]
-    if n == 0:
-        raise ValueError(f"np.pad: can't extend empty axis {axis} using mode {mode!r}")
-    source = np.pad(np.arange(n), (before, after), mode=mode)
-    ndim = len(shape_of(x))
-    runs = _runs(source)
-    if len(runs) > _MAX_PAD_SLICES:  # widths of many periods: one gather, not many slices
-        return [getitem(x, along(axis, ndim, source))]
-    parts = []
-    for start, step, length in runs:
-        if step == 0:  # one element repeated (mode='edge')
-            part = getitem(x, along(axis, ndim, slice(start, start + 1)))
-            target = shape_of(part)[:axis] + (length,) + shape_of(part)[axis + 1 :]
-            parts.append(broadcast_to(part, target))
-        else:
-            stop = start + step * length
-            parts.append(
-                getitem(x, along(axis, ndim, slice(start, stop if stop >= 0 else None, step)))
-            )
-    return parts
-
-
-def _runs(source: np.ndarray) -> list[tuple[int, int, int]]:
-    """``source`` as (start, step, length) runs with steps 1, -1 (or 0 for repeats)."""
-    runs: list[tuple[int, int, int]] = []
-    for position in source.tolist():
-        if runs:
-            start, step, length = runs[-1]
-            last = start + step * (length - 1)
-            if length == 1 and abs(position - last) <= 1:
-                runs[-1] = (start, position - last, 2)
-                continue
-            if position - last == step:
-                runs[-1] = (start, step, length + 1)
-                continue
-        runs.append((position, 1, 1))
-    return runs
+# Tiling and triangles
 
 
 def tile(x: Any, reps: Any) -> Any:
@@ -470,7 +380,6 @@ IMPLEMENTS: dict[Callable[..., Any], Callable[..., Any]] = {
     np.dstack: dstack,
     np.column_stack: column_stack,
     np.append: append,
-    np.pad: pad,
     np.tile: tile,
     np.tril: tril,
     np.triu: triu,
