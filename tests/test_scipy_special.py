@@ -41,6 +41,22 @@ CASES = {
     "ndtr": (lambda x: sp.ndtr(x), X),
     "betaln": (lambda p: sp.betaln(p, 2.0 * p + 0.5), P),
     "multigammaln": (lambda x: sp.multigammaln(x + 3.0, 3), X),
+    "logsumexp b": (lambda x: sp.logsumexp(x, axis=0, b=np.array([[1.0], [0.5]])), X),
+    "logsumexp b traced": (lambda p: sp.logsumexp(p, b=p), P),
+    "logsumexp return_sign": (
+        lambda x: np.multiply(*sp.logsumexp(x, axis=1, b=[1.0, -2.0, 0.5], return_sign=True)),
+        X,
+    ),
+    "entr": (lambda p: sp.entr(p), P),
+    "rel_entr": (lambda p: sp.rel_entr(p, 1.0 - 0.5 * p), P),
+    "kl_div": (lambda p: sp.kl_div(p, p[::-1]), P),
+    "huber": (lambda x: sp.huber(0.6, x), X),
+    "pseudo_huber": (lambda x: sp.pseudo_huber(0.6, x), X),
+    "expm1": (lambda x: sp.expm1(x), X),
+    "log1p": (lambda p: sp.log1p(p), P),
+    "exp2": (lambda x: sp.exp2(x), X),
+    "exp10": (lambda x: sp.exp10(x), X),
+    "cbrt": (lambda x: sp.cbrt(x), X),
 }
 
 
@@ -56,6 +72,19 @@ def test_logsumexp_of_minus_infinities_is_finite_where_scipy_is():
     # Looked up on scipy.special at call time (tg.jit(sp.logsumexp) would hold SciPy's own).
     assert tg.jit(lambda x: sp.logsumexp(x))(x) == sp.logsumexp(x)
     np.testing.assert_allclose(tg.grad(lambda x: sp.logsumexp(x))(x), [0.0, 0.0, 1.0])
+
+
+def test_entropies_and_huber_losses_at_their_edges_are_scipys():
+    x, y = (a.ravel() for a in np.meshgrid(*[[-1.0, 0.0, 0.5, 2.0, np.inf, np.nan]] * 2))
+    functions = [sp.rel_entr, sp.kl_div, sp.huber, sp.pseudo_huber]
+    for f in functions:
+        got = tg.jit(lambda x, y, f=f: f(x, y))(x, y)
+        np.testing.assert_array_equal(got, f(x, y), f.__name__)
+    np.testing.assert_array_equal(tg.jit(lambda x: sp.entr(x))(x), sp.entr(x))
+    tiny = np.array([1e-9, 1e-3])  # pseudo_huber for |r| << delta: no cancellation
+    np.testing.assert_allclose(
+        tg.jit(lambda r: sp.pseudo_huber(2.0, r))(tiny), sp.pseudo_huber(2.0, tiny), rtol=1e-15
+    )
 
 
 def test_values_keep_scipys_dtypes():

@@ -21,20 +21,33 @@ from ..core import special as S
 from ..core.tracing import Tracer
 from ..errors import UnsupportedNumpyFunction, library_function
 from .elementwise import (
+    DERIVED,
+    absolute,
     add,
+    divide,
     equal,
     exp,
+    greater,
+    greater_equal,
     isfinite,
+    isnan,
+    less,
+    less_equal,
     log,
     log1p,
     logaddexp,
+    logical_and,
+    logical_or,
     logistic,
     multiply,
+    negative,
+    not_equal,
+    sign,
     stop_gradient,
     subtract,
     where,
 )
-from .promotion import cast, holds_tracer, promote, shape_of
+from .promotion import cast, dtype_of, holds_tracer, promote, shape_of
 from .reductions import amax, sum
 from .shapes import broadcast_to
 
@@ -60,6 +73,66 @@ def xlog1py(x: Any, y: Any) -> Any:
     return where(zero, 0.0, multiply(x, log1p(where(zero, 0.0, y))))
 
 
+def _nan_where_any_nan(value: Any, *args: Any) -> Any:
+    """SciPy's nan for a nan argument, where the branches below would pick a finite one."""
+    total = args[0] if len(args) == 1 else add(*args)
+    return where(isnan(total), total, value)
+
+
+def entr(x: Any) -> Any:
+    """-x log x; 0 at x = 0 (gradient 0 there, as xlogy), -inf for x < 0."""
+    (x,) = promote(x, float_only=True)
+    return where(less(x, 0.0), -np.inf, negative(xlogy(x, x)))
+
+
+def _kl_parts(x: Any, y: Any) -> tuple[Any, Any, Any]:
+    """Where x, y > 0; x log(x / y) there (logs of 1 elsewhere); where x = 0 <= y."""
+    x, y = promote(x, y, float_only=True)
+    inside = logical_and(greater(x, 0.0), greater(y, 0.0))
+    ratio = divide(where(inside, x, 1.0), where(inside, y, 1.0))
+    at_zero = logical_and(equal(x, 0.0), greater_equal(y, 0.0))
+    return inside, multiply(x, log(ratio)), at_zero
+
+
+def rel_entr(x: Any, y: Any) -> Any:
+    """x log(x / y) for x, y > 0; 0 for x = 0 <= y; inf otherwise."""
+    inside, value, at_zero = _kl_parts(x, y)
+    value = where(inside, value, cast(where(at_zero, 0.0, np.inf), dtype_of(value)))
+    return _nan_where_any_nan(value, x, y)
+
+
+def kl_div(x: Any, y: Any) -> Any:
+    """x log(x / y) - x + y for x, y > 0; y for x = 0 <= y; inf otherwise."""
+    inside, value, at_zero = _kl_parts(x, y)
+    x, y = promote(x, y, float_only=True)
+    value = where(inside, add(subtract(value, x), y), where(at_zero, y, np.inf))
+    return _nan_where_any_nan(value, x, y)
+
+
+def huber(delta: Any, r: Any) -> Any:
+    """r^2 / 2 for |r| <= delta, delta (|r| - delta / 2) beyond; inf for delta < 0."""
+    delta, r = promote(delta, r, float_only=True)
+    size = absolute(r)
+    value = where(
+        less_equal(size, delta),
+        multiply(0.5, multiply(r, r)),
+        multiply(delta, subtract(size, multiply(0.5, delta))),
+    )
+    return where(less(delta, 0.0), np.inf, _nan_where_any_nan(value, delta, r))
+
+
+def pseudo_huber(delta: Any, r: Any) -> Any:
+    """delta^2 (sqrt(1 + (r / delta)^2) - 1), as expm1(log1p(.) / 2) to keep small r
+    accurate; inf for delta < 0, else 0 where delta or r is 0 (SciPy's order of cases)."""
+    delta, r = promote(delta, r, float_only=True)
+    regular = logical_and(greater(delta, 0.0), not_equal(r, 0.0))
+    scaled = divide(where(regular, r, 0.0), where(regular, delta, 1.0))
+    value = multiply(multiply(delta, delta), expm1(multiply(0.5, log1p(multiply(scaled, scaled)))))
+    zero = logical_or(equal(delta, 0.0), equal(r, 0.0))
+    value = where(zero, 0.0, where(regular, value, add(delta, r)))  # the last: nan
+    return where(less(delta, 0.0), np.inf, value)
+
+
 def log_expit(x: Any) -> Any:
     return -logaddexp(0.0, -x)
 
@@ -67,17 +140,25 @@ def log_expit(x: Any) -> Any:
 def logsumexp(
     a: Any, axis: Any = None, b: Any = None, keepdims: bool = False, return_sign: bool = False
 ) -> Any:
-    """log(sum(exp(a))) over ``axis``, shifted by the (constant) maximum to stay finite."""
-    if b is not None or return_sign:
-        raise UnsupportedNumpyFunction(
-            "scipy.special.logsumexp: b= and return_sign= are not supported on traced values; "
-            "fold b into a (a + np.log(b)) instead."
-        )
-    (a,) = promote(a, float_only=True)
+    """log(sum(b * exp(a))) over ``axis``, shifted by the (constant) maximum to stay finite;
+    with ``return_sign``, log|sum| and the sign of the sum."""
+    if b is None:
+        (a,) = promote(a, float_only=True)
+    else:
+        a, b = promote(a, b, float_only=True)
+        a = broadcast_to(a, np.broadcast_shapes(shape_of(a), shape_of(b)))
     top = stop_gradient(amax(a, axis=axis, keepdims=True))
     top = where(isfinite(top), top, 0.0)  # all -inf (or an inf): no shift
-    total = log(sum(exp(subtract(a, top)), axis=axis, keepdims=True)) + top
-    return total if keepdims else sum(total, axis=axis)  # drops the size-1 reduced axes
+    terms = exp(subtract(a, top))
+    total = sum(terms if b is None else multiply(b, terms), axis=axis, keepdims=True)
+    signs = sign(total)
+    total = add(log(absolute(total) if return_sign else total), top)
+    if not keepdims:  # drop the size-1 reduced axes
+        total, signs = sum(total, axis=axis), sum(signs, axis=axis)
+    return (total, signs) if return_sign else total
+
+
+expm1 = DERIVED[np.expm1]
 
 
 def _float_unary(prim: Any, name: str) -> Callable[[Any], Any]:
@@ -159,6 +240,18 @@ UFUNCS: dict[str, Callable[..., Any]] = {
     "erfc": erfc,
     "ndtr": ndtr,
     "betaln": betaln,
+    # -- entropies and robust losses
+    "entr": entr,
+    "rel_entr": rel_entr,
+    "kl_div": kl_div,
+    "huber": huber,
+    "pseudo_huber": pseudo_huber,
+    # -- SciPy's own ufuncs of NumPy's functions
+    "expm1": lambda x: expm1(x),
+    "log1p": lambda x: log1p(x),
+    "exp2": lambda x: np.exp2(x),
+    "exp10": lambda x: np.power(10.0, x),
+    "cbrt": lambda x: np.cbrt(x),
 }
 FUNCTIONS: dict[str, Callable[..., Any]] = {
     "logsumexp": logsumexp,
