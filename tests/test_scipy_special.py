@@ -87,6 +87,21 @@ def test_entropies_and_huber_losses_at_their_edges_are_scipys():
     )
 
 
+def test_xlogy_at_zero_keeps_its_derivative_and_scipys_values():
+    """d/dx x log y = log y at x = 0 too; d/dy = x / y = 0 there."""
+    y = np.array([0.5, 2.0, 7.0])
+    for f, inner in ((sp.xlogy, np.log), (sp.xlog1py, np.log1p)):
+        dx, dy = tg.grad(lambda x, y, f=f: np.sum(f(x, y)), argnums=(0, 1))(np.zeros(3), y)
+        np.testing.assert_allclose(dx, inner(y), rtol=1e-15)
+        np.testing.assert_array_equal(dy, 0.0)
+        x, y2 = (
+            a.ravel()
+            for a in np.meshgrid([0.0, 1.5], [-2.0, -1.0, -0.5, 0.0, 0.5, 3.0, np.inf, np.nan])
+        )
+        got = tg.jit(lambda x, y, f=f: f(x, y))(x, y2)
+        np.testing.assert_array_equal(got, f(x, y2), f.__name__)
+
+
 def test_values_keep_scipys_dtypes():
     x32 = X.astype(np.float32)
     for name, (f, x) in sorted(CASES.items()):

@@ -61,16 +61,19 @@ def logit(p: Any) -> Any:
 
 
 def xlogy(x: Any, y: Any) -> Any:
-    """x * log(y), and 0 where x == 0 (whatever y is), with a gradient free of log(0)."""
+    """x * log(y), and 0 where x == 0 unless y is nan (as SciPy).  The gradient is that of
+    x log y: log y for x, also at x = 0 (where y > 0), and x / y for y."""
     x, y = promote(x, y, float_only=True)
-    zero = equal(x, 0.0)
-    return where(zero, 0.0, multiply(x, log(where(zero, 1.0, y))))
+    # At x == 0, log(y) becomes log(1) unless y is positive and finite: never 0 * inf.
+    keep = logical_or(not_equal(x, 0.0), logical_and(greater(y, 0.0), isfinite(y)))
+    return where(isnan(y), y, multiply(x, log(where(keep, y, 1.0))))
 
 
 def xlog1py(x: Any, y: Any) -> Any:
+    """x * log1p(y), as ``xlogy`` with y + 1 in place of y."""
     x, y = promote(x, y, float_only=True)
-    zero = equal(x, 0.0)
-    return where(zero, 0.0, multiply(x, log1p(where(zero, 0.0, y))))
+    keep = logical_or(not_equal(x, 0.0), logical_and(greater(y, -1.0), isfinite(y)))
+    return where(isnan(y), y, multiply(x, log1p(where(keep, y, 0.0))))
 
 
 def _nan_where_any_nan(value: Any, *args: Any) -> Any:
