@@ -528,6 +528,9 @@ TABLE: dict[str, list[Case]] = {
     ],
     "erf": [Case("sp.erf", lambda x: sp.erf(x), unary(-2.5, 2.5))],
     "erfc": [Case("sp.erfc", lambda x: sp.erfc(x), unary(-2.5, 2.5))],
+    "log_ndtr": [Case("sp.log_ndtr", lambda x: sp.log_ndtr(x), unary(-8.0, 4.0))],
+    "ndtri": [Case("sp.ndtri", lambda p: sp.ndtri(p), unary(0.02, 0.98))],
+    "erfinv": [Case("sp.erfinv", lambda y: sp.erfinv(y), unary(-0.95, 0.95))],
     # -- control flow (tracegrad.lax; more in tests/test_control_flow.py) ----------------------
     "scan": [
         Case(

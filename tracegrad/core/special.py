@@ -1,4 +1,5 @@
-"""Special-function primitives: log-gamma, gamma, the polygamma functions, erf and erfc.
+"""Special-function primitives: log-gamma, gamma, the polygamma functions, erf and erfc,
+erf's inverse, and the normal distribution's log-CDF and quantile.
 
 Declared like the elementwise primitives of ``primitives.py`` (shape rule, implementation,
 VJP rule and code generation side by side), in their own module because they share one
@@ -7,8 +8,9 @@ imported when a program first evaluates one of them, never by ``import tracegrad
 
 The derivative of each is another special function: d lgamma = digamma = polygamma(0),
 d polygamma(n) = polygamma(n + 1), so derivatives of every order stay in this family.
-Compiled code calls libm (``math.lgamma``, ``math.gamma``, ``math.erf``, ``math.erfc``)
-and ``backend.numba_support.polygamma``.
+The inverses and log_ndtr have derivatives in closed form of their outputs.  Compiled code
+calls libm (``math.lgamma``, ``math.gamma``, ``math.erf``, ``math.erfc``) and the kernels
+of ``backend.numba_support`` (``polygamma``, ``log_ndtr``, ``ndtri``, ``erfinv``).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import numpy as np
 
 from ..errors import DTypeError
 from .ir import Aval
-from .primitives import Kind, Primitive, const, exp, mul, neg, unary
+from .primitives import Kind, Primitive, add, const, exp, mul, neg, sub, unary
 
 
 def _scipy_special() -> Any:
@@ -102,4 +104,34 @@ polygamma = Primitive(
     impl=_polygamma_impl,
     vjp=lambda ct, out, x, *, n: (mul(ct, polygamma(x, n=n + 1)),),
     scalar="_polygamma({n}, {0})",
+)
+
+
+_LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
+
+# log Phi(x) of the standard normal: its derivative phi(x) / Phi(x) = exp(-x^2/2 - out) /
+# sqrt(2 pi) reuses the output, so it stays finite far in the lower tail (about -x there).
+log_ndtr = unary(
+    name="log_ndtr",
+    impl=_same_dtype("log_ndtr"),
+    vjp=lambda ct, out, x: (
+        mul(ct, exp(sub(neg(mul(const(0.5, x), mul(x, x))), add(out, const(_LOG_SQRT_2PI, x))))),
+    ),
+    scalar="_log_ndtr({0})",
+)
+# The normal quantile, Phi^-1: the derivative of an inverse is 1 / phi(out).
+ndtri = unary(
+    name="ndtri",
+    impl=_same_dtype("ndtri"),
+    vjp=lambda ct, out, x: (
+        mul(ct, exp(add(mul(const(0.5, out), mul(out, out)), const(_LOG_SQRT_2PI, out)))),
+    ),
+    scalar="_ndtri({0})",
+)
+# erf^-1: the derivative is sqrt(pi) / 2 * exp(out^2).
+erfinv = unary(
+    name="erfinv",
+    impl=_same_dtype("erfinv"),
+    vjp=lambda ct, out, x: (mul(ct, mul(const(math.sqrt(math.pi) / 2, out), exp(mul(out, out)))),),
+    scalar="_erfinv({0})",
 )

@@ -174,6 +174,9 @@ def _float_unary(prim: Any, name: str) -> Callable[[Any], Any]:
     return fn
 
 
+log_ndtr = _float_unary(S.log_ndtr, "log_ndtr")
+ndtri = _float_unary(S.ndtri, "ndtri")
+erfinv = _float_unary(S.erfinv, "erfinv")
 gammaln = _float_unary(S.lgamma, "gammaln")
 gamma = _float_unary(S.gamma, "gamma")
 erf = _float_unary(S.erf, "erf")
@@ -206,6 +209,11 @@ def polygamma(n: Any, x: Any) -> Any:
 def ndtr(x: Any) -> Any:
     """The standard normal distribution function, erfc(-x / sqrt(2)) / 2."""
     return multiply(0.5, erfc(multiply(x, -1.0 / math.sqrt(2.0))))
+
+
+def erfcinv(y: Any) -> Any:
+    """erfc(x) = 2 Phi(-x sqrt 2), so erfcinv(y) = -ndtri(y / 2) / sqrt 2 (y / 2 is exact)."""
+    return multiply(ndtri(multiply(y, 0.5)), -1.0 / math.sqrt(2.0))
 
 
 def betaln(a: Any, b: Any) -> Any:
@@ -242,6 +250,10 @@ UFUNCS: dict[str, Callable[..., Any]] = {
     "erf": erf,
     "erfc": erfc,
     "ndtr": ndtr,
+    "log_ndtr": log_ndtr,
+    "ndtri": ndtri,
+    "erfinv": erfinv,
+    "erfcinv": erfcinv,
     "betaln": betaln,
     # -- entropies and robust losses
     "entr": entr,

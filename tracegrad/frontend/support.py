@@ -70,7 +70,7 @@ def render() -> str:
         "",
         "Once the user's code has imported SciPy, these trace with SciPy's values and dtypes;",
         "any other `scipy.special` function on a traced value raises an error that names it",
-        "(`scipy.special.erfinv`). `polygamma(n, x)` needs an order `n` known while tracing.",
+        "(`scipy.special.dawsn`). `polygamma(n, x)` needs an order `n` known while tracing.",
         "",
         ", ".join(f"`scipy.special.{name}`" for name in names),
         "",
