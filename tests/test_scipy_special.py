@@ -3,6 +3,7 @@ match finite differences; the rest name themselves correctly in the error."""
 
 from __future__ import annotations
 
+import math
 import re
 
 import numpy as np
@@ -45,6 +46,9 @@ CASES = {
     "erfinv": (lambda x: sp.erfinv(x / 2.5), X),
     "erfcinv": (lambda p: sp.erfcinv(p), P),
     "betaln": (lambda p: sp.betaln(p, 2.0 * p + 0.5), P),
+    "beta": (lambda x: sp.beta(x, 2.0 * x[::-1] + 0.3), X),  # negative non-integers too
+    "gammasgn": (lambda x: sp.gammasgn(x), X),
+    "rgamma": (lambda x: sp.rgamma(x), X),
     "multigammaln": (lambda x: sp.multigammaln(x + 3.0, 3), X),
     "logsumexp b": (lambda x: sp.logsumexp(x, axis=0, b=np.array([[1.0], [0.5]])), X),
     "logsumexp b traced": (lambda p: sp.logsumexp(p, b=p), P),
@@ -105,6 +109,16 @@ def test_xlogy_at_zero_keeps_its_derivative_and_scipys_values():
         )
         got = tg.jit(lambda x, y, f=f: f(x, y))(x, y2)
         np.testing.assert_array_equal(got, f(x, y2), f.__name__)
+
+
+def test_gamma_signs_and_reciprocal_at_poles_and_infinities():
+    x = np.array([0.0, -0.0, -1.0, -2.0, -2.5, 3.0, np.inf, -np.inf, np.nan, -200.5])
+    np.testing.assert_array_equal(tg.jit(lambda x: sp.gammasgn(x))(x), sp.gammasgn(x))
+    np.testing.assert_allclose(tg.jit(lambda x: sp.rgamma(x))(x), sp.rgamma(x), rtol=1e-14)
+    # 1 / gamma is entire: at x = -n its derivative is (-1)^n n!, not 0.
+    for n in range(4):
+        slope = tg.grad(lambda x: sp.rgamma(x))(float(-n))
+        assert slope == (-1) ** n * math.factorial(n), (n, slope)
 
 
 def test_values_keep_scipys_dtypes():

@@ -27,6 +27,7 @@ from .elementwise import (
     divide,
     equal,
     exp,
+    floor,
     greater,
     greater_equal,
     isfinite,
@@ -211,6 +212,37 @@ def ndtr(x: Any) -> Any:
     return multiply(0.5, erfc(multiply(x, -1.0 / math.sqrt(2.0))))
 
 
+def gammasgn(x: Any) -> Any:
+    """The sign of gamma(x): 1 for x > 0, (-1)^floor(x) between the poles below 0, the sign
+    of a signed zero, nan at the poles (the negative integers, -inf) and for nan."""
+    (x,) = promote(x, float_only=True)
+    below = floor(x)
+    alternating = subtract(1.0, multiply(2.0, np.mod(below, 2.0)))
+    sign = where(equal(x, below), np.nan, alternating)
+    return where(greater(x, 0.0), 1.0, where(equal(x, 0.0), np.copysign(1.0, x), sign))
+
+
+def rgamma(x: Any) -> Any:
+    """1 / gamma(x), an entire function: 0 at the poles of gamma, where its derivative is
+    (-1)^n n! at x = -n (carried by x - stop_gradient(x), which is 0 in value)."""
+    (x,) = promote(x, float_only=True)
+    pole = logical_and(less_equal(x, 0.0), equal(x, floor(x)))
+    regular = multiply(gammasgn(x), exp(negative(gammaln(where(pole, 0.5, x)))))
+    n = stop_gradient(negative(where(logical_and(pole, isfinite(x)), x, 0.0)))
+    slope = multiply(subtract(1.0, multiply(2.0, np.mod(n, 2.0))), gamma(add(n, 1.0)))
+    at_pole = where(equal(x, 0.0), x, multiply(subtract(x, stop_gradient(x)), slope))
+    return where(pole, where(isfinite(x), at_pole, 0.0), regular)
+
+
+def beta(a: Any, b: Any) -> Any:
+    """gamma(a) gamma(b) / gamma(a + b) as exp(betaln) with the signs of the three gammas
+    (inf where betaln is; 1 stands in for the sign at a pole)."""
+    a, b = promote(a, b, float_only=True)
+    signs = multiply(multiply(gammasgn(a), gammasgn(b)), gammasgn(add(a, b)))
+    signs = where(isnan(signs), 1.0, signs)
+    return multiply(signs, exp(betaln(a, b)))
+
+
 def erfcinv(y: Any) -> Any:
     """erfc(x) = 2 Phi(-x sqrt 2), so erfcinv(y) = -ndtri(y / 2) / sqrt 2 (y / 2 is exact)."""
     return multiply(ndtri(multiply(y, 0.5)), -1.0 / math.sqrt(2.0))
@@ -255,6 +287,9 @@ UFUNCS: dict[str, Callable[..., Any]] = {
     "erfinv": erfinv,
     "erfcinv": erfcinv,
     "betaln": betaln,
+    "beta": beta,
+    "gammasgn": gammasgn,
+    "rgamma": rgamma,
     # -- entropies and robust losses
     "entr": entr,
     "rel_entr": rel_entr,

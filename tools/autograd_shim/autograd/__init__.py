@@ -8,6 +8,7 @@ operators take autograd's ``argnum`` and map onto tracegrad's transformations.
 from __future__ import annotations
 
 import sys
+import types
 from collections.abc import Callable
 from typing import Any
 
@@ -17,6 +18,49 @@ import tracegrad as tg
 
 sys.modules[__name__ + ".numpy"] = numpy
 sys.modules[__name__ + ".numpy.random"] = numpy.random
+
+
+def _scipy_in_place() -> None:
+    """``autograd.scipy.x`` is ``scipy.x``: tracegrad traces SciPy's functions directly (those
+    it supports).  Skipped when SciPy is not installed, as autograd's tests then skip."""
+    try:
+        import scipy.integrate
+        import scipy.linalg
+        import scipy.signal
+        import scipy.special
+        import scipy.stats
+    except ImportError:
+        return
+    package = types.ModuleType(__name__ + ".scipy")
+    for name in ["integrate", "linalg", "signal", "stats"]:
+        setattr(package, name, getattr(scipy, name))
+        sys.modules[f"{package.__name__}.{name}"] = getattr(scipy, name)
+    sys.modules[package.__name__ + ".stats.multivariate_normal"] = scipy.stats.multivariate_normal
+    package.special = _LateSpecial(package.__name__ + ".special")
+    sys.modules[package.__name__ + ".special"] = package.special
+    sys.modules[package.__name__] = package
+    globals()["scipy"] = package
+
+
+class _LateSpecial(types.ModuleType):
+    """``autograd.scipy.special``: each function looks itself up on ``scipy.special`` when
+    called, as code that writes ``scipy.special.f(x)`` does, so a test that holds on to
+    ``special.logsumexp`` still gets tracegrad's version while tracing."""
+
+    def __getattr__(self, name: str) -> Any:
+        import scipy.special
+
+        if not callable(getattr(scipy.special, name)):
+            return getattr(scipy.special, name)
+
+        def late(*args: Any, **kwargs: Any) -> Any:
+            return getattr(scipy.special, name)(*args, **kwargs)
+
+        late.__name__ = name
+        return late
+
+
+_scipy_in_place()
 
 
 def grad(fun: Callable, argnum: Any = 0) -> Callable:

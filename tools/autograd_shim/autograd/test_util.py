@@ -36,15 +36,21 @@ def _contracted(fun: Callable, args: Sequence[Any], kwargs: dict) -> Callable:
 def check_grads(
     fun: Callable, argnum: Any = 0, modes: Sequence[str] = ("fwd", "rev"), order: int = 2
 ) -> Callable:
+    """autograd's checker: the arguments other than ``argnum`` are constants (an integer
+    order or dimension stays a Python int), as they are for autograd."""
+
     def check(*args: Any, **kwargs: Any) -> None:
         argnums = (argnum,) if isinstance(argnum, int) else tuple(argnum)
-        _tg_check_grads(
-            _contracted(fun, args, kwargs),
-            args,
-            order=order,
-            argnums=argnums,
-            modes=tuple(modes),
-        )
+        scalar = _contracted(fun, args, kwargs)
+
+        def of_checked(*checked: Any) -> Any:
+            full = list(args)
+            for i, value in zip(argnums, checked, strict=True):
+                full[i] = value
+            return scalar(*full)
+
+        checked = tuple(args[i] for i in argnums)
+        _tg_check_grads(of_checked, checked, order=order, modes=tuple(modes))
 
     return check
 
