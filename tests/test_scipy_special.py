@@ -145,6 +145,25 @@ def test_unsupported_scipy_functions_are_named_as_scipy(call, name):
     assert __file__ in str(info.value)  # the user's line
 
 
+@pytest.mark.parametrize(
+    "name, call",
+    [
+        ("logsumexp", lambda f, x: f(x)),  # SciPy's code reaches np.result_type
+        ("polygamma", lambda f, x: f(1, x)),  # converts x to an array
+        ("multigammaln", lambda f, x: f(x + 2.0, 2)),  # tests x in an if
+    ],
+)
+def test_references_taken_before_tracing_say_how_to_reach_ours(name, call):
+    """`from scipy.special import f` holds SciPy's own code: whichever way it fails on a
+    traced value, the error names f and says to look it up while tracing."""
+    held = getattr(sp, name)  # taken here, outside tracing: SciPy's function
+    with pytest.raises(tg.TracegradError) as info:
+        tg.grad(lambda x: np.sum(call(held, x)))(P)
+    message = str(info.value)
+    assert message.startswith(f"scipy.special.{name} "), message
+    assert f"write scipy.special.{name}(...)" in message and __file__ in message
+
+
 def test_polygamma_order_must_be_static_and_whole():
     with pytest.raises(tg.UnsupportedNumpyFunction, match="known while tracing"):
         tg.grad(lambda x: np.sum(sp.polygamma(x, x)))(P)

@@ -327,6 +327,20 @@ def ufunc_name(ufunc: np.ufunc) -> str:
     return library_function() or ufunc.__name__
 
 
+def held_reference_hint(library: str) -> str | None:
+    """For SciPy's own code of a function tracegrad supports (a reference taken before
+    tracing, ``from scipy.special import logsumexp``), how to reach tracegrad's version."""
+    name = library.removeprefix("scipy.special.")
+    if library == name or name not in FUNCTIONS:
+        return None
+    return (
+        f"tracegrad supports scipy.special.{name} when it is looked up while tracing: write "
+        f"scipy.special.{name}(...) (or sp.{name} after import scipy.special as sp) in the "
+        f"function. A reference taken before tracing (from scipy.special import {name}) runs "
+        "SciPy's own code, which cannot take traced values."
+    )
+
+
 def ufunc_rule(ufunc: np.ufunc) -> Callable[..., Any] | None:
     """Our rule for a ``scipy.special`` ufunc, or None."""
     return UFUNCS.get(ufunc.__name__) if is_scipy_ufunc(ufunc) else None

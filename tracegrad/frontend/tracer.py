@@ -17,11 +17,21 @@ from ..core.tracing import Trace, Tracer
 from ..errors import (
     DTypeError,
     ShapeError,
+    TracerBoolError,
     TracerConversionError,
     UnsupportedNumpyFunction,
     library_function,
 )
-from . import dispatch, elementwise, indexing, products, promotion, reductions, shapes
+from . import (
+    dispatch,
+    elementwise,
+    indexing,
+    products,
+    promotion,
+    reductions,
+    scipy_special,
+    shapes,
+)
 
 
 def _forward(fn: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
@@ -120,9 +130,9 @@ class NumpyTracer(Tracer):
         )
         library = library_function()
         if library is not None:
-            message = (
-                f"{library} converted a traced array {self.aval} to a NumPy array: tracegrad "
-                "has no rule for it. Express it with supported functions "
+            message = f"{library} converted a traced array {self.aval} to a NumPy array: " + (
+                scipy_special.held_reference_hint(library)
+                or "tracegrad has no rule for it. Express it with supported functions "
                 "(docs/numpy-support.md lists them), or compute it outside the differentiated "
                 "function and pass the result in as an argument."
             )
@@ -234,6 +244,13 @@ class NumpyTracer(Tracer):
 
     def dot(self, other):
         return products.dot(self, other)
+
+    def __bool__(self) -> bool:
+        library = library_function()
+        held = scipy_special.held_reference_hint(library) if library else None
+        if held:  # SciPy's own code of a function tracegrad has its own version of
+            raise TracerBoolError(f"{library} used a traced value {self.aval} as a bool: {held}")
+        return super().__bool__()
 
     def astype(self, dtype, copy=True):
         return elementwise.astype(self, dtype)
