@@ -364,8 +364,12 @@ def log_ndtr(x: float) -> float:
         series += term
         if abs(term) < 1e-17 * series:
             break
-    # (0.5 x) x: x^2 alone would overflow for |x| above 1.3e154, where the result does not.
-    return -(0.5 * x) * x - math.log(-x) - _LOG_SQRT_2PI + math.log(series)
+    # x^2 / 2 from x's mantissa and exponent: x * x alone overflows above |x| = 1.3e154,
+    # where the result does not, and the generated code's fastmath flags, which this
+    # function inherits when a program calls it, may reorder (0.5 * x) * x into it.
+    mantissa, exponent = math.frexp(x)
+    half_square = math.ldexp(mantissa * mantissa, 2 * exponent - 1)
+    return -half_square - math.log(-x) - _LOG_SQRT_2PI + math.log(series)
 
 
 @njit(error_model="numpy", cache=config.read().disk_cache)
