@@ -191,6 +191,10 @@ CASES = {
     "log_ndtr": lambda x, y, r, s, idx: [S.log_ndtr(y), S.log_ndtr(P.mul(y, _c(-4.0, y)))],
     "ndtri": lambda x, y, r, s, idx: [S.ndtri(P.logistic(y))],
     "erfinv": lambda x, y, r, s, idx: [S.erfinv(P.tanh(y))],
+    "bessel_i": lambda x, y, r, s, idx: [
+        S.bessel_i(y, n=0, scaled=False),
+        S.bessel_i(P.mul(y, _c(20.0, y)), n=1, scaled=True),
+    ],
 }
 
 

@@ -700,6 +700,7 @@ SPECS: dict[Any, list[Spec]] = {
     ],  # fmt: skip
     np.nan_to_num: [spec("nan_to_num", lambda x: np.nan_to_num(x) * x, [(4,), ()], _real)],
     np.sinc: [spec("sinc", np.sinc, [(), (4,)], _away)],
+    np.i0: [spec("i0", np.i0, [(), (4,), (2, 3)], _real)],
     np.fix: [spec("fix", lambda x: np.fix(x) * x, [(5,)], _frac)],
     np.lib.stride_tricks.sliding_window_view: [
         spec("1-d", lambda x: np.lib.stride_tricks.sliding_window_view(x, 3), [(5,)], _real),

@@ -531,6 +531,10 @@ TABLE: dict[str, list[Case]] = {
     "log_ndtr": [Case("sp.log_ndtr", lambda x: sp.log_ndtr(x), unary(-8.0, 4.0))],
     "ndtri": [Case("sp.ndtri", lambda p: sp.ndtri(p), unary(0.02, 0.98))],
     "erfinv": [Case("sp.erfinv", lambda y: sp.erfinv(y), unary(-0.95, 0.95))],
+    "bessel_i": [
+        Case("sp.i0", lambda x: sp.i0(x), unary(-4.0, 4.0)),
+        Case("sp.i1e", lambda x: sp.i1e(x), unary(0.1, 40.0)),  # the asymptotic series too
+    ],
     # -- control flow (tracegrad.lax; more in tests/test_control_flow.py) ----------------------
     "scan": [
         Case(

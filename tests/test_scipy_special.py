@@ -45,6 +45,10 @@ CASES = {
     "ndtri": (lambda p: sp.ndtri(p), P),
     "erfinv": (lambda x: sp.erfinv(x / 2.5), X),
     "erfcinv": (lambda p: sp.erfcinv(p), P),
+    "i0": (lambda x: sp.i0(x), X),
+    "i0e": (lambda x: sp.i0e(x * 20.0), X),
+    "i1": (lambda x: sp.i1(x), X),
+    "i1e": (lambda x: sp.i1e(x * 20.0), X),
     "betaln": (lambda p: sp.betaln(p, 2.0 * p + 0.5), P),
     "beta": (lambda x: sp.beta(x, 2.0 * x[::-1] + 0.3), X),  # negative non-integers too
     "gammasgn": (lambda x: sp.gammasgn(x), X),
@@ -247,21 +251,25 @@ _P = np.concatenate([_P, _RNG.uniform(0, 1, 300), [0.0, 0.5, 1.0, -0.1, 1.1, np.
 
 def _normal_functions(x, p):
     y = np.concatenate([p, -p])  # erfinv's argument: tiny to +-1
-    return [sp.log_ndtr(x), sp.ndtri(p), sp.erfinv(y), sp.erfcinv(2 * p)]
+    bessel = [sp.i0(x), sp.i0e(x), sp.i1(x), sp.i1e(x)]
+    return [sp.log_ndtr(x), sp.ndtri(p), sp.erfinv(y), sp.erfcinv(2 * p), *bessel]
 
 
-def test_compiled_normal_distribution_functions_match_scipy(monkeypatch):
+def test_compiled_normal_distribution_and_bessel_functions_match_scipy(monkeypatch):
     """One compiled program: log_ndtr (asymptotic series far in the lower tail), ndtri and
-    erfinv (refined inverses) to 1e-13 of SciPy, relative, including the smallest
-    probabilities, those next to 1, tiny erfinv arguments, and SciPy's inf and nan."""
+    erfinv (refined inverses) and the Bessel functions I_0, I_1 (series, then Hankel's
+    asymptotic series) to 1e-13 of SciPy, relative, including the smallest probabilities,
+    those next to 1, tiny arguments, overflow, and SciPy's inf and nan."""
     x = np.concatenate([_POSITIVE, -_POSITIVE, _SPECIAL])
     monkeypatch.setenv("TRACEGRAD_BACKEND", "numba")
     source = tg.show_source(_normal_functions)(x, _P)
     assert "_log_ndtr(" in source and "_ndtri(" in source and "_erfinv(" in source
+    assert "_bessel_i(1, True, " in source
     got = tg.jit(_normal_functions, compile="sync")(x, _P)
     with np.errstate(all="ignore"):
         want = _normal_functions(x, _P)
-    for name, g, w in zip(["log_ndtr", "ndtri", "erfinv", "erfcinv"], got, want, strict=True):
+    names = ["log_ndtr", "ndtri", "erfinv", "erfcinv", "i0", "i0e", "i1", "i1e"]
+    for name, g, w in zip(names, got, want, strict=True):
         finite = np.isfinite(w)
         np.testing.assert_array_equal(g[~finite], w[~finite], err_msg=name)
         # Subnormal results (log_ndtr of x > 37) may differ in their few bits.

@@ -428,3 +428,60 @@ def erfinv(y: float) -> float:
         if abs(step) <= 1e-16 * abs(x):
             break
     return x
+
+
+# Modified Bessel functions of the first kind I_n of integer order, plain and scaled by
+# exp(-|x|) (core/special.py).  Positive-term power series up to |x| = max(30, n^2), Hankel's
+# asymptotic series beyond (its terms fall to 1e-17 before they start to grow there).
+@njit(error_model="numpy", cache=config.read().disk_cache)
+def _bessel_i_series(n: int, x: float) -> float:
+    """I_n(x) for x >= 0: sum_k (x/2)^(2k+n) / (k! (k+n)!), every term positive."""
+    half = 0.5 * x
+    term = 1.0
+    for k in range(1, n + 1):
+        term *= half / k
+    total = term
+    quarter_square = half * half
+    k = 0
+    while term > 1e-17 * total:
+        k += 1
+        term *= quarter_square / (k * (k + n))
+        total += term
+    return total
+
+
+@njit(error_model="numpy", cache=config.read().disk_cache)
+def _bessel_i_asymptotic_scaled(n: int, x: float) -> float:
+    """exp(-x) I_n(x) for large x: sum_k (-1)^k prod_j (4n^2 - (2j-1)^2) / (k! (8x)^k),
+    over sqrt(2 pi x)."""
+    mu = 4.0 * n * n
+    term = 1.0
+    total = 1.0
+    for k in range(1, 60):
+        step = -(mu - (2 * k - 1) ** 2) / (k * 8.0 * x)
+        if abs(step) >= 1.0:
+            break
+        term *= step
+        total += term
+        if abs(term) <= 1e-17 * abs(total):
+            break
+    return total / math.sqrt(2.0 * math.pi * x)
+
+
+@njit(error_model="numpy", cache=config.read().disk_cache)
+def bessel_i(n: int, scaled: bool, x: float) -> float:
+    """I_n(x), or exp(-|x|) I_n(x) when ``scaled``; odd orders are odd in x."""
+    x = float(x)
+    if x != x:
+        return x
+    size = abs(x)
+    if size > max(30.0, float(n * n)):
+        value = _bessel_i_asymptotic_scaled(n, size)
+        if not scaled:  # exp(x) overflows a little before I_n(x) does: in two halves
+            half_growth = math.exp(0.5 * size) if size < 1500.0 else math.inf
+            value = value * half_growth * half_growth
+    else:
+        value = _bessel_i_series(n, size)
+        if scaled:
+            value *= math.exp(-size)
+    return -value if x < 0.0 and n % 2 else value

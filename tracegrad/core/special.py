@@ -1,5 +1,6 @@
 """Special-function primitives: log-gamma, gamma, the polygamma functions, erf and erfc,
-erf's inverse, and the normal distribution's log-CDF and quantile.
+erf's inverse, the normal distribution's log-CDF and quantile, and the modified Bessel
+functions of the first kind.
 
 Declared like the elementwise primitives of ``primitives.py`` (shape rule, implementation,
 VJP rule and code generation side by side), in their own module because they share one
@@ -10,7 +11,7 @@ The derivative of each is another special function: d lgamma = digamma = polygam
 d polygamma(n) = polygamma(n + 1), so derivatives of every order stay in this family.
 The inverses and log_ndtr have derivatives in closed form of their outputs.  Compiled code
 calls libm (``math.lgamma``, ``math.gamma``, ``math.erf``, ``math.erfc``) and the kernels
-of ``backend.numba_support`` (``polygamma``, ``log_ndtr``, ``ndtri``, ``erfinv``).
+of ``backend.numba_support`` (``polygamma``, ``log_ndtr``, ``ndtri``, ``erfinv``, ``bessel_i``).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import numpy as np
 
 from ..errors import DTypeError
 from .ir import Aval
-from .primitives import Kind, Primitive, add, const, exp, mul, neg, sub, unary
+from .primitives import Kind, Primitive, add, const, exp, mul, neg, sign, sub, unary
 
 
 def _scipy_special() -> Any:
@@ -134,4 +135,45 @@ erfinv = unary(
     impl=_same_dtype("erfinv"),
     vjp=lambda ct, out, x: (mul(ct, mul(const(math.sqrt(math.pi) / 2, out), exp(mul(out, out)))),),
     scalar="_erfinv({0})",
+)
+
+
+def _bessel_i_rule(x: Aval, *, n: int, scaled: bool) -> Aval:
+    if x.dtype.kind != "f":
+        raise DTypeError(f"bessel_i needs a float operand, got {x.dtype}")
+    if not isinstance(n, int) or n < 0:
+        raise DTypeError(f"bessel_i's order must be a non-negative Python int, got {n!r}")
+    return x
+
+
+def _bessel_i_impl(x: np.ndarray, *, n: int, scaled: bool) -> np.ndarray:
+    x = np.asarray(x)
+    special = _scipy_special()
+    with np.errstate(all="ignore"):
+        if n <= 1:  # SciPy's own i0, i0e, i1, i1e
+            value = getattr(special, f"i{n}" + ("e" if scaled else ""))(x)
+        else:
+            value = (special.ive if scaled else special.iv)(n, x)
+    return np.asarray(value, dtype=x.dtype)
+
+
+def _bessel_i_vjp(ct: Any, out: Any, x: Any, *, n: int, scaled: bool) -> tuple:
+    """I_n' = (I_(n-1) + I_(n+1)) / 2 with I_-1 = I_1; scaling by exp(-|x|) subtracts
+    sign(x) times the output (0 at the kink of x = 0)."""
+    below, above = bessel_i(x, n=abs(n - 1), scaled=scaled), bessel_i(x, n=n + 1, scaled=scaled)
+    slope = mul(const(0.5, x), add(below, above))
+    if scaled:
+        slope = sub(slope, mul(sign(x), out))
+    return (mul(ct, slope),)
+
+
+# I_n, the modified Bessel function of the first kind of integer order n (static), or
+# exp(-|x|) I_n with ``scaled``: scipy.special.i0, i0e, i1, i1e and np.i0.
+bessel_i = Primitive(
+    name="bessel_i",
+    kind=Kind.UNARY,
+    shape_rule=_bessel_i_rule,
+    impl=_bessel_i_impl,
+    vjp=_bessel_i_vjp,
+    scalar="_bessel_i({n}, {scaled}, {0})",
 )

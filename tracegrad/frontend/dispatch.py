@@ -41,6 +41,7 @@ TOPICS = (
     linalg,
     sorting,
     statistics,
+    scipy_special,  # np.i0, which it shares with scipy.special
 )
 
 

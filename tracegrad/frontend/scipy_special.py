@@ -184,6 +184,19 @@ erf = _float_unary(S.erf, "erf")
 erfc = _float_unary(S.erfc, "erfc")
 
 
+def _bessel(n: int, scaled: bool, name: str) -> Callable[[Any], Any]:
+    def fn(x: Any) -> Any:
+        (x,) = promote(x, float_only=True)
+        return S.bessel_i(x, n=n, scaled=scaled)
+
+    fn.__name__ = name
+    fn.__doc__ = f"scipy.special.{name} on traced values (primitive bessel_i)."
+    return fn
+
+
+i0, i0e, i1, i1e = (_bessel(n, e, f"i{n}" + "e" * e) for n in (0, 1) for e in (False, True))
+
+
 def digamma(x: Any) -> Any:
     (x,) = promote(x, float_only=True)
     return S.polygamma(x, n=0)
@@ -287,6 +300,10 @@ UFUNCS: dict[str, Callable[..., Any]] = {
     "erfinv": erfinv,
     "erfcinv": erfcinv,
     "betaln": betaln,
+    "i0": i0,
+    "i0e": i0e,
+    "i1": i1,
+    "i1e": i1e,
     "beta": beta,
     "gammasgn": gammasgn,
     "rgamma": rgamma,
@@ -303,6 +320,8 @@ UFUNCS: dict[str, Callable[..., Any]] = {
     "exp10": lambda x: np.power(10.0, x),
     "cbrt": lambda x: np.cbrt(x),
 }
+# NumPy's own function of the same name (dispatch's topic tables).
+IMPLEMENTS: dict[Callable[..., Any], Callable[..., Any]] = {np.i0: i0}
 FUNCTIONS: dict[str, Callable[..., Any]] = {
     "logsumexp": logsumexp,
     "softmax": softmax,
