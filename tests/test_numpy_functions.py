@@ -11,6 +11,7 @@ module is deterministic and cheap: it runs on the reference interpreter.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -156,6 +157,17 @@ class Spec:
     order: int = 2  # derivative order checked in float64 (float32: order 1)
     grad: bool = True  # False: only values are compared (integer or boolean results)
     dtypes: tuple[np.dtype, ...] = (F64, F32)
+
+
+def _quiet(fn, warning):
+    """``fn`` with ``warning`` silenced (NumPy deprecations of cases tracegrad still supports)."""
+
+    def quiet(*args):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", warning)
+            return fn(*args)
+
+    return quiet
 
 
 def spec(label, fn, shapes, *domains, **kw) -> Spec:
@@ -325,6 +337,7 @@ SPECS: dict[Any, list[Spec]] = {
     np.std: [
         *reduction(np.std)[:3],
         spec("ddof=1", lambda x: np.std(x, axis=0, ddof=1), [(3, 2)], _real),
+        spec("one element", lambda x: np.std(x, axis=0) + np.std(x[0, 0]), [(1, 3)], _real),
     ],  # fmt: skip
     np.average: [
         spec("no weights", lambda x: np.average(x, axis=0), [(3, 2)], _real),
@@ -522,7 +535,15 @@ SPECS: dict[Any, list[Spec]] = {
     ],
     # -- products ------------------------------------------------------------------------
     np.dot: [spec("dot", np.dot, [((2, 3), (3, 2)), ((3,), (3,)), ((), (2,))], _real, _real)],
-    np.inner: [spec("inner", np.inner, [((3,), (3,)), ((2, 3), (4, 3))], _real, _real)],
+    np.inner: [
+        spec(
+            "inner",
+            np.inner,
+            [((3,), (3,)), ((2, 3), (4, 3)), ((), (2, 3)), ((3,), ())],
+            _real,
+            _real,
+        )
+    ],  # fmt: skip
     np.outer: [spec("outer", np.outer, [((3,), (2,)), ((2, 2), (3,))], _real, _real)],
     np.vdot: [spec("vdot", np.vdot, [((2, 3), (2, 3))], _real, _real)],
     np.tensordot: [
@@ -536,6 +557,14 @@ SPECS: dict[Any, list[Spec]] = {
         ),  # fmt: skip
     ],
     np.einsum: [
+        spec(
+            "sublists",
+            lambda x, y: np.einsum(x, [Ellipsis, 0, 1], y, [Ellipsis, 1, 2], [Ellipsis, 2, 0]),
+            [((2, 2, 3), (3, 4)), ((2, 3), (3, 2))],
+            _real,
+            _real,
+        ),  # fmt: skip
+        spec("implicit sublists", lambda x: np.einsum(x, [1, 0]), [(2, 3)], _real),
         spec(
             "...ij,...jk->...ik (broadcast)",
             lambda x, y: np.einsum("...ij,...jk->...ik", x, y),
@@ -575,16 +604,52 @@ SPECS: dict[Any, list[Spec]] = {
         spec("trace", np.trace, [(3, 3), (2, 3)], _real),
         spec("offset axes", lambda x: np.trace(x, -1, 2, 0), [(3, 2, 4)], _real),
     ],
-    np.kron: [spec("kron", np.kron, [((2, 2), (2, 3))], _real, _real)],
-    np.cross: [spec("cross", np.cross, [((3,), (3,)), ((2, 3), (3,))], _real, _real)],
+    np.kron: [
+        spec(
+            "kron", np.kron, [((2, 2), (2, 3)), ((3,), (2,)), ((2, 1, 3), (2, 2, 1))], _real, _real
+        ),
+        spec("ranks", np.kron, [((3,), (2, 2)), ((2, 3, 1), (2, 2)), ((), (2, 3))], _real, _real),
+    ],  # fmt: skip
+    np.cross: [
+        spec(
+            "cross",
+            np.cross,
+            [((3,), (3,)), ((2, 3), (3,))],
+            _real,
+            _real,
+        ),
+        spec(
+            "2-vectors",  # deprecated in NumPy 2.0, still supported
+            _quiet(np.cross, DeprecationWarning),
+            [((2,), (3,)), ((4, 2), (1, 2))],
+            _real,
+            _real,
+        ),
+        spec(
+            "axes",
+            lambda a, b: np.cross(a, b, axisa=0, axisb=1, axisc=0),
+            [((3, 2), (2, 3))],
+            _real,
+            _real,
+        ),
+        spec("axis", lambda a, b: np.cross(a, b, axis=0), [((3, 4), (3, 1))], _real, _real),
+    ],  # fmt: skip
     np.convolve: [
         spec("full", np.convolve, [((5,), (3,)), ((2,), (4,))], _real, _real),
         spec("same", lambda a, v: np.convolve(a, v, "same"), [((5,), (3,))], _real, _real),
         spec("valid", lambda a, v: np.convolve(a, v, "valid"), [((5,), (2,))], _real, _real),
     ],
     # -- shapes and structure --------------------------------------------------------------
-    np.reshape: [spec("reshape", lambda x: np.reshape(x, (3, -1)), [(6,), (2, 3), (3, 0)], _real)],
-    np.ravel: [spec("ravel", np.ravel, [(), (2, 3)], _real)],
+    np.reshape: [
+        spec("reshape", lambda x: np.reshape(x, (3, -1)), [(6,), (2, 3), (3, 0)], _real),
+        spec("order=F", lambda x: np.reshape(x, (3, -1), order="F"), [(6,), (2, 3, 2)], _real),
+        spec("method F", lambda x: x.reshape((4, 3), order="F"), [(2, 6), (12,)], _real),
+    ],
+    np.ravel: [
+        spec("ravel", np.ravel, [(), (2, 3)], _real),
+        spec("order=F", lambda x: np.ravel(x, order="F"), [(2, 3), (2, 3, 2)], _real),
+        spec("flatten F", lambda x: x.flatten("F") * x.ravel(order="F"), [(3, 2)], _real),
+    ],
     np.transpose: [
         spec("transpose", np.transpose, [(2, 3), (2, 3, 4), ()], _real),
         spec("axes", lambda x: np.transpose(x, (1, 2, 0)), [(2, 3, 4)], _real),
@@ -594,6 +659,15 @@ SPECS: dict[Any, list[Spec]] = {
         spec("moveaxis", lambda x: np.moveaxis(x, 0, -1), [(2, 3, 4)], _real),
         spec("several", lambda x: np.moveaxis(x, [0, 1], [-1, 0]), [(2, 3, 4)], _real),
     ],
+    np.rollaxis: [
+        spec("rollaxis", lambda x: np.rollaxis(x, 2), [(2, 3, 4)], _real),
+        spec(
+            "start",
+            lambda x: np.rollaxis(x, -3, -1) + np.rollaxis(x, 1, 3)[..., :1],
+            [(2, 1, 2)],
+            _real,
+        ),
+    ],  # fmt: skip
     np.expand_dims: [spec("expand_dims", lambda x: np.expand_dims(x, (0, -1)), [(), (3,)], _real)],
     np.squeeze: [
         spec("squeeze", np.squeeze, [(1, 3, 1), (1,)], _real),
@@ -651,7 +725,7 @@ SPECS: dict[Any, list[Spec]] = {
         spec(
             "column_stack",
             lambda x, y: np.column_stack([x, y]),
-            [((3,), (3,)), ((3, 2), (3,))],
+            [((3,), (3,)), ((3, 2), (3,)), ((), ())],
             _real,
             _real,
         )
@@ -680,7 +754,28 @@ SPECS: dict[Any, list[Spec]] = {
         spec("axis", lambda x: np.roll(x, -1, axis=1), [(2, 3)], _real),
     ],
     np.pad: [
-        spec("pad", lambda x: np.pad(x, ((1, 0), (2, 1)), constant_values=0.5), [(2, 3)], _real)
+        spec("pad", lambda x: np.pad(x, ((1, 0), (2, 1)), constant_values=0.5), [(2, 3)], _real),
+        spec("edge", lambda x: np.pad(x, ((2, 0), (1, 3)), mode="edge"), [(2, 3), (1, 1)], _real),
+        spec("reflect", lambda x: np.pad(x, ((1, 2), (2, 1)), mode="reflect"), [(3, 3)], _real),
+        spec("reflect wide", lambda x: np.pad(x, (5, 7), mode="reflect"), [(3,), (1,)], _real),
+        spec("symmetric", lambda x: np.pad(x, ((0, 2), (3, 1)), mode="symmetric"), [(2, 3)], _real),
+        spec("symmetric wide", lambda x: np.pad(x, 4, mode="symmetric"), [(3,)], _real),
+        spec("wrap", lambda x: np.pad(x, ((1, 1), (4, 2)), mode="wrap"), [(2, 3)], _real),
+        spec("wrap wide", lambda x: np.pad(x, (7, 5), mode="wrap"), [(3,)], _real),
+        spec("odd", lambda x: np.pad(x, (4, 6), mode="reflect", reflect_type="odd"), [(3,)], _real),
+        spec(
+            "linear_ramp",
+            lambda x: np.pad(x, ((1, 2), (3, 0)), mode="linear_ramp", end_values=1),
+            [(2, 3)],
+            _real,
+        ),
+        spec(
+            "mean",
+            lambda x: np.pad(x, ((1, 2), (3, 1)), mode="mean", stat_length=2),
+            [(2, 3)],
+            _real,
+        ),
+        spec("maximum", lambda x: np.pad(x, 2, mode="maximum"), [(3,)], _distinct, order=1),
     ],  # fmt: skip
     np.tril: [
         spec("tril", np.tril, [(3, 3), (2, 4)], _real),
@@ -718,6 +813,7 @@ SPECS: dict[Any, list[Spec]] = {
     ],  # fmt: skip
     np.nan_to_num: [spec("nan_to_num", lambda x: np.nan_to_num(x) * x, [(4,), ()], _real)],
     np.sinc: [spec("sinc", np.sinc, [(), (4,)], _away)],
+    np.i0: [spec("i0", np.i0, [(), (4,), (2, 3)], _real)],
     np.fix: [spec("fix", lambda x: np.fix(x) * x, [(5,)], _frac)],
     np.lib.stride_tricks.sliding_window_view: [
         spec("1-d", lambda x: np.lib.stride_tricks.sliding_window_view(x, 3), [(5,)], _real),

@@ -42,6 +42,22 @@ def user_location() -> str:
     return "<unknown location>"
 
 
+def library_function() -> str | None:
+    """The function of an installed library (``scipy.special.factorial``) that the user's code
+    called and that led to this call, by its module's public path; None when the user's code
+    reached tracegrad directly or through NumPy."""
+    frame, inner = sys._getframe(1), None
+    while frame is not None and not _is_users(frame.f_code.co_filename):
+        frame, inner = frame.f_back, frame
+    if frame is None or inner is None:
+        return None
+    module = inner.f_globals.get("__name__", "")
+    if module.split(".")[0] in ("tracegrad", "numpy", ""):
+        return None
+    public = [part for part in module.split(".") if not part.startswith("_")]
+    return ".".join([*public, inner.f_code.co_name])
+
+
 def user_stacklevel() -> int:
     """The ``stacklevel`` that makes ``warnings.warn``, called by the caller of this function,
     point at the user's code."""

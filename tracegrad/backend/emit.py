@@ -31,6 +31,9 @@ from .writer import Names, Writer
 # call site adds 6-15 ms of compile time. TRACEGRAD_VECTOR_MATH=0 turns them off.
 VECTOR_MATH_MIN_SIZE = 64
 _VECTOR_KERNEL = re.compile(r"_vm_(\w+?)\(")
+# A scalar template may call an njit function of tracegrad.backend.numba_support by its name
+# with a leading underscore (``_polygamma({n}, {0})``): the file then imports it.
+_SUPPORT_CALL = re.compile(r"(?<![\w.])_([a-z]\w*)\(")
 # A call (BLAS, a shared loop helper) or a view costs Numba little next to a loop nest: the
 # 20-layer MLP compiled in 3.3-3.6 s as one function, in 4.2 s cut into five at weight 1.
 STATEMENT_WEIGHT = 0.1
@@ -301,7 +304,9 @@ def _scalar_expr(ctx: _Context, block: Block, m: Member, reads: list[str]) -> st
         expr = prim.vector.format(*reads, f="f32" if dtype == np.float32 else "f64")
         ctx.vector_kernels.update(_VECTOR_KERNEL.findall(expr))
         return expr
-    return prim.scalar.format(*reads, **eqn.params)
+    expr = prim.scalar.format(*reads, **eqn.params)
+    ctx.support.update(_SUPPORT_CALL.findall(prim.scalar))
+    return expr
 
 
 def _accumulator_dtype(m: Member) -> np.dtype:

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..core.tracing import Tracer
-from ..errors import UnsupportedNumpyFunction
+from ..errors import UnsupportedNumpyFunction, library_function
 from . import (
     elementwise,
     indexing,
@@ -41,6 +41,7 @@ TOPICS = (
     linalg,
     sorting,
     statistics,
+    scipy_special,  # np.i0, which it shares with scipy.special
 )
 
 
@@ -65,6 +66,16 @@ FUNCTIONS: dict[Callable[..., Any], Callable[..., Any]] = {
 
 
 def _no_rule(name: str) -> UnsupportedNumpyFunction:
+    """The error for ``name``; when a library function the user called reached it, that
+    function is named first (what the user wrote), with how to reach tracegrad's version."""
+    library = library_function()
+    if library is not None and library != name:
+        held = scipy_special.held_reference_hint(library)
+        return UnsupportedNumpyFunction(
+            f"{library} called {name}, which has no tracegrad rule. "
+            + (held or "Compute it outside the differentiated function and pass the result "
+               "in as an argument (docs/numpy-support.md lists what traces).")
+        )  # fmt: skip
     return UnsupportedNumpyFunction(
         f"{name} has no tracegrad rule. Express it with supported functions "
         "(docs/numpy-support.md lists them), or compute it outside the differentiated function "
@@ -82,8 +93,7 @@ def apply_ufunc(ufunc: np.ufunc, method: str, inputs: Sequence[Any], kwargs: dic
         )
     handler = UFUNCS.get(ufunc) or scipy_special.ufunc_rule(ufunc)
     if handler is None:
-        module = "scipy.special" if scipy_special.is_scipy_ufunc(ufunc) else "np"
-        raise _no_rule(f"{module}.{ufunc.__name__}")
+        raise _no_rule(scipy_special.ufunc_name(ufunc))
     out = kwargs.pop("out", None)
     no_out(ufunc.__name__, out)
     dtype = kwargs.pop("dtype", None)

@@ -12,6 +12,7 @@ from collections.abc import Callable
 import numpy as np
 from numpy.testing.overrides import get_overridable_numpy_array_functions
 
+from . import scipy_special
 from .dispatch import FUNCTIONS, UFUNCS
 
 
@@ -62,6 +63,18 @@ def render() -> str:
         lines += ["|---|---|"]
         lines += [f"| `{name}` | {'yes' if ok else 'no'} |" for name, ok in table]
         lines.append("")
+    # scipy.special.digamma is the ufunc psi under a second name.
+    names = sorted({*scipy_special.UFUNCS, *scipy_special.FUNCTIONS, "digamma"})
+    lines += [
+        f"## scipy.special: {len(names)} functions supported",
+        "",
+        "Once the user's code has imported SciPy, these trace with SciPy's values and dtypes;",
+        "any other `scipy.special` function on a traced value raises an error that names it",
+        "(`scipy.special.dawsn`). `polygamma(n, x)` needs an order `n` known while tracing.",
+        "",
+        ", ".join(f"`scipy.special.{name}`" for name in names),
+        "",
+    ]
     return "\n".join(lines)
 
 
