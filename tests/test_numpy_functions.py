@@ -842,6 +842,312 @@ SPECS: dict[Any, list[Spec]] = {
     ],
 }
 
+# -- breadth (issue 15): floating-point anatomy, conversions, editing, polynomials, bins ------
+
+
+def _nonneg(n):
+    def draw(rng, shape):
+        return rng.integers(0, n, shape)
+
+    return draw
+
+
+def _exponent(rng, shape):
+    return rng.integers(-4, 5, shape)
+
+
+def _written(write):
+    """``write`` applied in place to a copy of the first argument; returns the copy."""
+
+    def fn(x, *rest):
+        y = x * 1.0
+        write(y, *rest)
+        return y
+
+    fn.__name__ = getattr(write, "__name__", "write")
+    return fn
+
+
+_MASK = np.array([[True, False, True], [False, False, True]])
+_BINS = np.array([-1.5, -0.5, 0.25, 1.0])
+
+SPECS.update({
+    np.frexp: [
+        unary(lambda x: np.frexp(x)[0], _away),
+        unary(np.frexp, _with_infs, grad=False),
+        unary(lambda x: np.frexp(x * 1e30)[1], _real, grad=False),
+    ],
+    np.ldexp: [
+        binary(np.ldexp, _real, _exponent),
+        # 2**1030 itself overflows (so does the derivative, 2**1030): values only.
+        spec("power past the range", lambda x: np.ldexp(x * 1e-300, 1030), [(3,)], _away,
+             dtypes=(F64,), grad=False),  # fmt: skip
+    ],
+    np.modf: [
+        unary(lambda x: np.modf(x)[0] * np.modf(x)[1], _frac),
+        unary(np.modf, _with_infs, grad=False),
+    ],
+    np.divmod: [
+        binary(lambda x, y: np.divmod(x, y)[1], _frac, _divisor),
+        binary(np.divmod, _index(5), _divisor_int, grad=False),
+    ],
+    np.signbit: [
+        unary(np.signbit, _with_infs, grad=False),
+        unary(lambda x: np.signbit(x * 0.0), _real, grad=False),
+    ],
+    np.spacing: [unary(np.spacing, _with_infs, grad=False), unary(np.spacing, _real, grad=False)],
+    np.nextafter: [
+        binary(np.nextafter, _real, _real),
+        binary(np.nextafter, _with_infs, _with_infs, grad=False),
+        binary(lambda x, y: np.nextafter(x * 0.0, y), _real, _real, grad=False),
+    ],
+    # -- conversions and dtype queries
+    np.ascontiguousarray: [
+        spec("ascontiguousarray", lambda x: np.ascontiguousarray(x) * x, [(), (2, 3)], _real),
+        spec("like", lambda x: np.ascontiguousarray(2.0, dtype=x.dtype, like=x) * x, [(3,)], _real),
+    ],
+    np.asfortranarray: [
+        spec("dtype", lambda x: np.asfortranarray(x, dtype=np.float64) * x, [(2, 3)], _real),
+        spec("like", lambda x: np.asfortranarray([1.0, 2.0], like=x) * x, [(2,)], _real),
+    ],
+    np.asanyarray: [
+        spec("asanyarray", lambda x: np.asanyarray(x) ** 2, [(3,)], _real),
+        spec("like", lambda x: np.asanyarray([2.0, 3.0], like=x) * x, [(2,)], _real),
+    ],
+    np.require: [
+        spec("require", lambda x: np.require(x, requirements="C") * x, [(3,)], _real),
+        spec("like", lambda x: np.require([1.0, 2.0], like=x) * x, [(2,)], _real),
+    ],
+    np.astype: [
+        spec("astype", lambda x: np.astype(x, np.float64) * x, [(3,)], _real),
+        spec("to int", lambda x: np.astype(x * 3, np.int32), [(4,)], _frac, grad=False),
+    ],
+    np.result_type: [spec("result_type", lambda x: x * (np.result_type(x, 1.0) == x.dtype),
+                          [(3,)], _real)],  # fmt: skip
+    np.can_cast: [spec("can_cast", lambda x: x * np.can_cast(x, np.float64), [(3,)], _real)],
+    np.min_scalar_type: [
+        spec("min_scalar_type", lambda x: x * (np.min_scalar_type(x) == x.dtype), [(3,)], _real)
+    ],
+    np.common_type: [
+        spec("common_type", lambda x: x * (np.dtype(np.common_type(x)) == x.dtype), [(3,)], _real)
+    ],
+    np.iscomplexobj: [spec("iscomplexobj", lambda x: x * (1 + np.iscomplexobj(x)), [(3,)], _real)],
+    np.isrealobj: [spec("isrealobj", lambda x: x * np.isrealobj(x), [(3,)], _real)],
+    np.may_share_memory: [spec("may_share", lambda x: x * (1 + np.may_share_memory(x, x + 1)),
+                               [(3,)], _real)],  # fmt: skip
+    np.shares_memory: [spec("shares", lambda x: x * (1 + np.shares_memory(x, x * 2)), [(3,)],
+                            _real)],  # fmt: skip
+    np.broadcast_arrays: [
+        spec("broadcast_arrays", lambda x, y: np.broadcast_arrays(x, y, 2.0),
+             [((2, 1), (3,)), ((), (2,))], _real, _real, grad=False),  # fmt: skip
+        spec("combined", lambda x, y: np.prod(np.broadcast_arrays(x, y), axis=0),
+             [((2, 1), (3,))], _real, _real),  # fmt: skip
+    ],
+    np.einsum_path: [
+        spec("einsum_path", lambda a, b: np.einsum(
+            "ij,jk->ik", a, b, optimize=np.einsum_path("ij,jk->ik", a, b)[0]),
+             [((2, 3), (3, 2))], _real, _real),  # fmt: skip
+    ],
+    # -- constructors with like=
+    np.zeros: [spec("zeros", lambda x: np.zeros((2, 3), like=x) + x, [(3,)], _real)],
+    np.empty: [spec("empty", lambda x: np.empty(3, dtype=x.dtype, like=x) * 0 + x, [(3,)], _real)],
+    np.ones: [spec("ones", lambda x: np.ones(3, dtype=x.dtype, like=x) * x, [(3,)], _real)],
+    np.full: [
+        spec("full", lambda x: np.full((2, 3), 1.5, like=x) * x, [(3,)], _real),
+        spec("traced fill", lambda x: np.full((2, 3), x), [(), (3,)], _real),
+    ],
+    np.empty_like: [spec("empty_like", lambda x: np.empty_like(x) * 0 + x, [(2, 3)], _real)],
+    np.eye: [spec("eye", lambda x: np.eye(3, 4, k=1, like=x) @ x, [(4,), (4, 2)], _real)],
+    np.identity: [spec("identity", lambda x: np.identity(3, like=x) * x, [(3,)], _real)],
+    np.tri: [spec("tri", lambda x: np.tri(3, like=x) @ x, [(3,)], _real)],
+    np.arange: [spec("arange", lambda x: np.arange(1, 7, 2, like=x) * x, [(3,)], _real)],
+    np.fromfunction: [
+        spec("fromfunction", lambda x: np.fromfunction(lambda i, j: x[i] * j, (3, 2), like=x,
+                                                       dtype=int), [(3,)], _real),  # fmt: skip
+    ],
+    # -- editing: gathers planned on positions, writers
+    np.insert: [
+        spec("insert", lambda x, v: np.insert(x, 1, v), [((4,), ()), ((2, 3), ())], _real, _real),
+        spec("axis", lambda x, v: np.insert(x, [0, 2], v, axis=1), [((2, 3), (2, 1))], _real,
+             _real),  # fmt: skip
+        spec("slice", lambda x: np.insert(x, slice(0, 3), 7.0, axis=0), [(3, 2)], _real),
+    ],
+    np.delete: [
+        spec("delete", lambda x: np.delete(x, [0, -1]), [(5,), (2, 3)], _real),
+        spec("axis", lambda x: np.delete(x, 1, axis=1), [(2, 3)], _real),
+    ],
+    np.resize: [spec("resize", lambda x: np.resize(x, (3, 4)), [(5,), (2, 3), (0,)], _real)],
+    np.compress: [
+        spec("compress", lambda x: np.compress([True, False, True], x, axis=1), [(2, 3)], _real),
+        spec("flat", lambda x: np.compress([False, True], x), [(2, 3)], _real),
+    ],
+    np.extract: [spec("extract", lambda x: np.extract(_MASK, x), [(2, 3)], _real)],
+    np.rollaxis: [
+        spec("rollaxis", lambda x: np.rollaxis(x, 2), [(2, 3, 4)], _real),
+        spec("start", lambda x: np.rollaxis(x, 0, 3), [(2, 3, 4)], _real),
+        spec("back", lambda x: np.rollaxis(x, -1, 1), [(2, 3, 4)], _real),
+    ],
+    np.choose: [
+        spec("choose", lambda i, a, b: np.choose(i, [a, b, 2.0]), [((4,), (4,), ())],
+             _nonneg(3), _real, _real),  # fmt: skip
+        spec("clip", lambda a, b: np.choose(np.array([[0, 5], [-1, 1]]), [a, b], mode="clip"),
+             [((2, 2), (2,))], _real, _real),  # fmt: skip
+        spec("wrap", lambda a, b: np.choose(np.array([3, -1, 0]), (a, b), mode="wrap"),
+             [((3,), (3,))], _real, _real),  # fmt: skip
+    ],
+    np.diagflat: [spec("diagflat", np.diagflat, [(3,), (2, 2)], _real),
+                  spec("k", lambda x: np.diagflat(x, -1), [(3,)], _real)],  # fmt: skip
+    np.matrix_transpose: [spec("matrix_transpose", np.matrix_transpose, [(2, 3), (2, 3, 4)],
+                               _real)],  # fmt: skip
+    np.put: [
+        spec("put", _written(lambda y: np.put(y, [0, 2], [5.0, 6.0])), [(2, 3)], _real),
+        spec("cycled", _written(lambda y, v: np.put(y, [4, 0, 1], v)), [((5,), (2,))], _real,
+             _real),  # fmt: skip
+        spec("traced index", _written(lambda y, i, v: np.put(y, i, v, mode="wrap")),
+             [((5,), (2,), (2,))], _real, _index(4), _real, order=1),  # fmt: skip
+    ],
+    np.putmask: [
+        spec("putmask", _written(lambda y, v: np.putmask(y, _MASK, v)), [((2, 3), (4,))], _real,
+             _real),  # fmt: skip
+        spec("traced mask", _written(lambda y: np.putmask(y, y > 0, 0.5)), [(2, 3)], _away),
+    ],
+    np.place: [spec("place", _written(lambda y, v: np.place(y, _MASK, v)), [((2, 3), (2,))],
+                    _real, _real)],  # fmt: skip
+    np.fill_diagonal: [
+        spec("fill_diagonal", _written(lambda y, v: np.fill_diagonal(y, v)),
+             [((3, 3), ()), ((3, 3), (2,))], _real, _real),  # fmt: skip
+        spec("wrap", _written(lambda y: np.fill_diagonal(y, 2.0, wrap=True)), [(7, 3)], _real),
+    ],
+    np.copyto: [
+        spec("copyto", _written(lambda y, v: np.copyto(y, v)), [((2, 3), (3,))], _real, _real),
+        spec("where", _written(lambda y, v: np.copyto(y, v, where=_MASK)), [((2, 3), ())], _real,
+             _real),  # fmt: skip
+    ],
+    np.put_along_axis: [
+        spec("put_along_axis",
+             _written(lambda y, v: np.put_along_axis(y, np.array([[0], [2]]), v, axis=1)),
+             [((2, 3), (2, 1)), ((2, 3), ())], _real, _real),  # fmt: skip
+    ],
+    # -- index helpers (integer results)
+    np.ix_: [
+        spec("ix_", lambda x: x[np.ix_([0, 2], [True, False, True])], [(3, 3)], _real),
+        spec("traced", lambda x, i: x[np.ix_(i, np.array([1, 0]))], [((3, 2), (4,))], _real,
+             _nonneg(3)),  # fmt: skip
+    ],
+    np.unravel_index: [
+        spec("unravel_index", lambda i: np.unravel_index(i, (3, 4)), [(5,), ()], _nonneg(12),
+             grad=False),  # fmt: skip
+        spec("F", lambda i: np.unravel_index(i, (2, 3, 2), order="F"), [(4,)], _nonneg(12),
+             grad=False),  # fmt: skip
+    ],
+    np.ravel_multi_index: [
+        spec("ravel_multi_index", lambda i, j: np.ravel_multi_index((i, j), (3, 4)),
+             [((5,), (5,))], _nonneg(3), _nonneg(4), grad=False),  # fmt: skip
+        spec("modes", lambda i, j: np.ravel_multi_index((i, j), (3, 4), mode=("clip", "wrap"),
+                                                        order="F"),
+             [((5,), (5,))], _index(6), _index(9), grad=False),  # fmt: skip
+    ],
+    np.diag_indices_from: [spec("diag_indices_from", lambda x: x[np.diag_indices_from(x)],
+                                [(3, 3)], _real)],  # fmt: skip
+    np.tril_indices_from: [spec("tril_indices_from", lambda x: x[np.tril_indices_from(x, -1)],
+                                [(3, 4)], _real)],  # fmt: skip
+    np.triu_indices_from: [spec("triu_indices_from", lambda x: x[np.triu_indices_from(x)],
+                                [(3, 3)], _real)],  # fmt: skip
+    # -- polynomials, correlation, differences
+    np.polyadd: [spec("polyadd", np.polyadd, [((3,), (5,)), ((2,), (2,))], _real, _real)],
+    np.polysub: [spec("polysub", np.polysub, [((4,), (2,))], _real, _real)],
+    np.polymul: [spec("polymul", np.polymul, [((3,), (2,))], _real, _real)],
+    np.polyder: [spec("polyder", np.polyder, [(4,)], _real),
+                 spec("m=2", lambda p: np.polyder(p, 2), [(5,)], _real)],  # fmt: skip
+    np.polyint: [spec("polyint", np.polyint, [(3,)], _real),
+                 spec("m k", lambda p: np.polyint(p, 2, k=[1.0, 2.0]), [(3,)], _real)],  # fmt: skip
+    np.poly: [spec("poly", np.poly, [(3,), (1,)], _real)],
+    np.vander: [spec("vander", np.vander, [(3,)], _real),
+                spec("N increasing", lambda x: np.vander(x, 4, increasing=True), [(2,)], _real)],
+    np.correlate: [
+        spec("correlate", np.correlate, [((5,), (3,)), ((2,), (4,))], _real, _real),
+        spec("full", lambda a, v: np.correlate(a, v, "full"), [((4,), (2,)), ((2,), (3,))], _real,
+             _real),  # fmt: skip
+        spec("same", lambda a, v: np.correlate(a, v, "same"), [((5,), (2,))], _real, _real),
+    ],
+    np.ediff1d: [
+        spec("ediff1d", np.ediff1d, [(4,), (2, 3)], _real),
+        spec("ends", lambda x: np.ediff1d(x, to_end=[1.0, 2.0], to_begin=-1.0), [(3,)], _real),
+    ],
+    # -- membership, comparisons, bins
+    np.isin: [
+        spec("isin", lambda x: np.isin(np.round(x), [0.0, 1.0]), [(5,), (2, 3)], _real, grad=False),
+        spec("traced tests invert", lambda x, t: np.isin(x, t, invert=True), [((4,), (2,))],
+             _integral, _integral, grad=False),  # fmt: skip
+    ],
+    np.isposinf: [unary(np.isposinf, _with_infs, grad=False)],
+    np.isneginf: [unary(np.isneginf, _with_infs, grad=False)],
+    np.allclose: [spec("allclose", lambda x, y: np.allclose(x, y), [((3,), (3,)), ((2,), ())],
+                       _integral, _integral, grad=False),  # fmt: skip
+                  spec("equal_nan", lambda x: np.allclose(x, x, equal_nan=True), [(5,)],
+                       _with_nans, grad=False)],  # fmt: skip
+    np.array_equal: [
+        spec("array_equal", np.array_equal, [((3,), (3,)), ((2,), (3,))], _integral, _integral,
+             grad=False),  # fmt: skip
+        spec("equal_nan", lambda x: np.array_equal(x, x, equal_nan=True), [(5,)], _with_nans,
+             grad=False),  # fmt: skip
+    ],
+    np.array_equiv: [spec("array_equiv", np.array_equiv, [((2, 2), (2,)), ((2,), (3,))],
+                          _integral, _integral, grad=False)],  # fmt: skip
+    np.digitize: [
+        spec("digitize", lambda x: np.digitize(x, _BINS), [(6,), (2, 3)], _real, grad=False),
+        spec("right decreasing", lambda x: np.digitize(x, _BINS[::-1], right=True), [(6,)],
+             _integral, grad=False),  # fmt: skip
+        spec("traced bins", np.digitize, [((6,), (3,))], _real,
+             lambda rng, shape: np.sort(_distinct(rng, shape)), grad=False),  # fmt: skip
+    ],
+    np.histogram_bin_edges: [
+        spec("histogram_bin_edges", lambda x: np.histogram_bin_edges(x, 4), [(6,)], _distinct),
+        spec("range", lambda x: np.histogram_bin_edges(x, 3, range=(-1.0, 1.0)), [(5,)], _real),
+    ],
+    np.histogram: [
+        spec("counts", lambda x: np.histogram(x, 4), [(7,), (2, 3)], _distinct, grad=False),
+        spec("edges", lambda x: np.histogram(x, 4)[1], [(7,)], _distinct),
+        spec("weights density", lambda x, w: np.histogram(x, 3, range=(-1.0, 2.0), weights=w,
+                                                          density=True)[0],
+             [((8,), (8,))], _frac, _pos),  # fmt: skip
+        spec("bin edges", lambda x: np.histogram(x, _BINS)[0], [(9,)], _frac, grad=False),
+    ],
+    # -- along axes, NaN-skipping
+    np.apply_along_axis: [
+        spec("apply_along_axis", lambda x: np.apply_along_axis(lambda r: r @ r, 1, x),
+             [(2, 3)], _real),  # fmt: skip
+        spec("vector result", lambda x: np.apply_along_axis(np.cumsum, 0, x), [(3, 2)], _real),
+        spec("matrix result", lambda x: np.apply_along_axis(np.outer, 1, x, np.ones(2)),
+             [(2, 3)], _real),  # fmt: skip
+    ],
+    np.apply_over_axes: [
+        spec("apply_over_axes", lambda x: np.apply_over_axes(np.sum, x, [0, 2]), [(2, 3, 2)],
+             _real),  # fmt: skip
+    ],
+    np.fft.fftshift: [spec("fftshift", np.fft.fftshift, [(5,), (4, 3)], _real),
+                      spec("axes", lambda x: np.fft.fftshift(x, axes=1), [(2, 5)], _real)],
+    np.fft.ifftshift: [spec("ifftshift", np.fft.ifftshift, [(5,), (4, 3)], _real)],
+    np.nanargmax: [spec("nanargmax", np.nanargmax, [(6,)], _with_nans, grad=False),
+                   spec("axis", lambda x: np.nanargmax(x, axis=0), [(5, 2)], _with_nans,
+                        grad=False)],  # fmt: skip
+    np.nanargmin: [spec("nanargmin", lambda x: np.nanargmin(x, axis=1, keepdims=True), [(2, 5)],
+                        _with_nans, grad=False)],  # fmt: skip
+    np.nancumsum: [spec("nancumsum", np.nancumsum, [(6,)], _with_nans),
+                   spec("axis", lambda x: np.nancumsum(x, axis=0), [(4, 2)], _with_nans)],
+    np.nancumprod: [spec("nancumprod", lambda x: np.nancumprod(x, axis=1), [(2, 4)], _with_nans)],
+})  # fmt: skip
+if hasattr(np, "matvec"):  # NumPy >= 2.2
+    SPECS[np.matvec] = [spec("matvec", np.matvec, [((2, 3), (3,)), ((2, 2, 3), (1, 3))], _real,
+                             _real)]  # fmt: skip
+    SPECS[np.vecmat] = [spec("vecmat", np.vecmat, [((3,), (3, 2)), ((2, 3), (2, 3, 2))], _real,
+                             _real)]  # fmt: skip
+if hasattr(np, "unstack"):  # NumPy >= 2.1
+    SPECS[np.unstack] = [
+        spec("unstack", lambda x: np.unstack(x, axis=1), [(2, 3)], _real, grad=False),
+        spec("restacked", lambda x: np.stack(np.unstack(x)[::-1]), [(3, 2)], _real),
+    ]
+
 if hasattr(np, "cumulative_sum"):  # NumPy >= 2.1
     SPECS[np.cumulative_sum] = [
         spec("cumulative_sum", lambda x: np.cumulative_sum(x, include_initial=True), [(4,)], _real)

@@ -17,9 +17,14 @@ import numpy as np
 from ..core.tracing import Tracer
 from ..errors import UnsupportedNumpyFunction
 from . import (
+    arraylike,
+    binning,
+    editing,
     elementwise,
+    floating,
     indexing,
     linalg,
+    polynomials,
     products,
     rearranging,
     reductions,
@@ -41,6 +46,12 @@ TOPICS = (
     linalg,
     sorting,
     statistics,
+    # breadth: functions added for issue 15's coverage targets
+    floating,
+    arraylike,
+    editing,
+    polynomials,
+    binning,
 )
 
 
@@ -110,7 +121,9 @@ def _at(ufunc: np.ufunc, target: Any, index: Any, value: Any = None) -> None:
 
 
 def apply_function(func: Callable[..., Any], args: Sequence[Any], kwargs: dict) -> Any:
-    handler = FUNCTIONS.get(func)
+    # NumPy's like= dispatch of its C constructors passes what ``numpy.<name>`` is now,
+    # which while tracing may be the replacement of constructors.py wrapping NumPy's own.
+    handler = FUNCTIONS.get(func) or FUNCTIONS.get(getattr(func, "__wrapped__", None))
     if handler is None:
         module = getattr(func, "__module__", None) or "numpy"
         prefix = "np." + "".join(f"{part}." for part in module.split(".")[1:] if part != "_core")
