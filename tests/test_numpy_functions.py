@@ -1136,6 +1136,47 @@ SPECS.update({
     np.nancumsum: [spec("nancumsum", np.nancumsum, [(6,)], _with_nans),
                    spec("axis", lambda x: np.nancumsum(x, axis=0), [(4, 2)], _with_nans)],
     np.nancumprod: [spec("nancumprod", lambda x: np.nancumprod(x, axis=1), [(2, 4)], _with_nans)],
+    np.nanmedian: [
+        spec("nanmedian", np.nanmedian, [(6,), (5,)], _with_nans, order=1),
+        spec("axis keepdims", lambda x: np.nanmedian(x, axis=0, keepdims=True), [(6, 3)],
+             _with_nans, order=1),  # fmt: skip
+    ],
+    np.nanquantile: [
+        spec("nanquantile", lambda x: np.nanquantile(x, [0.2, 0.9]), [(7,)], _with_nans, order=1),
+        spec("axis", lambda x: np.nanquantile(x, 0.3, axis=1), [(2, 6)], _with_nans, order=1),
+    ],
+    np.nanpercentile: [
+        spec("nanpercentile", lambda x: np.nanpercentile(x, 75.0, axis=(0, 2)), [(3, 2, 2)],
+             _with_nans, order=1),  # fmt: skip
+    ],
+    np.bincount: [
+        spec("bincount", lambda w: np.bincount(np.array([0, 2, 2, 5]), w), [(4,)], _real),
+        spec("minlength", lambda w: np.bincount(np.array([1, 1, 0]), weights=w, minlength=4),
+             [(3,)], _real),  # fmt: skip
+    ],
+    np.histogramdd: [
+        spec("histogramdd", lambda s: np.histogramdd(s, (2, 3)), [(9, 2)], _distinct, grad=False),
+        spec("weights density", lambda s, w: np.histogramdd(s, 3, range=[(-1, 1)] * 3,
+                                                            weights=w, density=True)[0],
+             [((6, 3), (6,))], _frac, _pos),  # fmt: skip
+        spec("edges", lambda s: np.histogramdd(s, 2)[1][0], [(5, 2)], _distinct),
+    ],
+    np.histogram2d: [
+        spec("histogram2d", lambda x, y: np.histogram2d(x, y, [2, 3]), [((7,), (7,))],
+             _distinct, _distinct, grad=False),  # fmt: skip
+        spec("edges array", lambda x, y, w: np.histogram2d(x, y, _BINS, weights=w)[0],
+             [((8,), (8,), (8,))], _frac, _frac, _pos),  # fmt: skip
+    ],
+    np.geomspace: [
+        spec("geomspace", lambda a, b: np.geomspace(a, b, 5), [((), ())], _pos, _pos),
+        spec("negative no endpoint", lambda a: np.geomspace(-a, -3.0 * a, 4, endpoint=False),
+             [()], _pos),  # fmt: skip
+    ],
+    np.unwrap: [
+        spec("unwrap", np.unwrap, [(6,)], lambda rng, shape: rng.uniform(-9, 9, shape)),
+        spec("axis period", lambda p: np.unwrap(p, axis=0, period=4.0), [(5, 2)],
+             lambda rng, shape: rng.uniform(-5, 5, shape)),  # fmt: skip
+    ],
 })  # fmt: skip
 if hasattr(np, "matvec"):  # NumPy >= 2.2
     SPECS[np.matvec] = [spec("matvec", np.matvec, [((2, 3), (3,)), ((2, 2, 3), (1, 3))], _real,

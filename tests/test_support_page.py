@@ -39,3 +39,13 @@ def test_reasons_are_only_given_for_unsupported_entries():
     listed = dict(support.function_table() + support.ufunc_table())
     stale = sorted(name for name in support.REASONS if listed.get(name, True))
     assert not stale, f"support.REASONS names supported or unknown entries: {stale}"
+
+
+def test_the_error_for_an_unsupported_function_gives_its_reason():
+    import numpy as np
+    import pytest
+
+    import tracegrad as tg
+
+    with pytest.raises(tg.UnsupportedNumpyFunction, match="no traced meaning: the output's shape"):
+        tg.jit(lambda x: np.argwhere(x))(np.ones(3))

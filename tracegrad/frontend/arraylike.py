@@ -19,9 +19,18 @@ import numpy as np
 from ..core import primitives as P
 from ..core.tracing import Tracer, stage
 from ..errors import UnsupportedNumpyFunction
-from .elementwise import add, astype, full_like
-from .promotion import asarray_like, cast, dtype_of, holds_tracer, is_python_scalar, shape_of
-from .shapes import broadcast_to, reshape
+from .elementwise import add, astype, full_like, less, log10, multiply, where
+from .indexing import getitem
+from .promotion import (
+    asarray_like,
+    cast,
+    dtype_of,
+    holds_tracer,
+    is_python_scalar,
+    promote,
+    shape_of,
+)
+from .shapes import broadcast_to, concatenate, logspace, reshape
 
 # =============================================================================================
 # Conversions and dtype queries
@@ -150,6 +159,22 @@ def fromfunction(function: Callable[..., Any], shape: Any, *, dtype: Any = float
     return function(*np.indices(_shape(shape), dtype=dtype), **kwargs)
 
 
+def geomspace(start: Any, stop: Any, num: int = 50, endpoint: bool = True, dtype: Any = None,
+              axis: int = 0) -> Any:  # fmt: skip
+    """Scalar endpoints of one sign: ``logspace`` of their logarithms, with the ends exact
+    (as NumPy makes them)."""
+    if shape_of(start) or shape_of(stop):
+        raise UnsupportedNumpyFunction("np.geomspace with array endpoints is not supported")
+    start, stop = promote(start, stop, float_only=True)
+    sign = where(less(start, 0), -1.0, 1.0)
+    values = multiply(sign, logspace(log10(multiply(sign, start)), log10(multiply(sign, stop)),
+                                     num, endpoint))  # fmt: skip
+    if num > 0:
+        ends = [reshape(start, (1,)), getitem(values, slice(1, num - 1 if endpoint else None))]
+        values = concatenate(ends + ([reshape(stop, (1,))] if endpoint and num > 1 else []))
+    return astype(values, dtype) if dtype is not None else values
+
+
 IMPLEMENTS: dict[Callable[..., Any], Callable[..., Any]] = {
     np.ascontiguousarray: ascontiguousarray,
     np.asfortranarray: asarray_cast,
@@ -176,4 +201,5 @@ IMPLEMENTS: dict[Callable[..., Any], Callable[..., Any]] = {
     np.tri: _constant(np.tri),
     np.arange: _constant(np.arange),
     np.fromfunction: fromfunction,
+    np.geomspace: geomspace,
 }

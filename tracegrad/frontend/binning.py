@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from ..core.tracing import Tracer
 from ..errors import UnsupportedNumpyFunction
 from .elementwise import (
     divide,
@@ -27,6 +28,7 @@ from .elementwise import (
     logical_and,
     logical_not,
     logical_or,
+    multiply,
     where,
 )
 from .floating import signbit
@@ -124,13 +126,7 @@ def histogram(a: Any, bins: Any = 10, range: Any = None, density: Any = None,
               weights: Any = None) -> tuple[Any, Any]:  # fmt: skip
     edges = histogram_bin_edges(a, bins, range)
     a = ravel(asarray_like(a))
-    column = expand_dims(a, -1)
-    inside = logical_and(greater_equal(column, getitem(edges, slice(None, -1))),
-                         less(column, getitem(edges, slice(1, None))))  # fmt: skip
-    # The last bin is closed on the right.
-    last = equal(column, getitem(edges, slice(-1, None)))
-    at_last = np.arange(shape_of(edges)[0] - 1) == shape_of(edges)[0] - 2
-    members = logical_or(inside, logical_and(last, at_last))
+    members = _members(a, edges)
     if weights is None:
         counts = sum(cast(members, np.intp), axis=0)
     else:
@@ -140,6 +136,71 @@ def histogram(a: Any, bins: Any = 10, range: Any = None, density: Any = None,
         widths = cast(diff(edges), np.float64)  # NumPy's densities are float64
         counts = divide(divide(counts, sum(counts)), widths)
     return counts, edges
+
+
+def bincount(x: Any, weights: Any = None, minlength: int = 0) -> Any:
+    """Weighted counts of constant bin numbers: the weights may be traced, ``x`` not (the
+    output's length, ``max(x) + 1``, would depend on traced values)."""
+    if isinstance(x, Tracer):
+        raise UnsupportedNumpyFunction(
+            "np.bincount of traced bin numbers: the output's length depends on their values. "
+            "Pass the bin numbers as a NumPy array (the weights may be traced), or count with "
+            "np.sum(x[:, None] == np.arange(n), axis=0) for a known n."
+        )
+    x = np.asarray(x)
+    if x.ndim != 1 or (x.size and (x.dtype.kind not in "iub" or x.min() < 0)):
+        raise ValueError("np.bincount: x must be a 1-d array of non-negative integers")
+    length = max(int(x.max()) + 1 if x.size else 0, int(minlength))
+    if weights is None:
+        return np.bincount(x, minlength=minlength)
+    (w,) = promote(cast(asarray_like(weights), np.float64))  # NumPy counts in float64
+    one_hot = np.equal.outer(x, np.arange(length))
+    return sum(where(one_hot, expand_dims(w, -1), 0.0), axis=0)
+
+
+def _members(values: Any, edges: Any) -> Any:
+    """(n, bins) booleans: value i lies in bin j (the last bin closed on the right)."""
+    column = expand_dims(values, -1)
+    inside = logical_and(greater_equal(column, getitem(edges, slice(None, -1))),
+                         less(column, getitem(edges, slice(1, None))))  # fmt: skip
+    last = equal(column, getitem(edges, slice(-1, None)))
+    at_last = np.arange(shape_of(edges)[0] - 1) == shape_of(edges)[0] - 2
+    return logical_or(inside, logical_and(last, at_last))
+
+
+def histogramdd(sample: Any, bins: Any = 10, range: Any = None, density: Any = None,
+                weights: Any = None) -> tuple[Any, list[Any]]:  # fmt: skip
+    """Counts over a grid of bins, one axis per coordinate: the outer product of the
+    per-coordinate memberships, summed over the points."""
+    if isinstance(sample, list | tuple):
+        sample = stack([asarray_like(s) for s in sample], axis=-1)
+    sample = asarray_like(sample)
+    n, d = shape_of(sample) if len(shape_of(sample)) == 2 else (shape_of(sample)[0], 1)
+    sample = reshape(sample, (n, d))
+    bins = bins if isinstance(bins, list | tuple) else [bins] * d
+    ranges = range if range is not None else [None] * d
+    edges = [histogram_bin_edges(getitem(sample, (slice(None), k)), bins[k], ranges[k])
+             for k in np.arange(d).tolist()]  # fmt: skip
+    dtype = np.result_type(*(dtype_of(e) for e in edges), np.float64)
+    grid: Any = 1.0 if weights is None else reshape(cast(asarray_like(weights), dtype), (n,))
+    for k in np.arange(d).tolist():
+        member = cast(_members(getitem(sample, (slice(None), k)), edges[k]), dtype)
+        grid = multiply(expand_dims(grid, -1), reshape(member, (n,) + (1,) * k + (-1,)))
+    hist = sum(grid, axis=0)
+    if density:
+        hist = divide(hist, sum(hist))
+        for k in np.arange(d).tolist():
+            width = cast(diff(edges[k]), np.float64)
+            hist = divide(hist, reshape(width, (-1,) + (1,) * (d - 1 - k)))
+    return hist, edges
+
+
+def histogram2d(x: Any, y: Any, bins: Any = 10, range: Any = None, density: Any = None,
+                weights: Any = None) -> tuple[Any, Any, Any]:  # fmt: skip
+    if not isinstance(bins, int | np.integer) and len(bins) != 2:
+        bins = [bins, bins]  # one array of edges for both coordinates
+    hist, (x_edges, y_edges) = histogramdd([x, y], bins, range, density, weights)
+    return hist, x_edges, y_edges
 
 
 # =============================================================================================
@@ -222,6 +283,9 @@ IMPLEMENTS: dict[Callable[..., Any], Callable[..., Any]] = {
     np.digitize: digitize,
     np.histogram_bin_edges: histogram_bin_edges,
     np.histogram: histogram,
+    np.histogramdd: histogramdd,
+    np.histogram2d: histogram2d,
+    np.bincount: bincount,
     np.apply_along_axis: apply_along_axis,
     np.apply_over_axes: apply_over_axes,
     np.fft.fftshift: fftshift,

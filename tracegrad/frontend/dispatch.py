@@ -76,8 +76,12 @@ FUNCTIONS: dict[Callable[..., Any], Callable[..., Any]] = {
 
 
 def _no_rule(name: str) -> UnsupportedNumpyFunction:
+    from .support import REASONS  # support reads this module's tables: import it late
+
+    kind, note = REASONS.get(name, (None, None))
+    why = f" ({kind}: {note})" if kind else ""
     return UnsupportedNumpyFunction(
-        f"{name} has no tracegrad rule. Express it with supported functions "
+        f"{name} has no tracegrad rule{why}. Express it with supported functions "
         "(docs/numpy-support.md lists them), or compute it outside the differentiated function "
         "and pass the result in as an argument."
     )

@@ -9,11 +9,27 @@ from typing import Any
 import numpy as np
 
 from ..errors import UnsupportedNumpyFunction
-from .elementwise import add, divide, multiply, negative, ones_like, power, subtract
-from .indexing import getitem
+from .elementwise import (
+    absolute,
+    add,
+    divide,
+    equal,
+    greater,
+    less,
+    logical_and,
+    mod,
+    multiply,
+    negative,
+    ones_like,
+    power,
+    subtract,
+    where,
+)
+from .indexing import along, getitem
 from .products import convolve
 from .promotion import asarray_like, cast, dtype_of, promote, shape_of
-from .rearranging import flip
+from .rearranging import diff, flip
+from .reductions import cumsum
 from .shapes import atleast_1d, concatenate, pad, ravel, stack
 
 
@@ -115,6 +131,25 @@ def ediff1d(ary: Any, to_end: Any = None, to_begin: Any = None) -> Any:
     return concatenate(parts) if len(parts) > 1 else parts[0]
 
 
+def unwrap(p: Any, discont: Any = None, axis: int = -1, *, period: float = 2 * np.pi) -> Any:
+    """Remove jumps larger than ``discont`` by adding multiples of ``period``: NumPy's
+    steps, with the corrections (piecewise constant) added by a cumulative sum."""
+    p = asarray_like(p)
+    if dtype_of(p).kind != "f":
+        p = cast(p, np.float64)
+    ndim = len(shape_of(p))
+    dd = diff(p, axis=axis)
+    discont = period / 2 if discont is None else discont
+    high = period / 2
+    dd_mod = add(mod(add(dd, high), period), -high)
+    # A jump of exactly -period/2 taken upwards becomes +period/2, as in NumPy.
+    dd_mod = where(logical_and(equal(dd_mod, -high), greater(dd, 0)), high, dd_mod)
+    correction = where(less(absolute(dd), discont), 0.0, subtract(dd_mod, dd))
+    head = getitem(p, along(axis, ndim, slice(None, 1)))
+    rest = add(getitem(p, along(axis, ndim, slice(1, None))), cumsum(correction, axis=axis))
+    return concatenate([head, rest], axis=axis)
+
+
 IMPLEMENTS: dict[Callable[..., Any], Callable[..., Any]] = {
     np.polyadd: polyadd,
     np.polysub: polysub,
@@ -125,4 +160,5 @@ IMPLEMENTS: dict[Callable[..., Any], Callable[..., Any]] = {
     np.vander: vander,
     np.correlate: correlate,
     np.ediff1d: ediff1d,
+    np.unwrap: unwrap,
 }

@@ -40,7 +40,7 @@ _DATA_SHAPE = (NO_TRACED_MEANING, "the output's shape depends on the values")
 _COMPLEX = (PLANNED, "with complex dtypes")
 _LINALG = (PLANNED, "with the linear-algebra work")
 _FFT = (PLANNED, "with complex dtypes (Fourier transforms)")
-_SETS = (NO_TRACED_MEANING, "set operations: the output's shape depends on the values")
+_SETS = (NO_TRACED_MEANING, "a set operation, whose output's shape depends on the values")
 
 REASONS: dict[str, tuple[str, str]] = {
     # ufuncs
@@ -100,14 +100,6 @@ REASONS: dict[str, tuple[str, str]] = {
     "np.polydiv": (PLANNED, "long division with a data-dependent remainder length"),
     "np.i0": (PLANNED, "needs a Bessel-function primitive"),
     "np.lexsort": (PLANNED, "a stable sort over several keys"),
-    "np.histogram2d": (PLANNED, "after np.histogram"),
-    "np.histogramdd": (PLANNED, "after np.histogram"),
-    "np.bincount": (PLANNED, "the output's length depends on the values unless minlength"),
-    "np.geomspace": (PLANNED, "with traced endpoints"),
-    "np.unwrap": (PLANNED, "a cumulative phase correction"),
-    "np.nanmedian": (PLANNED, "order statistics over the non-NaN values"),
-    "np.nanpercentile": (PLANNED, "order statistics over the non-NaN values"),
-    "np.nanquantile": (PLANNED, "order statistics over the non-NaN values"),
 }
 
 
