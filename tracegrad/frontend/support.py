@@ -176,6 +176,20 @@ def render() -> str:
         "*no traced meaning* (the output's shape would depend on the values, or the function",
         "prints, reads or writes files, or handles dates) or *planned*.",
         "",
+        "Where tracing changes what a function can return or do:",
+        "",
+        "- `allclose`, `array_equal`, `array_equiv` return a traced boolean (NumPy: a Python",
+        "  bool), usable in `np.where`, not in a Python `if`.",
+        "- The writers `put`, `putmask`, `place`, `copyto`, `fill_diagonal`,",
+        "  `put_along_axis` update a traced target as `x[i] = v` does (a view of it taken",
+        "  earlier does not see the write); a NumPy target cannot hold traced values.",
+        "- What `insert`, `delete`, `compress`, `extract`, `place` and `bincount` select",
+        "  must be known while tracing (NumPy arrays or numbers), since it sets the shape.",
+        "- `nanargmax`/`nanargmin` of an all-NaN slice give 0 where NumPy raises.",
+        "- Constructors called with `like=` a traced array (`zeros`, `ones`, `empty`,",
+        "  `full`) give traced arrays that can be updated in place; `eye`, `identity`,",
+        "  `tri` and `arange` give NumPy constants and need arguments known while tracing.",
+        "",
     ]
     for title, table in (("Ufuncs", ufunc_table()), ("Functions", function_table())):
         lines += [_header(title, table), "", "| name | supported | reason |", "|---|---|---|"]
