@@ -1177,6 +1177,13 @@ SPECS.update({
         spec("axis period", lambda p: np.unwrap(p, axis=0, period=4.0), [(5, 2)],
              lambda rng, shape: rng.uniform(-5, 5, shape)),  # fmt: skip
     ],
+    np.lexsort: [
+        spec("lexsort", lambda a, b: np.lexsort((a, np.round(b))), [((6,), (6,))], _distinct,
+             _integral, grad=False),  # fmt: skip
+        spec("axis 0 constant key", lambda a: np.lexsort([a, np.array([[1, 0], [0, 0], [1, 1]])],
+                                                         axis=0),
+             [(3, 2)], _distinct, grad=False),  # fmt: skip
+    ],
 })  # fmt: skip
 if hasattr(np, "matvec"):  # NumPy >= 2.2
     SPECS[np.matvec] = [spec("matvec", np.matvec, [((2, 3), (3,)), ((2, 2, 3), (1, 3))], _real,
@@ -1269,3 +1276,55 @@ def test_gradient_matches_finite_differences(f, k, j, dtype):
     argnums = tuple(i for i, a in enumerate(args) if a.dtype.kind == "f")
     order = s.order if dtype == F64 else 1
     check_grads(scalarized(s.fn), args, order=order, argnums=argnums)
+
+
+# =============================================================================================
+# Floating-point anatomy at special values, bit for bit; errors of the breadth functions
+
+
+@pytest.mark.parametrize("dtype", [F64, F32])
+def test_floating_point_anatomy_matches_numpy_bit_for_bit(dtype):
+    info = np.finfo(dtype)
+    specials = [0.0, -0.0, 1.0, -1.0, 0.75, 3.0, -5.5, 0.125, info.max, -info.max, info.tiny,
+                info.smallest_subnormal, -3 * info.smallest_subnormal, np.inf, -np.inf, np.nan,
+                1e-30, 7e20, np.nextafter(dtype.type(4), dtype.type(0))]  # fmt: skip
+    x = np.array(specials, dtype=dtype)
+    y = np.roll(x, 3)
+    cases = {
+        "frexp": (np.frexp, (x,)),
+        "modf": (np.modf, (x,)),
+        "signbit": (np.signbit, (x,)),
+        "spacing": (np.spacing, (x,)),
+        "nextafter": (np.nextafter, (x, y)),
+        "nextafter to 0": (lambda x: np.nextafter(x, 0.0), (x,)),
+        "ldexp": (np.ldexp, (x, np.arange(len(x)) * 7 - 60)),
+    }
+    for name, (fn, args) in cases.items():
+        with np.errstate(all="ignore"):
+            want = fn(*args)
+        got = tg.jit(fn)(*args)
+        for g, w in zip(_leaves(got), _leaves(want), strict=True):
+            g = np.asarray(g)
+            assert g.dtype == w.dtype, name
+            np.testing.assert_array_equal(g, w, err_msg=name)
+            np.testing.assert_array_equal(np.signbit(g), np.signbit(w), err_msg=name)
+
+
+X3 = np.array([0.5, 1.5, -2.0])
+
+
+@pytest.mark.parametrize(
+    "fn, words",
+    [
+        (lambda x: np.insert(x, np.argmax(x), 1.0), "traced index"),
+        (lambda x: np.compress(x > 0, x), "traced condition"),
+        (lambda x: np.bincount(np.argsort(x)), "bin numbers as a NumPy array"),
+        (lambda x: np.arange(np.argmax(x), like=x), "shape would depend"),
+        (lambda x: np.histogram(x, bins="auto"), "number of bins"),
+        (lambda x: np.geomspace(x, 2 * x), "array endpoints"),
+        (lambda x: np.put(np.zeros(3), [0], x[0]), "cannot hold them"),
+    ],
+)  # fmt: skip
+def test_breadth_functions_explain_what_cannot_be_traced(fn, words):
+    with pytest.raises(tg.UnsupportedNumpyFunction, match=words):
+        tg.jit(fn)(X3)

@@ -97,9 +97,8 @@ REASONS: dict[str, tuple[str, str]] = {
     "np.union1d": _SETS,
     "np.roots": (PLANNED, "needs eigenvalues of a general matrix"),
     "np.polyfit": _LINALG,
-    "np.polydiv": (PLANNED, "long division with a data-dependent remainder length"),
+    "np.polydiv": (NO_TRACED_MEANING, "the remainder's length depends on its leading zeros"),
     "np.i0": (PLANNED, "needs a Bessel-function primitive"),
-    "np.lexsort": (PLANNED, "a stable sort over several keys"),
 }
 
 
