@@ -1328,3 +1328,20 @@ X3 = np.array([0.5, 1.5, -2.0])
 def test_breadth_functions_explain_what_cannot_be_traced(fn, words):
     with pytest.raises(tg.UnsupportedNumpyFunction, match=words):
         tg.jit(fn)(X3)
+
+
+@pytest.mark.parametrize(
+    "fn",
+    [
+        lambda x: np.rollaxis(x, 3),
+        lambda x: np.choose(np.array([0, 2, 1]), [x, x]),
+        lambda x: np.digitize(x, np.array([0.0, 2.0, 1.0])),
+        lambda x: np.histogram(x, 3, range=(1.0, -1.0)),
+        lambda x: np.apply_along_axis(np.sum, 0, np.zeros((2, 0)) + x[0]),
+    ],
+)  # fmt: skip
+def test_breadth_functions_reject_what_numpy_rejects(fn):
+    with pytest.raises((ValueError, IndexError)):
+        fn(X3)  # NumPy itself
+    with pytest.raises((ValueError, IndexError, tg.ShapeError)):
+        tg.jit(fn)(X3)

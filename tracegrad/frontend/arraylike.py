@@ -140,6 +140,11 @@ def full(shape: Any, fill_value: Any, dtype: Any = None, *args: Any, **kwargs: A
     return add(filled, cast(np.asarray(fill_value), dtype)) if np.any(fill_value) else filled
 
 
+def empty_like(prototype: Any, dtype: Any = None, *args: Any, **kwargs: Any) -> Any:
+    """Zeros: a trace has no uninitialised memory to hand out."""
+    return full_like(prototype, 0, dtype=dtype)
+
+
 def _constant(make: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:
     def constant(*args: Any, **kwargs: Any) -> np.ndarray:
         if holds_tracer(list(args)) or holds_tracer(list(kwargs.values())):
@@ -195,7 +200,7 @@ IMPLEMENTS: dict[Callable[..., Any], Callable[..., Any]] = {
     np.empty: zeros_,
     np.ones: ones,
     np.full: full,
-    np.empty_like: lambda a, dtype=None, *args, **kwargs: full_like(a, 0, dtype=dtype),
+    np.empty_like: empty_like,
     np.eye: _constant(np.eye),
     np.identity: _constant(np.identity),
     np.tri: _constant(np.tri),

@@ -33,7 +33,7 @@ from .elementwise import (
 )
 from .floating import signbit
 from .indexing import getitem
-from .promotion import asarray_like, cast, dtype_of, promote, shape_of
+from .promotion import asarray_like, cast, dtype_of, holds_tracer, promote, shape_of
 from .rearranging import diff, roll
 from .reductions import all_, amax, amin, any_, cumprod, cumsum, sum
 from .shapes import expand_dims, linspace, moveaxis, ravel, reshape, stack
@@ -96,6 +96,10 @@ def digitize(x: Any, bins: Any, right: bool = False) -> Any:
     above = sum(greater_equal(edges, column) if right else greater(edges, column), axis=-1)
     if shape_of(bins)[0] == 0:
         return cast(below, np.intp)
+    if not isinstance(bins, Tracer):
+        steps = np.diff(bins)
+        if not (np.all(steps >= 0) or np.all(steps <= 0)):
+            raise ValueError("np.digitize: bins must be monotonically increasing or decreasing")
     increasing = greater_equal(getitem(bins, -1), getitem(bins, 0))
     return cast(where(increasing, below, above), np.intp)
 
@@ -111,6 +115,8 @@ def histogram_bin_edges(a: Any, bins: Any = 10, range: Any = None, weights: Any 
     a = ravel(asarray_like(a))
     if range is not None:
         low, high = range
+        if not holds_tracer([low, high]) and not low <= high:
+            raise ValueError("np.histogram: max must be larger than min in range parameter")
     elif shape_of(a)[0] == 0:
         low, high = 0.0, 1.0
     else:
@@ -215,6 +221,8 @@ def apply_along_axis(func1d: Callable[..., Any], axis: int, arr: Any, *args: Any
     axis %= ndim
     moved = moveaxis(arr, axis, -1)
     outer = shape_of(moved)[:-1]
+    if 0 in outer:
+        raise ValueError("np.apply_along_axis: cannot apply when an iteration axis is empty")
     results = [asarray_like(func1d(getitem(moved, index), *args, **kwargs))
                for index in np.ndindex(*outer)]  # fmt: skip
     stacked = reshape(stack(promote(*results)), outer + shape_of(results[0]))

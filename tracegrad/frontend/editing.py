@@ -22,7 +22,7 @@ from ..core.tracing import Tracer
 from ..errors import UnsupportedNumpyFunction
 from .elementwise import add, clip, floor_divide, mod, multiply, where
 from .indexing import along, getitem, setitem
-from .promotion import asarray_like, cast, dtype_of, promote, shape_of
+from .promotion import asarray_like, cast, dtype_of, normalize_axes, promote, shape_of
 from .rearranging import diag
 from .shapes import broadcast_to, concatenate, moveaxis, ravel, reshape, stack, swapaxes
 
@@ -87,7 +87,7 @@ def extract(condition: Any, arr: Any) -> Any:
 
 def rollaxis(a: Any, axis: int, start: int = 0) -> Any:
     ndim = len(shape_of(a))
-    axis, start = int(axis) % max(ndim, 1), int(start)
+    axis, start = normalize_axes(axis, ndim)[0], int(start)
     if not -ndim <= start <= ndim:
         raise np.exceptions.AxisError(f"start={start} is out of bounds for {ndim} dimensions")
     start %= ndim + 1
@@ -99,10 +99,13 @@ def rollaxis(a: Any, axis: int, start: int = 0) -> Any:
 
 
 def choose(a: Any, choices: Any, out: Any = None, mode: str = "raise") -> Any:
-    """``choices[a]`` elementwise; ``a`` may be traced (no gradient flows to it)."""
+    """``choices[a]`` elementwise; ``a`` may be traced (no gradient flows to it; a traced
+    index out of range is not checked, as no value is known while tracing)."""
     if out is not None:
         raise UnsupportedNumpyFunction("np.choose(..., out=...) is not supported; use the result")
     n = len(choices)
+    if mode == "raise" and not isinstance(a, Tracer) and np.any((np.asarray(a) < 0) | (a >= n)):
+        raise ValueError(f"np.choose: an index is out of range for {n} choices")
     if mode == "clip":
         a = clip(a, 0, n - 1)
     elif mode == "wrap":
@@ -224,6 +227,7 @@ def _strides(dims: tuple[int, ...], order: str) -> list[int]:
 
 
 def unravel_index(indices: Any, shape: Any, order: str = "C") -> tuple[Any, ...]:
+    """Traced indices are not range-checked (NumPy raises; a trace knows no values)."""
     dims = (int(shape),) if np.ndim(shape) == 0 else tuple(int(d) for d in shape)
     indices = cast(asarray_like(indices), np.intp)
     return tuple(mod(floor_divide(indices, s), d)
