@@ -1160,6 +1160,8 @@ SPECS.update({
                                                             weights=w, density=True)[0],
              [((6, 3), (6,))], _frac, _pos),  # fmt: skip
         spec("edges", lambda s: np.histogramdd(s, 2)[1][0], [(5, 2)], _distinct),
+        spec("list of coordinates", lambda x, y: np.histogramdd([x, y], 2), [((5,), (5,))],
+             _distinct, _distinct, grad=False),  # fmt: skip
     ],
     np.histogram2d: [
         spec("histogram2d", lambda x, y: np.histogram2d(x, y, [2, 3]), [((7,), (7,))],

@@ -165,6 +165,7 @@ _SEQUENCE_PARAMETERS = frozenset(
     {"concatenate", "stack", "hstack", "vstack", "dstack", "column_stack", "block", "einsum"}
     | {"broadcast_arrays", "meshgrid", "atleast_1d", "atleast_2d", "atleast_3d", "choose"}
     | {"select", "piecewise", "split", "array_split", "unstack", "multi_dot", "ix_"}
+    | {"histogramdd"}  # a list of coordinate arrays, not one array
 )
 _CONSTRUCTORS: dict[str, Callable[[Callable[..., Any]], Callable[..., Any]]] = {
     "asarray": _asarray,
