@@ -1186,6 +1186,12 @@ SPECS.update({
                                                          axis=0),
              [(3, 2)], _distinct, grad=False),  # fmt: skip
     ],
+    np.i0: [
+        unary(np.i0),
+        spec("both series", np.i0, [(6,)], lambda rng, shape: rng.uniform(-60, 60, shape)),
+        spec("at the switch and 0", lambda x: np.i0(x * np.array([0.0, 30.0, -30.0, 29.9, 30.1])),
+             [()], lambda rng, shape: np.ones(shape), grad=False),  # fmt: skip
+    ],
 })  # fmt: skip
 if hasattr(np, "matvec"):  # NumPy >= 2.2
     SPECS[np.matvec] = [spec("matvec", np.matvec, [((2, 3), (3,)), ((2, 2, 3), (1, 3))], _real,

@@ -98,7 +98,6 @@ REASONS: dict[str, tuple[str, str]] = {
     "np.roots": (PLANNED, "needs eigenvalues of a general matrix"),
     "np.polyfit": _LINALG,
     "np.polydiv": (NO_TRACED_MEANING, "the remainder's length depends on its leading zeros"),
-    "np.i0": (PLANNED, "needs a Bessel-function primitive"),
 }
 
 
