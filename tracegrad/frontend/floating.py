@@ -100,7 +100,8 @@ def divmod_(x: Any, y: Any) -> tuple[Any, Any]:
 
 
 def signbit(x: Any) -> Any:
-    """Whether the sign bit is set: True for -0.0 too."""
+    """Whether the sign bit is set: True for -0.0 too; False for every NaN (a NaN's sign
+    bit cannot be read without bit operations, which tracegrad does not trace)."""
     return less(copysign(1.0, _floating(x)), 0.0)
 
 
