@@ -10,7 +10,6 @@ values of closure constants share one kernel, each runner passing its own consta
 from __future__ import annotations
 
 import dataclasses
-import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -124,8 +123,6 @@ def compile_program(
     settings = config.read() if settings is None else settings
     if settings.blas_threads is not None:
         blas.allow_pool_size(settings.blas_threads)
-    if settings.threads > 1:
-        _openmp_threads_wait_passively()
     if has_control_flow(program):  # loops and branches: compiled pieces, see backend/loops.py
         from .loops import compile_with_loops
 
@@ -168,16 +165,3 @@ def _count_kernels(module: Any) -> None:
         hits = sum(stats.cache_hits.values())
         STATS.disk_hits += hits
         STATS.compiles += max(sum(stats.cache_misses.values()), 0 if hits else 1)
-
-
-def _openmp_threads_wait_passively() -> None:
-    """``OMP_WAIT_POLICY=PASSIVE`` for Numba's OpenMP threads, unless the user set a policy.
-
-    By default GNU OpenMP's threads spin for a while after each parallel region, and so do
-    the BLAS pool's after each matrix product: a program that alternates the two (an MLP's
-    gradient) then has four spinning threads fight over two cores, and ran 2.6x slower with
-    two threads than with one. Passive threads sleep at once. The OpenMP runtime reads the
-    variable when it is loaded, at the first parallel kernel, so setting it later does
-    nothing; it is set here, before any kernel with threads runs.
-    """
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
