@@ -75,8 +75,8 @@ def clean_thread_env(monkeypatch):
 
 def test_thread_count_follows_tracegrad_then_numba_then_openmp(clean_thread_env):
     mp = clean_thread_env
-    cpus = config.read().threads
-    assert cpus >= 1 and config.read().blas_threads is None  # unset: BLAS left alone
+    # Told nothing: serial kernels, BLAS left alone
+    assert (config.read().threads, config.read().blas_threads) == (1, None)
     mp.setenv("OMP_NUM_THREADS", "1")  # Dask and joblib workers set this
     assert (config.read().threads, config.read().blas_threads) == (1, None)
     mp.setenv("NUMBA_NUM_THREADS", "3")

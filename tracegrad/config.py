@@ -18,7 +18,7 @@ environment per expression, and a variable changed at run time (tests do, with
   ``sync``: the first call compiles and waits; ``never``: always interpret.
 * ``TRACEGRAD_THREADS``: how many threads large loop nests are split across (blocks of the
   outermost loop under ``numba.prange``); 1 gives serial code. Unset, it follows
-  ``NUMBA_NUM_THREADS``, then ``OMP_NUM_THREADS``, then the CPUs this process may use. Set,
+  ``NUMBA_NUM_THREADS``, then ``OMP_NUM_THREADS``, and is 1 when neither is set. Set,
   it also lets the BLAS thread pool of matrix products use that many (through threadpoolctl).
 """
 
@@ -73,15 +73,17 @@ def _threads(env: Mapping[str, str]) -> tuple[int, int | None]:
 
     Unset, the count follows what the process was told elsewhere: Numba's own setting, then
     ``OMP_NUM_THREADS`` (which Dask and joblib set to 1 in their worker processes, so that
-    workers sharing a machine do not oversubscribe it), then every CPU the process may use.
+    workers sharing a machine do not oversubscribe it). Told nothing, kernels are serial:
+    measured on two cores, parallel kernels won at most 1.4x, and a program that alternates
+    them with multi-threaded matrix products (an MLP's gradient) ran 2.5x slower, its
+    OpenMP and BLAS threads spinning against each other (docs/backend.md, "Multi-core").
     """
     for name in ("TRACEGRAD_THREADS", "NUMBA_NUM_THREADS", "OMP_NUM_THREADS"):
         value = env.get(name, "").strip()
         if value:
             count = _thread_count(value, name)
             return count, count if name == "TRACEGRAD_THREADS" else None
-    affinity = getattr(os, "sched_getaffinity", None)
-    return (len(affinity(0)) if affinity else os.cpu_count() or 1), None
+    return 1, None
 
 
 def read() -> Settings:
