@@ -225,6 +225,12 @@ def _check_scalar_output(f: Callable, out: Any) -> None:
             "non-scalar outputs."
         )
     dtype = out.dtype if isinstance(out, Tracer) else np.asarray(out).dtype
+    if dtype.kind == "c":
+        raise DTypeError(
+            f"grad needs {function_name(f)} to return a real float, but it returned {dtype}: "
+            "the gradient of a complex output is not defined. Differentiate a real quantity "
+            "of it (np.real, np.imag, np.abs(z) ** 2), or use tracegrad.vjp."
+        )
     if dtype.kind != "f":
         raise DTypeError(
             f"grad needs {function_name(f)} to return a float, but it returned {dtype}. "

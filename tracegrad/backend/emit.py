@@ -227,7 +227,12 @@ def _scalar_expr(ctx: _Context, block: Block, m: Member, reads: list[str]) -> st
         expr = prim.vector.format(*reads, f="f32" if dtype == np.float32 else "f64")
         ctx.vector_kernels.update(_VECTOR_KERNEL.findall(expr))
         return expr
+    if prim.complex_scalar is not None and dtype is not None and dtype.kind == "c":
+        return prim.complex_scalar.format(*reads, **eqn.params)
     return prim.scalar.format(*reads, **eqn.params)
+
+
+_ACCUMULATOR = {"f": np.float64, "c": np.complex128}
 
 
 def _emit_reduction(
@@ -240,7 +245,7 @@ def _emit_reduction(
     loopvars = [e for e in index if e != "0"]
     reduced = [index[a] for a in axes if index[a] != "0"]
     kept = [index[a] for a in range(len(m.space)) if a not in axes]
-    acc_dtype = np.dtype(np.float64 if out.dtype.kind == "f" else np.int64)
+    acc_dtype = np.dtype(_ACCUMULATOR[out.dtype.kind] if out.dtype.kind in "fc" else np.int64)
     identity = prim.identity if prim.identity is not None else 0
     if acc_dtype.kind == "i" and math.isinf(identity):
         info = np.iinfo(out.dtype)

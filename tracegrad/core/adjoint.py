@@ -24,7 +24,7 @@ def active_vars(program: Program, wrt: Sequence[int]) -> set[Var]:
     """Variables that depend differentiably on the inputs at positions ``wrt``."""
     active = {program.inputs[i] for i in wrt}
     for eqn in program.eqns:
-        if eqn.prim.vjp is None or eqn.out.aval.dtype.kind != "f":
+        if eqn.prim.vjp is None or eqn.out.aval.dtype.kind not in "fc":
             continue
         if any(isinstance(a, Var) and a in active for a in eqn.inputs):
             active.add(eqn.out)

@@ -50,7 +50,15 @@ class Aval:
         return Aval(value.shape, value.dtype)
 
 
-_DTYPE_SHORT = {"float64": "f64", "float32": "f32", "int64": "i64", "int32": "i32", "bool": "bool"}
+_DTYPE_SHORT = {
+    "float64": "f64",
+    "float32": "f32",
+    "complex128": "c128",
+    "complex64": "c64",
+    "int64": "i64",
+    "int32": "i32",
+    "bool": "bool",
+}
 
 
 def short_dtype(dtype: np.dtype) -> str:

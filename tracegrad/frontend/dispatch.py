@@ -18,6 +18,7 @@ from ..core.tracing import Tracer
 from ..errors import UnsupportedNumpyFunction
 from . import (
     elementwise,
+    fourier,
     indexing,
     linalg,
     products,
@@ -41,6 +42,7 @@ TOPICS = (
     linalg,
     sorting,
     statistics,
+    fourier,  # complex numbers: np.fft
 )
 
 
