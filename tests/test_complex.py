@@ -266,3 +266,49 @@ def test_compiled_complex_program_matches_the_interpreter(monkeypatch):
     assert gz.dtype == np.complex128 and gx.dtype == np.float64 and w.dtype == np.complex128
     for got, want in [(value, value0), (w, w0), (spectrum, spectrum0), (gz, gz0), (gx, gx0)]:
         np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
+
+
+@settings(max_examples=10)
+@given(z=complex_arrays((3,), (-1.5, 1.5), (-1.5, 1.5)))
+def test_holomorphic_gradient_is_the_complex_derivative(z):
+    """grad(f, holomorphic=True) of a holomorphic f is f'(z), for each dtype."""
+    for dtype, tol in ((C128, 1e-12), (C64, 1e-4)):
+        zz = z.astype(dtype)
+        got = tg.grad(lambda z: np.sum(np.sin(z) * z + np.exp(z) / 3), holomorphic=True)(zz)
+        want = np.cos(zz) * zz + np.sin(zz) + np.exp(zz) / 3
+        assert got.dtype == dtype
+        np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+
+
+def test_holomorphic_needs_complex_arguments():
+    with pytest.raises(DTypeError, match="holomorphic=True needs complex arguments"):
+        tg.grad(np.sin, holomorphic=True)(1.0)
+
+
+def test_vjp_of_complex_values():
+    z = np.array([1.0 + 2.0j, 0.5 - 1.0j])
+    _, pullback = tg.vjp(lambda z: np.sin(z) * z, z)
+    (ct,) = pullback(np.ones(2, complex))
+    np.testing.assert_allclose(ct, np.cos(z) * z + np.sin(z))  # holomorphic: f'(z)
+    _, pullback = tg.vjp(lambda z: np.sum(np.abs(z) ** 2), z)
+    np.testing.assert_allclose(pullback(1.0)[0], 2 * np.conj(z))
+
+
+def test_jvp_from_real_to_complex():
+    x, t = np.array([0.3, 1.2]), np.array([1.0, 2.0])
+    _, tangent = tg.jvp(lambda x: np.exp(1j * x) * x, (x,), (t,))
+    np.testing.assert_allclose(tangent, (1j * np.exp(1j * x) * x + np.exp(1j * x)) * t)
+
+
+@pytest.mark.parametrize(
+    "transform, x",
+    [
+        (lambda f, x: tg.jvp(f, (x,), (x,)), np.ones(2, complex)),
+        (lambda f, x: tg.jacrev(f)(x), np.ones(2, complex)),
+        (lambda f, x: tg.jacfwd(f)(x), np.ones(2, complex)),
+        (lambda f, x: tg.jacrev(lambda x: np.exp(1j * x))(x), np.ones(2)),
+    ],
+)
+def test_forward_mode_and_jacobians_refuse_complex_values(transform, x):
+    with pytest.raises(DTypeError, match="complex inputs or outputs are not supported"):
+        transform(lambda x: x * 2, x)

@@ -241,10 +241,20 @@ def restorer(leaf_in: Any) -> Callable[[Any], Any]:
     return _as_array if isinstance(leaf_in, np.ndarray) else scalar_if_0d
 
 
-def check_differentiable(args: tuple, argnums: tuple[int, ...], fn_name: str) -> None:
+def check_differentiable(
+    args: tuple, argnums: tuple[int, ...], fn_name: str, complex_only: bool = False
+) -> None:
+    """Refuse arguments that cannot be differentiated (with ``complex_only``, for
+    ``holomorphic=True``, all but complex ones)."""
     for n in argnums:
         for path, leaf in tree_leaves_with_path(args[n]):
             aval = leaf_aval(leaf)
+            if complex_only and (aval is None or aval.dtype.kind != "c"):
+                raise DTypeError(
+                    f"{fn_name}: holomorphic=True needs complex arguments, but argument "
+                    f"{n}{path} is {aval.dtype if aval else type(leaf).__name__}. Pass it as "
+                    "complex (x.astype(complex)), or drop holomorphic=True for a real loss."
+                )
             if aval is None or aval.dtype.kind not in "fc":
                 kind = type(leaf).__name__ if aval is None else f"an array of {aval.dtype}"
                 raise DTypeError(

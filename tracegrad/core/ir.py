@@ -249,7 +249,7 @@ def check(program: Program) -> Program:
         where = f"equation {i} ({eqn.prim.name})"
         for a in eqn.inputs:
             _check_atom(a, defined, where)
-        expected = eqn.prim.shape_rule(*(a.aval for a in eqn.inputs), **eqn.params)
+        expected = eqn.prim.abstract_eval(*(a.aval for a in eqn.inputs), **eqn.params)
         if expected != eqn.out.aval:
             raise IRCheckError(f"{where}: output is {eqn.out.aval} but the rule gives {expected}")
         _define(eqn.out, defined, where)

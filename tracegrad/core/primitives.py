@@ -75,14 +75,14 @@ class Primitive:
     vjp: Callable[..., Sequence[Any]] | None = None
     # Elementwise kinds: a Python expression over scalars {0}, {1}, ... used inside fused loops.
     scalar: str | None = None
-    # Whether complex operands are accepted (else the shape rule refuses them, naming the
+    # The same with tracegrad.backend.vecmath's kernels in place of libm calls ({f} is f32 or f64):
+    # LLVM vectorises those, so codegen prefers this over ``scalar`` in loops over arrays.
+    vector: str | None = None
+    # Whether complex operands are accepted (else abstract_eval refuses them, naming the
     # primitive; by default only kinds that move data accept them), and their template where
     # ``scalar`` does not serve (cmath, not math).
     complex: bool | None = None
     complex_scalar: str | None = None
-    # The same with tracegrad.backend.vecmath's kernels in place of libm calls ({f} is f32 or f64):
-    # LLVM vectorises those, so codegen prefers this over ``scalar`` in loops over arrays.
-    vector: str | None = None
     # Code generation for the other kinds (see tracegrad/backend/emit.py):
     # emit(w, out, *inputs, **params) writes the statements computing ``out`` with the
     # helpers of backend.writer.Writer; inputs and out are backend.writer.Operands.
@@ -115,12 +115,18 @@ class Primitive:
         object.__setattr__(self, "kind", Kind(self.kind))
         if self.complex is None:
             object.__setattr__(self, "complex", self.kind in _MOVES_DATA)
-        if not self.complex:
-            object.__setattr__(self, "shape_rule", _real_only(self.name, self.shape_rule))
         REGISTRY[self.name] = self
 
     def __call__(self, *args: Any, **params: Any) -> Any:
         return bind(self, *args, **params)
+
+    def abstract_eval(self, *avals: Aval, **params: Any) -> Aval:
+        """The result's aval, where equations are made and checked (tracing, ``ir.check``):
+        the shape rule, after refusing complex operands that the primitive does not accept.
+        Evaluation on arrays calls the shape rule alone."""
+        if not self.complex:
+            _refuse_complex(self.name, avals)
+        return self.shape_rule(*avals, **params)
 
     def __repr__(self) -> str:
         return self.name
@@ -134,20 +140,13 @@ def _always(**params: Any) -> bool:
     return True
 
 
-def _real_only(name: str, rule: Callable[..., Aval]) -> Callable[..., Aval]:
-    """``rule``, refusing complex operands with an error that names the primitive."""
-
-    def checked(*avals: Aval, **params: Any) -> Aval:
-        for a in avals:
-            if isinstance(a, Aval) and a.dtype.kind == "c":
-                raise DTypeError(
-                    f"{name} does not support complex operands (got {a}); see "
-                    "docs/sharp-bits.md#complex-numbers, or apply it to np.real(z), np.imag(z)."
-                )
-        return rule(*avals, **params)
-
-    checked.__name__ = getattr(rule, "__name__", name)
-    return checked
+def _refuse_complex(name: str, avals: Sequence[Aval]) -> None:
+    for a in avals:
+        if a.dtype.kind == "c":
+            raise DTypeError(
+                f"{name} does not support complex operands (got {a}); see "
+                "docs/sharp-bits.md#complex-numbers, or apply it to np.real(z), np.imag(z)."
+            )
 
 
 # =============================================================================================
