@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import DTypeError, ShapeError
 from .ir import Aval
-from .primitives import Kind, Primitive, const, convert, div, eq, mul, select, unslice
+from .primitives import Kind, Primitive, const, convert, div, eq, mul, select, sub, unslice
 
 
 def real_dtype(dtype: Any) -> np.dtype:
@@ -59,10 +59,13 @@ def _imag_vjp(ct: Any, out: Any, z: Any) -> tuple:
 
 
 def _complex_abs_vjp(ct: Any, out: Any, z: Any) -> tuple:
-    # (d/dx - i d/dy) sqrt(x^2 + y^2) = conj(z) / |z|; 0 at z = 0 (the subgradient of least
-    # norm, as np.abs of a real 0 has derivative 0 here), never 0 / 0.
+    # (d/dx - i d/dy) sqrt(x^2 + y^2) = (x - iy) / |z|; 0 at z = 0 (the subgradient of least
+    # norm, as np.abs of a real 0 has derivative 0 here), never 0 / 0.  The quotients x / |z|
+    # and y / |z| are real and at most 1: a complex division by |z| would square it, and
+    # ct / |z| overflow, for tiny z.
     safe = select(eq(out, const(0, out)), const(1, out), out)
-    return (mul(convert(ct, dtype=z.dtype), conj(div(z, convert(safe, dtype=z.dtype)))),)
+    dx, dy = mul(ct, div(real(z), safe)), mul(ct, div(imag(z), safe))
+    return (sub(convert(dx, dtype=z.dtype), mul(convert(dy, dtype=z.dtype), const(1j, z))),)
 
 
 real = Primitive(
