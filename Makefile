@@ -11,7 +11,7 @@ venv: $(VENV)/.stamp
 # Reinstall only when pyproject.toml changes.
 $(VENV)/.stamp: pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/python -m pip install -e '.[test,examples,docs]'
+	$(BIN)/python -m pip install -e '.[test,examples,docs,dask]'
 	touch $@
 
 test: venv

@@ -47,3 +47,11 @@ def _synchronous_compiles():
     background policy with ``monkeypatch`` or a function's ``compile=`` argument."""
     with _default_env("TRACEGRAD_COMPILE", "sync"):
         yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _serial_kernels():
+    """Serial kernels (unless TRACEGRAD_THREADS is set): the suite's generated code and
+    compile counts are those of one thread. tests/test_parallel.py asks for threads itself."""
+    with _default_env("TRACEGRAD_THREADS", "1"):
+        yield

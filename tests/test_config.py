@@ -21,7 +21,10 @@ def test_values(monkeypatch, tmp_path):
     monkeypatch.setenv("TRACEGRAD_DISABLE_DISK_CACHE", " 1 ")
     monkeypatch.setenv("TRACEGRAD_VECTOR_MATH", "0")
     monkeypatch.setenv("TRACEGRAD_COMPILE", " Never ")
-    assert config.read() == config.Settings("interpret", str(tmp_path), False, False, "never")
+    monkeypatch.setenv("TRACEGRAD_THREADS", "3")
+    assert config.read() == config.Settings(
+        "interpret", str(tmp_path), False, False, "never", threads=3, blas_threads=3
+    )
     monkeypatch.setenv("TRACEGRAD_DISABLE_DISK_CACHE", "0")
     assert config.read().disk_cache
 

@@ -129,6 +129,16 @@ def test_rnn_scan(load, tmp_path) -> None:
     assert "rnn_scan.png" in _pngs(tmp_path)
 
 
+def test_train_on_dask(load) -> None:
+    pytest.importorskip("dask.array")
+    pytest.importorskip("distributed")
+    r = load("train_on_dask").main(quick=True)  # 20,000 rows, 4 steps, a 2-process cluster
+    # The cluster's first loss is the one-process loss at the same parameters.
+    assert r["first_value"] == pytest.approx(r["one_process_value"], rel=1e-10)
+    assert r["losses"][-1] < 0.5 * r["losses"][0]
+    assert r["speedup"] > 0 and r["overhead_seconds"] > 0
+
+
 def test_demo(load) -> None:
     r = load("demo").main(quick=True)
     assert r["grad_gap"] < 1e-5  # float32 gradients agree with hand-written backprop

@@ -165,7 +165,10 @@ class Executable:
         """The generated Numba source of this program."""
         from .backend.codegen import generate_source
 
-        return generate_source(self.lowered, vector_math=config.read().vector_math)
+        settings = config.read()
+        return generate_source(
+            self.lowered, vector_math=settings.vector_math, threads=settings.threads
+        )
 
 
 # =============================================================================================
@@ -349,6 +352,7 @@ class _Staged:
         all_traced = signature.traced_positions == tuple(range(len(leaves)))
 
         flat = treedef.num_leaves == len(args) and treedef.children == (LEAF,) * len(args)
+        swapped = _byte_swapped(leaves)
 
         def install(run: Callable) -> Entry:
             # A closure with nothing left to check, put where the per-call path looks.  Called
@@ -364,6 +368,7 @@ class _Staged:
                 def entry(leaves: list) -> Any:
                     return finish(run(select(leaves)))
 
+            entry = _in_native_byte_order(entry, swapped)
             if key is not None:
                 self.cache[key] = entry
                 if flat:
@@ -592,3 +597,24 @@ def show_source(f: Callable) -> Callable[..., str]:
         return staged.lower(*args).source()
 
     return source_of
+
+
+def _byte_swapped(leaves: list) -> list[int]:
+    return [i for i, x in enumerate(leaves) if isinstance(x, np.ndarray) and not x.dtype.isnative]
+
+
+def _in_native_byte_order(entry: Entry, positions: list[int]) -> Entry:
+    """``entry`` given the leaves at ``positions`` converted to native byte order. Compiled
+    kernels must never see a byte-swapped array: Numba's dispatcher caches argument types
+    by dtype number, and once warm it can take a big-endian array for a native one and read
+    its bytes as they lie (seen after Dask had run in the process)."""
+    if not positions:
+        return entry
+
+    def native_entry(leaves: list) -> Any:
+        leaves = list(leaves)
+        for i in positions:
+            leaves[i] = leaves[i].astype(leaves[i].dtype.newbyteorder("="))
+        return entry(leaves)
+
+    return native_entry

@@ -16,11 +16,16 @@ environment per expression, and a variable changed at run time (tests do, with
   overrides it). ``background`` (default): calls run on the interpreter at once, and a
   signature called again is compiled in a background thread that takes over when ready;
   ``sync``: the first call compiles and waits; ``never``: always interpret.
+* ``TRACEGRAD_THREADS``: how many threads large loop nests are split across (blocks of the
+  outermost loop under ``numba.prange``); 1 gives serial code. Unset, it follows
+  ``NUMBA_NUM_THREADS``, then ``OMP_NUM_THREADS``, then the CPUs this process may use. Set,
+  it also lets the BLAS thread pool of matrix products use that many (through threadpoolctl).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 
@@ -33,6 +38,8 @@ class Settings:
     disk_cache: bool
     vector_math: bool
     compile: str = "background"
+    threads: int = 1
+    blas_threads: int | None = None  # the least BLAS pool size; None: leave the pool be
 
 
 COMPILE_POLICIES = ("background", "sync", "never")
@@ -51,9 +58,36 @@ def _off(value: str | None) -> bool:
     return value is not None and value.strip() not in ("", "0")
 
 
+def _thread_count(value: str, source: str) -> int:
+    try:
+        count = int(value)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise ValueError(f"{source} is {value!r}; it must be a whole number of threads, >= 1.")
+    return count
+
+
+def _threads(env: Mapping[str, str]) -> tuple[int, int | None]:
+    """The kernels' thread count, and the BLAS pool size to set (only if asked for).
+
+    Unset, the count follows what the process was told elsewhere: Numba's own setting, then
+    ``OMP_NUM_THREADS`` (which Dask and joblib set to 1 in their worker processes, so that
+    workers sharing a machine do not oversubscribe it), then every CPU the process may use.
+    """
+    for name in ("TRACEGRAD_THREADS", "NUMBA_NUM_THREADS", "OMP_NUM_THREADS"):
+        value = env.get(name, "").strip()
+        if value:
+            count = _thread_count(value, name)
+            return count, count if name == "TRACEGRAD_THREADS" else None
+    affinity = getattr(os, "sched_getaffinity", None)
+    return (len(affinity(0)) if affinity else os.cpu_count() or 1), None
+
+
 def read() -> Settings:
     """The settings as the environment holds them now."""
     env = os.environ
+    threads, blas_threads = _threads(env)
     default_dir = os.path.join(os.path.expanduser("~"), ".cache", "tracegrad")
     return Settings(
         backend=env.get("TRACEGRAD_BACKEND", "numba"),
@@ -63,4 +97,6 @@ def read() -> Settings:
         compile=check_policy(
             env.get("TRACEGRAD_COMPILE", "").strip().lower() or "background", "TRACEGRAD_COMPILE"
         ),
+        threads=threads,
+        blas_threads=blas_threads,
     )

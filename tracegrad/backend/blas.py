@@ -94,6 +94,27 @@ def uses_numpy_blas() -> bool:
 _bound = False
 
 
+def allow_pool_size(threads: int) -> None:
+    """Let matrix products use at least ``threads`` threads (``TRACEGRAD_THREADS`` set).
+
+    The pool is the process's (NumPy's own products share it): a smaller one, such as
+    ``OPENBLAS_NUM_THREADS=1`` in a Dask worker, is raised to ``threads`` through
+    threadpoolctl (every BLAS loaded, SciPy's too) when that is installed; a larger one is
+    left alone, so that limiting BLAS stays the business of the BLAS settings.
+    """
+    if threads < 2:
+        return  # every pool has a thread
+    try:
+        import threadpoolctl
+    except ImportError:
+        return
+    # Looked up each time (a few milliseconds, once per program built): SciPy's BLAS may
+    # have been loaded since.
+    for pool in threadpoolctl.ThreadpoolController().select(user_api="blas").lib_controllers:
+        if pool.num_threads < threads:
+            pool.set_num_threads(threads)
+
+
 def bind() -> None:
     """Make the ``symbol`` names resolvable by Numba's JIT linker (idempotent).
 

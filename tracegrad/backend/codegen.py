@@ -33,6 +33,7 @@ def generate(
     vector_math: bool = True,
     user_names: bool = True,
     vector_min_size: int = VECTOR_MATH_MIN_SIZE,
+    threads: int = 1,
 ) -> Generated:
     """Generate the Numba source of ``program`` and the calling convention of its entry.
 
@@ -41,30 +42,40 @@ def generate(
     (``W1``, ``grad_W1``) where that is unambiguous, else every value gets a letter: the
     text that identifies the kernel, whatever the user called things; ``vector_min_size``: the
     fewest iterations of a loop that calls vecmath (a native loop's body runs once per step).
+    ``threads`` > 1 splits large loop nests into that many blocks run in parallel; 1 gives
+    serial code.
     """
     sched = schedule(program, user_names)
-    emitted = emit(sched, vector_math, vector_min_size)
-    helpers = share_repeated_loops(emitted.codes, sched.names, njit_options(cache))
+    emitted = emit(sched, vector_math, vector_min_size, threads)
+    helpers = share_repeated_loops(
+        emitted.codes, sched.names, lambda parallel: njit_options(cache, parallel)
+    )
     return package(sched, emitted, helpers, cache)
 
 
-def variants(program: Program, vector_math: bool) -> Callable[[bool, bool], Generated]:
+def variants(
+    program: Program, vector_math: bool, threads: int = 1
+) -> Callable[[bool, bool], Generated]:
     """``variant(cache, user_names)``: ``generate`` of ``program``, each variant made once
     (the disk cache names a file by the letters-only text and writes the user's one)."""
     made: dict[tuple[bool, bool], Generated] = {}
 
     def variant(cache: bool, user_names: bool) -> Generated:
         if (cache, user_names) not in made:
-            made[cache, user_names] = generate(program, cache, vector_math, user_names)
+            made[cache, user_names] = generate(
+                program, cache, vector_math, user_names, threads=threads
+            )
         return made[cache, user_names]
 
     return variant
 
 
-def generate_source(program: Program, cache: bool = True, vector_math: bool = True) -> str:
+def generate_source(
+    program: Program, cache: bool = True, vector_math: bool = True, threads: int = 1
+) -> str:
     """The Python/Numba source text for ``program`` (what ``tracegrad.show_source`` shows)."""
     if has_control_flow(program):  # compiled in pieces around native loops
         from .loops import source
 
         return source(program, vector_math)
-    return generate(program, cache, vector_math).source
+    return generate(program, cache, vector_math, threads=threads).source

@@ -21,14 +21,14 @@ from .. import config
 from ..core.control_flow import has_control_flow
 from ..core.ir import Literal, Program, format_literal, format_params
 from ..errors import DTypeError
-from . import codegen, disk_cache
+from . import blas, codegen, disk_cache
 from .package import Generated
 from .runner import make_runner
 from .schedule import constant_classes
 from .stats import STATS
 
 _lock = threading.RLock()
-_memory: dict[tuple[str, bool], _Entry] = {}
+_memory: dict[tuple[str, bool, int], _Entry] = {}
 _counted: set[str] = set()  # modules whose kernels are already in STATS
 
 
@@ -73,6 +73,12 @@ def structural_key(program: Program) -> str:
     return "\n".join(lines)
 
 
+def memory_key(program: Program, settings: config.Settings) -> tuple[str, bool, int]:
+    """What a compiled kernel depends on: the program's structure and the settings that
+    change its code (vector math, and the thread count that splits large loop nests)."""
+    return structural_key(program), settings.vector_math, settings.threads
+
+
 @dataclasses.dataclass
 class _Entry:
     """A compiled program in the memory cache, and its runner for its own constant values."""
@@ -115,11 +121,13 @@ def compile_program(
     environment's now.
     """
     settings = config.read() if settings is None else settings
+    if settings.blas_threads is not None:
+        blas.allow_pool_size(settings.blas_threads)
     if has_control_flow(program):  # loops and branches: compiled pieces, see backend/loops.py
         from .loops import compile_with_loops
 
         return compile_with_loops(program, settings)
-    key = (structural_key(program), settings.vector_math)
+    key = memory_key(program, settings)
     entry = _memory.get(key)
     if entry is not None:
         STATS.memory_hits += 1
@@ -139,7 +147,7 @@ def compile_program(
 
 def _build(program: Program, settings: config.Settings) -> _Entry:
     """Generate, load and wrap ``program`` (a memory-cache miss)."""
-    generated_for = codegen.variants(program, settings.vector_math)
+    generated_for = codegen.variants(program, settings.vector_math, settings.threads)
     module, cached = disk_cache.load(lambda *how: generated_for(*how).source, settings)
     gen = generated_for(cached, True)  # names aside, the calling convention of every variant
     _count_kernels(module)

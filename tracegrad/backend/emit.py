@@ -34,6 +34,13 @@ _VECTOR_KERNEL = re.compile(r"_vm_(\w+?)\(")
 # A call (BLAS, a shared loop helper) or a view costs Numba little next to a loop nest: the
 # 20-layer MLP compiled in 3.3-3.6 s as one function, in 4.2 s cut into five at weight 1.
 STATEMENT_WEIGHT = 0.1
+# With several threads, a loop nest runs its outermost loop as one contiguous block per
+# thread under numba.prange when its work (iterations x equations) is at least this much:
+# a parallel region costs a few microseconds to start, which smaller nests do not win back
+# (measured in docs/backend.md, "Multi-core").
+PARALLEL_MIN_WORK = 100_000
+# The block index of a parallel loop nest, and of the loops combining its partial results.
+BLOCK = "_blk"
 
 
 @dataclass(eq=False)
@@ -48,6 +55,7 @@ class Code:
     uses: list[Atom]
     extents: set[int]  # loop bounds the lines use as _ext<n>
     blas: set[str]  # dtypes of the gemm calls in the lines
+    parallel: bool = False  # the lines hold a numba.prange loop
 
 
 @dataclass
@@ -65,12 +73,18 @@ class _Nest:
 
     pre: list[list[str]]
     post: list[list[str]]
+    blocks: int = 1  # > 1: the outermost loop is split into this many blocks, in parallel
     body: list[str] = field(default_factory=list)
     casts: list[tuple[Member, str]] = field(default_factory=list)  # float64 accumulators
+    # Parallel nests: statements of each block around its part of the outermost loop, and
+    # the array reductions over that loop, whose per-block partials are combined after it.
+    block_pre: list[str] = field(default_factory=list)
+    block_post: list[str] = field(default_factory=list)
+    combines: list[tuple[Member, str]] = field(default_factory=list)
 
     @staticmethod
-    def of_depth(depth: int) -> _Nest:
-        return _Nest([[] for _ in range(depth + 1)], [[] for _ in range(depth + 1)])
+    def of_depth(depth: int, blocks: int = 1) -> _Nest:
+        return _Nest([[] for _ in range(depth + 1)], [[] for _ in range(depth + 1)], blocks)
 
 
 @dataclass
@@ -80,6 +94,7 @@ class _Context:
     sched: Schedule
     vector_math: bool
     vector_min_size: int = VECTOR_MATH_MIN_SIZE
+    threads: int = 1
     vector_kernels: set[str] = field(default_factory=set)
     support: set[str] = field(default_factory=set)
 
@@ -89,11 +104,15 @@ class _Context:
 
 
 def emit(
-    sched: Schedule, vector_math: bool = True, vector_min_size: int = VECTOR_MATH_MIN_SIZE
+    sched: Schedule,
+    vector_math: bool = True,
+    vector_min_size: int = VECTOR_MATH_MIN_SIZE,
+    threads: int = 1,
 ) -> Emitted:
     """The code of ``sched``'s blocks; ``vector_math`` allows vecmath kernels in loops of at
-    least ``vector_min_size`` iterations (fewer in the body of a native loop, run per step)."""
-    ctx = _Context(sched, vector_math, vector_min_size)
+    least ``vector_min_size`` iterations (fewer in the body of a native loop, run per step);
+    ``threads`` > 1 runs large loop nests in that many blocks in parallel."""
+    ctx = _Context(sched, vector_math, vector_min_size, threads)
     codes = [_emit_loop(ctx, b) if b.eqn is None else _emit_equation(ctx, b) for b in sched.blocks]
     return Emitted(codes, ctx.vector_kernels, ctx.support)
 
@@ -123,21 +142,40 @@ def _emit_loop(ctx: _Context, block: Block) -> Code:
         shown = ", ".join(names.of[m.out] for m in block.members)
         heading = f"# loop over {block.key}: {shown}"
         w.line(heading)
-    nest = _Nest.of_depth(len(block.key))
+    nest = _Nest.of_depth(len(block.key), _parallel_blocks(ctx, block))
     for m in block.members:
         _emit_member(ctx, w, block, m, nest)
-    _write_levels(w, block.key, nest)
+    if nest.blocks > 1:
+        _write_blocks(w, block.key, nest)
+    else:
+        _write_levels(w, block.key, nest)
     for m, acc in nest.casts:
         with w.loops(m.out.aval.shape) as idx:
             cast = scalar_cast(f"{acc}[{', '.join(idx)}]", m.out.aval.dtype)
             w.line(f"{names.of[m.out]}[{', '.join(idx)}] = {cast}")
+    for m, part in nest.combines:
+        _write_combine(w, names, m, part, nest.blocks)
     defs = [
         m.out
         for m in block.members
         if (m.out in ctx.sched.stored or m.out.aval.ndim == 0) and m.out not in names.buffers
     ]
-    weight = 1 + len(nest.casts)
-    return Code(block, heading, w.lines, weight, defs, _loop_uses(ctx, block), w.extents, w.blas)
+    weight = 1 + len(nest.casts) + len(nest.combines)
+    uses = _loop_uses(ctx, block)
+    return Code(block, heading, w.lines, weight, defs, uses, w.extents, w.blas, nest.blocks > 1)
+
+
+def _parallel_blocks(ctx: _Context, block: Block) -> int:
+    """How many blocks ``block``'s outermost loop runs in: the thread count for a nest with
+    at least ``PARALLEL_MIN_WORK`` and a block of work for every thread, else 1 (serial).
+
+    The count is fixed in the code, so a reduction adds its partial results in the same
+    order however many threads Numba really runs: results depend on ``threads`` alone.
+    """
+    if ctx.threads < 2 or not block.key or block.key[0] < ctx.threads:
+        return 1
+    work = math.prod(block.key) * len(block.members)
+    return ctx.threads if work >= PARALLEL_MIN_WORK else 1
 
 
 def _loop_uses(ctx: _Context, block: Block) -> list[Atom]:
@@ -167,6 +205,42 @@ def _write_levels(w: Writer, key: tuple[int, ...], nest: _Nest, depth: int = 0) 
             _write_levels(w, key, nest, depth + 1)
     for s in nest.post[depth]:
         w.line(s)
+
+
+def _write_blocks(w: Writer, key: tuple[int, ...], nest: _Nest) -> None:
+    """The outermost loop as ``nest.blocks`` contiguous blocks under ``numba.prange``."""
+    for s in nest.pre[0]:
+        w.line(s)
+    w.line(f"for {BLOCK} in numba.prange({nest.blocks}):")
+    with w.indented():
+        for s in nest.block_pre:
+            w.line(s)
+        extent, n = w.extent(key[0]), nest.blocks
+        w.line(f"for i0 in range({BLOCK} * {extent} // {n}, ({BLOCK} + 1) * {extent} // {n}):")
+        with w.indented():
+            _write_levels(w, key, nest, 1)
+        for s in nest.block_post:
+            w.line(s)
+    for s in nest.post[0]:
+        w.line(s)
+
+
+def _combine_lines(m: Member, acc: str, part: str, blocks: int) -> list[str]:
+    """Fold the per-block partial results ``part`` into ``acc``, in block order."""
+    init = literal_text(_identity(m), _accumulator_dtype(m))
+    fold = m.eqn.prim.scalar.format(part, acc=acc)
+    return [f"{acc} = {init}", f"for {BLOCK} in range({blocks}):", f"    {acc} = {fold}"]
+
+
+def _write_combine(w: Writer, names: Names, m: Member, part: str, blocks: int) -> None:
+    """Each element of the array reduction ``m`` from its blocks' partials ``part``."""
+    out = m.out.aval
+    acc = f"{names.of[m.out]}_acc"
+    with w.loops(out.shape) as idx:
+        for line in _combine_lines(m, acc, f"{part}[{', '.join([BLOCK, *idx])}]", blocks):
+            w.line(line)
+        result = acc if _accumulator_dtype(m) == out.dtype else scalar_cast(acc, out.dtype)
+        w.line(f"{names.of[m.out]}[{', '.join(idx)}] = {result}")
 
 
 def _read(names: Names, block: Block, base: Atom, index: list[str]) -> str:
@@ -235,45 +309,102 @@ def _scalar_expr(ctx: _Context, block: Block, m: Member, reads: list[str]) -> st
 _ACCUMULATOR = {"f": np.float64, "c": np.complex128}
 
 
+def _accumulator_dtype(m: Member) -> np.dtype:
+    """Reductions accumulate floats in float64, complex values in complex128 and integers in
+    int64."""
+    return np.dtype(_ACCUMULATOR.get(m.out.aval.dtype.kind, np.int64))
+
+
+def _identity(m: Member) -> float | int:
+    """The accumulator's starting value (an infinite one as the integer type's extreme)."""
+    identity = m.eqn.prim.identity if m.eqn.prim.identity is not None else 0
+    if _accumulator_dtype(m).kind == "i" and math.isinf(identity):
+        info = np.iinfo(m.out.aval.dtype)
+        identity = info.min if identity < 0 else info.max
+    return identity
+
+
 def _emit_reduction(
     w: Writer, names: Names, m: Member, value: str, comment: str, nest: _Nest
 ) -> None:
-    """Accumulate ``value`` into ``m``'s result as the loop nest runs."""
-    prim, axes = m.eqn.prim, tuple(m.eqn.params["axes"])
-    out = m.out.aval
+    """Accumulate ``value`` into ``m``'s result as the loop nest runs.
+
+    In a parallel nest a reduction over the outermost loop accumulates one partial result
+    per block (``_part<k>``), and the partials are folded in block order after the loop.
+    """
     index = canonical_index(m.space)
     loopvars = [e for e in index if e != "0"]
-    reduced = [index[a] for a in axes if index[a] != "0"]
-    kept = [index[a] for a in range(len(m.space)) if a not in axes]
-    acc_dtype = np.dtype(_ACCUMULATOR[out.dtype.kind] if out.dtype.kind in "fc" else np.int64)
-    identity = prim.identity if prim.identity is not None else 0
-    if acc_dtype.kind == "i" and math.isinf(identity):
-        info = np.iinfo(out.dtype)
-        identity = info.min if identity < 0 else info.max
-    init = literal_text(identity, acc_dtype)
-    depth = len(loopvars) - len(reduced)
-    name = names.of[m.out]
-    preallocated = m.out in names.buffers
-    if reduced == loopvars[depth:]:
+    reduced = [index[a] for a in m.eqn.params["axes"] if index[a] != "0"]
+    kept = [index[a] for a in range(len(m.space)) if a not in m.eqn.params["axes"]]
+    blocks = nest.blocks if loopvars and loopvars[0] in reduced else 1
+    if reduced == loopvars[len(loopvars) - len(reduced) :]:
         # The reduced axes are the innermost loops: a scalar accumulator.
-        acc = f"{name}_acc"
-        if out.ndim and not preallocated:
-            w.line(f"{name} = {empty_text(out.shape, out.dtype)}")
+        _scalar_reduction(w, names, m, (value, comment), kept, blocks, nest)
+    else:  # accumulate into an array indexed by the kept axes
+        _array_reduction(w, names, m, (value, comment), kept, blocks, nest)
+
+
+def _scalar_reduction(
+    w: Writer,
+    names: Names,
+    m: Member,
+    statement: tuple[str, str],
+    kept: list[str],
+    blocks: int,
+    nest: _Nest,
+) -> None:
+    out, acc_dtype = m.out.aval, _accumulator_dtype(m)
+    name = names.of[m.out]
+    acc = f"{name}_acc"
+    init = literal_text(_identity(m), acc_dtype)
+    depth = len([e for e in kept if e != "0"])
+    if out.ndim and m.out not in names.buffers:
+        w.line(f"{name} = {empty_text(out.shape, out.dtype)}")
+    value, comment = statement
+    nest.body.append(f"{acc} = {m.eqn.prim.scalar.format(value, acc=acc)}  {comment}")
+    if blocks > 1:
+        part = w.fresh("part")
+        w.line(f"{part} = {empty_text((blocks,), acc_dtype)}")
+        nest.block_pre.append(f"{acc} = {init}")
+        nest.block_post.append(f"{part}[{BLOCK}] = {acc}")
+        nest.post[0].extend(_combine_lines(m, acc, f"{part}[{BLOCK}]", blocks))
+    else:
         nest.pre[depth].append(f"{acc} = {init}")
-        nest.body.append(f"{acc} = {prim.scalar.format(value, acc=acc)}  {comment}")
-        result = acc if acc_dtype == out.dtype else scalar_cast(acc, out.dtype)
-        target = name if out.ndim == 0 else f"{name}[{', '.join(kept)}]"
-        nest.post[depth].append(f"{target} = {result}")
-        return
-    # Otherwise accumulate into an array indexed by the kept axes.
-    acc = name if acc_dtype == out.dtype else f"{name}_acc"
-    if acc != name:
+    result = acc if acc_dtype == out.dtype else scalar_cast(acc, out.dtype)
+    target = name if out.ndim == 0 else f"{name}[{', '.join(kept)}]"
+    nest.post[depth].append(f"{target} = {result}")
+
+
+def _array_reduction(
+    w: Writer,
+    names: Names,
+    m: Member,
+    statement: tuple[str, str],
+    kept: list[str],
+    blocks: int,
+    nest: _Nest,
+) -> None:
+    out, acc_dtype = m.out.aval, _accumulator_dtype(m)
+    name = names.of[m.out]
+    init = literal_text(_identity(m), acc_dtype)
+    preallocated = m.out in names.buffers
+    if blocks > 1:  # one row of partial results per block
+        acc = w.fresh("part")
+        w.line(f"{acc} = {empty_text((blocks, *out.shape), acc_dtype)}")
+        w.line(fill_text(acc, init))
+        nest.combines.append((m, acc))
+        kept = [BLOCK, *kept]
+    elif acc_dtype != out.dtype:  # a float64 accumulator, cast after the loop
+        acc = f"{name}_acc"
         w.line(f"{acc} = {empty_text(out.shape, acc_dtype)}")
         w.line(fill_text(acc, init))
         nest.casts.append((m, acc))
+    else:
+        acc = name
     if not preallocated:
         w.line(f"{name} = {empty_text(out.shape, out.dtype)}")
     if acc == name:
         w.line(fill_text(name, init))
     cell = f"{acc}[{', '.join(kept)}]"
-    nest.body.append(f"{cell} = {prim.scalar.format(value, acc=cell)}  {comment}")
+    value, comment = statement
+    nest.body.append(f"{cell} = {m.eqn.prim.scalar.format(value, acc=cell)}  {comment}")

@@ -60,11 +60,17 @@ class _Function:
     blas: set[str]
     text: list[str] | None = None  # a shared step's body in positional names, return included
     stacks: dict[str, list[Var]] = field(default_factory=dict)  # returned stacks' members
+    parallel: bool = False  # holds a numba.prange loop
 
 
-def njit_options(cache: bool) -> str:
-    """The ``numba.njit`` options of every function of a file, kernels and helpers."""
-    return ("cache=True, " if cache else "") + DECORATOR_OPTIONS
+def njit_options(cache: bool, parallel: bool = False) -> str:
+    """The ``numba.njit`` options of a function of a file, kernel or helper: ``parallel``
+    only for functions with a ``numba.prange`` loop (it costs compile time)."""
+    return (
+        ("cache=True, " if cache else "")
+        + ("parallel=True, " if parallel else "")
+        + (DECORATOR_OPTIONS)
+    )
 
 
 def package(sched: Schedule, emitted: Emitted, helpers: list[str], cache: bool) -> Generated:
@@ -81,7 +87,7 @@ def package(sched: Schedule, emitted: Emitted, helpers: list[str], cache: bool) 
     out = [header, *matmul.declarations(blas)]
     out.extend(helpers)
     for f in defined:
-        out.extend(_function_text(f, names, njit_options(cache)))
+        out.extend(_function_text(f, names, njit_options(cache, f.parallel)))
     if len(functions) > 1:
         out.extend(_driver_text(functions, entry_params, sched.returned, names))
     kernels = [f.name for f in defined]
@@ -140,6 +146,7 @@ def _calls_of_shared(
         if keys[c] not in shared:
             name = f"_step{len(shared) + 1}"
             step = _Function(name, f.params, f.live_out, f.lines, f.blas, stacks=f.stacks)
+            step.parallel = f.parallel
             step.text = _canonical(f, names)[1]
             shared[keys[c]] = step
             defined.append(step)
@@ -295,6 +302,7 @@ def _function(
     bounds = extent_lines([names.name(a) for a in params], [a.aval for a in params], extents)
     lines = bounds + matmul.setup_lines(blas) + lines + matmul.check_lines(blas)
     f = _Function(fname, params, live_out, lines, blas)
+    f.parallel = any(code.parallel for code in chunk)
     if fname != "program":  # the entry's results are the program's, returned as they are
         _stack_results(f, names)
     return f

@@ -11,6 +11,7 @@ blocks become calls of it.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..core.ir import Atom, atom_key
@@ -30,8 +31,13 @@ class _Occurrence:
     text: str  # its lines with positional names
 
 
-def share_repeated_loops(codes: list[Code], names: Names, njit_options: str) -> list[str]:
-    """Replace repeated loop nests in ``codes`` by calls; returns the helpers' source text."""
+def share_repeated_loops(
+    codes: list[Code], names: Names, njit_options: Callable[[bool], str]
+) -> list[str]:
+    """Replace repeated loop nests in ``codes`` by calls; returns the helpers' source text.
+
+    ``njit_options(parallel)`` is the decorators' options for a helper with or without a
+    ``numba.prange`` loop."""
     value_names = set(names.of.values())
     groups: dict[str, list[_Occurrence]] = {}
     for code in codes:
@@ -45,7 +51,8 @@ def share_repeated_loops(codes: list[Code], names: Names, njit_options: str) -> 
     for occurrences in groups.values():
         if len(occurrences) > 1:
             fname = f"_loop{len(helpers) + 1}"
-            helpers.append(_helper(fname, occurrences[0], njit_options))
+            options = njit_options(occurrences[0].code.parallel)
+            helpers.append(_helper(fname, occurrences[0], options))
             for occurrence in occurrences:
                 _call_instead(occurrence, fname, names)
     return helpers
@@ -73,6 +80,7 @@ def _call_instead(occurrence: _Occurrence, fname: str, names: Names) -> None:
     code.lines = [*([code.heading] if code.heading else []), call]
     code.extents = set()
     code.weight = STATEMENT_WEIGHT
+    code.parallel = False  # the helper runs the prange, compiled with parallel=True
 
 
 def canonical_text(code: Code, names: Names, value_names: set[str]) -> tuple[list[Atom], str]:

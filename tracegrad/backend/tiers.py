@@ -99,9 +99,9 @@ class Tier:
         start = time.perf_counter()
         try:
             # Imported here, in the compile thread: the caller's thread never imports Numba.
-            from .compiler import compile_program, structural_key
+            from .compiler import compile_program, memory_key
 
-            key = (structural_key(self.program), self.settings.vector_math)
+            key = memory_key(self.program, self.settings)
             known = _failed.get(str(key))
             if known is not None:
                 self.reported = True  # warned already, for the function that failed first

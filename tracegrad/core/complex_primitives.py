@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import DTypeError, ShapeError
 from .ir import Aval
-from .primitives import Kind, Primitive, const, convert, div, eq, mul, select, sub, unslice
+from .primitives import Kind, Primitive, const, convert, div, lt, mul, select, sub, unslice
 
 
 def real_dtype(dtype: Any) -> np.dtype:
@@ -62,8 +62,10 @@ def _complex_abs_vjp(ct: Any, out: Any, z: Any) -> tuple:
     # (d/dx - i d/dy) sqrt(x^2 + y^2) = (x - iy) / |z|; 0 at z = 0 (the subgradient of least
     # norm, as np.abs of a real 0 has derivative 0 here), never 0 / 0.  The quotients x / |z|
     # and y / |z| are real and at most 1: a complex division by |z| would square it, and
-    # ct / |z| overflow, for tiny z.
-    safe = select(eq(out, const(0, out)), const(1, out), out)
+    # ct / |z| overflow, for tiny z.  Subnormal |z| count as 0: compiled code may divide by
+    # multiplying with 1 / |z|, which overflows there.
+    tiny = const(np.finfo(real_dtype(z.dtype)).tiny, out)
+    safe = select(lt(out, tiny), const(1, out), out)
     dx, dy = mul(ct, div(real(z), safe)), mul(ct, div(imag(z), safe))
     return (sub(convert(dx, dtype=z.dtype), mul(convert(dy, dtype=z.dtype), const(1j, z))),)
 
