@@ -19,6 +19,7 @@ import tracegrad as tg
 from tracegrad.backend.compiler import compile_program
 from tracegrad.backend.stats import compile_stats
 from tracegrad.core import complex_primitives as C
+from tracegrad.core import linalg as L
 from tracegrad.core import primitives as P
 from tracegrad.core.adjoint import joint_program
 from tracegrad.core.interpret import eval_program
@@ -163,20 +164,48 @@ CASES = {
     "argmax": lambda x, y, r, s, idx: [P.argmax(y, axis=1), P.argmax(r, axis=0)],
     "argmin": lambda x, y, r, s, idx: [P.argmin(y, axis=0), P.take(r, P.argmin(x, axis=1), axis=0)],
     "argsort": lambda x, y, r, s, idx: [P.argsort(y), np.sort(P.transpose(y, perm=(1, 0)))],
+    # -- linear algebra (core/linalg.py): 2-D matrices, stacks, decompositions ---------------
     "solve": lambda x, y, r, s, idx: [
-        P.solve(_general(x, y), P.transpose(y, perm=(1, 0))),  # an F-order right-hand side
-        P.solve(_spd(x), P.reshape(r, shape=(4, 1))),
+        L.solve(_general(x, y), P.transpose(y, perm=(1, 0))),  # an F-order right-hand side
+        L.solve(_spd(x), P.reshape(r, shape=(4, 1))),
+        L.solve(_pair(x, y), P.reshape(P.concatenate(y, x, axis=0), shape=(2, 4, 3))),
     ],
     "inv": lambda x, y, r, s, idx: [
-        P.inv(_general(x, y)),
-        P.inv(P.transpose(_spd(x), perm=(1, 0))),
+        L.inv(_general(x, y)),
+        L.inv(P.transpose(_spd(x), perm=(1, 0))),
+        L.inv(_pair(x, y)),
     ],
-    "det": lambda x, y, r, s, idx: [P.det(_general(x, y))],
+    "det": lambda x, y, r, s, idx: [L.det(_general(x, y)), L.det(_pair(x, y))],
+    "adjugate": lambda x, y, r, s, idx: [
+        L.adjugate(_general(x, y)),
+        L.adjugate(_pair(x, y)),
+        # rank 3 of 4: one singular value is exactly 0, the other three well apart from it
+        # (a product of raw inputs can have rank 2, where float32 rounding is all there is)
+        L.adjugate(L.mm(P.transpose(_spread(x, 3), perm=(1, 0)), _spread(y, 3))),
+    ],
     "slogdet": lambda x, y, r, s, idx: [
-        P.slogdet(P.neg(_general(x, y)), part="sign"),
-        P.slogdet(_general(x, y), part="logabsdet"),
+        L.slogdet(P.neg(_general(x, y)), part="sign"),
+        L.slogdet(_general(x, y), part="logabsdet"),
+        L.slogdet(_pair(x, y), part="logabsdet"),
     ],
-    "cholesky": lambda x, y, r, s, idx: [P.cholesky(_spd(x))],
+    "cholesky": lambda x, y, r, s, idx: [
+        L.cholesky(_spd(x)),
+        L.cholesky(P.reshape(P.concatenate(_spd(x), _spd(y), axis=0), shape=(2, 4, 4))),
+    ],
+    # Eigenvectors and singular vectors are unique up to sign: the cases return squares.
+    "eigh": lambda x, y, r, s, idx: [
+        *_signless(L.eigh(_spread(_general(x, y)), vectors=True)),
+        L.eigh(_spread(_spd(x)), vectors=False),
+    ],
+    "svd": lambda x, y, r, s, idx: [
+        *_signless(L.svd(_spread(y, 3), vectors=True)),
+        *_signless(L.svd(P.transpose(_spread(y, 3), perm=(1, 0)), vectors=True)),
+        L.svd(_spread(x, 3), vectors=False),
+    ],
+    "qr": lambda x, y, r, s, idx: [
+        *_signless(L.qr(_spread(y, 3))),
+        *_signless(L.qr(P.transpose(_spread(x, 3), perm=(1, 0)))),
+    ],
     # -- complex numbers: x + iy in the program's complex dtype, through most complex ops
     "real": lambda x, y, r, s, idx: [
         C.real(P.mul(P.exp(_complex(y, x)), P.sqrt(_complex(x, y)))),
@@ -219,6 +248,23 @@ def _complex(re, im):
 def _spd(x):
     """x^T x + 2 I: a symmetric positive definite 4x4 matrix."""
     return P.add(P.matmul(P.transpose(x, perm=(1, 0)), x), _c(2 * np.eye(4), x))
+
+
+def _pair(x, y):
+    """A stack (2, 4, 4) of two non-singular matrices."""
+    return P.reshape(P.concatenate(_spd(x), _general(x, y), axis=0), shape=(2, 4, 4))
+
+
+def _spread(a, rows=4):
+    """0.02 a + diag(1, 4, 7, ...) (``a`` has ``rows`` rows): eigenvalues and singular values
+    at least 2 apart, so that their gradients are well conditioned."""
+    spread = np.eye(rows, a.shape[-1]) * (3 * np.arange(rows) + 1)[:, None]
+    return P.add(P.mul(a, _c(0.02, a)), _c(spread, a))
+
+
+def _signless(packed):
+    """Eigenvectors and singular vectors are unique up to sign: compare squares."""
+    return [P.mul(packed, packed)]
 
 
 def _general(x, y):

@@ -66,13 +66,15 @@ FUNCTIONS = [
         (-1, 1),
     ),
     (
-        "var, std, norm, vdot, cov",
+        "var, std, norm, vdot, cov, vecdot",
         lambda z: (
             np.var(z)
             + np.std(z + np.arange(6))
             + np.linalg.norm(z)
             + np.real(np.vdot(z, 2 * z + 1j))
             + np.imag(np.sum(np.cov(z.reshape(2, 3))))
+            + np.real(np.vecdot(z, z + 1j))
+            + np.linalg.norm(z, 0)
         ),
         (6,),
         (-2, 2),

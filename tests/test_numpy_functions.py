@@ -103,6 +103,23 @@ def _spd(rng, shape):
     return b @ b.T + np.eye(shape[-1])
 
 
+def _symmetric(rng, shape):
+    """Q diag(w) Q^T with eigenvalues at least 1 apart (eigenvector gradients need gaps)."""
+    q = np.linalg.qr(rng.uniform(-1, 1, shape))[0]
+    w = 1.5 * np.arange(shape[-1]) - 1.5 + rng.uniform(0, 0.3, shape[:-1])
+    return (q * w[..., None, :]) @ np.swapaxes(q, -1, -2)
+
+
+def _separated(rng, shape):
+    """U diag(s) V^T with singular values 1, 2, 3, ... (plus up to 0.2): distinct, nonzero."""
+    *batch, m, n = shape
+    k = min(m, n)
+    u = np.linalg.qr(rng.uniform(-1, 1, (*batch, m, m)))[0][..., :k]
+    v = np.linalg.qr(rng.uniform(-1, 1, (*batch, n, n)))[0][..., :k]
+    s = 1.0 + np.arange(k)[::-1] + rng.uniform(0, 0.2, (*batch, k))
+    return (u * s[..., None, :]) @ np.swapaxes(v, -1, -2)
+
+
 def _bool(rng, shape):
     return rng.uniform(size=shape) < 0.5
 
@@ -406,6 +423,102 @@ SPECS: dict[Any, list[Spec]] = {
     np.linalg.cholesky: [
         spec("cholesky", np.linalg.cholesky, [(3, 3), (1, 1)], _spd),
         spec("upper", lambda a: np.linalg.cholesky(a, upper=True), [(2, 2)], _spd),
+    ],
+    # -- np.linalg: decompositions and what is composed from them (tests/test_linalg.py has
+    # more); eigenvectors and singular vectors enter sign-free (their signs are arbitrary)
+    np.linalg.eigh: [
+        spec(
+            "w, V * V",
+            lambda a: (lambda w, v: v * v * w[..., None, :])(*np.linalg.eigh(a)),
+            [(3, 3), (2, 2, 2)],
+            _symmetric,
+        ),  # fmt: skip
+    ],
+    np.linalg.eigvalsh: [spec("eigvalsh", np.linalg.eigvalsh, [(3, 3), (2, 2, 2)], _symmetric)],
+    np.linalg.svd: [
+        spec(
+            "U * U * s, Vh * Vh",
+            lambda a: (lambda u, s, vh: (u * u * s[..., None, :]) @ (vh * vh))(
+                *np.linalg.svd(a, full_matrices=False)
+            ),
+            [(3, 2), (2, 3), (2, 2, 2)],
+            _separated,
+        ),
+        spec(
+            "compute_uv=False", lambda a: np.linalg.svd(a, compute_uv=False), [(3, 2)], _separated
+        ),
+    ],
+    np.linalg.qr: [
+        spec(
+            "Q * Q, R * R",
+            lambda a: (lambda q, r: (q * q) @ (r * r))(*np.linalg.qr(a)),
+            [(3, 2), (2, 3), (2, 2, 2)],
+            _separated,
+        ),  # fmt: skip
+    ],
+    np.linalg.matrix_power: [
+        spec("n=3", lambda a: np.linalg.matrix_power(a, 3), [(2, 2), (2, 3, 3)], _real),
+        spec("n=-2", lambda a: np.linalg.matrix_power(a, -2), [(3, 3)], _well_conditioned),
+    ],
+    np.linalg.multi_dot: [
+        spec(
+            "multi_dot",
+            lambda x, a, b: np.linalg.multi_dot([x, a, b]),
+            [((3,), (3, 4), (4, 2)), ((2, 3), (3, 4), (4,))],
+            _real,
+            _real,
+            _real,
+        ),  # fmt: skip
+    ],
+    np.linalg.pinv: [spec("pinv", np.linalg.pinv, [(3, 2), (2, 2, 3)], _separated)],
+    np.linalg.cond: [
+        spec("2", np.linalg.cond, [(3, 3), (2, 3, 2)], _separated),
+        spec("-2", lambda a: np.linalg.cond(a, -2), [(3, 3)], _separated),
+        spec("fro", lambda a: np.linalg.cond(a, "fro"), [(2, 3, 3)], _well_conditioned),
+    ],
+    np.linalg.matrix_rank: [
+        spec("rank", np.linalg.matrix_rank, [(3, 3), (2, 3, 2)], _separated, grad=False),
+        spec("vector", np.linalg.matrix_rank, [(3,)], _real, grad=False),
+        spec(
+            "tol", lambda a: np.linalg.matrix_rank(a, tol=2.5), [(3, 3)], _separated, grad=False
+        ),  # fmt: skip
+    ],
+    np.linalg.tensorinv: [
+        spec(
+            "ind=2", lambda a: np.linalg.tensorinv(a.reshape(2, 2, 4)), [(4, 4)], _well_conditioned
+        ),
+    ],
+    np.linalg.tensorsolve: [
+        spec(
+            "tensorsolve",
+            lambda a, b: np.linalg.tensorsolve(a.reshape(2, 3, 3, 2), b),
+            [((6, 6), (2, 3))],
+            _well_conditioned,
+            _real,
+        ),
+        spec(
+            "axes",
+            lambda a, b: np.linalg.tensorsolve(a.reshape(3, 2, 3, 2), b, axes=(0,)),
+            [((6, 6), (2, 3))],
+            _well_conditioned,
+            _real,
+        ),
+    ],
+    np.linalg.lstsq: [
+        spec(
+            "x",
+            lambda a, b: np.linalg.lstsq(a, b)[0],
+            [((4, 2), (4,)), ((2, 3), (2, 2))],
+            _separated,
+            _real,
+        ),  # fmt: skip
+        spec(
+            "residuals, s",
+            lambda a, b: np.linalg.lstsq(a, b)[1] + np.linalg.lstsq(a, b)[3][0],
+            [((4, 2), (4,))],
+            _separated,
+            _real,
+        ),  # fmt: skip
     ],
     # -- products ------------------------------------------------------------------------
     np.dot: [spec("dot", np.dot, [((2, 3), (3, 2)), ((3,), (3,)), ((), (2,))], _real, _real)],
@@ -890,6 +1003,46 @@ SPECS: dict[Any, list[Spec]] = {
         spec("n forward", lambda x: np.fft.irfft(x * 1j, 5, norm="forward"), [(2, 4)], _real),
     ],
 }
+
+if hasattr(np.linalg, "svdvals"):  # NumPy >= 2
+    SPECS[np.linalg.svdvals] = [spec("svdvals", np.linalg.svdvals, [(3, 2), (2, 2, 3)], _separated)]
+    SPECS[np.linalg.vector_norm] = [
+        spec("all", np.linalg.vector_norm, [(2, 3)], _away),
+        spec(
+            "ord=3 axes", lambda x: np.linalg.vector_norm(x, ord=3, axis=(0, 2)), [(2, 3, 2)], _away
+        ),
+    ]
+    SPECS[np.linalg.outer] = [spec("outer", np.linalg.outer, [((3,), (2,))], _real, _real)]
+    SPECS[np.linalg.cross] = [
+        spec("axis", lambda x, y: np.linalg.cross(x, y, axis=0), [((3, 2), (3, 1))], _real, _real)
+    ]
+    SPECS[np.linalg.trace] = [
+        spec("offset", lambda x: np.linalg.trace(x, offset=1), [(2, 3, 4)], _real)
+    ]
+    SPECS[np.linalg.diagonal] = [
+        spec("offset", lambda x: np.linalg.diagonal(x, offset=-1), [(2, 3, 4)], _real)
+    ]
+    SPECS[np.linalg.matrix_transpose] = [
+        spec("matrix_transpose", np.linalg.matrix_transpose, [(2, 3, 4)], _real)
+    ]
+    SPECS[np.linalg.tensordot] = [
+        spec(
+            "axes=1",
+            lambda x, y: np.linalg.tensordot(x, y, axes=1),
+            [((2, 3), (3, 2))],
+            _real,
+            _real,
+        )
+    ]
+    SPECS[np.linalg.matmul] = [
+        spec("matmul", np.linalg.matmul, [((2, 2, 3), (3, 2))], _real, _real)
+    ]
+    SPECS[np.linalg.vecdot] = [spec("vecdot", np.linalg.vecdot, [((2, 3), (3,))], _real, _real)]
+    SPECS[np.linalg.matrix_norm] = [
+        spec("fro", np.linalg.matrix_norm, [(2, 3), (2, 2, 3)], _real),
+        spec("nuc", lambda x: np.linalg.matrix_norm(x, ord="nuc"), [(2, 3, 2)], _separated),
+        spec("2", lambda x: np.linalg.matrix_norm(x, ord=2), [(3, 2)], _separated),
+    ]
 
 if hasattr(np, "cumulative_sum"):  # NumPy >= 2.1
     SPECS[np.cumulative_sum] = [

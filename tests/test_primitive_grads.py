@@ -78,14 +78,59 @@ def with_zeros(shape: tuple[int, ...]) -> st.SearchStrategy:
     return hnp.arrays(np.float64, shape, elements=st.sampled_from([0.0, 0.0, 0.5, -1.5, 2.0]))
 
 
-def well_conditioned(n: int) -> st.SearchStrategy:
-    """An n x n matrix 3 I + E with entries of E in [-0.5, 0.5]: far from singular."""
-    return arr((n, n), -0.5, 0.5).map(lambda e: e + 3.0 * np.eye(n))
+def well_conditioned(n: int, batch: tuple[int, ...] = ()) -> st.SearchStrategy:
+    """n x n matrices 3 I + E with entries of E in [-0.5, 0.5]: far from singular."""
+    return arr((*batch, n, n), -0.5, 0.5).map(lambda e: e + 3.0 * np.eye(n))
 
 
-def positive_definite(n: int) -> st.SearchStrategy:
+def positive_definite(n: int, batch: tuple[int, ...] = ()) -> st.SearchStrategy:
     """B B^T + I: symmetric positive definite."""
-    return arr((n, n), -1.0, 1.0).map(lambda b: b @ b.T + np.eye(n))
+    return arr((*batch, n, n), -1.0, 1.0).map(lambda b: b @ np.swapaxes(b, -1, -2) + np.eye(n))
+
+
+def _orthonormal(m: int, k: int) -> st.SearchStrategy:
+    """k orthonormal columns of length m (the Q of a random matrix plus a multiple of I)."""
+    return arr((m, k), -1.0, 1.0).map(lambda b: np.linalg.qr(b + 2.0 * np.eye(m, k))[0])
+
+
+def spectrum(n: int, batch: tuple[int, ...] = ()) -> st.SearchStrategy:
+    """Q diag(w) Q^T + (noise above the diagonal, which eigh does not read), with
+    eigenvalues at least 1 apart."""
+    count = int(np.prod(batch))
+    return st.tuples(
+        st.lists(_orthonormal(n, n), min_size=count, max_size=count),
+        arr((*batch, n), 0.0, 0.3),
+        arr((*batch, n, n), -1.0, 1.0),
+    ).map(
+        lambda t: (
+            (np.array(t[0]).reshape(*batch, n, n) * (1.5 * np.arange(n) - 1.0 + t[1])[..., None, :])
+            @ np.swapaxes(np.array(t[0]).reshape(*batch, n, n), -1, -2)
+            + np.triu(t[2], 1)
+        )
+    )
+
+
+def singular(*shape: int) -> st.SearchStrategy:
+    """U diag(s) V^T (of ``shape``, leading axes a batch) with singular values in [1, 4],
+    at least 0.8 apart."""
+    *batch, m, n = shape
+    k, count = min(m, n), int(np.prod(batch))
+    pairs = st.lists(
+        st.tuples(_orthonormal(m, k), _orthonormal(n, k)), min_size=count, max_size=count
+    )
+    return st.tuples(pairs, arr((*batch, k), 0.0, 0.2)).map(
+        lambda t: np.array(
+            [
+                (u * (1.0 + np.arange(k)[::-1] + j)) @ v.T
+                for (u, v), j in zip(t[0], t[1].reshape(count, k), strict=True)
+            ]
+        ).reshape(shape)
+    )
+
+
+def low_rank(n: int, rank: int) -> st.SearchStrategy:
+    """An n x n matrix B C of the given rank (at most)."""
+    return st.tuples(arr((n, rank)), arr((rank, n))).map(lambda t: t[0] @ t[1])
 
 
 def ints(shape: tuple[int, ...], lo: int, hi: int) -> st.SearchStrategy:
@@ -551,30 +596,79 @@ TABLE: dict[str, list[Case]] = {
             over([(3, 2)], lambda s: (distinct(s),)),
         ),
     ],
-    # -- np.linalg -----------------------------------------------------------------------------
+    # -- np.linalg (stacks of matrices: leading axes are a batch) ----------------------------
     "solve": [
         Case(
             "np.linalg.solve",
             np.linalg.solve,
             over(
-                [((3, 3), (3,)), ((3, 3), (3, 2))], lambda s: (well_conditioned(s[0][0]), arr(s[1]))
+                [((3, 3), (3,)), ((3, 3), (3, 2)), ((2, 3, 3), (3,)), ((2, 3, 3), (1, 3, 2))],
+                lambda s: (well_conditioned(s[0][-1], s[0][:-2]), arr(s[1])),
             ),
         ),
     ],
-    "inv": [Case("np.linalg.inv", np.linalg.inv, over([3, 1], lambda n: (well_conditioned(n),)))],
-    "det": [Case("np.linalg.det", np.linalg.det, over([3, 2], lambda n: (well_conditioned(n),)))],
+    "inv": [Case("np.linalg.inv", np.linalg.inv, over([3, 1], lambda n: (well_conditioned(n),)))]
+    + [Case("np.linalg.inv (stack)", np.linalg.inv, well_conditioned(2, (2,)).map(lambda a: (a,)))],
+    "det": [
+        Case("np.linalg.det", np.linalg.det, over([3, 2], lambda n: (well_conditioned(n),))),
+        Case("np.linalg.det (stack)", np.linalg.det, well_conditioned(3, (2,)).map(lambda a: (a,))),
+    ],
+    "adjugate": [
+        Case(
+            "np.linalg.det, rank n to n - 2 (its gradient)",
+            np.linalg.det,
+            over([(3, 3), (3, 2), (3, 1), (2, 1)], lambda s: (low_rank(*s),)),
+            in_grad_only=True,
+        ),
+    ],
     "slogdet": [
         Case(
             "sign * logabsdet",
             lambda a: np.linalg.slogdet(a)[0] * np.linalg.slogdet(a)[1],
-            over([3], lambda n: (well_conditioned(n),)),
+            over([(), (2,)], lambda b: (well_conditioned(3, b),)),
         )
     ],
     "cholesky": [
         Case(
             "np.linalg.cholesky",
             np.linalg.cholesky,
-            over([3, 1], lambda n: (positive_definite(n),)),
+            over([(3, ()), (1, ()), (2, (2,))], lambda s: (positive_definite(*s),)),
+        ),
+    ],
+    "eigh": [
+        Case(
+            "V * V * w of np.linalg.eigh",
+            lambda a: (lambda w, v: v * v * w[..., None, :])(*np.linalg.eigh(a)),
+            over([(3, ()), (2, (2,))], lambda s: (spectrum(*s),)),
+        ),
+        Case(
+            "V exp(w) V^T of np.linalg.eigh(UPLO='U')",
+            lambda a: (lambda w, v: (v * np.exp(w)) @ v.T)(*np.linalg.eigh(a, UPLO="U")),
+            spectrum(3).map(lambda a: (a.T,)),
+        ),
+        Case("np.linalg.eigvalsh", np.linalg.eigvalsh, over([3], lambda n: (spectrum(n),))),
+    ],
+    "svd": [
+        Case(
+            "U * U * s, V * V of np.linalg.svd(full_matrices=False)",
+            lambda a: (lambda u, s, vh: np.concatenate([(u * u * s).ravel(), (vh * vh).ravel()]))(
+                *np.linalg.svd(a, full_matrices=False)
+            ),
+            over([(3, 2), (2, 3), (3, 3)], lambda s: (singular(*s),)),
+        ),
+        Case(
+            "np.linalg.svd(compute_uv=False)",
+            lambda a: np.linalg.svd(a, compute_uv=False),
+            over([(3, 2), (2, 2, 3)], lambda s: (singular(*s),)),
+        ),
+    ],
+    "qr": [
+        Case(
+            "Q * Q, R * R of np.linalg.qr",
+            lambda a: (lambda q, r: np.concatenate([(q * q).ravel(), (r * r).ravel()]))(
+                *np.linalg.qr(a)
+            ),
+            over([(3, 2), (2, 3), (3, 3)], lambda s: (singular(*s),)),
         ),
     ],
     # -- control flow (tracegrad.lax; more in tests/test_control_flow.py) ----------------------

@@ -1,6 +1,6 @@
 """Loops unrolled by tracing: repeated steps share one compiled function.
 
-The source tests need no compile (``show_source``); one test compiles a 12-step RNN and
+The source tests need no compile (``show_source``); one test compiles a 20-step RNN and
 checks it against the reference interpreter.
 """
 
@@ -44,8 +44,8 @@ def defined_functions(text: str) -> list[str]:
 
 
 def test_steps_share_functions_whatever_the_length():
-    short, long = source(12), source(40)
-    # As many functions to compile at 12 steps as at 40: only the calls are more.
+    short, long = source(20), source(40)
+    # As many functions to compile at 20 steps as at 40: only the calls are more.
     assert len(defined_functions(short)) == len(defined_functions(long))
     steps = [name for name in defined_functions(long) if name.startswith("_step")]
     assert steps, "no shared step function"
@@ -57,7 +57,7 @@ def test_small_programs_have_no_step_functions():
     assert "_step" not in source(3)
 
 
-@pytest.mark.parametrize("steps", [12])
+@pytest.mark.parametrize("steps", [20])
 def test_unrolled_rnn_compiled_matches_interpreter(steps, monkeypatch):
     loss, args = rnn_loss(steps), rnn_args(steps, seed=1)
     gradient = tg.grad(loss, argnums=(0, 1, 2))

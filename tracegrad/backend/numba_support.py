@@ -11,6 +11,7 @@ Generated modules import this module; it imports Numba, so ``import tracegrad`` 
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -241,3 +242,209 @@ def lu_solve(lu: Any, perm: Any, b: Any) -> None:
         d = lu[i, i]
         for c in range(m):
             b[i, c] /= d
+
+
+# Kernels for stacks of matrices (C arrays of shape (count, m, n)) and the decompositions
+# (core/linalg.py emits the calls). Like lu_factor, each compiles once per dtype and is then
+# loaded from Numba's cache, instead of once per program that uses it.
+
+
+@njit(**_LU_OPTIONS)
+def _factor_copy(x: Any, lu: Any, perm: Any, singular_raises: bool) -> float:
+    lu[:, :] = x
+    return lu_factor(lu, perm, singular_raises)
+
+
+@njit(**_LU_OPTIONS)
+def stack_solve(a: Any, b: Any, out: Any) -> None:
+    n = a.shape[1]
+    lu, perm = np.empty((n, n), a.dtype), np.empty(n, np.int64)
+    for s in range(a.shape[0]):
+        _factor_copy(a[s], lu, perm, True)
+        out[s, :, :] = b[s]
+        lu_solve(lu, perm, out[s])
+
+
+@njit(**_LU_OPTIONS)
+def stack_inv(a: Any, out: Any) -> None:
+    n = a.shape[1]
+    lu, perm = np.empty((n, n), a.dtype), np.empty(n, np.int64)
+    for s in range(a.shape[0]):
+        _factor_copy(a[s], lu, perm, True)
+        out[s, :, :] = 0
+        for k in range(n):
+            out[s, k, k] = 1
+        lu_solve(lu, perm, out[s])
+
+
+# From backend.lu's MAX_LOOP_SIZE up, LAPACK's blocked algorithms win (3x at 128x128): the
+# stack kernels call np.linalg per matrix, in kernels of their own, so that programs on small
+# matrices never compile or load Numba's LAPACK bindings.
+
+
+@njit(**_LU_OPTIONS)
+def stack_solve_lapack(a: Any, b: Any, out: Any) -> None:
+    if a.shape[1] == 0:
+        return
+    for s in range(a.shape[0]):
+        out[s] = np.linalg.solve(a[s], b[s])
+
+
+@njit(**_LU_OPTIONS)
+def stack_inv_lapack(a: Any, out: Any) -> None:
+    if a.shape[1] == 0:
+        return
+    for s in range(a.shape[0]):
+        out[s] = np.linalg.inv(a[s])
+
+
+@njit(**_LU_OPTIONS)
+def _det(x: Any, lu: Any, perm: Any) -> float:
+    value = _factor_copy(x, lu, perm, False)
+    for k in range(x.shape[0]):
+        value *= lu[k, k]
+    return value
+
+
+@njit(**_LU_OPTIONS)
+def stack_det(a: Any, out: Any) -> None:
+    """``out`` is (count, 1, 1)."""
+    n = a.shape[1]
+    lu, perm = np.empty((n, n), a.dtype), np.empty(n, np.int64)
+    for s in range(a.shape[0]):
+        out[s, 0, 0] = _det(a[s], lu, perm)
+
+
+@njit(**_LU_OPTIONS)
+def stack_slogdet(a: Any, out: Any, part: str) -> None:
+    """``part`` "sign" or "logabsdet" of each matrix into ``out`` (count, 1, 1); a zero pivot
+    gives sign 0 and -inf, as NumPy."""
+    n = a.shape[1]
+    lu, perm = np.empty((n, n), a.dtype), np.empty(n, np.int64)
+    for s in range(a.shape[0]):
+        sign = _factor_copy(a[s], lu, perm, False)
+        logabs = 0.0
+        for k in range(n):
+            d = lu[k, k]
+            if d < 0:
+                sign = -sign
+            elif d == 0:
+                sign = 0.0
+            logabs += math.log(abs(d))
+        out[s, 0, 0] = sign if part == "sign" else logabs
+
+
+@njit(**_LU_OPTIONS)
+def stack_cholesky(a: Any, out: Any) -> None:
+    """The lower Cholesky factor of each matrix, reading its lower triangle only."""
+    n = a.shape[1]
+    for s in range(a.shape[0]):
+        for j in range(n):
+            d = a[s, j, j]
+            for k in range(j):
+                d -= out[s, j, k] * out[s, j, k]
+            if not d > 0:
+                raise np.linalg.LinAlgError("Matrix is not positive definite")
+            pivot = math.sqrt(d)
+            out[s, j, j] = pivot
+            for i in range(j):
+                out[s, i, j] = 0
+            for i in range(j + 1, n):
+                t = a[s, i, j]
+                for k in range(j):
+                    t -= out[s, i, k] * out[s, j, k]
+                out[s, i, j] = t / pivot
+
+
+@njit(**_LU_OPTIONS)
+def stack_eigh(a: Any, out: Any, vectors: bool) -> None:
+    """Eigenvalues into row 0 of ``out`` (count, n + 1, n), eigenvectors below them if
+    ``vectors``; the matrix is the lower triangle of ``a``, mirrored."""
+    n = a.shape[1]
+    if n == 0:
+        return
+    sym = np.empty((n, n), a.dtype)
+    for s in range(a.shape[0]):
+        for i in range(n):
+            for j in range(i + 1):
+                sym[i, j] = sym[j, i] = a[s, i, j]
+        w, v = np.linalg.eigh(sym)
+        out[s, 0, :] = w
+        if vectors:
+            out[s, 1:, :] = v
+
+
+@njit(**_LU_OPTIONS)
+def stack_svd(a: Any, out: Any, vectors: bool) -> None:
+    """The reduced SVD into ``out`` (count, m + 1 + n, k): U, then s, then V; or s alone into
+    (count, 1, k)."""
+    m, n = a.shape[1], a.shape[2]
+    if min(m, n) == 0:
+        return
+    for s in range(a.shape[0]):
+        u, sv, vt = np.linalg.svd(np.ascontiguousarray(a[s]), False)
+        if vectors:
+            out[s, :m, :] = u
+            out[s, m, :] = sv
+            out[s, m + 1 :, :] = vt.T
+        else:
+            out[s, 0, :] = sv
+
+
+@njit(**_LU_OPTIONS)
+def stack_qr(a: Any, out: Any) -> None:
+    """The reduced QR into ``out`` (count, m + n, k): Q above R^T."""
+    m, n = a.shape[1], a.shape[2]
+    if min(m, n) == 0:
+        return
+    for s in range(a.shape[0]):
+        q, r = np.linalg.qr(np.ascontiguousarray(a[s]))
+        out[s, :m, :] = q
+        out[s, m:, :] = r.T
+
+
+@njit(**_LU_OPTIONS)
+def _adjugate_by_svd(x: Any, out: Any, lu: Any, perm: Any, c: Any) -> None:
+    """adj(A) = det(U) det(V) V diag(c) U^T from A = U S V^T, c_i the product of the other
+    singular values: exact at singular matrices too."""
+    n = x.shape[0]
+    u, sv, vt = np.linalg.svd(np.ascontiguousarray(x))
+    sign = _det(u, lu, perm) * _det(vt, lu, perm)
+    for i in range(n):
+        c[i] = 1
+        for j in range(n):
+            if j != i:
+                c[i] *= sv[j]
+    for i in range(n):
+        for j in range(n):
+            acc = 0.0
+            for k in range(n):
+                acc += vt[k, i] * c[k] * u[j, k]
+            out[i, j] = sign * acc
+
+
+@njit(**_LU_OPTIONS)
+def stack_adjugate(a: Any, out: Any) -> None:
+    """The adjugate of each matrix: det(A) inv(A) from the LU factors when every pivot is
+    within a factor ``ratio`` of the largest (a cheap sign that A is far from singular),
+    else from the SVD, which is exact at any rank but 10-20x slower for small matrices."""
+    n = a.shape[1]
+    if n == 0:
+        return
+    lu, perm = np.empty((n, n), a.dtype), np.empty(n, np.int64)
+    c = np.empty(n, a.dtype)
+    ratio = 1e-3 if a.itemsize == 4 else 1e-6
+    for s in range(a.shape[0]):
+        det = _factor_copy(a[s], lu, perm, False)
+        smallest, largest = np.inf, 0.0
+        for k in range(n):
+            d = abs(lu[k, k])
+            smallest, largest = min(smallest, d), max(largest, d)
+            det *= lu[k, k]
+        if not smallest > ratio * largest:
+            _adjugate_by_svd(a[s], out[s], lu, perm, c)
+            continue
+        out[s, :, :] = 0
+        for k in range(n):
+            out[s, k, k] = det
+        lu_solve(lu, perm, out[s])

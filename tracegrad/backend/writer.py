@@ -219,8 +219,9 @@ class Writer:
 
     @staticmethod
     def loop_linalg(a: Operand) -> bool:
-        """Whether the square matrix ``a`` is small enough for ``backend.lu``'s loops."""
-        return _lu.use_loops(a.aval.shape[0])
+        """Whether the square matrices ``a`` (one, or a stack) are small enough for
+        ``backend.lu``'s loops."""
+        return _lu.use_loops(a.aval.shape[-1])
 
     def lu_solve(self, out: Operand, a: Operand, b: Operand) -> None:
         _lu.solve(self, out, a, b)

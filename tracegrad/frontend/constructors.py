@@ -27,7 +27,7 @@ import numpy as np
 
 from ..core.tracing import Tracer
 from ..errors import UnsupportedNumpyFunction
-from . import dispatch, scipy_special
+from . import dispatch, scipy_linalg, scipy_special
 from .elementwise import astype
 from .promotion import holds_tracer, promote, shape_of
 from .shapes import broadcast_to, concatenate, reshape, stack
@@ -192,7 +192,8 @@ class _Installer:
     def enter(self) -> None:
         with self.lock:
             if self.depth == 0:
-                for module, name, make in _replacements() + scipy_special.replacements():
+                scipy = scipy_special.replacements() + scipy_linalg.replacements()
+                for module, name, make in _replacements() + scipy:
                     original = getattr(module, name)
                     self.originals.append((module, name, original))
                     setattr(module, name, make(original))

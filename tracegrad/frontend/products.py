@@ -99,9 +99,9 @@ def vdot(x: Any, y: Any) -> Any:
 
 
 def vecdot(x1: Any, x2: Any, axis: int = -1, **kwargs: Any) -> Any:
-    """The dot product of vectors along ``axis``, broadcasting the other axes (real inputs:
-    no conjugation needed)."""
-    return sum(multiply(x1, x2), axis=axis)
+    """The dot product of vectors along ``axis``, broadcasting the other axes; ``x1`` is
+    conjugated, as in NumPy."""
+    return sum(multiply(conjugate(x1), x2), axis=axis)
 
 
 def trace(x: Any, offset: int = 0, axis1: int = 0, axis2: int = 1, dtype: Any = None,

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from ..core import primitives as P
+from ..core.complex_primitives import real_dtype
 from ..errors import ShapeError, UnsupportedNumpyFunction
 from .elementwise import (
     abs2,
@@ -233,8 +234,8 @@ def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> A
             return result
         return reshape(result, tuple(d for i, d in enumerate(shape_of(result)) if i not in axes))
     raise UnsupportedNumpyFunction(
-        f"np.linalg.norm(ord={ord!r}) of a matrix needs singular values (SVD), which tracegrad "
-        "does not have; ord='fro', 1, -1, np.inf and -np.inf are supported."
+        f"np.linalg.norm(ord={ord!r}) of a matrix: ord must be 'fro', 'nuc', 1, -1, 2, -2, "
+        "np.inf or -np.inf."
     )
 
 
@@ -248,7 +249,8 @@ def _vector_norm(x: Any, ord: Any, axis: int, keepdims: bool) -> Any:
     if ord == -np.inf:
         return amin(absolute(x), axis=axis, keepdims=keepdims)
     if ord == 0:  # the number of nonzero entries: no gradient
-        return cast(sum(not_equal(x, 0), axis=axis, keepdims=keepdims), dtype_of(x))
+        count = sum(not_equal(x, 0), axis=axis, keepdims=keepdims)
+        return cast(count, real_dtype(dtype_of(x)))  # real for complex x, as in NumPy
     if ord == 1:
         return sum(absolute(x), axis=axis, keepdims=keepdims)
     p = float(ord)
@@ -313,7 +315,6 @@ IMPLEMENTS: dict[Callable[..., Any], Callable[..., Any]] = {
     np.all: all_,
     np.any: any_,
     np.count_nonzero: count_nonzero,
-    np.linalg.norm: norm,
     np.cumsum: cumsum,
     np.cumprod: cumprod,
 }
