@@ -21,6 +21,7 @@ from tracegrad.backend.stats import compile_stats
 from tracegrad.core import complex_primitives as C
 from tracegrad.core import linalg as L
 from tracegrad.core import primitives as P
+from tracegrad.core import special as S
 from tracegrad.core.adjoint import joint_program
 from tracegrad.core.interpret import eval_program
 from tracegrad.core.ir import Aval
@@ -206,6 +207,24 @@ CASES = {
         *_signless(L.qr(_spread(y, 3))),
         *_signless(L.qr(P.transpose(_spread(x, 3), perm=(1, 0)))),
     ],
+    # -- special functions: negative arguments -x - 0.3 stay off the poles (float32 too)
+    "lgamma": lambda x, y, r, s, idx: [S.lgamma(x), S.lgamma(_off_poles(x))],
+    "gamma": lambda x, y, r, s, idx: [S.gamma(x), S.gamma(_off_poles(x))],
+    "polygamma": lambda x, y, r, s, idx: [
+        S.polygamma(x, n=0),
+        S.polygamma(_off_poles(x), n=0),
+        S.polygamma(_off_poles(x), n=1),
+    ],
+    "erf": lambda x, y, r, s, idx: [S.erf(y)],
+    "erfc": lambda x, y, r, s, idx: [S.erfc(y)],
+    # -4 y: deep enough in the lower tail; float32 rounds -x^2/2 - out in the derivative
+    "log_ndtr": lambda x, y, r, s, idx: [S.log_ndtr(y), S.log_ndtr(P.mul(y, _c(-4.0, y)))],
+    "ndtri": lambda x, y, r, s, idx: [S.ndtri(P.logistic(y))],
+    "erfinv": lambda x, y, r, s, idx: [S.erfinv(P.tanh(y))],
+    "bessel_i": lambda x, y, r, s, idx: [
+        S.bessel_i(y, n=0, scaled=False),
+        S.bessel_i(P.mul(y, _c(20.0, y)), n=1, scaled=True),
+    ],
     # -- complex numbers: x + iy in the program's complex dtype, through most complex ops
     "real": lambda x, y, r, s, idx: [
         C.real(P.mul(P.exp(_complex(y, x)), P.sqrt(_complex(x, y)))),
@@ -236,6 +255,10 @@ CASES = {
         C.irfft(P.slice_(_complex(x, y), start=(0, 0), step=(1, 1), shape=(3, 3)), n=5),
     ],
 }
+
+
+def _off_poles(x):
+    return P.sub(P.neg(x), _c(0.3, x))
 
 
 def _complex(re, im):

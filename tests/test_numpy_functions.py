@@ -11,6 +11,7 @@ module is deterministic and cheap: it runs on the reference interpreter.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -156,6 +157,17 @@ class Spec:
     order: int = 2  # derivative order checked in float64 (float32: order 1)
     grad: bool = True  # False: only values are compared (integer or boolean results)
     dtypes: tuple[np.dtype, ...] = (F64, F32)
+
+
+def _quiet(fn, warning):
+    """``fn`` with ``warning`` silenced (NumPy deprecations of cases tracegrad still supports)."""
+
+    def quiet(*args):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", warning)
+            return fn(*args)
+
+    return quiet
 
 
 def spec(label, fn, shapes, *domains, **kw) -> Spec:
@@ -325,6 +337,7 @@ SPECS: dict[Any, list[Spec]] = {
     np.std: [
         *reduction(np.std)[:3],
         spec("ddof=1", lambda x: np.std(x, axis=0, ddof=1), [(3, 2)], _real),
+        spec("one element", lambda x: np.std(x, axis=0) + np.std(x[0, 0]), [(1, 3)], _real),
     ],  # fmt: skip
     np.average: [
         spec("no weights", lambda x: np.average(x, axis=0), [(3, 2)], _real),
@@ -522,7 +535,15 @@ SPECS: dict[Any, list[Spec]] = {
     ],
     # -- products ------------------------------------------------------------------------
     np.dot: [spec("dot", np.dot, [((2, 3), (3, 2)), ((3,), (3,)), ((), (2,))], _real, _real)],
-    np.inner: [spec("inner", np.inner, [((3,), (3,)), ((2, 3), (4, 3))], _real, _real)],
+    np.inner: [
+        spec(
+            "inner",
+            np.inner,
+            [((3,), (3,)), ((2, 3), (4, 3)), ((), (2, 3)), ((3,), ())],
+            _real,
+            _real,
+        )
+    ],  # fmt: skip
     np.outer: [spec("outer", np.outer, [((3,), (2,)), ((2, 2), (3,))], _real, _real)],
     np.vdot: [spec("vdot", np.vdot, [((2, 3), (2, 3))], _real, _real)],
     np.tensordot: [
@@ -536,6 +557,14 @@ SPECS: dict[Any, list[Spec]] = {
         ),  # fmt: skip
     ],
     np.einsum: [
+        spec(
+            "sublists",
+            lambda x, y: np.einsum(x, [Ellipsis, 0, 1], y, [Ellipsis, 1, 2], [Ellipsis, 2, 0]),
+            [((2, 2, 3), (3, 4)), ((2, 3), (3, 2))],
+            _real,
+            _real,
+        ),  # fmt: skip
+        spec("implicit sublists", lambda x: np.einsum(x, [1, 0]), [(2, 3)], _real),
         spec(
             "...ij,...jk->...ik (broadcast)",
             lambda x, y: np.einsum("...ij,...jk->...ik", x, y),
@@ -575,16 +604,52 @@ SPECS: dict[Any, list[Spec]] = {
         spec("trace", np.trace, [(3, 3), (2, 3)], _real),
         spec("offset axes", lambda x: np.trace(x, -1, 2, 0), [(3, 2, 4)], _real),
     ],
-    np.kron: [spec("kron", np.kron, [((2, 2), (2, 3))], _real, _real)],
-    np.cross: [spec("cross", np.cross, [((3,), (3,)), ((2, 3), (3,))], _real, _real)],
+    np.kron: [
+        spec(
+            "kron", np.kron, [((2, 2), (2, 3)), ((3,), (2,)), ((2, 1, 3), (2, 2, 1))], _real, _real
+        ),
+        spec("ranks", np.kron, [((3,), (2, 2)), ((2, 3, 1), (2, 2)), ((), (2, 3))], _real, _real),
+    ],  # fmt: skip
+    np.cross: [
+        spec(
+            "cross",
+            np.cross,
+            [((3,), (3,)), ((2, 3), (3,))],
+            _real,
+            _real,
+        ),
+        spec(
+            "2-vectors",  # deprecated in NumPy 2.0, still supported
+            _quiet(np.cross, DeprecationWarning),
+            [((2,), (3,)), ((4, 2), (1, 2))],
+            _real,
+            _real,
+        ),
+        spec(
+            "axes",
+            lambda a, b: np.cross(a, b, axisa=0, axisb=1, axisc=0),
+            [((3, 2), (2, 3))],
+            _real,
+            _real,
+        ),
+        spec("axis", lambda a, b: np.cross(a, b, axis=0), [((3, 4), (3, 1))], _real, _real),
+    ],  # fmt: skip
     np.convolve: [
         spec("full", np.convolve, [((5,), (3,)), ((2,), (4,))], _real, _real),
         spec("same", lambda a, v: np.convolve(a, v, "same"), [((5,), (3,))], _real, _real),
         spec("valid", lambda a, v: np.convolve(a, v, "valid"), [((5,), (2,))], _real, _real),
     ],
     # -- shapes and structure --------------------------------------------------------------
-    np.reshape: [spec("reshape", lambda x: np.reshape(x, (3, -1)), [(6,), (2, 3), (3, 0)], _real)],
-    np.ravel: [spec("ravel", np.ravel, [(), (2, 3)], _real)],
+    np.reshape: [
+        spec("reshape", lambda x: np.reshape(x, (3, -1)), [(6,), (2, 3), (3, 0)], _real),
+        spec("order=F", lambda x: np.reshape(x, (3, -1), order="F"), [(6,), (2, 3, 2)], _real),
+        spec("method F", lambda x: x.reshape((4, 3), order="F"), [(2, 6), (12,)], _real),
+    ],
+    np.ravel: [
+        spec("ravel", np.ravel, [(), (2, 3)], _real),
+        spec("order=F", lambda x: np.ravel(x, order="F"), [(2, 3), (2, 3, 2)], _real),
+        spec("flatten F", lambda x: x.flatten("F") * x.ravel(order="F"), [(3, 2)], _real),
+    ],
     np.transpose: [
         spec("transpose", np.transpose, [(2, 3), (2, 3, 4), ()], _real),
         spec("axes", lambda x: np.transpose(x, (1, 2, 0)), [(2, 3, 4)], _real),
@@ -594,6 +659,17 @@ SPECS: dict[Any, list[Spec]] = {
         spec("moveaxis", lambda x: np.moveaxis(x, 0, -1), [(2, 3, 4)], _real),
         spec("several", lambda x: np.moveaxis(x, [0, 1], [-1, 0]), [(2, 3, 4)], _real),
     ],
+    np.rollaxis: [
+        spec("rollaxis", lambda x: np.rollaxis(x, 2), [(2, 3, 4)], _real),
+        spec("start", lambda x: np.rollaxis(x, 0, 3), [(2, 3, 4)], _real),
+        spec("back", lambda x: np.rollaxis(x, -1, 1), [(2, 3, 4)], _real),
+        spec(
+            "start",
+            lambda x: np.rollaxis(x, -3, -1) + np.rollaxis(x, 1, 3)[..., :1],
+            [(2, 1, 2)],
+            _real,
+        ),
+    ],  # fmt: skip
     np.expand_dims: [spec("expand_dims", lambda x: np.expand_dims(x, (0, -1)), [(), (3,)], _real)],
     np.squeeze: [
         spec("squeeze", np.squeeze, [(1, 3, 1), (1,)], _real),
@@ -651,7 +727,7 @@ SPECS: dict[Any, list[Spec]] = {
         spec(
             "column_stack",
             lambda x, y: np.column_stack([x, y]),
-            [((3,), (3,)), ((3, 2), (3,))],
+            [((3,), (3,)), ((3, 2), (3,)), ((), ())],
             _real,
             _real,
         )
@@ -680,7 +756,28 @@ SPECS: dict[Any, list[Spec]] = {
         spec("axis", lambda x: np.roll(x, -1, axis=1), [(2, 3)], _real),
     ],
     np.pad: [
-        spec("pad", lambda x: np.pad(x, ((1, 0), (2, 1)), constant_values=0.5), [(2, 3)], _real)
+        spec("pad", lambda x: np.pad(x, ((1, 0), (2, 1)), constant_values=0.5), [(2, 3)], _real),
+        spec("edge", lambda x: np.pad(x, ((2, 0), (1, 3)), mode="edge"), [(2, 3), (1, 1)], _real),
+        spec("reflect", lambda x: np.pad(x, ((1, 2), (2, 1)), mode="reflect"), [(3, 3)], _real),
+        spec("reflect wide", lambda x: np.pad(x, (5, 7), mode="reflect"), [(3,), (1,)], _real),
+        spec("symmetric", lambda x: np.pad(x, ((0, 2), (3, 1)), mode="symmetric"), [(2, 3)], _real),
+        spec("symmetric wide", lambda x: np.pad(x, 4, mode="symmetric"), [(3,)], _real),
+        spec("wrap", lambda x: np.pad(x, ((1, 1), (4, 2)), mode="wrap"), [(2, 3)], _real),
+        spec("wrap wide", lambda x: np.pad(x, (7, 5), mode="wrap"), [(3,)], _real),
+        spec("odd", lambda x: np.pad(x, (4, 6), mode="reflect", reflect_type="odd"), [(3,)], _real),
+        spec(
+            "linear_ramp",
+            lambda x: np.pad(x, ((1, 2), (3, 0)), mode="linear_ramp", end_values=1),
+            [(2, 3)],
+            _real,
+        ),
+        spec(
+            "mean",
+            lambda x: np.pad(x, ((1, 2), (3, 1)), mode="mean", stat_length=2),
+            [(2, 3)],
+            _real,
+        ),
+        spec("maximum", lambda x: np.pad(x, 2, mode="maximum"), [(3,)], _distinct, order=1),
     ],  # fmt: skip
     np.tril: [
         spec("tril", np.tril, [(3, 3), (2, 4)], _real),
@@ -972,8 +1069,6 @@ SPECS: dict[Any, list[Spec]] = {
         binary(lambda x, y: np.where(np.iscomplex(x + 1j * y), x, y), _real, _away, order=1)
     ],
     np.isreal: [binary(lambda x, y: np.where(np.isreal(x + 0j * y), x, y), order=1)],
-    np.iscomplexobj: [unary(lambda x: x * np.iscomplexobj(x * 1j))],
-    np.isrealobj: [unary(lambda x: x * np.isrealobj(x))],
     np.fft.fft: [
         spec("fft", lambda x: np.fft.fft(x).real, [(4,), (2, 5)], _real),
         spec(
@@ -1004,6 +1099,363 @@ SPECS: dict[Any, list[Spec]] = {
     ],
 }
 
+# -- breadth (issue 15): floating-point anatomy, conversions, editing, polynomials, bins ------
+
+
+def _nonneg(n):
+    def draw(rng, shape):
+        return rng.integers(0, n, shape)
+
+    return draw
+
+
+def _exponent(rng, shape):
+    return rng.integers(-4, 5, shape)
+
+
+def _written(write):
+    """``write`` applied in place to a copy of the first argument; returns the copy."""
+
+    def fn(x, *rest):
+        y = x * 1.0
+        write(y, *rest)
+        return y
+
+    fn.__name__ = getattr(write, "__name__", "write")
+    return fn
+
+
+_MASK = np.array([[True, False, True], [False, False, True]])
+_BINS = np.array([-1.5, -0.5, 0.25, 1.0])
+
+SPECS.update({
+    np.frexp: [
+        unary(lambda x: np.frexp(x)[0], _away),
+        unary(np.frexp, _with_infs, grad=False),
+        unary(lambda x: np.frexp(x * 1e30)[1], _real, grad=False),
+    ],
+    np.ldexp: [
+        binary(np.ldexp, _real, _exponent),
+        # 2**1030 itself overflows (so does the derivative, 2**1030): values only.
+        spec("power past the range", lambda x: np.ldexp(x * 1e-300, 1030), [(3,)], _away,
+             dtypes=(F64,), grad=False),  # fmt: skip
+    ],
+    np.modf: [
+        unary(lambda x: np.modf(x)[0] * np.modf(x)[1], _frac),
+        unary(np.modf, _with_infs, grad=False),
+    ],
+    np.divmod: [
+        binary(lambda x, y: np.divmod(x, y)[1], _frac, _divisor),
+        binary(np.divmod, _index(5), _divisor_int, grad=False),
+    ],
+    np.signbit: [
+        unary(np.signbit, _with_infs, grad=False),
+        unary(lambda x: np.signbit(x * 0.0), _real, grad=False),
+    ],
+    np.spacing: [unary(np.spacing, _with_infs, grad=False), unary(np.spacing, _real, grad=False)],
+    np.nextafter: [
+        binary(np.nextafter, _real, _real),
+        binary(np.nextafter, _with_infs, _with_infs, grad=False),
+        binary(lambda x, y: np.nextafter(x * 0.0, y), _real, _real, grad=False),
+    ],
+    # -- conversions and dtype queries
+    np.ascontiguousarray: [
+        spec("ascontiguousarray", lambda x: np.ascontiguousarray(x) * x, [(), (2, 3)], _real),
+        spec("like", lambda x: np.ascontiguousarray(2.0, dtype=x.dtype, like=x) * x, [(3,)], _real),
+    ],
+    np.asfortranarray: [
+        spec("dtype", lambda x: np.asfortranarray(x, dtype=np.float64) * x, [(2, 3)], _real),
+        spec("like", lambda x: np.asfortranarray([1.0, 2.0], like=x) * x, [(2,)], _real),
+    ],
+    np.asanyarray: [
+        spec("asanyarray", lambda x: np.asanyarray(x) ** 2, [(3,)], _real),
+        spec("like", lambda x: np.asanyarray([2.0, 3.0], like=x) * x, [(2,)], _real),
+    ],
+    np.require: [
+        spec("require", lambda x: np.require(x, requirements="C") * x, [(3,)], _real),
+        spec("like", lambda x: np.require([1.0, 2.0], like=x) * x, [(2,)], _real),
+    ],
+    np.astype: [
+        spec("astype", lambda x: np.astype(x, np.float64) * x, [(3,)], _real),
+        spec("to int", lambda x: np.astype(x * 3, np.int32), [(4,)], _frac, grad=False),
+    ],
+    np.result_type: [spec("result_type", lambda x: x * (np.result_type(x, 1.0) == x.dtype),
+                          [(3,)], _real)],  # fmt: skip
+    np.can_cast: [spec("can_cast", lambda x: x * np.can_cast(x, np.float64), [(3,)], _real)],
+    np.min_scalar_type: [
+        spec("min_scalar_type", lambda x: x * (np.min_scalar_type(x) == x.dtype), [(3,)], _real)
+    ],
+    np.common_type: [
+        spec("common_type", lambda x: x * (np.dtype(np.common_type(x)) == x.dtype), [(3,)], _real)
+    ],
+    np.iscomplexobj: [spec("iscomplexobj", lambda x: x * (1 + np.iscomplexobj(x)), [(3,)], _real)],
+    np.isrealobj: [spec("isrealobj", lambda x: x * np.isrealobj(x), [(3,)], _real)],
+    np.may_share_memory: [spec("may_share", lambda x: x * (1 + np.may_share_memory(x, x + 1)),
+                               [(3,)], _real)],  # fmt: skip
+    np.shares_memory: [spec("shares", lambda x: x * (1 + np.shares_memory(x, x * 2)), [(3,)],
+                            _real)],  # fmt: skip
+    np.broadcast_arrays: [
+        spec("broadcast_arrays", lambda x, y: np.broadcast_arrays(x, y, 2.0),
+             [((2, 1), (3,)), ((), (2,))], _real, _real, grad=False),  # fmt: skip
+        spec("combined", lambda x, y: np.prod(np.broadcast_arrays(x, y), axis=0),
+             [((2, 1), (3,))], _real, _real),  # fmt: skip
+    ],
+    np.einsum_path: [
+        spec("einsum_path", lambda a, b: np.einsum(
+            "ij,jk->ik", a, b, optimize=np.einsum_path("ij,jk->ik", a, b)[0]),
+             [((2, 3), (3, 2))], _real, _real),  # fmt: skip
+    ],
+    # -- constructors with like=
+    np.zeros: [spec("zeros", lambda x: np.zeros((2, 3), like=x) + x, [(3,)], _real)],
+    np.empty: [spec("empty", lambda x: np.empty(3, dtype=x.dtype, like=x) * 0 + x, [(3,)], _real)],
+    np.ones: [spec("ones", lambda x: np.ones(3, dtype=x.dtype, like=x) * x, [(3,)], _real)],
+    np.full: [
+        spec("full", lambda x: np.full((2, 3), 1.5, like=x) * x, [(3,)], _real),
+        spec("traced fill", lambda x: np.full((2, 3), x), [(), (3,)], _real),
+    ],
+    np.empty_like: [spec("empty_like", lambda x: np.empty_like(x) * 0 + x, [(2, 3)], _real)],
+    np.eye: [spec("eye", lambda x: np.eye(3, 4, k=1, like=x) @ x, [(4,), (4, 2)], _real)],
+    np.identity: [spec("identity", lambda x: np.identity(3, like=x) * x, [(3,)], _real)],
+    np.tri: [spec("tri", lambda x: np.tri(3, like=x) @ x, [(3,)], _real)],
+    np.arange: [spec("arange", lambda x: np.arange(1, 7, 2, like=x) * x, [(3,)], _real)],
+    np.fromfunction: [
+        spec("fromfunction", lambda x: np.fromfunction(lambda i, j: x[i] * j, (3, 2), like=x,
+                                                       dtype=int), [(3,)], _real),  # fmt: skip
+    ],
+    # -- editing: gathers planned on positions, writers
+    np.insert: [
+        spec("insert", lambda x, v: np.insert(x, 1, v), [((4,), ()), ((2, 3), ())], _real, _real),
+        spec("axis", lambda x, v: np.insert(x, [0, 2], v, axis=1), [((2, 3), (2, 1))], _real,
+             _real),  # fmt: skip
+        spec("slice", lambda x: np.insert(x, slice(0, 3), 7.0, axis=0), [(3, 2)], _real),
+    ],
+    np.delete: [
+        spec("delete", lambda x: np.delete(x, [0, -1]), [(5,), (2, 3)], _real),
+        spec("axis", lambda x: np.delete(x, 1, axis=1), [(2, 3)], _real),
+    ],
+    np.resize: [spec("resize", lambda x: np.resize(x, (3, 4)), [(5,), (2, 3), (0,)], _real)],
+    np.compress: [
+        spec("compress", lambda x: np.compress([True, False, True], x, axis=1), [(2, 3)], _real),
+        spec("flat", lambda x: np.compress([False, True], x), [(2, 3)], _real),
+    ],
+    np.extract: [spec("extract", lambda x: np.extract(_MASK, x), [(2, 3)], _real)],
+    np.choose: [
+        spec("choose", lambda i, a, b: np.choose(i, [a, b, 2.0]), [((4,), (4,), ())],
+             _nonneg(3), _real, _real),  # fmt: skip
+        spec("clip", lambda a, b: np.choose(np.array([[0, 5], [-1, 1]]), [a, b], mode="clip"),
+             [((2, 2), (2,))], _real, _real),  # fmt: skip
+        spec("wrap", lambda a, b: np.choose(np.array([3, -1, 0]), (a, b), mode="wrap"),
+             [((3,), (3,))], _real, _real),  # fmt: skip
+    ],
+    np.diagflat: [spec("diagflat", np.diagflat, [(3,), (2, 2)], _real),
+                  spec("k", lambda x: np.diagflat(x, -1), [(3,)], _real)],  # fmt: skip
+    np.matrix_transpose: [spec("matrix_transpose", np.matrix_transpose, [(2, 3), (2, 3, 4)],
+                               _real)],  # fmt: skip
+    np.put: [
+        spec("put", _written(lambda y: np.put(y, [0, 2], [5.0, 6.0])), [(2, 3)], _real),
+        spec("cycled", _written(lambda y, v: np.put(y, [4, 0, 1], v)), [((5,), (2,))], _real,
+             _real),  # fmt: skip
+        spec("traced index", _written(lambda y, i, v: np.put(y, i, v, mode="wrap")),
+             [((5,), (2,), (2,))], _real, _index(4), _real, order=1),  # fmt: skip
+    ],
+    np.putmask: [
+        spec("putmask", _written(lambda y, v: np.putmask(y, _MASK, v)), [((2, 3), (4,))], _real,
+             _real),  # fmt: skip
+        spec("traced mask", _written(lambda y: np.putmask(y, y > 0, 0.5)), [(2, 3)], _away),
+    ],
+    np.place: [spec("place", _written(lambda y, v: np.place(y, _MASK, v)), [((2, 3), (2,))],
+                    _real, _real)],  # fmt: skip
+    np.fill_diagonal: [
+        spec("fill_diagonal", _written(lambda y, v: np.fill_diagonal(y, v)),
+             [((3, 3), ()), ((3, 3), (2,))], _real, _real),  # fmt: skip
+        spec("wrap", _written(lambda y: np.fill_diagonal(y, 2.0, wrap=True)), [(7, 3)], _real),
+    ],
+    np.copyto: [
+        spec("copyto", _written(lambda y, v: np.copyto(y, v)), [((2, 3), (3,))], _real, _real),
+        spec("where", _written(lambda y, v: np.copyto(y, v, where=_MASK)), [((2, 3), ())], _real,
+             _real),  # fmt: skip
+    ],
+    np.put_along_axis: [
+        spec("put_along_axis",
+             _written(lambda y, v: np.put_along_axis(y, np.array([[0], [2]]), v, axis=1)),
+             [((2, 3), (2, 1)), ((2, 3), ())], _real, _real),  # fmt: skip
+    ],
+    # -- index helpers (integer results)
+    np.ix_: [
+        spec("ix_", lambda x: x[np.ix_([0, 2], [True, False, True])], [(3, 3)], _real),
+        spec("traced", lambda x, i: x[np.ix_(i, np.array([1, 0]))], [((3, 2), (4,))], _real,
+             _nonneg(3)),  # fmt: skip
+    ],
+    np.unravel_index: [
+        spec("unravel_index", lambda i: np.unravel_index(i, (3, 4)), [(5,), ()], _nonneg(12),
+             grad=False),  # fmt: skip
+        spec("F", lambda i: np.unravel_index(i, (2, 3, 2), order="F"), [(4,)], _nonneg(12),
+             grad=False),  # fmt: skip
+    ],
+    np.ravel_multi_index: [
+        spec("ravel_multi_index", lambda i, j: np.ravel_multi_index((i, j), (3, 4)),
+             [((5,), (5,))], _nonneg(3), _nonneg(4), grad=False),  # fmt: skip
+        spec("modes", lambda i, j: np.ravel_multi_index((i, j), (3, 4), mode=("clip", "wrap"),
+                                                        order="F"),
+             [((5,), (5,))], _index(6), _index(9), grad=False),  # fmt: skip
+    ],
+    np.diag_indices_from: [spec("diag_indices_from", lambda x: x[np.diag_indices_from(x)],
+                                [(3, 3)], _real)],  # fmt: skip
+    np.tril_indices_from: [spec("tril_indices_from", lambda x: x[np.tril_indices_from(x, -1)],
+                                [(3, 4)], _real)],  # fmt: skip
+    np.triu_indices_from: [spec("triu_indices_from", lambda x: x[np.triu_indices_from(x)],
+                                [(3, 3)], _real)],  # fmt: skip
+    # -- polynomials, correlation, differences
+    np.polyadd: [spec("polyadd", np.polyadd, [((3,), (5,)), ((2,), (2,))], _real, _real)],
+    np.polysub: [spec("polysub", np.polysub, [((4,), (2,))], _real, _real)],
+    np.polymul: [spec("polymul", np.polymul, [((3,), (2,))], _real, _real)],
+    np.polyder: [spec("polyder", np.polyder, [(4,)], _real),
+                 spec("m=2", lambda p: np.polyder(p, 2), [(5,)], _real)],  # fmt: skip
+    np.polyint: [spec("polyint", np.polyint, [(3,)], _real),
+                 spec("m k", lambda p: np.polyint(p, 2, k=[1.0, 2.0]), [(3,)], _real)],  # fmt: skip
+    np.poly: [spec("poly", np.poly, [(3,), (1,)], _real)],
+    np.vander: [spec("vander", np.vander, [(3,)], _real),
+                spec("N increasing", lambda x: np.vander(x, 4, increasing=True), [(2,)], _real)],
+    np.correlate: [
+        spec("correlate", np.correlate, [((5,), (3,)), ((2,), (4,))], _real, _real),
+        spec("full", lambda a, v: np.correlate(a, v, "full"), [((4,), (2,)), ((2,), (3,))], _real,
+             _real),  # fmt: skip
+        spec("same", lambda a, v: np.correlate(a, v, "same"), [((5,), (2,))], _real, _real),
+    ],
+    np.ediff1d: [
+        spec("ediff1d", np.ediff1d, [(4,), (2, 3)], _real),
+        spec("ends", lambda x: np.ediff1d(x, to_end=[1.0, 2.0], to_begin=-1.0), [(3,)], _real),
+    ],
+    # -- membership, comparisons, bins
+    np.isin: [
+        spec("isin", lambda x: np.isin(np.round(x), [0.0, 1.0]), [(5,), (2, 3)], _real, grad=False),
+        spec("traced tests invert", lambda x, t: np.isin(x, t, invert=True), [((4,), (2,))],
+             _integral, _integral, grad=False),  # fmt: skip
+    ],
+    np.isposinf: [unary(np.isposinf, _with_infs, grad=False)],
+    np.isneginf: [unary(np.isneginf, _with_infs, grad=False)],
+    np.allclose: [spec("allclose", lambda x, y: np.allclose(x, y), [((3,), (3,)), ((2,), ())],
+                       _integral, _integral, grad=False),  # fmt: skip
+                  spec("equal_nan", lambda x: np.allclose(x, x, equal_nan=True), [(5,)],
+                       _with_nans, grad=False)],  # fmt: skip
+    np.array_equal: [
+        spec("array_equal", np.array_equal, [((3,), (3,)), ((2,), (3,))], _integral, _integral,
+             grad=False),  # fmt: skip
+        spec("equal_nan", lambda x: np.array_equal(x, x, equal_nan=True), [(5,)], _with_nans,
+             grad=False),  # fmt: skip
+    ],
+    np.array_equiv: [spec("array_equiv", np.array_equiv, [((2, 2), (2,)), ((2,), (3,))],
+                          _integral, _integral, grad=False)],  # fmt: skip
+    np.digitize: [
+        spec("digitize", lambda x: np.digitize(x, _BINS), [(6,), (2, 3)], _real, grad=False),
+        spec("right decreasing", lambda x: np.digitize(x, _BINS[::-1], right=True), [(6,)],
+             _integral, grad=False),  # fmt: skip
+        spec("traced bins", np.digitize, [((6,), (3,))], _real,
+             lambda rng, shape: np.sort(_distinct(rng, shape)), grad=False),  # fmt: skip
+    ],
+    np.histogram_bin_edges: [
+        spec("histogram_bin_edges", lambda x: np.histogram_bin_edges(x, 4), [(6,)], _distinct),
+        spec("range", lambda x: np.histogram_bin_edges(x, 3, range=(-1.0, 1.0)), [(5,)], _real),
+    ],
+    np.histogram: [
+        spec("counts", lambda x: np.histogram(x, 4), [(7,), (2, 3)], _distinct, grad=False),
+        spec("edges", lambda x: np.histogram(x, 4)[1], [(7,)], _distinct),
+        spec("weights density", lambda x, w: np.histogram(x, 3, range=(-1.0, 2.0), weights=w,
+                                                          density=True)[0],
+             [((8,), (8,))], _frac, _pos),  # fmt: skip
+        spec("bin edges", lambda x: np.histogram(x, _BINS)[0], [(9,)], _frac, grad=False),
+    ],
+    # -- along axes, NaN-skipping
+    np.apply_along_axis: [
+        spec("apply_along_axis", lambda x: np.apply_along_axis(lambda r: r @ r, 1, x),
+             [(2, 3)], _real),  # fmt: skip
+        spec("vector result", lambda x: np.apply_along_axis(np.cumsum, 0, x), [(3, 2)], _real),
+        spec("matrix result", lambda x: np.apply_along_axis(np.outer, 1, x, np.ones(2)),
+             [(2, 3)], _real),  # fmt: skip
+    ],
+    np.apply_over_axes: [
+        spec("apply_over_axes", lambda x: np.apply_over_axes(np.sum, x, [0, 2]), [(2, 3, 2)],
+             _real),  # fmt: skip
+    ],
+    np.fft.fftshift: [spec("fftshift", np.fft.fftshift, [(5,), (4, 3)], _real),
+                      spec("axes", lambda x: np.fft.fftshift(x, axes=1), [(2, 5)], _real)],
+    np.fft.ifftshift: [spec("ifftshift", np.fft.ifftshift, [(5,), (4, 3)], _real)],
+    np.nanargmax: [spec("nanargmax", np.nanargmax, [(6,)], _with_nans, grad=False),
+                   spec("axis", lambda x: np.nanargmax(x, axis=0), [(5, 2)], _with_nans,
+                        grad=False)],  # fmt: skip
+    np.nanargmin: [spec("nanargmin", lambda x: np.nanargmin(x, axis=1, keepdims=True), [(2, 5)],
+                        _with_nans, grad=False)],  # fmt: skip
+    np.nancumsum: [spec("nancumsum", np.nancumsum, [(6,)], _with_nans),
+                   spec("axis", lambda x: np.nancumsum(x, axis=0), [(4, 2)], _with_nans)],
+    np.nancumprod: [spec("nancumprod", lambda x: np.nancumprod(x, axis=1), [(2, 4)], _with_nans)],
+    np.nanmedian: [
+        spec("nanmedian", np.nanmedian, [(6,), (5,)], _with_nans, order=1),
+        spec("axis keepdims", lambda x: np.nanmedian(x, axis=0, keepdims=True), [(6, 3)],
+             _with_nans, order=1),  # fmt: skip
+    ],
+    np.nanquantile: [
+        spec("nanquantile", lambda x: np.nanquantile(x, [0.2, 0.9]), [(7,)], _with_nans, order=1),
+        spec("axis", lambda x: np.nanquantile(x, 0.3, axis=1), [(2, 6)], _with_nans, order=1),
+    ],
+    np.nanpercentile: [
+        spec("nanpercentile", lambda x: np.nanpercentile(x, 75.0, axis=(0, 2)), [(3, 2, 2)],
+             _with_nans, order=1),  # fmt: skip
+    ],
+    np.bincount: [
+        spec("bincount", lambda w: np.bincount(np.array([0, 2, 2, 5]), w), [(4,)], _real),
+        spec("minlength", lambda w: np.bincount(np.array([1, 1, 0]), weights=w, minlength=4),
+             [(3,)], _real),  # fmt: skip
+    ],
+    np.histogramdd: [
+        spec("histogramdd", lambda s: np.histogramdd(s, (2, 3)), [(9, 2)], _distinct, grad=False),
+        spec("weights density", lambda s, w: np.histogramdd(s, 3, range=[(-1, 1)] * 3,
+                                                            weights=w, density=True)[0],
+             [((6, 3), (6,))], _frac, _pos),  # fmt: skip
+        spec("edges", lambda s: np.histogramdd(s, 2)[1][0], [(5, 2)], _distinct),
+        spec("list of coordinates", lambda x, y: np.histogramdd([x, y], 2), [((5,), (5,))],
+             _distinct, _distinct, grad=False),  # fmt: skip
+    ],
+    np.histogram2d: [
+        spec("histogram2d", lambda x, y: np.histogram2d(x, y, [2, 3]), [((7,), (7,))],
+             _distinct, _distinct, grad=False),  # fmt: skip
+        spec("edges array", lambda x, y, w: np.histogram2d(x, y, _BINS, weights=w)[0],
+             [((8,), (8,), (8,))], _frac, _frac, _pos),  # fmt: skip
+    ],
+    np.geomspace: [
+        spec("geomspace", lambda a, b: np.geomspace(a, b, 5), [((), ())], _pos, _pos),
+        spec("negative no endpoint", lambda a: np.geomspace(-a, -3.0 * a, 4, endpoint=False),
+             [()], _pos),  # fmt: skip
+    ],
+    np.unwrap: [
+        spec("unwrap", np.unwrap, [(6,)], lambda rng, shape: rng.uniform(-9, 9, shape)),
+        spec("axis period", lambda p: np.unwrap(p, axis=0, period=4.0), [(5, 2)],
+             lambda rng, shape: rng.uniform(-5, 5, shape)),  # fmt: skip
+    ],
+    np.lexsort: [
+        spec("lexsort", lambda a, b: np.lexsort((a, np.round(b))), [((6,), (6,))], _distinct,
+             _integral, grad=False),  # fmt: skip
+        spec("axis 0 constant key", lambda a: np.lexsort([a, np.array([[1, 0], [0, 0], [1, 1]])],
+                                                         axis=0),
+             [(3, 2)], _distinct, grad=False),  # fmt: skip
+    ],
+    np.i0: [  # scipy_special's bessel_i primitive
+        spec("i0", np.i0, [(), (4,), (2, 3)], _real),
+        unary(np.i0),
+        spec("both series", np.i0, [(6,)], lambda rng, shape: rng.uniform(-60, 60, shape)),
+        spec("at the switch and 0", lambda x: np.i0(x * np.array([0.0, 30.0, -30.0, 29.9, 30.1])),
+             [()], lambda rng, shape: np.ones(shape), grad=False),  # fmt: skip
+    ],
+})  # fmt: skip
+if hasattr(np, "matvec"):  # NumPy >= 2.2
+    SPECS[np.matvec] = [spec("matvec", np.matvec, [((2, 3), (3,)), ((2, 2, 3), (1, 3))], _real,
+                             _real)]  # fmt: skip
+    SPECS[np.vecmat] = [spec("vecmat", np.vecmat, [((3,), (3, 2)), ((2, 3), (2, 3, 2))], _real,
+                             _real)]  # fmt: skip
+if hasattr(np, "unstack"):  # NumPy >= 2.1
+    SPECS[np.unstack] = [
+        spec("unstack", lambda x: np.unstack(x, axis=1), [(2, 3)], _real, grad=False),
+        spec("restacked", lambda x: np.stack(np.unstack(x)[::-1]), [(3, 2)], _real),
+    ]
 if hasattr(np.linalg, "svdvals"):  # NumPy >= 2
     SPECS[np.linalg.svdvals] = [spec("svdvals", np.linalg.svdvals, [(3, 2), (2, 2, 3)], _separated)]
     SPECS[np.linalg.vector_norm] = [
@@ -1124,3 +1576,72 @@ def test_gradient_matches_finite_differences(f, k, j, dtype):
     argnums = tuple(i for i, a in enumerate(args) if a.dtype.kind == "f")
     order = s.order if dtype == F64 else 1
     check_grads(scalarized(s.fn), args, order=order, argnums=argnums)
+
+
+# =============================================================================================
+# Floating-point anatomy at special values, bit for bit; errors of the breadth functions
+
+
+@pytest.mark.parametrize("dtype", [F64, F32])
+def test_floating_point_anatomy_matches_numpy_bit_for_bit(dtype):
+    info = np.finfo(dtype)
+    specials = [0.0, -0.0, 1.0, -1.0, 0.75, 3.0, -5.5, 0.125, info.max, -info.max, info.tiny,
+                info.smallest_subnormal, -3 * info.smallest_subnormal, np.inf, -np.inf, np.nan,
+                1e-30, 7e20, np.nextafter(dtype.type(4), dtype.type(0))]  # fmt: skip
+    x = np.array(specials, dtype=dtype)
+    y = np.roll(x, 3)
+    cases = {
+        "frexp": (np.frexp, (x,)),
+        "modf": (np.modf, (x,)),
+        "signbit": (np.signbit, (x,)),
+        "spacing": (np.spacing, (x,)),
+        "nextafter": (np.nextafter, (x, y)),
+        "nextafter to 0": (lambda x: np.nextafter(x, 0.0), (x,)),
+        "ldexp": (np.ldexp, (x, np.arange(len(x)) * 7 - 60)),
+    }
+    for name, (fn, args) in cases.items():
+        with np.errstate(all="ignore"):
+            want = fn(*args)
+        got = tg.jit(fn)(*args)
+        for g, w in zip(_leaves(got), _leaves(want), strict=True):
+            g = np.asarray(g)
+            assert g.dtype == w.dtype, name
+            np.testing.assert_array_equal(g, w, err_msg=name)
+            np.testing.assert_array_equal(np.signbit(g), np.signbit(w), err_msg=name)
+
+
+X3 = np.array([0.5, 1.5, -2.0])
+
+
+@pytest.mark.parametrize(
+    "fn, words",
+    [
+        (lambda x: np.insert(x, np.argmax(x), 1.0), "traced index"),
+        (lambda x: np.compress(x > 0, x), "traced condition"),
+        (lambda x: np.bincount(np.argsort(x)), "bin numbers as a NumPy array"),
+        (lambda x: np.arange(np.argmax(x), like=x), "shape would depend"),
+        (lambda x: np.histogram(x, bins="auto"), "number of bins"),
+        (lambda x: np.geomspace(x, 2 * x), "array endpoints"),
+        (lambda x: np.put(np.zeros(3), [0], x[0]), "cannot hold them"),
+    ],
+)  # fmt: skip
+def test_breadth_functions_explain_what_cannot_be_traced(fn, words):
+    with pytest.raises(tg.UnsupportedNumpyFunction, match=words):
+        tg.jit(fn)(X3)
+
+
+@pytest.mark.parametrize(
+    "fn",
+    [
+        lambda x: np.rollaxis(x, 3),
+        lambda x: np.choose(np.array([0, 2, 1]), [x, x]),
+        lambda x: np.digitize(x, np.array([0.0, 2.0, 1.0])),
+        lambda x: np.histogram(x, 3, range=(1.0, -1.0)),
+        lambda x: np.apply_along_axis(np.sum, 0, np.zeros((2, 0)) + x[0]),
+    ],
+)  # fmt: skip
+def test_breadth_functions_reject_what_numpy_rejects(fn):
+    with pytest.raises((ValueError, IndexError)):
+        fn(X3)  # NumPy itself
+    with pytest.raises((ValueError, IndexError, tg.ShapeError)):
+        tg.jit(fn)(X3)

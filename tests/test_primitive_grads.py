@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import scipy.special as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -670,6 +671,28 @@ TABLE: dict[str, list[Case]] = {
             ),
             over([(3, 2), (2, 3), (3, 3)], lambda s: (singular(*s),)),
         ),
+    ],
+    # -- special functions (scipy.special; more in tests/test_scipy_special.py) ---------------
+    "lgamma": [
+        Case("sp.gammaln", lambda x: sp.gammaln(x), unary(0.2, 6.0)),
+        Case("sp.gammaln (negative)", lambda x: sp.gammaln(x), over([(5,)], lambda s: (frac(s),))),
+    ],
+    "gamma": [Case("sp.gamma", lambda x: sp.gamma(x), over([(), (5,)], lambda s: (frac(s),)))],
+    "polygamma": [
+        Case("sp.digamma", lambda x: sp.digamma(x), over([(), (5,)], lambda s: (frac(s),))),
+        Case("sp.polygamma(1, x)", lambda x: sp.polygamma(1, x), unary(0.3, 5.0)),
+        Case(
+            "sp.polygamma(2, x)", lambda x: sp.polygamma(2, x), over([(5,)], lambda s: (frac(s),))
+        ),
+    ],
+    "erf": [Case("sp.erf", lambda x: sp.erf(x), unary(-2.5, 2.5))],
+    "erfc": [Case("sp.erfc", lambda x: sp.erfc(x), unary(-2.5, 2.5))],
+    "log_ndtr": [Case("sp.log_ndtr", lambda x: sp.log_ndtr(x), unary(-8.0, 4.0))],
+    "ndtri": [Case("sp.ndtri", lambda p: sp.ndtri(p), unary(0.02, 0.98))],
+    "erfinv": [Case("sp.erfinv", lambda y: sp.erfinv(y), unary(-0.95, 0.95))],
+    "bessel_i": [
+        Case("sp.i0", lambda x: sp.i0(x), unary(-4.0, 4.0)),
+        Case("sp.i1e", lambda x: sp.i1e(x), unary(0.1, 40.0)),  # the asymptotic series too
     ],
     # -- control flow (tracegrad.lax; more in tests/test_control_flow.py) ----------------------
     "scan": [

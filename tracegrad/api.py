@@ -33,8 +33,10 @@ from .errors import (
     NonScalarOutputError,
     NotCallableError,
     OutputStructureError,
+    TracegradError,
 )
 from .frontend.constructors import traced_constructors
+from .frontend.dispatch import library_failure
 from .frontend.randomness import warn_if_random_drawn
 from .frontend.tracer import box
 from .signature import (
@@ -195,7 +197,15 @@ def trace_user_function(
     trees: dict[str, TreeDef] = {}
 
     def flat_fn(*tracers: Tracer) -> list[Any]:
-        result = f(*signature.rebuild(tracers))
+        try:
+            result = f(*signature.rebuild(tracers))
+        except TracegradError:
+            raise
+        except Exception as e:
+            failure = library_failure(e)
+            if failure is None:
+                raise
+            raise failure from e
         if has_aux:
             if not (isinstance(result, tuple) and len(result) == 2):
                 raise OutputStructureError(

@@ -11,6 +11,7 @@ import functools
 import os
 import sys
 import sysconfig
+from typing import Any
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
@@ -40,6 +41,40 @@ def user_location() -> str:
             return f"{frame.f_code.co_filename}:{frame.f_lineno}"
         frame = frame.f_back
     return "<unknown location>"
+
+
+def library_function() -> str | None:
+    """The function of an installed library (``scipy.special.factorial``) that the user's code
+    called and that led to this call, by its module's public path; None when the user's code
+    reached tracegrad directly or through NumPy."""
+    frame, inner = sys._getframe(1), None
+    while frame is not None and not _is_users(frame.f_code.co_filename):
+        frame, inner = frame.f_back, frame
+    if frame is None or inner is None:
+        return None
+    return _public_name(inner)
+
+
+def library_function_in(traceback: Any) -> str | None:
+    """``library_function`` for where an exception was raised: the library function that the
+    innermost of the user's frames in ``traceback`` called, if it is a library's."""
+    called = None
+    while traceback is not None:
+        frame = traceback.tb_frame
+        if _is_users(frame.f_code.co_filename):
+            called = None
+        elif called is None:
+            called = frame
+        traceback = traceback.tb_next
+    return None if called is None else _public_name(called)
+
+
+def _public_name(frame: Any) -> str | None:
+    module = frame.f_globals.get("__name__", "")
+    if module.split(".")[0] in ("tracegrad", "numpy", ""):
+        return None
+    public = [part for part in module.split(".") if not part.startswith("_")]
+    return ".".join([*public, frame.f_code.co_name])
 
 
 def user_stacklevel() -> int:

@@ -31,6 +31,9 @@ from .writer import Names, Writer
 # call site adds 6-15 ms of compile time. TRACEGRAD_VECTOR_MATH=0 turns them off.
 VECTOR_MATH_MIN_SIZE = 64
 _VECTOR_KERNEL = re.compile(r"_vm_(\w+?)\(")
+# A scalar template may call an njit function of tracegrad.backend.numba_support by its name
+# with a leading underscore (``_polygamma({n}, {0})``): the file then imports it.
+_SUPPORT_CALL = re.compile(r"(?<![\w.])_([a-z]\w*)\(")
 # A call (BLAS, a shared loop helper) or a view costs Numba little next to a loop nest: the
 # 20-layer MLP compiled in 3.3-3.6 s as one function, in 4.2 s cut into five at weight 1.
 STATEMENT_WEIGHT = 0.1
@@ -303,7 +306,9 @@ def _scalar_expr(ctx: _Context, block: Block, m: Member, reads: list[str]) -> st
         return expr
     if prim.complex_scalar is not None and dtype is not None and dtype.kind == "c":
         return prim.complex_scalar.format(*reads, **eqn.params)
-    return prim.scalar.format(*reads, **eqn.params)
+    expr = prim.scalar.format(*reads, **eqn.params)
+    ctx.support.update(_SUPPORT_CALL.findall(prim.scalar))
+    return expr
 
 
 _ACCUMULATOR = {"f": np.float64, "c": np.complex128}

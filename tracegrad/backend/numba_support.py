@@ -448,3 +448,8 @@ def stack_adjugate(a: Any, out: Any) -> None:
         for k in range(n):
             out[s, k, k] = det
         lu_solve(lu, perm, out[s])
+
+
+# The special functions' kernels live in special_kernels.py; generated code imports them
+# from here, with the other support functions.
+from .special_kernels import bessel_i, erfinv, log_ndtr, ndtri, polygamma  # noqa: E402, F401

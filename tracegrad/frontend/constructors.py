@@ -70,6 +70,16 @@ def _asarray(original: Callable[..., Any]) -> Callable[..., Any]:
     return asarray
 
 
+def _contiguous(original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def ascontiguousarray(a: Any, dtype: Any = None, *args: Any, **kwargs: Any) -> Any:
+        if holds_tracer(a):
+            return _with_dtype(from_nested(a), dtype, ndmin=1)  # NumPy: at least 1-d
+        return original(a, dtype, *args, **kwargs)
+
+    return ascontiguousarray
+
+
 def _array(original: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(original)
     def array(obj: Any, dtype: Any = None, *args: Any, ndmin: int = 0, **kwargs: Any) -> Any:
@@ -155,11 +165,14 @@ _SEQUENCE_PARAMETERS = frozenset(
     {"concatenate", "stack", "hstack", "vstack", "dstack", "column_stack", "block", "einsum"}
     | {"broadcast_arrays", "meshgrid", "atleast_1d", "atleast_2d", "atleast_3d", "choose"}
     | {"select", "piecewise", "split", "array_split", "unstack", "multi_dot", "ix_"}
+    | {"histogramdd"}  # a list of coordinate arrays, not one array
 )
 _CONSTRUCTORS: dict[str, Callable[[Callable[..., Any]], Callable[..., Any]]] = {
     "asarray": _asarray,
     "asanyarray": _asarray,
-    "ascontiguousarray": _asarray,
+    "ascontiguousarray": _contiguous,
+    "asfortranarray": _asarray,
+    "require": _asarray,
     "array": _array,
     "full": _full,
 }

@@ -15,12 +15,17 @@ from typing import Any
 import numpy as np
 
 from ..core.tracing import Tracer
-from ..errors import UnsupportedNumpyFunction
+from ..errors import UnsupportedNumpyFunction, library_function, library_function_in
 from . import (
+    arraylike,
+    binning,
+    editing,
     elementwise,
+    floating,
     fourier,
     indexing,
     linalg,
+    polynomials,
     products,
     rearranging,
     reductions,
@@ -42,6 +47,13 @@ TOPICS = (
     linalg,
     sorting,
     statistics,
+    scipy_special,  # np.i0, which it shares with scipy.special
+    # breadth: functions added for issue 15's coverage targets
+    floating,
+    arraylike,
+    editing,
+    polynomials,
+    binning,
     fourier,  # complex numbers: np.fft
 )
 
@@ -67,11 +79,40 @@ FUNCTIONS: dict[Callable[..., Any], Callable[..., Any]] = {
 
 
 def _no_rule(name: str) -> UnsupportedNumpyFunction:
+    """The error for ``name``; when a library function the user called reached it, that
+    function is named first (what the user wrote), with how to reach tracegrad's version."""
+    library = library_function()
+    if library is not None and library != name:
+        held = scipy_special.held_reference_hint(library)
+        return UnsupportedNumpyFunction(
+            f"{library} called {name}, which has no tracegrad rule. "
+            + (held or "Compute it outside the differentiated function and pass the result "
+               "in as an argument (docs/numpy-support.md lists what traces).")
+        )  # fmt: skip
+    from .support import REASONS  # support reads this module's tables: import it late
+
+    kind, note = REASONS.get(name, (None, None))
+    why = f" ({kind}: {note})" if kind else ""
     return UnsupportedNumpyFunction(
-        f"{name} has no tracegrad rule. Express it with supported functions "
+        f"{name} has no tracegrad rule{why}. Express it with supported functions "
         "(docs/numpy-support.md lists them), or compute it outside the differentiated function "
         "and pass the result in as an argument."
     )
+
+
+def library_failure(error: Exception) -> UnsupportedNumpyFunction | None:
+    """``error``, raised inside an installed library's code that the user's function called
+    on traced values, as an error naming that library function (and how to reach tracegrad's
+    version of it, if there is one); None when no library function is involved."""
+    library = library_function_in(error.__traceback__)
+    if library is None:
+        return None
+    held = scipy_special.held_reference_hint(library)
+    return UnsupportedNumpyFunction(
+        f"{library} failed on a traced value ({type(error).__name__}: {error}). "
+        + (held or "Compute it outside the differentiated function and pass the result in as "
+           "an argument, or write it with NumPy functions (docs/numpy-support.md lists them).")
+    )  # fmt: skip
 
 
 def apply_ufunc(ufunc: np.ufunc, method: str, inputs: Sequence[Any], kwargs: dict) -> Any:
@@ -84,8 +125,7 @@ def apply_ufunc(ufunc: np.ufunc, method: str, inputs: Sequence[Any], kwargs: dic
         )
     handler = UFUNCS.get(ufunc) or scipy_special.ufunc_rule(ufunc)
     if handler is None:
-        module = "scipy.special" if scipy_special.is_scipy_ufunc(ufunc) else "np"
-        raise _no_rule(f"{module}.{ufunc.__name__}")
+        raise _no_rule(scipy_special.ufunc_name(ufunc))
     out = kwargs.pop("out", None)
     no_out(ufunc.__name__, out)
     dtype = kwargs.pop("dtype", None)
@@ -112,7 +152,9 @@ def _at(ufunc: np.ufunc, target: Any, index: Any, value: Any = None) -> None:
 
 
 def apply_function(func: Callable[..., Any], args: Sequence[Any], kwargs: dict) -> Any:
-    handler = FUNCTIONS.get(func)
+    # NumPy's like= dispatch of its C constructors passes what ``numpy.<name>`` is now,
+    # which while tracing may be the replacement of constructors.py wrapping NumPy's own.
+    handler = FUNCTIONS.get(func) or FUNCTIONS.get(getattr(func, "__wrapped__", None))
     if handler is None:
         module = getattr(func, "__module__", None) or "numpy"
         prefix = "np." + "".join(f"{part}." for part in module.split(".")[1:] if part != "_core")

@@ -348,14 +348,6 @@ def angle(z: Any, deg: bool = False) -> Any:
     return multiply(phase, 180.0 / math.pi) if deg else phase
 
 
-def iscomplexobj(x: Any) -> bool:
-    return _is_complex(x)
-
-
-def isrealobj(x: Any) -> bool:
-    return not _is_complex(x)
-
-
 def iscomplex(x: Any) -> Any:
     return not_equal(imag(x), 0)
 
@@ -566,8 +558,6 @@ IMPLEMENTS: dict[Callable[..., Any], Callable[..., Any]] = {
     np.real: real,
     np.imag: imag,
     np.angle: angle,
-    np.iscomplexobj: iscomplexobj,
-    np.isrealobj: isrealobj,
     np.iscomplex: iscomplex,
     np.isreal: isreal,
     np.isinf: isinf,

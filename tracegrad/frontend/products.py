@@ -15,9 +15,18 @@ from ..errors import ShapeError, UnsupportedNumpyFunction
 from .elementwise import add, conjugate, multiply, subtract
 from .indexing import getitem
 from .promotion import asarray_like, cast, dtype_of, no_out, promote, shape_of
-from .rearranging import diagonal
+from .rearranging import diagonal, pad
 from .reductions import sum
-from .shapes import expand_dims, pad, ravel, reshape, stack, swapaxes, transpose
+from .shapes import (
+    broadcast_to,
+    expand_dims,
+    moveaxis,
+    ravel,
+    reshape,
+    stack,
+    swapaxes,
+    transpose,
+)
 
 # =============================================================================================
 # Matrix products
@@ -84,6 +93,8 @@ def dot(x: Any, y: Any, out: Any = None) -> Any:
 
 
 def inner(x: Any, y: Any) -> Any:
+    if not shape_of(x) or not shape_of(y):  # a scalar scales the other operand
+        return multiply(x, y)
     if len(shape_of(x)) == 1 and len(shape_of(y)) == 1:
         return matmul(x, y)
     return matmul(x, swapaxes(y, -1, -2)) if len(shape_of(y)) > 1 else matmul(x, y)
@@ -181,9 +192,34 @@ def _broadcast_ellipsis(prepared: list[tuple[Any, str]]) -> list[tuple[Any, str]
     return result
 
 
+def _sublist_subscripts(interleaved: tuple) -> tuple[str, tuple]:
+    """``(a, sublist_a, b, sublist_b, ..., [output])`` as a subscripts string and the
+    operands; the axis labels are integers (0-51) or Ellipsis."""
+    letters = string.ascii_letters
+
+    def term(sublist: Any) -> str:
+        labels = []
+        for label in sublist:
+            if label is Ellipsis:
+                labels.append("...")
+            elif isinstance(label, int | np.integer) and 0 <= label < len(letters):
+                labels.append(letters[label])
+            else:
+                raise ValueError(f"np.einsum: subscript labels must be 0-51 or ..., got {label!r}")
+        return "".join(labels)
+
+    operands = interleaved[0::2][: len(interleaved) // 2]
+    inputs = ",".join(term(sub) for sub in interleaved[1::2])
+    output = "->" + term(interleaved[-1]) if len(interleaved) % 2 else ""
+    return inputs + output, operands
+
+
 def einsum(subscripts: str, *operands: Any, optimize: Any = False, **kwargs: Any) -> Any:
     """np.einsum: pairwise contractions as matmuls, diagonals by indexing; ``...`` axes
-    broadcast; implicit output as NumPy's."""
+    broadcast; implicit output as NumPy's.  The interleaved form
+    ``einsum(a, [0, 1], b, [1, 2], [0, 2])`` is turned into subscripts first."""
+    if not isinstance(subscripts, str):
+        subscripts, operands = _sublist_subscripts((subscripts,) + operands)
     terms, output = _parse_einsum(subscripts, [shape_of(x) for x in operands])
     prepared = _broadcast_ellipsis(
         [_einsum_diagonal(x, term) for term, x in zip(terms, operands, strict=True)]
@@ -273,24 +309,43 @@ def _einsum_pair(
 def cross(
     a: Any, b: Any, axisa: int = -1, axisb: int = -1, axisc: int = -1, axis: Any = None
 ) -> Any:
-    if shape_of(a)[-1] != 3 or shape_of(b)[-1] != 3 or axis is not None:
-        raise UnsupportedNumpyFunction("np.cross supports 3-vectors along the last axis")
-    a0, a1, a2 = (getitem(a, (Ellipsis, i)) for i in range(3))
-    b0, b1, b2 = (getitem(b, (Ellipsis, i)) for i in range(3))
-    parts = [
-        subtract(multiply(a1, b2), multiply(a2, b1)),
-        subtract(multiply(a2, b0), multiply(a0, b2)),
-        subtract(multiply(a0, b1), multiply(a1, b0)),
-    ]
-    return stack(parts, axis=-1)
+    """``np.cross`` of 2- and 3-vectors along any axes; a 2-vector has a third component of
+    0, and two 2-vectors give the z component alone (a scalar per pair)."""
+    if axis is not None:
+        axisa = axisb = axisc = axis
+    a, b = moveaxis(asarray_like(a), axisa, -1), moveaxis(asarray_like(b), axisb, -1)
+    if shape_of(a)[-1] not in (2, 3) or shape_of(b)[-1] not in (2, 3):
+        raise ValueError(
+            "np.cross: incompatible dimensions for cross product (dimension must be 2 or 3)"
+        )
+    a0, a1, b0, b1 = (getitem(v, (Ellipsis, i)) for v in (a, b) for i in range(2))
+    z = subtract(multiply(a0, b1), multiply(a1, b0))
+    if shape_of(a)[-1] == shape_of(b)[-1] == 2:
+        return z
+    a2 = getitem(a, (Ellipsis, 2)) if shape_of(a)[-1] == 3 else None
+    b2 = getitem(b, (Ellipsis, 2)) if shape_of(b)[-1] == 3 else None
+
+    def times(u: Any, v: Any) -> Any:  # u * v with a missing (zero) component
+        return 0.0 if u is None or v is None else multiply(u, v)
+
+    x = subtract(times(a1, b2), times(a2, b1))
+    y = subtract(times(a2, b0), times(a0, b2))
+    common = np.broadcast_shapes(*(shape_of(c) for c in (x, y, z)))
+    x, y, z = (broadcast_to(c, common) for c in (x, y, z))
+    return moveaxis(stack([x, y, z], axis=-1), -1, axisc)
 
 
 def kron(a: Any, b: Any) -> Any:
-    sa, sb = shape_of(a), shape_of(b)
-    if len(sa) != 2 or len(sb) != 2:
-        raise UnsupportedNumpyFunction("np.kron supports 2-D operands")
-    product = multiply(reshape(a, (sa[0], 1, sa[1], 1)), reshape(b, (1, sb[0], 1, sb[1])))
-    return reshape(product, (sa[0] * sb[0], sa[1] * sb[1]))
+    """``np.kron`` of operands of any rank: the shorter shape gets leading ones, then every
+    element of ``a`` scales a block of ``b`` (an outer product with interleaved axes)."""
+    a, b = asarray_like(a), asarray_like(b)
+    ndim = max(len(shape_of(a)), len(shape_of(b)))
+    sa = (1,) * (ndim - len(shape_of(a))) + shape_of(a)
+    sb = (1,) * (ndim - len(shape_of(b))) + shape_of(b)
+    a_blocks = [d for n in sa for d in (n, 1)]
+    b_blocks = [d for n in sb for d in (1, n)]
+    product = multiply(reshape(a, a_blocks), reshape(b, b_blocks))
+    return reshape(product, tuple(m * n for m, n in zip(sa, sb, strict=True)))
 
 
 def convolve(a: Any, v: Any, mode: str = "full") -> Any:

@@ -125,7 +125,12 @@ def var(x: Any, axis: Any = None, dtype: Any = None, out: Any = None, ddof: int 
 
 def std(x: Any, axis: Any = None, dtype: Any = None, out: Any = None, ddof: int = 0,
         keepdims: bool = False, **kwargs: Any) -> Any:  # fmt: skip
-    return sqrt(var(x, axis=axis, dtype=dtype, out=out, ddof=ddof, keepdims=keepdims, **kwargs))
+    variance = var(x, axis=axis, dtype=dtype, out=out, ddof=ddof, keepdims=keepdims, **kwargs)
+    if ddof == 0 and _count(x, normalize_axes(axis, len(shape_of(x)))) == 1:
+        # One element: the deviation is 0 whatever x is, so the gradient is 0 (the square
+        # root's derivative at 0 would turn it into nan).
+        return variance
+    return sqrt(variance)
 
 
 def average(x: Any, axis: Any = None, weights: Any = None, returned: bool = False,

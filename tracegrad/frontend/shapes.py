@@ -20,29 +20,49 @@ from .promotion import asarray_like, dtype_of, no_out, normalize_axes, promote, 
 # Reshaping and transposing
 
 
+def _check_order(order: Any, name: str) -> str:
+    """'C' or 'F'; 'A' and 'K' follow the memory layout, which a traced array does not have."""
+    if order in ("C", "F", None):
+        return order or "C"
+    if order in ("A", "K"):
+        raise UnsupportedNumpyFunction(
+            f"{name}(order={order!r}) follows the memory layout of the array, which a traced "
+            "value does not have (it is always read in C order). Write order='C', or "
+            "order='F' for column-major order."
+        )
+    raise ValueError(f"{name}: order must be one of 'C', 'F', 'A' or 'K', got {order!r}")
+
+
 def reshape(x: Any, shape: Any, order: str = "C", **kwargs: Any) -> Any:
-    if order != "C":
-        raise UnsupportedNumpyFunction("reshape supports only order='C'")
+    """``np.reshape``; order='F' reads and writes the elements in column-major order, which
+    is a C-order reshape between reversals of the axes."""
     x = asarray_like(x)
-    if isinstance(shape, int | np.integer):
-        shape = (int(shape),)
-    shape = [int(d) for d in shape]
-    size = math.prod(shape_of(x))
-    if shape.count(-1) > 1:
-        raise ShapeError(f"reshape: only one -1 is allowed in {tuple(shape)}")
-    if -1 in shape:
-        known = math.prod(d for d in shape if d != -1)
-        if known == 0 or size % known:
-            raise ShapeError(f"cannot reshape an array of shape {shape_of(x)} into {tuple(shape)}")
-        shape[shape.index(-1)] = size // known
-    shape = tuple(shape)
+    shape = _resolved_shape(shape_of(x), shape)
+    if _check_order(order, "reshape") == "F":
+        return transpose(reshape(transpose(x), shape[::-1]))
     if shape == shape_of(x):
         return x
     return P.reshape(x, shape=shape)
 
 
+def _resolved_shape(current: tuple[int, ...], shape: Any) -> tuple[int, ...]:
+    """``shape`` as a tuple of ints, its -1 (if any) replaced by the size it stands for."""
+    if isinstance(shape, int | np.integer):
+        shape = (int(shape),)
+    shape = [int(d) for d in shape]
+    size = math.prod(current)
+    if shape.count(-1) > 1:
+        raise ShapeError(f"reshape: only one -1 is allowed in {tuple(shape)}")
+    if -1 in shape:
+        known = math.prod(d for d in shape if d != -1)
+        if known == 0 or size % known:
+            raise ShapeError(f"cannot reshape an array of shape {current} into {tuple(shape)}")
+        shape[shape.index(-1)] = size // known
+    return tuple(shape)
+
+
 def ravel(x: Any, order: str = "C") -> Any:
-    return reshape(x, (-1,), order=order)
+    return reshape(x, (-1,), order=_check_order(order, "ravel"))
 
 
 def transpose(x: Any, axes: Any = None) -> Any:
@@ -68,6 +88,17 @@ def moveaxis(x: Any, source: Any, destination: Any) -> Any:
     for d, s in sorted(zip(dst, src, strict=True)):
         order.insert(d, s)
     return transpose(x, order)
+
+
+def rollaxis(x: Any, axis: int, start: int = 0) -> Any:
+    """``np.rollaxis``: ``axis`` moves to stand before the axis now at ``start``."""
+    ndim = len(shape_of(x))
+    if not -ndim <= axis < ndim or not -ndim <= start <= ndim:
+        raise ValueError(f"np.rollaxis: axis {axis} or start {start} out of range for {ndim}-D")
+    axis, start = axis % ndim, start + ndim if start < 0 else start
+    if axis < start:
+        start -= 1
+    return moveaxis(x, axis, start)
 
 
 def _axis_list(axis: Any, ndim: int) -> list[int]:
@@ -178,7 +209,7 @@ def dstack(arrays: Sequence[Any]) -> Any:
 
 
 def column_stack(arrays: Sequence[Any]) -> Any:
-    cols = [reshape(a, (-1, 1)) if len(shape_of(a)) == 1 else a for a in arrays]
+    cols = [reshape(a, (-1, 1)) if len(shape_of(a)) < 2 else a for a in arrays]
     return concatenate(cols, axis=1)
 
 
@@ -267,29 +298,7 @@ def append(arr: Any, values: Any, axis: int | None = None) -> Any:
 
 
 # =============================================================================================
-# Padding, tiling and triangles
-
-
-def pad(x: Any, pad_width: Any, mode: str = "constant", constant_values: Any = 0) -> Any:
-    if mode != "constant":
-        raise UnsupportedNumpyFunction(f"np.pad(mode={mode!r}); only mode='constant' is supported")
-    shape = shape_of(x)
-    widths = np.broadcast_to(np.asarray(pad_width, dtype=np.int64), (len(shape), 2))
-    values = np.broadcast_to(np.asarray(constant_values, dtype=dtype_of(x)), (len(shape), 2))
-    for axis in range(len(shape)):
-        before, after = (int(w) for w in widths[axis])
-        parts = []
-        current = shape_of(x)
-        if before:
-            block = current[:axis] + (before,) + current[axis + 1 :]
-            parts.append(np.full(block, values[axis, 0], dtype=dtype_of(x)))
-        parts.append(x)
-        if after:
-            block = current[:axis] + (after,) + current[axis + 1 :]
-            parts.append(np.full(block, values[axis, 1], dtype=dtype_of(x)))
-        if len(parts) > 1:
-            x = concatenate(parts, axis=axis)
-    return x
+# Tiling and triangles
 
 
 def tile(x: Any, reps: Any) -> Any:
@@ -353,6 +362,7 @@ IMPLEMENTS: dict[Callable[..., Any], Callable[..., Any]] = {
     np.transpose: transpose,
     np.swapaxes: swapaxes,
     np.moveaxis: moveaxis,
+    np.rollaxis: rollaxis,
     np.expand_dims: expand_dims,
     np.squeeze: squeeze,
     np.broadcast_to: broadcast_to,
@@ -370,7 +380,6 @@ IMPLEMENTS: dict[Callable[..., Any], Callable[..., Any]] = {
     np.dstack: dstack,
     np.column_stack: column_stack,
     np.append: append,
-    np.pad: pad,
     np.tile: tile,
     np.tril: tril,
     np.triu: triu,

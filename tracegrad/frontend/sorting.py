@@ -84,6 +84,18 @@ def searchsorted(a: Any, v: Any, side: str = "left", sorter: Any = None) -> Any:
     return np.sum(below, axis=-1)
 
 
+def lexsort(keys: Any, axis: int = -1) -> Any:
+    """Sort by the last key, ties broken by the one before, and so on: stable sorts by each
+    key from the first to the last, each reordering the result of the one before."""
+    keys = [asarray_like(k) for k in keys]
+    if not keys:
+        raise TypeError("np.lexsort: need sequence of keys with len > 0")
+    order = argsort(keys[0], axis=axis)
+    for key in keys[1:]:
+        order = take_along_axis(order, argsort(take_along_axis(key, order, axis), axis), axis)
+    return order
+
+
 IMPLEMENTS: dict[Callable[..., Any], Callable[..., Any]] = {
     np.partition: partition,
     np.argpartition: argpartition,
@@ -92,4 +104,5 @@ IMPLEMENTS: dict[Callable[..., Any], Callable[..., Any]] = {
     np.argmin: argmin,
     np.argsort: argsort,
     np.sort: sort,
+    np.lexsort: lexsort,  # breadth
 }

@@ -18,18 +18,21 @@ from .elementwise import (
     conjugate,
     divide,
     equal,
+    floor,
     greater,
     greater_equal,
     isnan,
     less,
     logical_not,
+    maximum,
+    minimum,
     multiply,
     sqrt,
     subtract,
     where,
     zeros_like,
 )
-from .indexing import along, getitem, take
+from .indexing import along, getitem, take, take_along_axis
 from .products import matmul
 from .promotion import asarray_like, cast, dtype_of, is_python_scalar, no_out, shape_of
 from .rearranging import diag
@@ -183,6 +186,64 @@ def nanstd(a: Any, axis: Any = None, dtype: Any = None, out: Any = None, ddof: A
     return sqrt(nanvar(a, axis=axis, dtype=dtype, out=out, ddof=ddof, keepdims=keepdims, **kwargs))
 
 
+def _nan_quantile(a: Any, q: Any, axis: Any, keepdims: bool, method: str, name: str) -> Any:
+    """A quantile of each slice's non-NaN values: as ``_quantile``, with the virtual index
+    ``q * (count - 1)`` traced, since the count of values differs between slices."""
+    if method != "linear":
+        raise UnsupportedNumpyFunction(f"np.{name}(method={method!r}): only 'linear' is supported")
+    a = _floating(a)
+    shape = shape_of(a)
+    axes = sorted(_axes_in_order(axis, len(shape)))
+    q_array = np.asarray(q, dtype=np.float64)
+    if q_array.ndim > 1 or np.any((q_array < 0) | (q_array > 1)):
+        raise ValueError(f"np.{name}: quantiles must be a scalar or 1-d, in range [0, 1]")
+    dtype = np.result_type(dtype_of(a), q if is_python_scalar(q) else np.asarray(q).dtype)
+    kept = [d for i, d in enumerate(shape) if i not in axes]
+    n = math.prod(shape[i] for i in axes)
+    merged = reshape(moveaxis(a, axes, list(range(len(shape) - len(axes), len(shape)))),
+                     (*kept, n))  # fmt: skip
+    ordered = cast(sort(merged, axis=-1), dtype)  # NaNs sort last
+    count = cast(sum(logical_not(isnan(merged)), axis=-1, keepdims=True), dtype)
+    last = maximum(subtract(count, 1), 0)
+    position = multiply(last, np.atleast_1d(q_array).astype(dtype))
+    lo = floor(position)
+    hi = minimum(add(lo, 1), last)
+    below = take_along_axis(ordered, cast(lo, np.intp), -1)
+    above = take_along_axis(ordered, cast(hi, np.intp), -1)
+    t = subtract(position, lo)
+    if name == "nanmedian":  # the middle value, or the mean of the middle pair
+        result = where(equal(t, 0), below, divide(add(below, above), 2.0))
+    else:
+        step = subtract(above, below)
+        result = where(greater_equal(t, 0.5), subtract(above, multiply(step, subtract(1, t))),
+                       add(below, multiply(step, t)))  # fmt: skip
+    result = moveaxis(where(equal(count, 0), np.nan, result), -1, 0)  # all-NaN: NaN
+    out_shape = tuple(1 if i in axes else d for i, d in enumerate(shape)) if keepdims else kept
+    return reshape(result, (*q_array.shape, *out_shape))
+
+
+def nanquantile(a: Any, q: Any, axis: Any = None, out: Any = None, overwrite_input: bool = False,
+                method: str = "linear", keepdims: bool = False, **kwargs: Any) -> Any:  # fmt: skip
+    no_out("nanquantile", out)
+    _no_weights("nanquantile", kwargs)
+    return _nan_quantile(a, q, axis, keepdims, method, "nanquantile")
+
+
+def nanpercentile(a: Any, q: Any, axis: Any = None, out: Any = None,
+                  overwrite_input: bool = False, method: str = "linear", keepdims: bool = False,
+                  **kwargs: Any) -> Any:  # fmt: skip
+    no_out("nanpercentile", out)
+    _no_weights("nanpercentile", kwargs)
+    fraction = q / 100 if is_python_scalar(q) else np.true_divide(q, 100)
+    return _nan_quantile(a, fraction, axis, keepdims, method, "nanpercentile")
+
+
+def nanmedian(a: Any, axis: Any = None, out: Any = None, overwrite_input: bool = False,
+              keepdims: bool = False) -> Any:  # fmt: skip
+    no_out("nanmedian", out)
+    return _nan_quantile(a, 0.5, axis, keepdims, "linear", "nanmedian")
+
+
 # =============================================================================================
 # Interpolation, polynomials, integration
 
@@ -318,6 +379,9 @@ IMPLEMENTS: dict[Callable[..., Any], Callable[..., Any]] = {
     np.quantile: quantile,
     np.percentile: percentile,
     np.nanmax: nanmax,
+    np.nanmedian: nanmedian,
+    np.nanquantile: nanquantile,
+    np.nanpercentile: nanpercentile,
     np.nanmin: nanmin,
     np.nanprod: nanprod,
     np.nanvar: nanvar,

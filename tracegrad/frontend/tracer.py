@@ -14,8 +14,24 @@ import numpy as np
 
 from ..core.ir import Var
 from ..core.tracing import Trace, Tracer
-from ..errors import DTypeError, ShapeError, TracerConversionError, UnsupportedNumpyFunction
-from . import dispatch, elementwise, indexing, products, promotion, reductions, shapes
+from ..errors import (
+    DTypeError,
+    ShapeError,
+    TracerBoolError,
+    TracerConversionError,
+    UnsupportedNumpyFunction,
+    library_function,
+)
+from . import (
+    dispatch,
+    elementwise,
+    indexing,
+    products,
+    promotion,
+    reductions,
+    scipy_special,
+    shapes,
+)
 
 
 def _forward(fn: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
@@ -112,7 +128,15 @@ class NumpyTracer(Tracer):
             "traced value, or build the result with np.stack / np.concatenate / np.where "
             "instead of writing into an array."
         )
-        if self.dtype.kind in "iu":
+        library = library_function()
+        if library is not None:
+            message = f"{library} converted a traced array {self.aval} to a NumPy array: " + (
+                scipy_special.held_reference_hint(library)
+                or "tracegrad has no rule for it. Express it with supported functions "
+                "(docs/numpy-support.md lists them), or compute it outside the differentiated "
+                "function and pass the result in as an argument."
+            )
+        elif self.dtype.kind in "iu":
             message += (
                 " To index a NumPy array A with this traced integer i, write "
                 "np.take_along_axis(A, np.atleast_1d(i), axis=0) instead of A[i]."
@@ -221,14 +245,21 @@ class NumpyTracer(Tracer):
     def dot(self, other):
         return products.dot(self, other)
 
+    def __bool__(self) -> bool:
+        library = library_function()
+        held = scipy_special.held_reference_hint(library) if library else None
+        if held:  # SciPy's own code of a function tracegrad has its own version of
+            raise TracerBoolError(f"{library} used a traced value {self.aval} as a bool: {held}")
+        return super().__bool__()
+
     def astype(self, dtype, copy=True):
         return elementwise.astype(self, dtype)
 
-    def ravel(self):
-        return shapes.reshape(self, (-1,))
+    def ravel(self, order="C"):
+        return shapes.ravel(self, order=order)
 
-    def flatten(self):
-        return shapes.reshape(self, (-1,))
+    def flatten(self, order="C"):
+        return shapes.ravel(self, order=order)
 
     def squeeze(self, axis=None):
         return shapes.squeeze(self, axis=axis)

@@ -1,0 +1,179 @@
+"""Special-function primitives: log-gamma, gamma, the polygamma functions, erf and erfc,
+erf's inverse, the normal distribution's log-CDF and quantile, and the modified Bessel
+functions of the first kind.
+
+Declared like the elementwise primitives of ``primitives.py`` (shape rule, implementation,
+VJP rule and code generation side by side), in their own module because they share one
+thing the others do not: their reference implementation is SciPy's (``scipy.special``,
+imported when a program first evaluates one of them, never by ``import tracegrad``).
+
+The derivative of each is another special function: d lgamma = digamma = polygamma(0),
+d polygamma(n) = polygamma(n + 1), so derivatives of every order stay in this family.
+The inverses and log_ndtr have derivatives in closed form of their outputs.  Compiled code
+calls libm (``math.lgamma``, ``math.gamma``, ``math.erf``, ``math.erfc``) and the kernels
+of ``backend.numba_support`` (``polygamma``, ``log_ndtr``, ``ndtri``, ``erfinv``, ``bessel_i``).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from ..errors import DTypeError
+from .ir import Aval
+from .primitives import Kind, Primitive, add, const, exp, mul, neg, sign, sub, unary
+
+
+def _scipy_special() -> Any:
+    import scipy.special
+
+    return scipy.special
+
+
+def _same_dtype(fn: str) -> Any:
+    """``scipy.special.fn`` with the operand's dtype kept (SciPy's loops may widen it)."""
+
+    def impl(x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x)
+        with np.errstate(all="ignore"):
+            return np.asarray(getattr(_scipy_special(), fn)(x), dtype=x.dtype)
+
+    impl.__name__ = fn
+    return impl
+
+
+lgamma = unary(
+    name="lgamma",
+    impl=_same_dtype("gammaln"),
+    vjp=lambda ct, out, x: (mul(ct, polygamma(x, n=0)),),
+    # SciPy's gammaln(-inf) is -inf where libm's lgamma gives +inf.
+    scalar="(math.lgamma({0}) if {0} != -math.inf else {0})",
+)
+gamma = unary(
+    name="gamma",
+    impl=_same_dtype("gamma"),
+    vjp=lambda ct, out, x: (mul(ct, mul(out, polygamma(x, n=0))),),
+    scalar="math.gamma({0})",
+)
+
+_TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
+
+
+def _gaussian(x: Any, scale: float) -> Any:
+    """scale * exp(-x^2): the derivative of erf (scale 2/sqrt(pi)) and erfc (its negative)."""
+    return mul(const(scale, x), exp(neg(mul(x, x))))
+
+
+erf = unary(
+    name="erf",
+    impl=_same_dtype("erf"),
+    vjp=lambda ct, out, x: (mul(ct, _gaussian(x, _TWO_OVER_SQRT_PI)),),
+    scalar="math.erf({0})",
+)
+# Its own primitive, not 1 - erf: erfc(x) for large x is far below erf's rounding error.
+erfc = unary(
+    name="erfc",
+    impl=_same_dtype("erfc"),
+    vjp=lambda ct, out, x: (mul(ct, _gaussian(x, -_TWO_OVER_SQRT_PI)),),
+    scalar="math.erfc({0})",
+)
+
+
+def _polygamma_rule(x: Aval, *, n: int) -> Aval:
+    if x.dtype.kind != "f":
+        raise DTypeError(f"polygamma needs a float operand, got {x.dtype}")
+    if not isinstance(n, int) or n < 0:
+        raise DTypeError(f"polygamma's order must be a non-negative Python int, got {n!r}")
+    return x
+
+
+def _polygamma_impl(x: np.ndarray, *, n: int) -> np.ndarray:
+    x = np.asarray(x)
+    special = _scipy_special()
+    with np.errstate(all="ignore"):
+        value = special.digamma(x) if n == 0 else special.polygamma(n, x)
+    return np.asarray(value, dtype=x.dtype)
+
+
+# psi^(n), the n-th derivative of digamma (n = 0: digamma itself); n is static.
+polygamma = Primitive(
+    name="polygamma",
+    kind=Kind.UNARY,
+    shape_rule=_polygamma_rule,
+    impl=_polygamma_impl,
+    vjp=lambda ct, out, x, *, n: (mul(ct, polygamma(x, n=n + 1)),),
+    scalar="_polygamma({n}, {0})",
+)
+
+
+_LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
+
+# log Phi(x) of the standard normal: its derivative phi(x) / Phi(x) = exp(-x^2/2 - out) /
+# sqrt(2 pi) reuses the output, so it stays finite far in the lower tail (about -x there).
+log_ndtr = unary(
+    name="log_ndtr",
+    impl=_same_dtype("log_ndtr"),
+    vjp=lambda ct, out, x: (
+        mul(ct, exp(sub(neg(mul(const(0.5, x), mul(x, x))), add(out, const(_LOG_SQRT_2PI, x))))),
+    ),
+    scalar="_log_ndtr({0})",
+)
+# The normal quantile, Phi^-1: the derivative of an inverse is 1 / phi(out).
+ndtri = unary(
+    name="ndtri",
+    impl=_same_dtype("ndtri"),
+    vjp=lambda ct, out, x: (
+        mul(ct, exp(add(mul(const(0.5, out), mul(out, out)), const(_LOG_SQRT_2PI, out)))),
+    ),
+    scalar="_ndtri({0})",
+)
+# erf^-1: the derivative is sqrt(pi) / 2 * exp(out^2).
+erfinv = unary(
+    name="erfinv",
+    impl=_same_dtype("erfinv"),
+    vjp=lambda ct, out, x: (mul(ct, mul(const(math.sqrt(math.pi) / 2, out), exp(mul(out, out)))),),
+    scalar="_erfinv({0})",
+)
+
+
+def _bessel_i_rule(x: Aval, *, n: int, scaled: bool) -> Aval:
+    if x.dtype.kind != "f":
+        raise DTypeError(f"bessel_i needs a float operand, got {x.dtype}")
+    if not isinstance(n, int) or n < 0:
+        raise DTypeError(f"bessel_i's order must be a non-negative Python int, got {n!r}")
+    return x
+
+
+def _bessel_i_impl(x: np.ndarray, *, n: int, scaled: bool) -> np.ndarray:
+    x = np.asarray(x)
+    special = _scipy_special()
+    with np.errstate(all="ignore"):
+        if n <= 1:  # SciPy's own i0, i0e, i1, i1e
+            value = getattr(special, f"i{n}" + ("e" if scaled else ""))(x)
+        else:
+            value = (special.ive if scaled else special.iv)(n, x)
+    return np.asarray(value, dtype=x.dtype)
+
+
+def _bessel_i_vjp(ct: Any, out: Any, x: Any, *, n: int, scaled: bool) -> tuple:
+    """I_n' = (I_(n-1) + I_(n+1)) / 2 with I_-1 = I_1; scaling by exp(-|x|) subtracts
+    sign(x) times the output (0 at the kink of x = 0)."""
+    below, above = bessel_i(x, n=abs(n - 1), scaled=scaled), bessel_i(x, n=n + 1, scaled=scaled)
+    slope = mul(const(0.5, x), add(below, above))
+    if scaled:
+        slope = sub(slope, mul(sign(x), out))
+    return (mul(ct, slope),)
+
+
+# I_n, the modified Bessel function of the first kind of integer order n (static), or
+# exp(-|x|) I_n with ``scaled``: scipy.special.i0, i0e, i1, i1e and np.i0.
+bessel_i = Primitive(
+    name="bessel_i",
+    kind=Kind.UNARY,
+    shape_rule=_bessel_i_rule,
+    impl=_bessel_i_impl,
+    vjp=_bessel_i_vjp,
+    scalar="_bessel_i({n}, {scaled}, {0})",
+)
