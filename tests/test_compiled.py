@@ -18,6 +18,7 @@ from seed_models import autoencoder_loss, exp_chain, perceptron_loss, rosenbrock
 import tracegrad as tg
 from tracegrad.backend.compiler import compile_program
 from tracegrad.backend.stats import compile_stats
+from tracegrad.core import complex_primitives as C
 from tracegrad.core import linalg as L
 from tracegrad.core import primitives as P
 from tracegrad.core import special as S
@@ -39,7 +40,7 @@ def assert_close(got, want, dtype, what=""):
     got, want = np.asarray(got), np.asarray(want)
     assert got.shape == want.shape, what
     assert got.dtype == want.dtype, what
-    if got.dtype.kind == "f":
+    if got.dtype.kind in "fc":
         tol = dict(TOL[np.dtype(dtype)])
         finite = want[np.isfinite(want)]
         if finite.size:
@@ -224,11 +225,47 @@ CASES = {
         S.bessel_i(y, n=0, scaled=False),
         S.bessel_i(P.mul(y, _c(20.0, y)), n=1, scaled=True),
     ],
+    # -- complex numbers: x + iy in the program's complex dtype, through most complex ops
+    "real": lambda x, y, r, s, idx: [
+        C.real(P.mul(P.exp(_complex(y, x)), P.sqrt(_complex(x, y)))),
+        C.real(P.reduce_sum(P.pow_(_complex(x, r), _complex(s, s)), axes=(1,))),
+    ],
+    "imag": lambda x, y, r, s, idx: [
+        C.imag(P.div(P.log(_complex(x, y)), P.sin(_complex(y, x)))),
+        C.imag(P.matmul(_complex(x, y), P.transpose(P.cos(_complex(y, x)), perm=(1, 0)))),
+    ],
+    "conj": lambda x, y, r, s, idx: [
+        C.real(P.mul(C.conj(_complex(y, r)), P.integer_pow(P.tanh(_complex(r, y)), n=2))),
+        C.imag(P.cumsum(C.conj(P.neg(_complex(x, y))), axis=1, reverse=False)),
+    ],
+    "complex_abs": lambda x, y, r, s, idx: [
+        C.complex_abs(
+            P.sub(P.tan(P.mul(_complex(y, s), _c(0.3j, _complex(s, s)))), _complex(x, y))
+        ),
+        C.complex_abs(P.take(P.select(P.gt(y, r), _complex(r, y), _complex(y, y)), idx, axis=1)),
+    ],
+    "fft": lambda x, y, r, s, idx: [C.real(C.fft(_complex(x, y)))],
+    "ifft": lambda x, y, r, s, idx: [C.imag(C.ifft(_complex(y, r)))],
+    "rfft": lambda x, y, r, s, idx: [
+        C.imag(C.rfft(y)),
+        C.real(C.rfft(P.transpose(x, perm=(1, 0)))),  # an F-order operand
+    ],
+    "irfft": lambda x, y, r, s, idx: [
+        C.irfft(C.rfft(y), n=4),
+        C.irfft(P.slice_(_complex(x, y), start=(0, 0), step=(1, 1), shape=(3, 3)), n=5),
+    ],
 }
 
 
 def _off_poles(x):
     return P.sub(P.neg(x), _c(0.3, x))
+
+
+def _complex(re, im):
+    """re + i im in the complex dtype of their float dtype (broadcast)."""
+    dtype = np.dtype(np.complex64 if re.dtype == np.float32 else np.complex128)
+    i = np.asarray(1j, dtype)
+    return P.add(P.convert(re, dtype=dtype), P.mul(P.convert(im, dtype=dtype), i))
 
 
 def _spd(x):

@@ -1050,6 +1050,53 @@ SPECS: dict[Any, list[Spec]] = {
         ),  # fmt: skip
         spec("axis", lambda f: np.gradient(f, axis=-1), [(2, 3)], _real),
     ],
+    # -- complex numbers: real arguments, complex values inside, real results (complex
+    # arguments are tested in tests/test_complex.py) -------------------------------------------
+    np.real: [
+        binary(lambda x, y: np.real(np.exp(1j * x) * y)),
+        unary(np.real),  # of a real array: itself
+    ],
+    np.imag: [
+        binary(lambda x, y: np.imag((x + 1j * y) ** 2)),
+        unary(lambda x: np.imag(x) + x),  # of a real array: zeros
+    ],
+    np.conjugate: [binary(lambda x, y: np.imag(np.conjugate(x + 1j * y) * (x - 2j)))],
+    np.angle: [
+        binary(lambda x, y: np.angle(x + 1j * y), _pos, _real),
+        unary(lambda x: np.angle(x, deg=True) + x, _away),
+    ],
+    np.iscomplex: [
+        binary(lambda x, y: np.where(np.iscomplex(x + 1j * y), x, y), _real, _away, order=1)
+    ],
+    np.isreal: [binary(lambda x, y: np.where(np.isreal(x + 0j * y), x, y), order=1)],
+    np.fft.fft: [
+        spec("fft", lambda x: np.fft.fft(x).real, [(4,), (2, 5)], _real),
+        spec(
+            "n axis",
+            lambda x, y: np.fft.fft(x + 1j * y, 6, 0).imag,
+            [((4, 2), (4, 2))],
+            _real,
+            _real,
+        ),
+    ],
+    np.fft.ifft: [
+        spec("ifft", lambda x: np.fft.ifft(x).imag, [(4,), (2, 5)], _real),
+        spec("n norm", lambda x: np.fft.ifft(x, 3, norm="ortho").real, [(2, 4)], _real),
+    ],
+    np.fft.rfft: [
+        spec("rfft", lambda x: np.fft.rfft(x).imag, [(5,), (2, 4)], _real),
+        spec("n axis", lambda x: np.fft.rfft(x, 7, axis=0).real, [(4, 3)], _real),
+    ],
+    np.fft.irfft: [
+        spec(
+            "irfft",
+            lambda x, y: np.fft.irfft(x + 1j * y),
+            [((5,), (5,)), ((2, 4), (2, 4))],
+            _real,
+            _real,
+        ),
+        spec("n forward", lambda x: np.fft.irfft(x * 1j, 5, norm="forward"), [(2, 4)], _real),
+    ],
 }
 
 # -- breadth (issue 15): floating-point anatomy, conversions, editing, polynomials, bins ------

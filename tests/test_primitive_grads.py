@@ -165,6 +165,11 @@ def binary(mx: Callable = arr, my: Callable = arr) -> st.SearchStrategy:
     return over(BINARY_SHAPES, lambda s: (mx(s[0]), my(s[1])))
 
 
+def same_pair(shapes: list | None = None) -> st.SearchStrategy:
+    """Two arrays of one shape, with a last axis of at least 2 (signals for np.fft)."""
+    return over(shapes or [(5,), (2, 4)], lambda s: (arr(s), arr(s)))
+
+
 def pair(make: Callable) -> st.SearchStrategy:
     """Two arguments from one strategy for a pair of shapes, e.g. ``apart``."""
     return st.sampled_from(BINARY_SHAPES).flatmap(lambda s: make(*s))
@@ -486,6 +491,66 @@ TABLE: dict[str, list[Case]] = {
         Case("2-D @ 1-D", lambda x, y: x @ y, over([((2, 3), (3,))], lambda s: map(arr, s))),
         Case("1-D @ 1-D", lambda x, y: x @ y, over([((4,), (4,))], lambda s: map(arr, s))),
         Case("np.dot", np.dot, over([((2, 3), (3, 2))], lambda s: map(arr, s))),
+    ],
+    # -- complex numbers (real arguments, complex intermediates; complex arguments are checked
+    # in tests/test_complex.py) -----------------------------------------------------------------
+    "real": [
+        Case("np.real(exp(1j x) * y)", lambda x, y: np.real(np.exp(1j * x) * y), binary()),
+        Case("(x + 1j y).real ** 2", lambda x, y: (x + 1j * y).real ** 2, binary()),
+    ],
+    "imag": [
+        Case("np.imag((x + 1j y) ** 2)", lambda x, y: np.imag((x + 1j * y) ** 2), binary()),
+        Case(  # x > 0: away from the branch cut along the negative reals
+            "np.angle(x + 1j y)",
+            lambda x, y: np.angle(x + 1j * y),
+            binary(lambda s: arr(s, 0.3, 2.0), arr),
+        ),
+    ],
+    "conj": [
+        Case(
+            "np.real(z * conj(z * y))",
+            lambda x, y: np.real((x + 2j) * np.conj((x + 2j) * (1 - 1j * y))),
+            binary(),
+        ),
+        Case("(x + 1j y).conj().imag", lambda x, y: (x * 1j + y).conj().imag * x, binary()),
+    ],
+    "complex_abs": [
+        Case("np.abs(x + 1j y)", lambda x, y: np.abs(x + 1j * y), binary(signed, arr)),
+        Case("abs(sin(x + 1j y))", lambda x, y: abs(np.sin(x + 1j * y)), binary(signed, arr)),
+    ],
+    "fft": [
+        Case("np.fft.fft(x + 1j y).real", lambda x, y: np.fft.fft(x + 1j * y).real, same_pair()),
+        Case(
+            "np.fft.fft(x, n=6, axis=0).imag",
+            lambda x: np.fft.fft(x, n=6, axis=0).imag,
+            unary(shapes=[(4,), (4, 2)]),
+        ),
+    ],
+    "ifft": [
+        Case(
+            "np.fft.ifft(x + 1j y, norm='ortho')",
+            lambda x, y: np.fft.ifft(x + 1j * y, norm="ortho").imag,
+            same_pair(),
+        ),
+        Case(
+            "np.fft.ifft(x, n=3).real",
+            lambda x: np.fft.ifft(x, n=3).real,
+            unary(shapes=[(4,), (2, 3)]),
+        ),
+    ],
+    "rfft": [
+        Case("np.fft.rfft(x).real", lambda x: np.fft.rfft(x).real, unary(shapes=[(5,), (2, 4)])),
+        Case(
+            "np.fft.rfft(x, n=7, norm='forward').imag",
+            lambda x: np.fft.rfft(x, n=7, norm="forward").imag,
+            unary(shapes=[(5,), (3, 6)]),
+        ),
+    ],
+    "irfft": [
+        Case("np.fft.irfft(x + 1j y)", lambda x, y: np.fft.irfft(x + 1j * y), same_pair()),
+        Case(
+            "np.fft.irfft(x + 1j y, n=5)", lambda x, y: np.fft.irfft(x + 1j * y, n=5), same_pair()
+        ),
     ],
     # -- products, scans, positions ------------------------------------------------------------
     "reduce_prod": [

@@ -188,7 +188,11 @@ class Traced:
 
 
 def trace_user_function(
-    f: Callable, signature: Signature, has_aux: bool = False, scalar_output: bool = False
+    f: Callable,
+    signature: Signature,
+    has_aux: bool = False,
+    scalar_output: bool = False,
+    holomorphic: bool = False,
 ) -> Traced:
     trees: dict[str, TreeDef] = {}
 
@@ -213,7 +217,7 @@ def trace_user_function(
         else:
             aux_leaves = []
         if scalar_output:
-            _check_scalar_output(f, result)
+            _check_scalar_output(f, result, holomorphic)
         out_leaves, trees["out"] = tree_flatten(result)
         return out_leaves + aux_leaves
 
@@ -223,7 +227,7 @@ def trace_user_function(
     return Traced(optimize(program), captured, trees["out"], trees.get("aux"))
 
 
-def _check_scalar_output(f: Callable, out: Any) -> None:
+def _check_scalar_output(f: Callable, out: Any, holomorphic: bool = False) -> None:
     if isinstance(out, tuple | list | dict):
         raise NonScalarOutputError(
             f"grad needs {function_name(f)} to return one scalar, but it returned a "
@@ -238,7 +242,14 @@ def _check_scalar_output(f: Callable, out: Any) -> None:
             "non-scalar outputs."
         )
     dtype = out.dtype if isinstance(out, Tracer) else np.asarray(out).dtype
-    if dtype.kind != "f":
+    if dtype.kind == "c" and not holomorphic:
+        raise DTypeError(
+            f"grad needs {function_name(f)} to return a real float, but it returned {dtype}: "
+            "the gradient of a complex output is not defined. Differentiate a real quantity "
+            "of it (np.real, np.imag, np.abs(z) ** 2), use tracegrad.vjp, or, for a "
+            "holomorphic function of complex inputs, grad(..., holomorphic=True)."
+        )
+    if dtype.kind not in "fc":
         raise DTypeError(
             f"grad needs {function_name(f)} to return a float, but it returned {dtype}. "
             "Is the output computed only from integer data? Cast the inputs to float."
@@ -404,25 +415,31 @@ class _ValueAndGrad(_Staged):
         has_aux: bool,
         value: bool = True,
         compile: str | None = None,
+        holomorphic: bool = False,
     ) -> None:
         super().__init__(f, compile)
         self.argnums = argnums
         self.has_aux = has_aux
         self.with_value = value
+        self.holomorphic = holomorphic
 
     def _rebind(self, f: Callable, nargs: int) -> _Staged:
         # Resolve negative argnums against the positional arguments, not the keyword dict.
         nums = normalize_argnums(self.argnums, nargs, f"grad({function_name(self.f)})")
         argnums = nums[0] if isinstance(self.argnums, int) else nums
-        return _ValueAndGrad(f, argnums, self.has_aux, self.with_value, self.compile)
+        return _ValueAndGrad(
+            f, argnums, self.has_aux, self.with_value, self.compile, self.holomorphic
+        )
 
     def _build(
         self, args: tuple, signature: Signature
     ) -> tuple[Executable, list[Tracer], Callable[[list], Any]]:
         name = f"grad({function_name(self.f)})"
         argnums = normalize_argnums(self.argnums, len(args), name)
-        check_differentiable(args, argnums, name)
-        found = trace_user_function(self.f, signature, self.has_aux, scalar_output=True)
+        check_differentiable(args, argnums, name, complex_only=self.holomorphic)
+        found = trace_user_function(
+            self.f, signature, self.has_aux, scalar_output=True, holomorphic=self.holomorphic
+        )
         owner = [i for i, a in enumerate(args) for _ in range(len(tree_flatten(a)[0]))]
         traced_owner = [owner[p] for p in signature.traced_positions]
         # Gradients come back in argnums order, which need not be the argument order.
@@ -473,20 +490,23 @@ def value_and_grad(
     argnums: int | Sequence[int] = 0,
     has_aux: bool = False,
     compile: str | None = None,
+    holomorphic: bool = False,
 ) -> Callable[..., Any]:
     """Return a function computing ``f(*args)`` and its gradient w.r.t. ``args[argnums]``.
 
     ``f`` must return a float scalar (or ``(scalar, aux)`` with ``has_aux=True``, and
     then the result is ``((value, aux), grads)``).  The gradient has the structure,
     shapes and dtypes of the differentiated arguments; a tuple ``argnums`` gives a
-    tuple of gradients.
+    tuple of gradients.  For complex arguments it is ``df/dx - i df/dy`` (JAX's
+    convention); ``holomorphic=True`` lets a holomorphic ``f`` of complex arguments return
+    a complex scalar, and the gradient is then its complex derivative ``f'(z)``.
 
     ``compile`` chooses when the program is compiled (default: ``TRACEGRAD_COMPILE``, itself
     ``"background"`` by default): ``"background"`` answers on the interpreter at once and
     compiles in a thread from the second call on, ``"sync"`` compiles before the first
     answer, ``"never"`` always interprets.  See :func:`block_until_compiled`.
     """
-    return _ValueAndGrad(f, argnums, has_aux, compile=compile)
+    return _ValueAndGrad(f, argnums, has_aux, compile=compile, holomorphic=holomorphic)
 
 
 def grad(
@@ -494,13 +514,14 @@ def grad(
     argnums: int | Sequence[int] = 0,
     has_aux: bool = False,
     compile: str | None = None,
+    holomorphic: bool = False,
 ) -> Callable:
     """Return a function computing the gradient of the scalar function ``f``.
 
-    With ``has_aux=True`` the result is ``(grads, aux)``.  ``compile`` as for
-    :func:`value_and_grad`.
+    With ``has_aux=True`` the result is ``(grads, aux)``.  ``compile`` and ``holomorphic``
+    as for :func:`value_and_grad`.
     """
-    return _ValueAndGrad(f, argnums, has_aux, value=False, compile=compile)
+    return _ValueAndGrad(f, argnums, has_aux, value=False, compile=compile, holomorphic=holomorphic)
 
 
 # =============================================================================================

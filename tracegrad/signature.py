@@ -48,8 +48,8 @@ def leaf_key(leaf: Any) -> Any:
     t = type(leaf)
     if t is np.ndarray:
         return (leaf.shape, leaf.dtype)
-    if t is float:
-        return float
+    if t is float or t is complex:
+        return t
     if t is NumpyTracer or t is NumpyArrayTracer:
         return (Tracer, leaf.node.aval)
     if isinstance(leaf, np.generic):  # not the key of a 0-d array: results differ in form
@@ -77,6 +77,8 @@ def leaf_aval(leaf: Any) -> Aval | None:
         return Aval(leaf.shape, leaf.dtype)
     if isinstance(leaf, float):
         return Aval((), np.float64)
+    if isinstance(leaf, complex):
+        return Aval((), np.complex128)
     return None
 
 
@@ -110,10 +112,10 @@ class Signature:
                     ) from None
                 statics.append((i, leaf))
                 continue
-            if aval.dtype.kind not in "fiub":
+            if aval.dtype.kind not in "fciub":
                 raise DTypeError(
                     f"{fn_name}: inputs of dtype {aval.dtype} are not supported; use float, "
-                    "integer or bool arrays."
+                    "complex, integer or bool arrays."
                 )
             avals.append(aval)
             positions.append(i)
@@ -230,7 +232,7 @@ def _as_array(v: Any) -> Any:
     return np.asarray(v) if isinstance(v, _PYTHON_OR_NUMPY_SCALAR) else v
 
 
-_PYTHON_OR_NUMPY_SCALAR = (float, np.generic)
+_PYTHON_OR_NUMPY_SCALAR = (float, complex, np.generic)
 
 
 def restorer(leaf_in: Any) -> Callable[[Any], Any]:
@@ -239,14 +241,24 @@ def restorer(leaf_in: Any) -> Callable[[Any], Any]:
     return _as_array if isinstance(leaf_in, np.ndarray) else scalar_if_0d
 
 
-def check_differentiable(args: tuple, argnums: tuple[int, ...], fn_name: str) -> None:
+def check_differentiable(
+    args: tuple, argnums: tuple[int, ...], fn_name: str, complex_only: bool = False
+) -> None:
+    """Refuse arguments that cannot be differentiated (with ``complex_only``, for
+    ``holomorphic=True``, all but complex ones)."""
     for n in argnums:
         for path, leaf in tree_leaves_with_path(args[n]):
             aval = leaf_aval(leaf)
-            if aval is None or aval.dtype.kind != "f":
+            if complex_only and (aval is None or aval.dtype.kind != "c"):
+                raise DTypeError(
+                    f"{fn_name}: holomorphic=True needs complex arguments, but argument "
+                    f"{n}{path} is {aval.dtype if aval else type(leaf).__name__}. Pass it as "
+                    "complex (x.astype(complex)), or drop holomorphic=True for a real loss."
+                )
+            if aval is None or aval.dtype.kind not in "fc":
                 kind = type(leaf).__name__ if aval is None else f"an array of {aval.dtype}"
                 raise DTypeError(
                     f"{fn_name}: argument {n}{path} is {kind}, but gradients are only defined "
-                    "for float inputs. Pass a float array (x.astype(float)) or a Python float, "
-                    "or leave this argument out of argnums."
+                    "for float inputs and complex ones. Pass a float array (x.astype(float)) or a "
+                    "Python float, or leave this argument out of argnums."
                 )

@@ -21,7 +21,7 @@ from .core import adjoint
 from .core.interpret import eval_program
 from .core.ir import Aval
 from .core.tracing import Tracer
-from .errors import ControlFlowError, ShapeError
+from .errors import ControlFlowError, DTypeError, ShapeError
 from .frontend.tracer import box
 from .signature import (
     Signature,
@@ -63,7 +63,7 @@ def _vjp_plan(f: Callable, leaves: list, treedef: TreeDef, compile: str | None =
         return plan
     signature = Signature.of(leaves, treedef, function_name(f))
     found = trace_user_function(f, signature)
-    wrt = tuple(i for i, a in enumerate(signature.avals) if a.dtype.kind == "f")
+    wrt = tuple(i for i, a in enumerate(signature.avals) if a.dtype.kind in "fc")
     joint = adjoint.vjp_program(found.program, wrt, box)
     n_in, n_out = len(found.program.inputs), len(found.program.outputs)
     forward, backward, _ = adjoint.split_program(joint, n_in, range(n_out))
@@ -181,6 +181,7 @@ def jvp(
     """
     primals, tangents = tuple(primals), tuple(tangents)
     p_leaves, p_tree = tree_flatten(primals)
+    _no_complex("jvp", f, p_leaves)
     t_leaves, t_tree = tree_flatten(tangents)
     if p_tree != t_tree:
         raise ShapeError(
@@ -307,8 +308,10 @@ def jacrev(f: Callable, argnums: int | Sequence[int] = 0, compile: str | None = 
         nums = normalize_argnums(argnums, len(args), name)
         check_differentiable(args, nums, name)
         fill = _selected(args, nums)
+        _no_complex("jacrev", f, tree_flatten(tuple(args[n] for n in nums))[0])
         out, pullback = vjp(lambda *wrt: f(*fill(wrt)), *(args[n] for n in nums))
         out_leaves, out_tree = tree_flatten(out)
+        _no_complex("jacrev", f, out_leaves)
         blocks = []
         for k, o in enumerate(out_leaves):
             shape = tuple(np.shape(o))
@@ -325,6 +328,17 @@ def jacrev(f: Callable, argnums: int | Sequence[int] = 0, compile: str | None = 
         return blocks[0] if out_tree.is_leaf else tree_unflatten(out_tree, blocks)
 
     return _jacobian_transform(jacobian, "jacrev", f, compile)
+
+
+def _no_complex(what: str, f: Callable, leaves: Sequence[Any]) -> None:
+    """Forward mode and Jacobians are real-only: refuse complex values instead of answering
+    with the real part of a derivative."""
+    if any(dtype_of(leaf).kind == "c" for leaf in leaves if hasattr(leaf, "dtype")):
+        raise DTypeError(
+            f"{what}({function_name(f)}): complex inputs or outputs are not supported (only "
+            "grad, value_and_grad and vjp differentiate complex values). Split them into "
+            "real and imaginary parts, or differentiate a real loss with tracegrad.grad."
+        )
 
 
 def _differentiable(leaf: Any) -> bool:
@@ -374,7 +388,9 @@ def jacfwd(f: Callable, argnums: int | Sequence[int] = 0, compile: str | None = 
 
         primals = tuple(args[n] for n in nums)
         p_leaves, p_tree = tree_flatten(primals)
+        _no_complex("jacfwd", f, p_leaves)
         out_leaves, out_tree = tree_flatten(restricted(*primals))
+        _no_complex("jacfwd", f, out_leaves)
         out_shapes = [tuple(np.shape(o)) for o in out_leaves]
         # columns[k][j]: the block of output leaf k and input leaf j.
         columns: list[list[Any]] = [[] for _ in out_leaves]

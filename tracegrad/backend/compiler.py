@@ -32,7 +32,7 @@ _memory: dict[tuple[str, bool, int], _Entry] = {}
 _counted: set[str] = set()  # modules whose kernels are already in STATS
 
 
-_COMPILABLE = set(map(np.dtype, [np.bool_, np.float32, np.float64]))
+_COMPILABLE = set(map(np.dtype, [np.bool_, np.float32, np.float64, np.complex64, np.complex128]))
 _COMPILABLE |= {np.dtype(f"{k}{n}") for k in "iu" for n in (1, 2, 4, 8)}
 
 
@@ -43,8 +43,8 @@ def _check_dtypes(program: Program) -> None:
         if aval.dtype not in _COMPILABLE:
             raise DTypeError(
                 f"the Numba backend cannot compile {aval.dtype} arrays (it supports float32, "
-                "float64, integers and bool). Cast the inputs, e.g. x.astype(np.float32), or "
-                "run with TRACEGRAD_BACKEND=interpret."
+                "float64, complex64, complex128, integers and bool). Cast the inputs, e.g. "
+                "x.astype(np.float32), or run with TRACEGRAD_BACKEND=interpret."
             )
 
 

@@ -304,14 +304,20 @@ def _scalar_expr(ctx: _Context, block: Block, m: Member, reads: list[str]) -> st
         expr = prim.vector.format(*reads, f="f32" if dtype == np.float32 else "f64")
         ctx.vector_kernels.update(_VECTOR_KERNEL.findall(expr))
         return expr
+    if prim.complex_scalar is not None and dtype is not None and dtype.kind == "c":
+        return prim.complex_scalar.format(*reads, **eqn.params)
     expr = prim.scalar.format(*reads, **eqn.params)
     ctx.support.update(_SUPPORT_CALL.findall(prim.scalar))
     return expr
 
 
+_ACCUMULATOR = {"f": np.float64, "c": np.complex128}
+
+
 def _accumulator_dtype(m: Member) -> np.dtype:
-    """Reductions accumulate floats in float64 and integers in int64."""
-    return np.dtype(np.float64 if m.out.aval.dtype.kind == "f" else np.int64)
+    """Reductions accumulate floats in float64, complex values in complex128 and integers in
+    int64."""
+    return np.dtype(_ACCUMULATOR.get(m.out.aval.dtype.kind, np.int64))
 
 
 def _identity(m: Member) -> float | int:

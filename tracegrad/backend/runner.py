@@ -15,6 +15,8 @@ from .schedule import OutputPlan
 def _scalar_converter(dtype: np.dtype) -> Callable[[Any], Any]:
     if dtype.kind == "f":
         return float
+    if dtype.kind == "c":
+        return complex
     if dtype.kind == "b":
         return bool
     return int

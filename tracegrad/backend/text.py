@@ -57,15 +57,24 @@ def literal_text(value: Any, dtype: Any = None) -> str:
     if dtype.kind in "iu":
         text = repr(int(item))
         return text if dtype == np.int64 else f"np.{dtype.name}({text})"
-    if math.isnan(item):
-        text = "np.nan"
-    elif math.isinf(item):
-        text = "np.inf" if item > 0 else "-np.inf"
+    if dtype.kind == "c":
+        parts = (_float_text(item.real), _float_text(item.imag))
+        return f"np.{dtype.name}(complex({parts[0]}, {parts[1]}))"
+    if dtype == np.float64:
+        text = _float_text(item)
     else:
-        text = repr(float(item)) if dtype == np.float64 else str(array[()])
+        text = _float_text(item) if not math.isfinite(item) else str(array[()])
     if dtype != np.float64:
         return f"np.{dtype.name}({text})"
     return f"({text})" if text.startswith("-") else text
+
+
+def _float_text(item: float) -> str:
+    if math.isnan(item):
+        return "np.nan"
+    if math.isinf(item):
+        return "np.inf" if item > 0 else "-np.inf"
+    return repr(float(item))
 
 
 def squeeze(shape: Sequence[int]) -> tuple[int, ...]:

@@ -19,7 +19,7 @@ import numpy as np
 from ..core.ir import Atom, Aval, Literal, Program, Var, display_names, program_vars
 from . import lu as _lu
 from . import matmul as _matmul
-from .text import dtype_text, empty_text, fill_text, literal_text, scalar_cast
+from .text import dtype_text, empty_text, fill_text, literal_text, numba_type, scalar_cast
 
 _RESERVED = set(keyword.kwlist) | set(dir(builtins)) | {"np", "math", "numba"}
 
@@ -172,10 +172,36 @@ class Writer:
         The operands may be C arrays or ``x.T`` views (layout "F"); see ``backend.matmul``.
         """
         dtype = np.dtype(out.aval.dtype)
+        if dtype.kind == "c" and x.aval.dtype == dtype == y.aval.dtype:
+            self._loop_matmul(out, x, y)
+            return
         if dtype not in (np.float32, np.float64) or x.aval.dtype != dtype != y.aval.dtype:
             raise CodegenError(f"BLAS matmul of {x.aval.dtype} and {y.aval.dtype}")
         self.blas.add(dtype.name)
         self.line(_matmul.gemm_call(out, x, y))
+
+    def _loop_matmul(self, out: Operand, x: Operand, y: Operand) -> None:
+        """``out = x @ y`` as a loop nest: complex products (BLAS's cgemm and zgemm take alpha
+        and beta by pointer, which the gemm declarations here do not)."""
+        acc, inner = self.fresh("acc"), self.fresh("l")
+        with self.loops(out.aval.shape) as (i, j):
+            self.line(f"{acc} = {self.cast('0', out.aval)}")
+            with self.loop(inner, self.extent(x.aval.shape[1])):
+                self.line(f"{acc} += {self.index(x, [i, inner])} * {self.index(y, [inner, j])}")
+            self.line(f"{self.index(out, [i, j])} = {acc}")
+
+    def object_mode(self, out: Operand, call: str) -> None:
+        """``out = call``, a NumPy call that Numba does not compile (np.fft), run in object
+        mode: the kernel returns to the interpreter for it, a few microseconds a call."""
+        result = self.fresh("r")
+        self.line(f"with numba.objmode({result}={numba_type(out.aval)!r}):")
+        with self.indented():
+            self.line(f"{result} = np.ascontiguousarray({call}, dtype={self.dtype(out.aval)})")
+        if self.preallocated(out):  # an element loop: ``out[...] =`` is Numba's slow setitem
+            with self.loops(out.aval.shape) as index:
+                self.line(f"{self.index(out, index)} = {result}[{', '.join(index)}]")
+        else:
+            self.line(f"{out} = {result}")
 
     def view(self, x: Operand, shape: Sequence[int]) -> str:
         """A C view of the C array ``x`` in ``shape`` (same size): no Numba reshape compile."""

@@ -24,7 +24,7 @@ def active_vars(program: Program, wrt: Sequence[int]) -> set[Var]:
     """Variables that depend differentiably on the inputs at positions ``wrt``."""
     active = {program.inputs[i] for i in wrt}
     for eqn in program.eqns:
-        if eqn.prim.vjp is None or eqn.out.aval.dtype.kind != "f":
+        if eqn.prim.vjp is None or eqn.out.aval.dtype.kind not in "fc":
             continue
         if any(isinstance(a, Var) and a in active for a in eqn.inputs):
             active.add(eqn.out)
@@ -115,8 +115,8 @@ def joint_program(program: Program, wrt: Sequence[int], box: Box | None = None) 
     ``box`` makes the Tracers of the adjoint trace: user rules (custom_vjp) may run on them.
     """
     first = program.out_avals[0]
-    if first.shape != () or first.dtype.kind != "f":
-        raise ValueError(f"the differentiated output must be a float scalar, got {first}")
+    if first.shape != () or first.dtype.kind not in "fc":
+        raise ValueError(f"the differentiated output must be a scalar, got {first}")
 
     def joint(*args: Tracer) -> list[Any]:
         env: dict[Var, Any] = {}

@@ -50,7 +50,15 @@ class Aval:
         return Aval(value.shape, value.dtype)
 
 
-_DTYPE_SHORT = {"float64": "f64", "float32": "f32", "int64": "i64", "int32": "i32", "bool": "bool"}
+_DTYPE_SHORT = {
+    "float64": "f64",
+    "float32": "f32",
+    "complex128": "c128",
+    "complex64": "c64",
+    "int64": "i64",
+    "int32": "i32",
+    "bool": "bool",
+}
 
 
 def short_dtype(dtype: np.dtype) -> str:
@@ -241,7 +249,7 @@ def check(program: Program) -> Program:
         where = f"equation {i} ({eqn.prim.name})"
         for a in eqn.inputs:
             _check_atom(a, defined, where)
-        expected = eqn.prim.shape_rule(*(a.aval for a in eqn.inputs), **eqn.params)
+        expected = eqn.prim.abstract_eval(*(a.aval for a in eqn.inputs), **eqn.params)
         if expected != eqn.out.aval:
             raise IRCheckError(f"{where}: output is {eqn.out.aval} but the rule gives {expected}")
         _define(eqn.out, defined, where)

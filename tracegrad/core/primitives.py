@@ -61,6 +61,7 @@ class Kind(str, enum.Enum):
 _ELEMENTWISE = frozenset(
     {Kind.UNARY, Kind.BINARY, Kind.COMPARE, Kind.LOGICAL, Kind.SELECT, Kind.CAST}
 )
+_MOVES_DATA = frozenset({Kind.STRUCTURAL, Kind.GRADIENT_MARKER})
 
 
 @dataclass(frozen=True, eq=False, kw_only=True)
@@ -77,6 +78,11 @@ class Primitive:
     # The same with tracegrad.backend.vecmath's kernels in place of libm calls ({f} is f32 or f64):
     # LLVM vectorises those, so codegen prefers this over ``scalar`` in loops over arrays.
     vector: str | None = None
+    # Whether complex operands are accepted (else abstract_eval refuses them, naming the
+    # primitive; by default only kinds that move data accept them), and their template where
+    # ``scalar`` does not serve (cmath, not math).
+    complex: bool | None = None
+    complex_scalar: str | None = None
     # Code generation for the other kinds (see tracegrad/backend/emit.py):
     # emit(w, out, *inputs, **params) writes the statements computing ``out`` with the
     # helpers of backend.writer.Writer; inputs and out are backend.writer.Operands.
@@ -107,10 +113,23 @@ class Primitive:
         if self.name in REGISTRY:
             raise ValueError(f"primitive {self.name!r} declared twice")
         object.__setattr__(self, "kind", Kind(self.kind))
+        if self.complex is None:
+            object.__setattr__(self, "complex", self.kind in _MOVES_DATA)
         REGISTRY[self.name] = self
 
     def __call__(self, *args: Any, **params: Any) -> Any:
         return bind(self, *args, **params)
+
+    def abstract_eval(self, *avals: Aval, **params: Any) -> Aval:
+        """The shape rule where equations are made and checked (tracing, ``ir.check``), after
+        refusing the complex operands the primitive does not accept."""
+        if not self.complex and any(a.dtype.kind == "c" for a in avals):
+            got = ", ".join(map(str, avals))
+            raise DTypeError(
+                f"{self.name} does not support complex operands (got {got}); see "
+                "docs/sharp-bits.md#complex-numbers, or apply it to np.real(z), np.imag(z)."
+            )
+        return self.shape_rule(*avals, **params)
 
     def __repr__(self) -> str:
         return self.name
@@ -162,7 +181,7 @@ def _float_dtype(prim: str, *avals: Aval) -> np.dtype:
 
 def _unary_rule(name: str, floats_only: bool) -> Callable[..., Aval]:
     def rule(x: Aval) -> Aval:
-        if floats_only and x.dtype.kind != "f":
+        if floats_only and x.dtype.kind not in "fc":
             raise DTypeError(f"{name} needs a float operand, got {x.dtype}")
         return x
 
@@ -235,12 +254,15 @@ neg = unary(
     scalar="-{0}",
     floats_only=False,
     involution=True,
+    complex=True,
 )
 exp = unary(
     name="exp",
     impl=np.exp,
     vjp=lambda ct, out, x: (mul(ct, out),),
     scalar="math.exp({0})",
+    complex=True,
+    complex_scalar="cmath.exp({0})",
     vector="_vm_exp_{f}({0})",
 )
 log = unary(
@@ -248,6 +270,8 @@ log = unary(
     impl=np.log,
     vjp=lambda ct, out, x: (div(ct, x),),
     scalar="math.log({0})",
+    complex=True,
+    complex_scalar="cmath.log({0})",
     vector="_vm_log_{f}({0})",
 )
 log1p = unary(
@@ -269,6 +293,8 @@ sin = unary(
     impl=np.sin,
     vjp=lambda ct, out, x: (mul(ct, cos(x)),),
     scalar="math.sin({0})",
+    complex=True,
+    complex_scalar="cmath.sin({0})",
     vector="_vm_sin_{f}({0})",
 )
 cos = unary(
@@ -276,6 +302,8 @@ cos = unary(
     impl=np.cos,
     vjp=lambda ct, out, x: (neg(mul(ct, sin(x))),),
     scalar="math.cos({0})",
+    complex=True,
+    complex_scalar="cmath.cos({0})",
     vector="_vm_cos_{f}({0})",
 )
 tan = unary(
@@ -283,12 +311,16 @@ tan = unary(
     impl=np.tan,
     vjp=lambda ct, out, x: (mul(ct, add(const(1, x), mul(out, out))),),
     scalar="math.tan({0})",
+    complex=True,
+    complex_scalar="cmath.tan({0})",
 )
 tanh = unary(
     name="tanh",
     impl=np.tanh,
     vjp=lambda ct, out, x: (mul(ct, sub(const(1, x), mul(out, out))),),
     scalar="math.tanh({0})",
+    complex=True,
+    complex_scalar="cmath.tanh({0})",
     vector="_vm_tanh_{f}({0})",
 )
 sqrt = unary(
@@ -296,6 +328,8 @@ sqrt = unary(
     impl=np.sqrt,
     vjp=lambda ct, out, x: (div(mul(ct, const(0.5, x)), out),),
     scalar="math.sqrt({0})",
+    complex=True,
+    complex_scalar="cmath.sqrt({0})",
 )
 abs_ = unary(
     name="abs",
@@ -373,6 +407,7 @@ integer_pow = Primitive(
     vjp=_integer_pow_vjp,
     scalar="{0} ** {n}",
     noop_if=lambda *, n: n == 1,
+    complex=True,
 )
 
 
@@ -392,6 +427,7 @@ add = binary(
     scalar="{0} + {1}",
     commutative=True,
     unit=0,
+    complex=True,
 )
 sub = binary(
     name="sub",
@@ -399,6 +435,7 @@ sub = binary(
     vjp=lambda ct, out, x, y: (unbroadcast(ct, x.shape), unbroadcast(neg(ct), y.shape)),
     scalar="{0} - {1}",
     unit=0,
+    complex=True,
 )
 # No x * 0 -> 0: it would be wrong for x = inf or nan.
 mul = binary(
@@ -411,6 +448,7 @@ mul = binary(
     scalar="{0} * {1}",
     commutative=True,
     unit=1,
+    complex=True,
 )
 div = binary(
     name="div",
@@ -421,6 +459,7 @@ div = binary(
     ),
     scalar="{0} / {1}",
     unit=1,
+    complex=True,
 )
 
 
@@ -433,7 +472,7 @@ def _pow_vjp(ct: Any, out: Any, x: Any, y: Any) -> tuple:
     return unbroadcast(dx, x.shape), unbroadcast(dy, y.shape)
 
 
-pow_ = binary(name="pow", impl=np.power, vjp=_pow_vjp, scalar="{0} ** {1}")
+pow_ = binary(name="pow", impl=np.power, vjp=_pow_vjp, scalar="{0} ** {1}", complex=True)
 
 
 def _split_ties(ct: Any, wins: Any, x: Any, y: Any) -> tuple:
@@ -485,8 +524,8 @@ lt = compare(name="lt", impl=np.less, scalar="{0} < {1}")
 le = compare(name="le", impl=np.less_equal, scalar="{0} <= {1}")
 gt = compare(name="gt", impl=np.greater, scalar="{0} > {1}")
 ge = compare(name="ge", impl=np.greater_equal, scalar="{0} >= {1}")
-eq = compare(name="eq", impl=np.equal, scalar="{0} == {1}", commutative=True)
-ne = compare(name="ne", impl=np.not_equal, scalar="{0} != {1}", commutative=True)
+eq = compare(name="eq", impl=np.equal, scalar="{0} == {1}", commutative=True, complex=True)
+ne = compare(name="ne", impl=np.not_equal, scalar="{0} != {1}", commutative=True, complex=True)
 
 
 def _logical_rule(name: str) -> Callable[..., Aval]:
@@ -514,7 +553,12 @@ def _isnan_rule(x: Aval) -> Aval:
 
 
 isnan = Primitive(
-    name="isnan", kind=Kind.COMPARE, shape_rule=_isnan_rule, impl=np.isnan, scalar="{0} != {0}"
+    name="isnan",
+    kind=Kind.COMPARE,
+    shape_rule=_isnan_rule,
+    impl=np.isnan,
+    scalar="{0} != {0}",
+    complex=True,
 )
 
 
@@ -545,16 +589,27 @@ select = Primitive(
     impl=np.where,
     vjp=_select_vjp,
     scalar="({1} if {0} else {2})",
+    complex=True,
 )
 
 
 def _convert_rule(x: Aval, *, dtype: np.dtype) -> Aval:
+    if x.dtype.kind == "c" and np.dtype(dtype).kind != "c":
+        raise DTypeError(
+            f"casting complex {x} to {np.dtype(dtype)} would drop the imaginary part (NumPy "
+            "warns and drops it). Take np.real(z), np.imag(z) or np.abs(z) explicitly."
+        )
     return Aval(x.shape, dtype)
 
 
 def _convert_vjp(ct: Any, out: Any, x: Any, *, dtype: np.dtype) -> tuple:
-    if np.dtype(x.dtype).kind != "f":
+    kind = np.dtype(x.dtype).kind
+    if kind not in "fc":
         return (None,)
+    if kind == "f" and np.dtype(ct.dtype).kind == "c":
+        from .complex_primitives import real  # declared after this module
+
+        ct = real(ct)  # a real x in a complex result: only the real part of ct pairs with dx
     return (convert(ct, dtype=np.dtype(x.dtype)),)
 
 
@@ -566,6 +621,7 @@ convert = Primitive(
     vjp=_convert_vjp,
     scalar="{0}",  # the store into a typed array does the cast; codegen adds explicit casts
     noop_if=_always,
+    complex=True,
 )
 
 
@@ -597,7 +653,7 @@ def _extremum_reduce_vjp(ct: Any, out: Any, x: Any, *, axes: tuple[int, ...]) ->
 
 
 def reduction(
-    *, name: str, numpy_fn: Callable, vjp: Callable, scalar: str, identity: float
+    *, name: str, numpy_fn: Callable, vjp: Callable, scalar: str, identity: float, **fields: Any
 ) -> Primitive:
     """A reduction over ``axes``: ``scalar`` folds ``{0}`` into the accumulator ``{acc}``,
     which starts at ``identity``."""
@@ -609,11 +665,17 @@ def reduction(
         vjp=vjp,
         scalar=scalar,
         identity=identity,
+        **fields,
     )
 
 
 reduce_sum = reduction(
-    name="reduce_sum", numpy_fn=np.sum, vjp=_sum_vjp, scalar="{acc} + {0}", identity=0.0
+    name="reduce_sum",
+    numpy_fn=np.sum,
+    vjp=_sum_vjp,
+    scalar="{acc} + {0}",
+    identity=0.0,
+    complex=True,
 )
 # NaN propagates, as in NumPy.
 reduce_max = reduction(
@@ -1051,6 +1113,7 @@ matmul = Primitive(
         _product(transpose(x, perm=(1, 0)), ct),
     ),
     emit=_matmul_emit,
+    complex=True,
 )
 
 
@@ -1248,6 +1311,7 @@ cumsum = Primitive(
     emit=lambda w, out, x, *, axis, reverse: _scan_emit(
         w, out, x, axis=axis, reverse=reverse, step="{h} + {0}"
     ),
+    complex=True,
 )
 
 
@@ -1359,3 +1423,7 @@ argsort = Primitive(
     impl=lambda x: np.argsort(x, axis=-1, kind="stable").astype(np.int64),
     emit=_argsort_emit,
 )
+
+
+# Complex parts and discrete Fourier transforms are declared in a module of their own.
+from . import complex_primitives  # noqa: E402, F401

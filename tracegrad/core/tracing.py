@@ -66,7 +66,7 @@ class Trace:
 
     def emit(self, prim: Any, args: Sequence[Any], params: dict[str, Any]) -> Tracer:
         inputs = tuple(self.to_atom(a) for a in args)
-        aval = prim.shape_rule(*(a.aval for a in inputs), **params)
+        aval = prim.abstract_eval(*(a.aval for a in inputs), **params)
         out = Var(aval)
         self.eqns.append(Eqn(prim, inputs, out, params))
         return self.box(self, out)

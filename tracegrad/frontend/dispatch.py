@@ -22,6 +22,7 @@ from . import (
     editing,
     elementwise,
     floating,
+    fourier,
     indexing,
     linalg,
     polynomials,
@@ -53,6 +54,7 @@ TOPICS = (
     editing,
     polynomials,
     binning,
+    fourier,  # complex numbers: np.fft
 )
 
 

@@ -16,11 +16,12 @@ from typing import Any
 
 import numpy as np
 
+from ..core import complex_primitives as C
 from ..core import primitives as P
 from ..core.ir import Aval
 from ..core.tracing import Tracer, stage
 from ..errors import DTypeError, UnsupportedNumpyFunction
-from .promotion import cast, dtype_of, is_python_scalar, no_out, promote, result_dtype, shape_of
+from .promotion import cast, dtype_of, no_out, promote, result_dtype, shape_of
 
 # =============================================================================================
 # Ufuncs derived from the primitive registry
@@ -68,7 +69,7 @@ DERIVED: dict[np.ufunc, Callable[..., Any]] = {
 
 # The derived ufuncs the NumPy layer itself calls by name.
 negative = DERIVED[np.negative]
-absolute = DERIVED[np.absolute]
+real_absolute = DERIVED[np.absolute]
 sign = DERIVED[np.sign]
 exp = DERIVED[np.exp]
 log = DERIVED[np.log]
@@ -164,7 +165,7 @@ def ones_like(x: Any, dtype: Any = None, **kwargs: Any) -> Any:
 
 
 def power(x: Any, y: Any) -> Any:
-    if is_python_scalar(y) and not isinstance(y, bool) and float(y).is_integer() and abs(y) <= 64:
+    if isinstance(y, int | float) and not isinstance(y, bool) and _small_integer(y):
         n = int(y)
         if n < 0 and result_dtype(x).kind in "iub" and isinstance(y, int):
             raise DTypeError(
@@ -177,6 +178,10 @@ def power(x: Any, y: Any) -> Any:
         return P.integer_pow(x, n=n)
     x, y = promote(x, y, float_only=True)
     return P.pow_(x, y)
+
+
+def _small_integer(y: float) -> bool:
+    return float(y).is_integer() and abs(y) <= 64
 
 
 def float_power(x: Any, y: Any) -> Any:
@@ -301,23 +306,78 @@ def sinc(x: Any) -> Any:
 
 
 # =============================================================================================
+# Complex numbers: parts, conjugate, modulus and argument (real operands need no primitive)
+
+
+def _is_complex(x: Any) -> bool:
+    return dtype_of(x).kind == "c"
+
+
+def real(x: Any) -> Any:
+    return C.real(x) if _is_complex(x) else x
+
+
+def imag(x: Any) -> Any:
+    return C.imag(x) if _is_complex(x) else zeros_like(x)
+
+
+def conjugate(x: Any, out: Any = None) -> Any:
+    no_out("conjugate", out)
+    return C.conj(x) if _is_complex(x) else x
+
+
+def absolute(x: Any, out: Any = None) -> Any:
+    no_out("absolute", out)
+    return C.complex_abs(x) if _is_complex(x) else real_absolute(x)
+
+
+def abs2(x: Any) -> Any:
+    """|x|^2: x * x, or real^2 + imag^2 for complex x (a real result, as in variances)."""
+    if _is_complex(x):
+        return add(multiply(C.real(x), C.real(x)), multiply(C.imag(x), C.imag(x)))
+    return multiply(x, x)
+
+
+def angle(z: Any, deg: bool = False) -> Any:
+    """The argument of ``z``, atan2(imag, real): in (-pi, pi], pi for negative reals."""
+    (z,) = promote(z, float_only=True)
+    if _is_complex(z):
+        phase = arctan2(C.imag(z), C.real(z))
+    else:
+        phase = arctan2(zeros_like(z), z)
+    return multiply(phase, 180.0 / math.pi) if deg else phase
+
+
+def iscomplex(x: Any) -> Any:
+    return not_equal(imag(x), 0)
+
+
+def isreal(x: Any) -> Any:
+    return equal(imag(x), 0)
+
+
+# =============================================================================================
 # Tests of values
 
 
 def isnan(x: Any) -> Any:
+    if _is_complex(x):
+        return logical_or(P.isnan(C.real(x)), P.isnan(C.imag(x)))
     if dtype_of(x).kind != "f":
         return zeros_like(x, dtype=np.bool_)
     return P.isnan(x)
 
 
 def isinf(x: Any) -> Any:
+    if _is_complex(x):
+        return logical_or(isinf(C.real(x)), isinf(C.imag(x)))
     if dtype_of(x).kind != "f":
         return zeros_like(x, dtype=np.bool_)
     return equal(absolute(x), np.inf)
 
 
 def isfinite(x: Any) -> Any:
-    if dtype_of(x).kind != "f":
+    if dtype_of(x).kind not in "fc":
         return ones_like(x, dtype=np.bool_)
     return logical_not(logical_or(isnan(x), isinf(x)))
 
@@ -470,7 +530,7 @@ IMPLEMENTS: dict[Callable[..., Any], Callable[..., Any]] = {
     np.power: power,
     np.float_power: float_power,
     np.positive: lambda x: x,
-    np.fabs: absolute,
+    np.fabs: real_absolute,
     np.square: square,
     np.reciprocal: reciprocal,
     np.cbrt: cbrt,
@@ -493,6 +553,13 @@ IMPLEMENTS: dict[Callable[..., Any], Callable[..., Any]] = {
     np.degrees: rad2deg,
     np.sinc: sinc,
     np.isnan: isnan,
+    np.absolute: absolute,
+    np.conjugate: conjugate,
+    np.real: real,
+    np.imag: imag,
+    np.angle: angle,
+    np.iscomplex: iscomplex,
+    np.isreal: isreal,
     np.isinf: isinf,
     np.isfinite: isfinite,
     np.logical_xor: logical_xor,

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..core import primitives as P
 from ..errors import ShapeError, UnsupportedNumpyFunction
-from .elementwise import add, multiply, subtract
+from .elementwise import add, conjugate, multiply, subtract
 from .indexing import getitem
 from .promotion import asarray_like, cast, dtype_of, no_out, promote, shape_of
 from .rearranging import diagonal, pad
@@ -48,7 +48,7 @@ def matmul(x: Any, y: Any, out: Any = None, **kwargs: Any) -> Any:
         )
     x2 = reshape(x, (1, xs[0])) if len(xs) == 1 else x
     y2 = reshape(y, (ys[0], 1)) if len(ys) == 1 else y
-    if dtype_of(x2).kind != "f":
+    if dtype_of(x2).kind not in "fc":
         # Integer matmul is rare in differentiable code; compute in float64 and cast back.
         result = P.matmul(cast(x2, np.float64), cast(y2, np.float64))
         result = cast(result, dtype_of(x2))
@@ -106,13 +106,13 @@ def outer(x: Any, y: Any, out: Any = None) -> Any:
 
 
 def vdot(x: Any, y: Any) -> Any:
-    return sum(multiply(ravel(x), ravel(y)))
+    return sum(multiply(conjugate(ravel(x)), ravel(y)))  # x is conjugated, as in NumPy
 
 
 def vecdot(x1: Any, x2: Any, axis: int = -1, **kwargs: Any) -> Any:
-    """The dot product of vectors along ``axis``, broadcasting the other axes (real inputs:
-    no conjugation needed)."""
-    return sum(multiply(x1, x2), axis=axis)
+    """The dot product of vectors along ``axis``, broadcasting the other axes; ``x1`` is
+    conjugated, as in NumPy."""
+    return sum(multiply(conjugate(x1), x2), axis=axis)
 
 
 def trace(x: Any, offset: int = 0, axis1: int = 0, axis2: int = 1, dtype: Any = None,

@@ -13,11 +13,11 @@ import numpy as np
 
 from ..core import primitives as P
 from ..core.tracing import Tracer
-from ..errors import DTypeError, ShapeError, UnsupportedNumpyFunction
+from ..errors import ShapeError, UnsupportedNumpyFunction
 
 
 def is_python_scalar(x: Any) -> bool:
-    return isinstance(x, bool | int | float) and not isinstance(x, np.generic)
+    return isinstance(x, bool | int | float | complex) and not isinstance(x, np.generic)
 
 
 def dtype_of(x: Any) -> np.dtype:
@@ -43,11 +43,10 @@ def cast(x: Any, dtype: np.dtype) -> Any:
 
 
 def promote(*xs: Any, float_only: bool = False) -> list[Any]:
+    """The operands in their common dtype; ``float_only`` computes integers in float64."""
     dtype = result_dtype(*xs)
-    if float_only and dtype.kind != "f":
+    if float_only and dtype.kind not in "fc":
         dtype = np.dtype(np.float64)
-    if dtype.kind == "c":
-        raise DTypeError("complex numbers are not supported by tracegrad")
     return [cast(x, dtype) for x in xs]
 
 

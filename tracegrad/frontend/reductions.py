@@ -10,8 +10,10 @@ from typing import Any
 import numpy as np
 
 from ..core import primitives as P
+from ..core.complex_primitives import real_dtype
 from ..errors import ShapeError, UnsupportedNumpyFunction
 from .elementwise import (
+    abs2,
     absolute,
     divide,
     equal,
@@ -67,7 +69,7 @@ def _floating(x: Any, dtype: Any) -> Any:
     x = asarray_like(x)
     if dtype is not None:
         return cast(x, dtype)
-    return x if dtype_of(x).kind == "f" else cast(x, np.float64)
+    return x if dtype_of(x).kind in "fc" else cast(x, np.float64)
 
 
 def _count(x: Any, axes: tuple[int, ...]) -> float:
@@ -118,7 +120,7 @@ def var(x: Any, axis: Any = None, dtype: Any = None, out: Any = None, ddof: int 
     x = _floating(x, dtype)
     axes = normalize_axes(axis, len(shape_of(x)))
     centred = x - mean(x, axis=axes, keepdims=True)
-    return divide(sum(centred * centred, axis=axes, keepdims=keepdims), _count(x, axes) - ddof)
+    return divide(sum(abs2(centred), axis=axes, keepdims=keepdims), _count(x, axes) - ddof)
 
 
 def std(x: Any, axis: Any = None, dtype: Any = None, out: Any = None, ddof: int = 0,
@@ -214,7 +216,7 @@ def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> A
     x = _floating(x, None)
     ndim = len(shape_of(x))
     if axis is None and ord is None:
-        return keep_dims(x, norm_sqrt(sum(x * x)), tuple(range(ndim)), keepdims)
+        return keep_dims(x, norm_sqrt(sum(abs2(x))), tuple(range(ndim)), keepdims)
     if axis is None:
         if ndim not in (1, 2):
             raise ShapeError(f"np.linalg.norm: improper number of dimensions to norm ({ndim})")
@@ -227,7 +229,7 @@ def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> A
         raise ShapeError(f"np.linalg.norm: improper axis {axis} for a norm")
     row, col = axes
     if ord in (None, "fro"):
-        return norm_sqrt(sum(x * x, axis=axes, keepdims=keepdims))
+        return norm_sqrt(sum(abs2(x), axis=axes, keepdims=keepdims))
     if ord in (1, -1, np.inf, -np.inf):
         # ord 1: the largest column sum of |x|; inf: the largest row sum.
         summed, other = (row, col) if ord in (1, -1) else (col, row)
@@ -246,13 +248,14 @@ def _vector_norm(x: Any, ord: Any, axis: int, keepdims: bool) -> Any:
     if isinstance(ord, str):
         raise ValueError(f"np.linalg.norm: invalid norm order {ord!r} for vectors")
     if ord is None or ord == 2:
-        return norm_sqrt(sum(x * x, axis=axis, keepdims=keepdims))
+        return norm_sqrt(sum(abs2(x), axis=axis, keepdims=keepdims))
     if ord == np.inf:
         return amax(absolute(x), axis=axis, keepdims=keepdims)
     if ord == -np.inf:
         return amin(absolute(x), axis=axis, keepdims=keepdims)
     if ord == 0:  # the number of nonzero entries: no gradient
-        return cast(sum(not_equal(x, 0), axis=axis, keepdims=keepdims), dtype_of(x))
+        count = sum(not_equal(x, 0), axis=axis, keepdims=keepdims)
+        return cast(count, real_dtype(dtype_of(x)))  # real for complex x, as in NumPy
     if ord == 1:
         return sum(absolute(x), axis=axis, keepdims=keepdims)
     p = float(ord)

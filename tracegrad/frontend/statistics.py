@@ -12,8 +12,10 @@ import numpy as np
 
 from ..errors import ShapeError, UnsupportedNumpyFunction
 from .elementwise import (
+    abs2,
     add,
     clip,
+    conjugate,
     divide,
     equal,
     floor,
@@ -52,7 +54,7 @@ from .sorting import sort
 
 def _floating(x: Any) -> Any:
     x = asarray_like(x)
-    return x if dtype_of(x).kind == "f" else cast(x, np.float64)
+    return x if dtype_of(x).kind in "fc" else cast(x, np.float64)
 
 
 def _axes_in_order(axis: Any, ndim: int) -> list[int]:
@@ -171,7 +173,7 @@ def nanvar(a: Any, axis: Any = None, dtype: Any = None, out: Any = None, ddof: A
     count = sum(cast(valid, dtype_of(a)), axis=axis, keepdims=True)
     centre = divide(sum(where(valid, a, 0), axis=axis, keepdims=True), count)
     centred = where(valid, subtract(a, centre), 0)
-    squares = sum(multiply(centred, centred), axis=axis, keepdims=True)
+    squares = sum(abs2(centred), axis=axis, keepdims=True)
     dof = subtract(count, ddof)
     result = where(greater(dof, 0), divide(squares, dof), np.nan)  # NumPy: NaN where dof <= 0
     if keepdims:
@@ -317,7 +319,7 @@ def cov(m: Any, y: Any = None, rowvar: bool = True, bias: bool = False, ddof: An
     data = concatenate(rows, axis=0) if len(rows) > 1 else rows[0]
     ddof = (0 if bias else 1) if ddof is None else ddof
     centred = subtract(data, mean(data, axis=1, keepdims=True))
-    products = matmul(centred, transpose(centred))
+    products = matmul(centred, conjugate(transpose(centred)))
     return squeeze(divide(products, float(shape_of(data)[1] - ddof)))
 
 

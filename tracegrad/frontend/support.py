@@ -40,7 +40,7 @@ _PRINTING = (NO_TRACED_MEANING, "produces text")
 _DATA_SHAPE = (NO_TRACED_MEANING, "the output's shape depends on the values")
 _COMPLEX = (PLANNED, "with complex dtypes")
 _LINALG = (PLANNED, "with the linear-algebra work")
-_FFT = (PLANNED, "with complex dtypes (Fourier transforms)")
+_FFT = (PLANNED, "beyond the 1-D fft, ifft, rfft and irfft")
 _SETS = (NO_TRACED_MEANING, "a set operation, whose output's shape depends on the values")
 
 REASONS: dict[str, tuple[str, str]] = {
@@ -55,13 +55,7 @@ REASONS: dict[str, tuple[str, str]] = {
     "np.gcd": (NOT_DIFFERENTIABLE, "integers only"),
     "np.lcm": (NOT_DIFFERENTIABLE, "integers only"),
     "np.isnat": (NOT_DIFFERENTIABLE, "datetimes only"),
-    "np.conjugate": _COMPLEX,
     # functions
-    "np.angle": _COMPLEX,
-    "np.imag": _COMPLEX,
-    "np.real": _COMPLEX,
-    "np.iscomplex": _COMPLEX,
-    "np.isreal": _COMPLEX,
     "np.real_if_close": _COMPLEX,
     "np.sort_complex": _COMPLEX,
     "np.array2string": _PRINTING,

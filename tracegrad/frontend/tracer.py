@@ -314,17 +314,16 @@ class NumpyTracer(Tracer):
     def mT(self):  # noqa: N802  (NumPy's name)
         return np.swapaxes(self, -1, -2)
 
-    # Real arrays only (complex dtypes are refused at the inputs): these are exact.
     @property
     def real(self):
-        return self
+        return elementwise.real(self)
 
     @property
     def imag(self):
-        return elementwise.zeros_like(self)
+        return elementwise.imag(self)
 
     def conj(self):
-        return self
+        return elementwise.conjugate(self)
 
     conjugate = conj
 

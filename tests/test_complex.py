@@ -1,0 +1,316 @@
+"""Complex numbers: values against NumPy, gradients against finite differences.
+
+The gradient of a real-valued f of complex z = x + iy is df/dx - i df/dy (JAX's convention),
+so it is checked against central differences along the real and the imaginary part of each
+element separately.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import tracegrad as tg
+from tracegrad.errors import DTypeError
+
+pytestmark = pytest.mark.usefixtures("interpret_backend")
+
+C64, C128 = np.dtype(np.complex64), np.dtype(np.complex128)
+
+
+def complex_arrays(shape, re=(-2.0, 2.0), im=(-2.0, 2.0)):
+    """complex128 arrays with real parts in ``re`` and imaginary parts in ``im``."""
+    parts = [hnp.arrays(np.float64, shape, elements=st.floats(*bounds)) for bounds in (re, im)]
+    return st.tuples(*parts).map(lambda p: p[0] + 1j * p[1])
+
+
+RIGHT = (0.3, 2.0)  # real parts > 0: away from 0 and from the branch cut of log, sqrt, angle
+
+# (label, real-valued function of one complex array, shape, real-part range)
+FUNCTIONS = [
+    ("sum |z|^2", lambda z: np.sum(np.abs(z) ** 2), (3,), (-2, 2)),
+    ("|z| (abs)", lambda z: np.sum(abs(z)), (2, 2), RIGHT),
+    ("exp(z) conj(z)", lambda z: np.sum(np.real(np.exp(z) * z.conj())), (3,), (-2, 2)),
+    ("log", lambda z: np.sum(np.imag(np.log(z)) + np.log(z).real), (3,), RIGHT),
+    ("sqrt", lambda z: np.sum(np.sqrt(z)).imag, (4,), RIGHT),
+    ("sin, cos", lambda z: np.real(np.sum(np.sin(z) * np.cos(0.5 * z))), (3,), (-1, 1)),
+    ("tan, tanh", lambda z: np.real(np.sum(np.tan(0.3 * z) + np.tanh(0.4 * z))), (3,), (-1, 1)),
+    ("angle", lambda z: np.sum(np.angle(z) * np.angle(z, deg=True)), (3,), RIGHT),
+    ("z ** 2.5, z ** 3", lambda z: np.sum(np.real(z**2.5) + np.imag(z**3)), (3,), RIGHT),
+    ("division", lambda z: np.sum(np.imag(1 / (z + 3.0)) + np.real(z / (2 - 1j))), (3,), RIGHT),
+    ("1j * z - conj", lambda z: np.sum(np.real(1j * z - np.conjugate(z) * 2j)), (3,), (-2, 2)),
+    ("matmul", lambda z: np.sum(np.abs(z @ z.T.conj() + z @ z)), (2, 2), RIGHT),
+    (
+        "reshape, transpose, indexing",
+        lambda z: np.sum(np.real(z.reshape(3, 2).T[:, ::-1] * np.arange(3.0)) ** 2),
+        (6,),
+        (-2, 2),
+    ),
+    ("mean, cumsum", lambda z: np.imag(np.mean(z * z) + np.cumsum(z)[-1] * 1j), (3,), (-2, 2)),
+    (
+        "fft, ifft",
+        lambda z: np.sum(np.real(np.fft.fft(z) * np.conj(np.fft.ifft(z * z, n=5)[..., :4]))),
+        (2, 4),
+        (-1, 1),
+    ),
+    (
+        "rfft, irfft",
+        lambda z: (
+            np.sum(np.fft.irfft(z * (1 + 1j)) * np.arange(6.0))
+            + np.sum(np.abs(np.fft.rfft(z.real, axis=0, norm="ortho")) ** 2)
+        ),
+        (3, 4),
+        (-1, 1),
+    ),
+    (
+        "var, std, norm, vdot, cov, vecdot",
+        lambda z: (
+            np.var(z)
+            + np.std(z + np.arange(6))
+            + np.linalg.norm(z)
+            + np.real(np.vdot(z, 2 * z + 1j))
+            + np.imag(np.sum(np.cov(z.reshape(2, 3))))
+            + np.real(np.vecdot(z, z + 1j))
+            + np.linalg.norm(z, 0)
+        ),
+        (6,),
+        (-2, 2),
+    ),
+    (
+        "where, stack, concatenate",
+        lambda z: np.sum(np.abs(np.where(z.real > 0, z, 2 * z)) ** 2 + np.stack([z, z]).imag),
+        (3,),
+        (0.3, 2),
+    ),
+]
+IDS = [f[0] for f in FUNCTIONS]
+
+
+def finite_difference_gradient(f, z, h=1e-6):
+    """df/dx - i df/dy at complex128 ``z``, by central differences."""
+    grad = np.zeros(z.shape, C128)
+    for k in np.ndindex(z.shape):
+        step = np.zeros(z.shape, C128)
+        step[k] = h
+        d_re = (f(z + step) - f(z - step)) / (2 * h)
+        d_im = (f(z + 1j * step) - f(z - 1j * step)) / (2 * h)
+        grad[k] = d_re - 1j * d_im
+    return grad
+
+
+@pytest.mark.parametrize("label, f, shape, re", FUNCTIONS, ids=IDS)
+@pytest.mark.parametrize("dtype", [C128, C64], ids=["c128", "c64"])
+@settings(max_examples=8)
+@given(data=st.data())
+def test_values_match_numpy(label, f, shape, re, dtype, data):
+    z = data.draw(complex_arrays(shape, re)).astype(dtype)
+    want = f(z)
+    got = tg.jit(f)(z)
+    assert np.asarray(got).dtype == np.asarray(want).dtype
+    tol = 1e-12 if dtype == C128 else 2e-5
+    np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("label, f, shape, re", FUNCTIONS, ids=IDS)
+@pytest.mark.parametrize("dtype", [C128, C64], ids=["c128", "c64"])
+@settings(max_examples=8)
+@given(data=st.data())
+def test_gradient_matches_finite_differences(label, f, shape, re, dtype, data):
+    z = data.draw(complex_arrays(shape, re))
+    want = finite_difference_gradient(f, z)  # in complex128 always
+    got = tg.grad(f)(z.astype(dtype))
+    assert got.dtype == dtype and got.shape == z.shape
+    tol = 1e-6 if dtype == C128 else 2e-3
+    scale = max(1.0, float(np.max(np.abs(want))))
+    np.testing.assert_allclose(got, want, rtol=tol, atol=tol * scale)
+
+
+def test_gradient_convention_is_jaxs():
+    """d/dx - i d/dy: for |z|^2 = x^2 + y^2 that is 2x - 2iy = 2 conj(z)."""
+    assert tg.grad(lambda z: np.abs(z) ** 2)(3.0 + 4.0j) == pytest.approx(6.0 - 8.0j)
+    assert tg.grad(lambda z: np.imag(z))(1.0 + 1.0j) == pytest.approx(-1.0j)
+    z = np.array([1.0 + 2.0j, -0.5j])
+    np.testing.assert_allclose(tg.grad(lambda z: np.sum(np.real(z * z)))(z), 2 * z)
+
+
+def test_abs_at_zero_has_gradient_zero():
+    z = np.array([0j, 3.0 + 4.0j])
+    np.testing.assert_allclose(tg.grad(lambda z: np.sum(np.abs(z)))(z), [0.0, 0.6 - 0.8j])
+
+
+def test_real_arguments_through_complex_values():
+    """A real function computed with complex intermediates has the real gradient."""
+
+    def f(x):
+        return np.sum(np.abs(np.exp(1j * x) * (1.0 + x)) ** 2)  # = sum (1 + x)^2
+
+    x = np.array([0.5, -0.25, 2.0])
+    np.testing.assert_allclose(tg.grad(f)(x), 2 * (1 + x))
+    assert tg.grad(f)(x.astype(np.float32)).dtype == np.float32
+
+
+@pytest.mark.parametrize(
+    "make, want",
+    [
+        (lambda: np.float32(1.5) * np.ones(2, np.float32), C64),  # float32 * 1j
+        (lambda: np.ones(2, np.float64), C128),
+        (lambda: np.ones(2, np.complex64), C64),
+    ],
+)
+def test_python_complex_constants_are_weak(make, want):
+    x = make()
+    got = tg.jit(lambda x: 1j * x + (2 - 1j))(x)
+    assert got.dtype == want == (1j * x + (2 - 1j)).dtype
+
+
+def test_promotion_follows_numpy():
+    a = np.ones(2, np.float64)
+    b = np.ones(2, np.complex64) * (1 + 2j)
+    c = np.ones(2, np.float32)
+    f = tg.jit(lambda a, b, c: (a * b, c + b, c * 1j, np.real(b) + c))
+    for got, want in zip(f(a, b, c), (a * b, c + b, c * 1j, np.real(b) + c), strict=True):
+        assert got.dtype == want.dtype
+        np.testing.assert_allclose(got, want)
+
+
+def test_methods_and_functions_on_real_arrays():
+    x = np.array([1.0, -2.0])
+    f = tg.jit(lambda x: (x.real, x.imag, x.conj(), np.angle(x), np.real(x), np.imag(x)))
+    for got, want in zip(f(x), (x, 0 * x, x, np.angle(x), x, 0 * x), strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_python_complex_argument():
+    value, g = tg.value_and_grad(lambda z: np.real(z * z))(1.0 + 2.0j)
+    assert value == pytest.approx(-3.0)
+    assert g == pytest.approx(2.0 + 4.0j)  # d/dx (x^2 - y^2) - i d/dy = 2x + 2iy
+
+
+def test_complex_output_of_grad_is_an_error():
+    with pytest.raises(DTypeError, match="complex"):
+        tg.grad(lambda z: np.sum(z * z))(np.ones(2, complex))
+
+
+@pytest.mark.parametrize(
+    "f, op",
+    [
+        (lambda z: np.maximum(z, 1.0), "max"),
+        (lambda z: np.floor(z), "floor"),
+        (lambda z: np.log1p(z), "log1p"),
+        (lambda z: z < 1.0, "lt"),
+        (lambda z: np.max(z), "reduce_max"),
+        (lambda z: np.sign(z), "sign"),
+    ],
+)
+def test_unsupported_complex_operations_name_the_operation(f, op):
+    with pytest.raises(DTypeError, match=f"^{op} does not support complex operands"):
+        tg.jit(f)(np.ones(3, complex))
+
+
+def test_casting_complex_to_real_is_refused():
+    with pytest.raises(DTypeError, match="np.real"):
+        tg.jit(lambda z: z.astype(np.float64))(np.ones(2, complex))
+
+
+@pytest.mark.parametrize("norm", [None, "ortho", "forward"])
+@pytest.mark.parametrize("n", [None, 3, 8])
+@pytest.mark.parametrize("axis", [-1, 0])
+def test_fft_options_match_numpy(norm, n, axis):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(5, 4))
+    z = x + 1j * rng.normal(size=(5, 4))
+    calls = [
+        (np.fft.fft, z),
+        (np.fft.ifft, z),
+        (np.fft.rfft, x),
+        (np.fft.irfft, z),
+        (np.fft.fft, x.astype(np.float32)),  # a real signal: complex64 spectrum
+        (np.fft.irfft, z.astype(np.complex64)),
+    ]
+    for fn, a in calls:
+        want = fn(a, n=n, axis=axis, norm=norm)
+        got = tg.jit(lambda a, fn=fn: fn(a, n=n, axis=axis, norm=norm))(a)
+        assert got.dtype == want.dtype and got.shape == want.shape, fn.__name__
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5, err_msg=fn.__name__)
+
+
+def test_fft_errors():
+    with pytest.raises(DTypeError, match="np.real"):
+        tg.jit(np.fft.rfft)(np.ones(4, complex))
+    with pytest.raises(ValueError, match="Invalid number of FFT data points"):
+        tg.jit(lambda x: np.fft.fft(x, n=0))(np.ones(4))
+    with pytest.raises(ValueError, match="norm"):
+        tg.jit(lambda x: np.fft.fft(x, norm="both"))(np.ones(4))
+
+
+def test_compiled_complex_program_matches_the_interpreter(monkeypatch):
+    """One compiled program: complex inputs and outputs, most complex operations, np.fft."""
+    monkeypatch.setenv("TRACEGRAD_BACKEND", "numba")
+
+    def f(z, x):
+        w = np.exp(1j * x) * z.conj() + np.sqrt(z + 3.0) - np.log(z * z + 1.0) / (2 - 1j)
+        spectrum = np.fft.fft(w) + np.fft.ifft(z.T, axis=0).T
+        signal = np.fft.irfft(np.fft.rfft(x) * (1 + 0.5j), n=x.shape[-1])
+        loss = np.sum(np.abs(spectrum) ** 2) + np.sum(np.angle(z)) + np.sum(signal * x)
+        loss = loss + np.real(np.sum(z @ z.T) + np.sum(np.sin(z) * np.cos(z) + z**2.5 + z**3))
+        return loss + np.imag(np.mean(np.tanh(0.3 * z) + np.tan(0.2 * z))), (w, spectrum)
+
+    rng = np.random.default_rng(3)
+    z = rng.uniform(0.3, 2, (3, 4)) + 1j * rng.uniform(-2, 2, (3, 4))
+    x = rng.normal(size=(3, 4))
+    interpreted = tg.value_and_grad(f, argnums=(0, 1), has_aux=True, compile="never")(z, x)
+    compiled = tg.value_and_grad(f, argnums=(0, 1), has_aux=True, compile="sync")(z, x)
+    (value, (w, spectrum)), (gz, gx) = compiled
+    (value0, (w0, spectrum0)), (gz0, gx0) = interpreted
+    assert gz.dtype == np.complex128 and gx.dtype == np.float64 and w.dtype == np.complex128
+    for got, want in [(value, value0), (w, w0), (spectrum, spectrum0), (gz, gz0), (gx, gx0)]:
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
+
+
+@settings(max_examples=10)
+@given(z=complex_arrays((3,), (-1.5, 1.5), (-1.5, 1.5)))
+def test_holomorphic_gradient_is_the_complex_derivative(z):
+    """grad(f, holomorphic=True) of a holomorphic f is f'(z), for each dtype."""
+    for dtype, tol in ((C128, 1e-12), (C64, 1e-4)):
+        zz = z.astype(dtype)
+        got = tg.grad(lambda z: np.sum(np.sin(z) * z + np.exp(z) / 3), holomorphic=True)(zz)
+        want = np.cos(zz) * zz + np.sin(zz) + np.exp(zz) / 3
+        assert got.dtype == dtype
+        np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+
+
+def test_holomorphic_needs_complex_arguments():
+    with pytest.raises(DTypeError, match="holomorphic=True needs complex arguments"):
+        tg.grad(np.sin, holomorphic=True)(1.0)
+
+
+def test_vjp_of_complex_values():
+    z = np.array([1.0 + 2.0j, 0.5 - 1.0j])
+    _, pullback = tg.vjp(lambda z: np.sin(z) * z, z)
+    (ct,) = pullback(np.ones(2, complex))
+    np.testing.assert_allclose(ct, np.cos(z) * z + np.sin(z))  # holomorphic: f'(z)
+    _, pullback = tg.vjp(lambda z: np.sum(np.abs(z) ** 2), z)
+    np.testing.assert_allclose(pullback(1.0)[0], 2 * np.conj(z))
+
+
+def test_jvp_from_real_to_complex():
+    x, t = np.array([0.3, 1.2]), np.array([1.0, 2.0])
+    _, tangent = tg.jvp(lambda x: np.exp(1j * x) * x, (x,), (t,))
+    np.testing.assert_allclose(tangent, (1j * np.exp(1j * x) * x + np.exp(1j * x)) * t)
+
+
+@pytest.mark.parametrize(
+    "transform, x",
+    [
+        (lambda f, x: tg.jvp(f, (x,), (x,)), np.ones(2, complex)),
+        (lambda f, x: tg.jacrev(f)(x), np.ones(2, complex)),
+        (lambda f, x: tg.jacfwd(f)(x), np.ones(2, complex)),
+        (lambda f, x: tg.jacrev(lambda x: np.exp(1j * x))(x), np.ones(2)),
+    ],
+)
+def test_forward_mode_and_jacobians_refuse_complex_values(transform, x):
+    with pytest.raises(DTypeError, match="complex inputs or outputs are not supported"):
+        transform(lambda x: x * 2, x)

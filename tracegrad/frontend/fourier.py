@@ -1,0 +1,127 @@
+"""np.fft on traced values: the 1-D transforms fft, ifft, rfft and irfft along one axis.
+
+Each is one primitive along the last axis; ``n`` crops or zero-pads the input first, ``axis``
+moves the axis last and back, and ``norm`` scales the result as NumPy does.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from ..core import complex_primitives as C
+from ..core import primitives as P
+from ..errors import DTypeError
+from .elementwise import multiply
+from .promotion import asarray_like, cast, dtype_of, no_out, shape_of
+from .shapes import moveaxis
+
+
+def _along(x: Any, axis: int, transform: Callable[[Any], Any]) -> Any:
+    """``transform`` (of the last axis) applied along ``axis``."""
+    ndim = len(shape_of(x))
+    if ndim == 0:
+        raise ValueError("np.fft: the input must have at least one axis")
+    axis = operator.index(axis)
+    if not -ndim <= axis < ndim:
+        raise np.exceptions.AxisError(axis, ndim)
+    if axis % ndim == ndim - 1:
+        return transform(x)
+    return moveaxis(transform(moveaxis(x, axis, -1)), -1, axis)
+
+
+def _points(n: Any, default: int) -> int:
+    n = default if n is None else operator.index(n)
+    if n < 1:
+        raise ValueError(f"Invalid number of FFT data points ({n}) specified.")
+    return n
+
+
+def _fit(x: Any, n: int) -> Any:
+    """``x`` with its last axis cropped or zero-padded to ``n`` entries."""
+    shape = tuple(shape_of(x))
+    if shape[-1] == n:
+        return x
+    new = shape[:-1] + (n,)
+    zeros, ones = (0,) * len(shape), (1,) * len(shape)
+    if n < shape[-1]:
+        return P.slice_(x, start=zeros, step=ones, shape=new)
+    return P.unslice(x, start=zeros, step=ones, shape=new)
+
+
+def _normalized(y: Any, n: int, norm: str | None, inverse: bool) -> Any:
+    """NumPy's ``norm``: "backward" (the default) scales the inverse transform by 1 / n,
+    "ortho" both by 1 / sqrt(n), "forward" the forward transform by 1 / n."""
+    if norm in (None, "backward"):
+        return y
+    if norm == "ortho":
+        return multiply(y, math.sqrt(n) if inverse else 1.0 / math.sqrt(n))
+    if norm == "forward":
+        return multiply(y, float(n) if inverse else 1.0 / n)
+    raise ValueError(f'Invalid norm value {norm}; should be "backward", "ortho" or "forward".')
+
+
+def _complex(x: Any) -> Any:
+    return cast(x, C.complex_dtype(dtype_of(x)))
+
+
+def _real(name: str, x: Any) -> Any:
+    dtype = dtype_of(x)
+    if dtype.kind == "c":
+        raise DTypeError(
+            f"np.fft.{name} takes a real signal, got {dtype} (NumPy would drop the imaginary "
+            f"part). Pass np.real(x), or use np.fft.{name[1:]} for a complex signal."
+        )
+    return cast(x, dtype if dtype.kind == "f" else np.float64)
+
+
+def _complex_transform(name: str, prim: Any, inverse: bool) -> Callable[..., Any]:
+    def transform(a: Any, n: Any = None, axis: int = -1, norm: Any = None, out: Any = None) -> Any:
+        no_out(f"fft.{name}", out)
+
+        def last(x: Any) -> Any:
+            points = _points(n, shape_of(x)[-1])
+            return _normalized(prim(_fit(_complex(x), points)), points, norm, inverse)
+
+        return _along(asarray_like(a), axis, last)
+
+    transform.__name__ = name
+    transform.__doc__ = f"np.fft.{name} on traced values (primitive {prim.name})."
+    return transform
+
+
+fft = _complex_transform("fft", C.fft, inverse=False)
+ifft = _complex_transform("ifft", C.ifft, inverse=True)
+
+
+def rfft(a: Any, n: Any = None, axis: int = -1, norm: Any = None, out: Any = None) -> Any:
+    no_out("fft.rfft", out)
+
+    def last(x: Any) -> Any:
+        points = _points(n, shape_of(x)[-1])
+        return _normalized(C.rfft(_fit(_real("rfft", x), points)), points, norm, False)
+
+    return _along(asarray_like(a), axis, last)
+
+
+def irfft(a: Any, n: Any = None, axis: int = -1, norm: Any = None, out: Any = None) -> Any:
+    no_out("fft.irfft", out)
+
+    def last(x: Any) -> Any:
+        points = _points(n, 2 * (shape_of(x)[-1] - 1))
+        spectrum = _fit(_complex(x), points // 2 + 1)
+        return _normalized(C.irfft(spectrum, n=points), points, norm, True)
+
+    return _along(asarray_like(a), axis, last)
+
+
+IMPLEMENTS: dict[Callable[..., Any], Callable[..., Any]] = {
+    np.fft.fft: fft,
+    np.fft.ifft: ifft,
+    np.fft.rfft: rfft,
+    np.fft.irfft: irfft,
+}
