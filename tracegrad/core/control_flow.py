@@ -47,7 +47,8 @@ def apply(prim: Primitive, args: Sequence[Any], n_results: int, **params: Any) -
 
 
 def _is_float(aval: Aval) -> bool:
-    return aval.dtype.kind == "f"
+    """Whether values of ``aval`` carry cotangents (real or complex floating point)."""
+    return aval.dtype.kind in "fc"
 
 
 def _same(what: str, got: Sequence[Aval], want: Sequence[Aval]) -> None:
@@ -304,6 +305,7 @@ def _scan_prune(used: set[int], *, body: SubProgram, n_carry: int, **params: Any
 scan = Primitive(
     name="scan",
     kind=Kind.CONTROL,
+    complex=True,
     shape_rule=_scan_rule,
     impl=_pick(_scan_impl_all),
     impl_all=_scan_impl_all,
@@ -368,6 +370,7 @@ def _while_vjp_all(*args: Any, **params: Any) -> list:
 while_loop = Primitive(
     name="while_loop",
     kind=Kind.CONTROL,
+    complex=True,
     shape_rule=_while_rule,
     impl=_pick(_while_impl_all),
     impl_all=_while_impl_all,
@@ -425,6 +428,7 @@ def _switch_vjp_all(
 switch = Primitive(
     name="switch",
     kind=Kind.CONTROL,
+    complex=True,
     shape_rule=lambda which, *ops, branches, index: _switch_avals((which, *ops), branches)[index],
     impl=_pick(_switch_impl_all),
     impl_all=_switch_impl_all,
