@@ -154,6 +154,11 @@ def _bessel_i_impl(x: np.ndarray, *, n: int, scaled: bool) -> np.ndarray:
             value = getattr(special, f"i{n}" + ("e" if scaled else ""))(x)
         else:
             value = (special.ive if scaled else special.iv)(n, x)
+            # SciPy's iv/ive give nan for subnormal x; the leading term of the series,
+            # (x/2)^n / n!, is exact there (and underflows to a signed 0).
+            tiny = np.abs(x) < 1e-150
+            if np.any(tiny):
+                value = np.where(tiny, (x / 2.0) ** n / math.factorial(n), value)
     return np.asarray(value, dtype=x.dtype)
 
 
