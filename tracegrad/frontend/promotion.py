@@ -7,6 +7,7 @@ applies NumPy 2's rules (a Python number is weak and takes the array's dtype) an
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -82,6 +83,23 @@ def reject_kwargs(name: str, kwargs: dict[str, Any]) -> None:
     for key, value in kwargs.items():
         if value is not np._NoValue and value is not None:
             raise UnsupportedNumpyFunction(f"np.{name}: the argument {key}= is not supported")
+
+
+def traced_replacement(
+    ours: Callable[..., Any],
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``make(original)``: a stand-in for a library function (``scipy.special.gammaln``)
+    while tracing, that calls ``ours`` when an argument holds a Tracer, else ``original``."""
+
+    def make(original: Callable[..., Any]) -> Callable[..., Any]:
+        def dispatching(*args: Any, **kwargs: Any) -> Any:
+            if any(holds_tracer(a) for a in (*args, *kwargs.values())):
+                return ours(*args, **kwargs)
+            return original(*args, **kwargs)
+
+        return dispatching
+
+    return make
 
 
 def holds_tracer(data: Any) -> bool:

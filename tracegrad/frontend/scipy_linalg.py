@@ -21,7 +21,7 @@ import numpy as np
 
 from ..errors import ShapeError
 from . import linalg
-from .promotion import asarray_like, dtype_of, holds_tracer, promote, shape_of
+from .promotion import asarray_like, dtype_of, promote, shape_of, traced_replacement
 from .shapes import reshape, swapaxes, tril, triu
 
 
@@ -109,16 +109,4 @@ def replacements() -> list[tuple[Any, str, Callable[[Callable[..., Any]], Callab
     module = _scipy_linalg()
     if module is None:
         return []
-    return [(module, name, _replacing(ours)) for name, ours in FUNCTIONS.items()]
-
-
-def _replacing(ours: Callable[..., Any]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    def make(original: Callable[..., Any]) -> Callable[..., Any]:
-        def dispatching(*args: Any, **kwargs: Any) -> Any:
-            if any(holds_tracer(a) for a in (*args, *kwargs.values())):
-                return ours(*args, **kwargs)
-            return original(*args, **kwargs)
-
-        return dispatching
-
-    return make
+    return [(module, name, traced_replacement(ours)) for name, ours in FUNCTIONS.items()]

@@ -48,7 +48,7 @@ from .elementwise import (
     subtract,
     where,
 )
-from .promotion import cast, dtype_of, holds_tracer, promote, shape_of
+from .promotion import cast, dtype_of, promote, shape_of, traced_replacement
 from .reductions import amax, sum
 from .shapes import broadcast_to
 
@@ -370,16 +370,4 @@ def replacements() -> list[tuple[Any, str, Callable[[Callable[..., Any]], Callab
     special = _special()
     if special is None:
         return []
-    return [(special, name, _replacing(ours)) for name, ours in FUNCTIONS.items()]
-
-
-def _replacing(ours: Callable[..., Any]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    def make(original: Callable[..., Any]) -> Callable[..., Any]:
-        def dispatching(*args: Any, **kwargs: Any) -> Any:
-            if any(holds_tracer(a) for a in (*args, *kwargs.values())):
-                return ours(*args, **kwargs)
-            return original(*args, **kwargs)
-
-        return dispatching
-
-    return make
+    return [(special, name, traced_replacement(ours)) for name, ours in FUNCTIONS.items()]
