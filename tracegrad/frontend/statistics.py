@@ -68,9 +68,9 @@ def _axes_in_order(axis: Any, ndim: int) -> list[int]:
     return [int(a) % ndim for a in axes]
 
 
-def _quantile(a: Any, q: Any, axis: Any, keepdims: bool, method: str, name: str) -> Any:
-    """NumPy's 'linear' quantile: sort along the reduced axes, then interpolate between the
-    two neighbours of the virtual index ``q * (n - 1)``."""
+def _slices(a: Any, q: Any, axis: Any, keepdims: bool, method: str, name: str) -> tuple:
+    """The checked quantile arguments: ``a``'s reduced axes merged into one last axis of
+    length ``n``, ``q`` as an array, the result dtype, ``n`` and the result's shape."""
     if method != "linear":
         raise UnsupportedNumpyFunction(f"np.{name}(method={method!r}): only 'linear' is supported")
     a = _floating(a)
@@ -84,6 +84,14 @@ def _quantile(a: Any, q: Any, axis: Any, keepdims: bool, method: str, name: str)
     n = math.prod(shape[i] for i in axes)
     merged = reshape(moveaxis(a, axes, list(range(len(shape) - len(axes), len(shape)))),
                      (*kept, n))  # fmt: skip
+    out_shape = tuple(1 if i in axes else d for i, d in enumerate(shape)) if keepdims else kept
+    return merged, q_array, dtype, n, tuple(out_shape)
+
+
+def _quantile(a: Any, q: Any, axis: Any, keepdims: bool, method: str, name: str) -> Any:
+    """NumPy's 'linear' quantile: sort along the reduced axes, then interpolate between the
+    two neighbours of the virtual index ``q * (n - 1)``."""
+    merged, q_array, dtype, n, out_shape = _slices(a, q, axis, keepdims, method, name)
     ordered = cast(sort(merged, axis=-1), dtype)
     position = np.atleast_1d(q_array) * (n - 1)
     lo = np.floor(position).astype(np.intp)
@@ -95,7 +103,6 @@ def _quantile(a: Any, q: Any, axis: Any, keepdims: bool, method: str, name: str)
     result = moveaxis(result, -1, 0)
     # As NumPy: a slice holding a NaN has NaN quantiles (sorting put its NaNs last).
     result = where(isnan(getitem(ordered, (..., -1))), np.nan, result)
-    out_shape = tuple(1 if i in axes else d for i, d in enumerate(shape)) if keepdims else kept
     return reshape(result, (*q_array.shape, *out_shape))
 
 
@@ -189,19 +196,7 @@ def nanstd(a: Any, axis: Any = None, dtype: Any = None, out: Any = None, ddof: A
 def _nan_quantile(a: Any, q: Any, axis: Any, keepdims: bool, method: str, name: str) -> Any:
     """A quantile of each slice's non-NaN values: as ``_quantile``, with the virtual index
     ``q * (count - 1)`` traced, since the count of values differs between slices."""
-    if method != "linear":
-        raise UnsupportedNumpyFunction(f"np.{name}(method={method!r}): only 'linear' is supported")
-    a = _floating(a)
-    shape = shape_of(a)
-    axes = sorted(_axes_in_order(axis, len(shape)))
-    q_array = np.asarray(q, dtype=np.float64)
-    if q_array.ndim > 1 or np.any((q_array < 0) | (q_array > 1)):
-        raise ValueError(f"np.{name}: quantiles must be a scalar or 1-d, in range [0, 1]")
-    dtype = np.result_type(dtype_of(a), q if is_python_scalar(q) else np.asarray(q).dtype)
-    kept = [d for i, d in enumerate(shape) if i not in axes]
-    n = math.prod(shape[i] for i in axes)
-    merged = reshape(moveaxis(a, axes, list(range(len(shape) - len(axes), len(shape)))),
-                     (*kept, n))  # fmt: skip
+    merged, q_array, dtype, n, out_shape = _slices(a, q, axis, keepdims, method, name)
     ordered = cast(sort(merged, axis=-1), dtype)  # NaNs sort last
     count = cast(sum(logical_not(isnan(merged)), axis=-1, keepdims=True), dtype)
     last = maximum(subtract(count, 1), 0)
@@ -218,7 +213,6 @@ def _nan_quantile(a: Any, q: Any, axis: Any, keepdims: bool, method: str, name: 
         result = where(greater_equal(t, 0.5), subtract(above, multiply(step, subtract(1, t))),
                        add(below, multiply(step, t)))  # fmt: skip
     result = moveaxis(where(equal(count, 0), np.nan, result), -1, 0)  # all-NaN: NaN
-    out_shape = tuple(1 if i in axes else d for i, d in enumerate(shape)) if keepdims else kept
     return reshape(result, (*q_array.shape, *out_shape))
 
 
