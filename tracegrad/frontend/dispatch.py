@@ -83,12 +83,7 @@ def _no_rule(name: str) -> UnsupportedNumpyFunction:
     function is named first (what the user wrote), with how to reach tracegrad's version."""
     library = library_function()
     if library is not None and library != name:
-        held = scipy_special.held_reference_hint(library)
-        return UnsupportedNumpyFunction(
-            f"{library} called {name}, which has no tracegrad rule. "
-            + (held or "Compute it outside the differentiated function and pass the result "
-               "in as an argument (docs/numpy-support.md lists what traces).")
-        )  # fmt: skip
+        return _library_error(library, f"called {name}, which has no tracegrad rule")
     from .support import REASONS  # support reads this module's tables: import it late
 
     kind, note = REASONS.get(name, (None, None))
@@ -107,11 +102,17 @@ def library_failure(error: Exception) -> UnsupportedNumpyFunction | None:
     library = library_function_in(error.__traceback__)
     if library is None:
         return None
+    return _library_error(library, f"failed on a traced value ({type(error).__name__}: {error})")
+
+
+def _library_error(library: str, what: str) -> UnsupportedNumpyFunction:
+    """``library`` (the function the user called) ``what``, and how to do without it: reach
+    tracegrad's version if there is one, else compute it outside the traced function."""
     held = scipy_special.held_reference_hint(library)
     return UnsupportedNumpyFunction(
-        f"{library} failed on a traced value ({type(error).__name__}: {error}). "
+        f"{library} {what}. "
         + (held or "Compute it outside the differentiated function and pass the result in as "
-           "an argument, or write it with NumPy functions (docs/numpy-support.md lists them).")
+           "an argument (docs/numpy-support.md lists what traces).")
     )  # fmt: skip
 
 
