@@ -30,8 +30,10 @@ CBLAS_NAMES = {
 def gemm_call(out: Operand, x: Operand, y: Operand) -> str:
     """The statement ``out = x @ y`` for 2-D float operands, C arrays or ``x.T`` views."""
     dtype = np.dtype(out.aval.dtype)
-    m, k = x.aval.shape
-    n = y.aval.shape[1]
+    m, n = out.aval.shape
+    # The inner dimension is read from x: a product summing over a loop's stacked rows (see
+    # core/scan_passes.py) then has no trip count in its text, and one compile serves all.
+    k = f"{x}.shape[1]"
     d = dtype.name
     if blas.uses_numpy_blas():
         ta, lda = ("CBLAS_NO_TRANS", n) if y.layout == "C" else ("CBLAS_TRANS", k)
