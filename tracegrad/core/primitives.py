@@ -1096,8 +1096,8 @@ def _matmul_rule(x: Aval, y: Aval) -> Aval:
 
 def _matmul_emit(w: Any, out: Any, x: Any, y: Any) -> None:
     # One BLAS gemm call (backend.writer.Writer.matmul); operands may be C arrays or x.T views.
-    if 0 in x.aval.shape or 0 in y.aval.shape:  # nothing to multiply: BLAS is not called
-        w.alloc(out, fill=w.cast("0", out.aval))
+    if 0 in out.aval.shape:  # nothing to compute: BLAS is not called
+        w.alloc(out)
         return
     w.alloc(out)
     w.matmul(out, x, y)

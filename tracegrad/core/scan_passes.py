@@ -92,46 +92,57 @@ class _Outer:
     row: Var  # (1, n) or (n,)
 
 
-def _outer_terms(u: Atom, aval: Aval, producers: dict[Var, Eqn]) -> list[_Outer] | None:
-    """``u`` as a sum of outer products of shape ``aval``, or None."""
-    eqn = producers.get(u) if isinstance(u, Var) else None
-    if eqn is None:
-        return None
-    if eqn.prim is add:
-        left, right = (_outer_terms(a, aval, producers) for a in eqn.inputs)
-        return None if left is None or right is None else left + right
+def _outer_product(eqn: Eqn, aval: Aval) -> _Outer | None:
+    """``eqn`` as a column times a row, broadcast to ``aval``, or None."""
     if eqn.prim is not mul or not all(isinstance(a, Var) for a in eqn.inputs):
         return None
     m, n = aval.shape
     for column, row in (eqn.inputs, eqn.inputs[::-1]):
         if column.aval.shape == (m, 1) and row.aval.shape in ((1, n), (n,)):
             if column.aval.dtype == row.aval.dtype == aval.dtype:
-                return [_Outer(column, row)]
+                return _Outer(column, row)
     return None
+
+
+def _update_terms(
+    atom: Atom, carry: Var, producers: dict[Var, Eqn], uses: Counter
+) -> tuple[list[_Outer], int] | None:
+    """``atom`` as ``carry`` (counted) plus a sum of outer products, or None.  A partial sum
+    holding the carry must have no other use: the body would read the carry through it."""
+    if atom is carry:
+        return [], 1
+    eqn = producers.get(atom) if isinstance(atom, Var) else None
+    if eqn is None:
+        return None
+    if eqn.prim is add:
+        parts = [_update_terms(a, carry, producers, uses) for a in eqn.inputs]
+        if parts[0] is None or parts[1] is None:
+            return None
+        hits = parts[0][1] + parts[1][1]
+        if hits and uses[atom] != 1:
+            return None
+        return parts[0][0] + parts[1][0], hits
+    term = _outer_product(eqn, carry.aval)
+    return None if term is None else ([term], 0)
 
 
 def _sums_of_outer_products(body: Program, n_consts: int, n_carry: int) -> dict:
     """Carry position -> its outer-product terms, for each carry ``c`` of a real float
-    matrix whose only use is ``c + (sum of outer products)``, the new carry, which nothing
-    else in the body reads."""
+    matrix whose new value is ``c + (sum of outer products)`` and which the body reads
+    nowhere else."""
     producers = {e.out: e for e in body.eqns}
     uses: Counter = Counter(a for e in body.eqns for a in e.inputs if isinstance(a, Var))
     uses.update(a for a in body.outputs if isinstance(a, Var))
     found = {}
     for p in range(n_carry):
         c_in, c_out = body.inputs[n_consts + p], body.outputs[p]
-        aval = c_in.aval
-        if aval.ndim != 2 or aval.dtype not in (np.float32, np.float64):
+        if c_in.aval.ndim != 2 or c_in.aval.dtype not in (np.float32, np.float64):
             continue
-        eqn = producers.get(c_out) if isinstance(c_out, Var) else None
-        if eqn is None or eqn.prim is not add or uses[c_in] != 1 or uses[c_out] != 1:
+        if uses[c_in] != 1 or not isinstance(c_out, Var):
             continue
-        others = [a for a in eqn.inputs if a is not c_in]
-        if len(others) != 1:
-            continue
-        terms = _outer_terms(others[0], aval, producers)
-        if terms:
-            found[p] = terms
+        got = _update_terms(c_out, c_in, producers, uses)
+        if got is not None and got[1] == 1 and got[0]:
+            found[p] = got[0]
     return found
 
 
@@ -146,64 +157,84 @@ def _new(prim: object, inputs: tuple, out: Var | None = None, **params: object) 
 
 def _stack(members: list[Eqn], params: dict) -> list[Eqn] | None:
     """The equations of a scan group whose outer-product sums leave the loop, or None."""
-    body: Program = params["body"].program
-    n_consts, n_carry = params["n_consts"], params["n_carry"]
-    found = _sums_of_outer_products(body, n_consts, n_carry)
-    if not found:
-        return None
-    by_index = {m.params["index"]: m for m in members}
-    kept = [p for p in range(n_carry) if p not in found]
-    eqns = list(body.eqns)
-    stacked: dict[tuple, Var] = {}  # (var, vector length) -> the body output stacking it
+    found = _sums_of_outer_products(params["body"].program, params["n_consts"], params["n_carry"])
+    return _Stacking(members, params, found).equations() if found else None
 
-    def vector(v: Var, length: int) -> Var:
-        key = (v, length)
-        if key not in stacked:
+
+class _Stacking:
+    """One scan rewritten: the summing carries go, each term's column and row are stacked
+    (as vectors), and a matrix product per term after the loop adds them up."""
+
+    def __init__(self, members: list[Eqn], params: dict, found: dict[int, list[_Outer]]) -> None:
+        self.members, self.params, self.found = members, params, found
+        self.by_index = {m.params["index"]: m for m in members}
+        body: Program = params["body"].program
+        self.body, self.n_consts, self.n_carry = body, params["n_consts"], params["n_carry"]
+        self.kept = [p for p in range(self.n_carry) if p not in found]
+        self.eqns = list(body.eqns)
+        self.vectors: dict[tuple[Var, int], Var] = {}  # (column or row, length) -> vector
+        # Each term's column and row as vectors (a sum nobody reads is not computed).
+        self.pairs = {}
+        for p, terms in found.items():
+            if p in self.by_index:
+                m, n = body.inputs[self.n_consts + p].aval.shape
+                self.pairs[p] = [(self.vector(t.column, m), self.vector(t.row, n)) for t in terms]
+        self.new_ys = list(self.vectors.values())
+        self.rewritten: list[Eqn] = []
+        self.results: dict[int, Var] = {}
+
+    def vector(self, v: Var, length: int) -> Var:
+        if (v, length) not in self.vectors:
             if v.aval.shape == (length,):
-                stacked[key] = v
+                self.vectors[v, length] = v
             else:
-                eqns.append(_new(reshape, (v,), shape=(length,)))
-                stacked[key] = eqns[-1].out
-        return stacked[key]
+                self.eqns.append(_new(reshape, (v,), shape=(length,)))
+                self.vectors[v, length] = self.eqns[-1].out
+        return self.vectors[v, length]
 
-    # Each term's column and row, as stacked outputs (sums whose result nobody reads go).
-    pairs = {}
-    for p, terms in found.items():
-        if p in by_index:
-            m, n = body.inputs[n_consts + p].aval.shape
-            pairs[p] = [(vector(t.column, m), vector(t.row, n)) for t in terms]
-    new_ys = list(dict.fromkeys(v for ps in pairs.values() for pair in ps for v in pair))
-    outputs = [body.outputs[p] for p in kept] + body.outputs[n_carry:] + new_ys
-    inputs = [v for i, v in enumerate(body.inputs) if i - n_consts not in found]
-    new_body = SubProgram(_optimized(Program(inputs, eqns, outputs)))
-    n_kept, n_ys = len(kept), len(body.outputs) - n_carry
-    loop = {**params, "body": new_body, "n_carry": n_kept}
-    operands = tuple(a for i, a in enumerate(members[0].inputs) if i - n_consts not in found)
+    def dropped(self, i: int) -> bool:
+        """Whether the body's (and the loop's) operand ``i`` is a carry that goes."""
+        return i - self.n_consts in self.found
 
-    results: dict[int, Var] = {}
+    def loop_params(self) -> dict:
+        body, n_carry = self.body, self.n_carry
+        outputs = [body.outputs[p] for p in self.kept] + body.outputs[n_carry:] + self.new_ys
+        inputs = [v for i, v in enumerate(body.inputs) if not self.dropped(i)]
+        new_body = SubProgram(_optimized(Program(inputs, self.eqns, outputs)))
+        return {**self.params, "body": new_body, "n_carry": len(self.kept)}
 
-    def result(index: int, out: Var | None = None) -> Var:
-        if index not in results:
-            rewritten.append(_new(members[0].prim, operands, out, index=index, **loop))
-            results[index] = rewritten[-1].out
-        return results[index]
+    def equations(self) -> list[Eqn]:
+        loop = self.loop_params()
+        operands = tuple(a for i, a in enumerate(self.members[0].inputs) if not self.dropped(i))
+        prim = self.members[0].prim
 
-    rewritten: list[Eqn] = []
-    for j, m in sorted(by_index.items()):
-        if j < n_carry and j in kept:
-            result(kept.index(j), m.out)
-        elif j >= n_carry:
-            result(j - n_carry + n_kept, m.out)
-    for p, terms in pairs.items():
-        total = None
-        for column, row in terms:
-            a = result(n_kept + n_ys + new_ys.index(column))
-            b = result(n_kept + n_ys + new_ys.index(row))
-            rewritten.append(_new(transpose, (a,), perm=(1, 0)))
-            rewritten.append(_new(matmul, (rewritten[-1].out, b)))
-            if total is not None:
-                rewritten.append(_new(add, (total, rewritten[-1].out)))
-            total = rewritten[-1].out
-        init = members[0].inputs[n_consts + p]
-        rewritten.append(_new(add, (init, total), by_index[p].out))
-    return rewritten
+        def result(index: int, out: Var | None = None) -> Var:
+            if index not in self.results:
+                self.rewritten.append(_new(prim, operands, out, index=index, **loop))
+                self.results[index] = self.rewritten[-1].out
+            return self.results[index]
+
+        n_kept, n_ys = len(self.kept), len(self.body.outputs) - self.n_carry
+        for j, m in sorted(self.by_index.items()):
+            if j in self.kept:
+                result(self.kept.index(j), m.out)
+            elif j >= self.n_carry:
+                result(j - self.n_carry + n_kept, m.out)
+        stacked = {v: n_kept + n_ys + k for k, v in enumerate(self.new_ys)}
+        for p, terms in self.pairs.items():
+            products = [self.product(result(stacked[a]), result(stacked[b])) for a, b in terms]
+            total = products[0]
+            for other in products[1:]:
+                total = self.emit(add, total, other)
+            self.emit(
+                add, self.members[0].inputs[self.n_consts + p], total, out=self.by_index[p].out
+            )
+        return self.rewritten
+
+    def product(self, columns: Var, rows: Var) -> Var:
+        """``columns.T @ rows``: the sum over the steps of column times row."""
+        return self.emit(matmul, self.emit(transpose, columns, perm=(1, 0)), rows)
+
+    def emit(self, prim: object, *inputs: Atom, out: Var | None = None, **params: object) -> Var:
+        self.rewritten.append(_new(prim, inputs, out, **params))
+        return self.rewritten[-1].out
