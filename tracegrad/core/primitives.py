@@ -1109,12 +1109,20 @@ matmul = Primitive(
     shape_rule=_matmul_rule,
     impl=np.matmul,
     vjp=lambda ct, out, x, y: (
-        _product(ct, transpose(y, perm=(1, 0))),
-        _product(transpose(x, perm=(1, 0)), ct),
+        _product(ct, _transposed(y)),
+        _product(_transposed(x), ct),
     ),
     emit=_matmul_emit,
     complex=True,
 )
+
+
+def _transposed(x: Any) -> Any:
+    """``x.T``; a reshape where ``x`` has an axis of length 1 (the same numbers in the same
+    order): a view, and a scan's stored residual is then the vector it came from."""
+    if 1 in x.shape:
+        return reshape(x, shape=tuple(x.shape[::-1]))
+    return transpose(x, perm=(1, 0))
 
 
 def _product(x: Any, y: Any) -> Any:

@@ -182,6 +182,7 @@ class _Stacking:
         self.new_ys = list(self.vectors.values())
         self.rewritten: list[Eqn] = []
         self.results: dict[int, Var] = {}
+        self.sources: dict[Var, tuple[bool, int]] = {}  # (from xs, operand or result index)
 
     def vector(self, v: Var, length: int) -> Var:
         if (v, length) not in self.vectors:
@@ -197,11 +198,24 @@ class _Stacking:
         return i - self.n_consts in self.found
 
     def loop_params(self) -> dict:
-        body, n_carry = self.body, self.n_carry
+        """The new loop's params; finds where each stacked vector comes from (``sources``):
+        a step's input is read from the loop's own ``xs``, not stacked a second time."""
+        body, n_carry, n_kept = self.body, self.n_carry, len(self.kept)
         outputs = [body.outputs[p] for p in self.kept] + body.outputs[n_carry:] + self.new_ys
         inputs = [v for i, v in enumerate(body.inputs) if not self.dropped(i)]
-        new_body = SubProgram(_optimized(Program(inputs, self.eqns, outputs)))
-        return {**self.params, "body": new_body, "n_carry": len(self.kept)}
+        program = _optimized(Program(inputs, self.eqns, outputs))
+        first = n_kept + len(body.outputs) - n_carry  # the new outputs' first index
+        steps = {v: i for i, v in enumerate(program.inputs) if i >= self.n_consts + n_kept}
+        kept_outputs = program.outputs[:first]
+        for k, v in enumerate(program.outputs[first:]):
+            if v in steps:
+                self.sources[self.new_ys[k]] = (True, steps[v])
+            else:
+                self.sources[self.new_ys[k]] = (False, len(kept_outputs))
+                kept_outputs.append(v)
+        if len(kept_outputs) < len(program.outputs):
+            program = _optimized(Program(program.inputs, program.eqns, kept_outputs))
+        return {**self.params, "body": SubProgram(program), "n_carry": n_kept}
 
     def equations(self) -> list[Eqn]:
         loop = self.loop_params()
@@ -214,15 +228,18 @@ class _Stacking:
                 self.results[index] = self.rewritten[-1].out
             return self.results[index]
 
-        n_kept, n_ys = len(self.kept), len(self.body.outputs) - self.n_carry
+        def stacked(vector: Var) -> Atom:
+            from_xs, position = self.sources[vector]
+            return operands[position] if from_xs else result(position)
+
+        n_kept = len(self.kept)
         for j, m in sorted(self.by_index.items()):
             if j in self.kept:
                 result(self.kept.index(j), m.out)
             elif j >= self.n_carry:
                 result(j - self.n_carry + n_kept, m.out)
-        stacked = {v: n_kept + n_ys + k for k, v in enumerate(self.new_ys)}
         for p, terms in self.pairs.items():
-            products = [self.product(result(stacked[a]), result(stacked[b])) for a, b in terms]
+            products = [self.product(stacked(a), stacked(b)) for a, b in terms]
             total = products[0]
             for other in products[1:]:
                 total = self.emit(add, total, other)
@@ -231,7 +248,7 @@ class _Stacking:
             )
         return self.rewritten
 
-    def product(self, columns: Var, rows: Var) -> Var:
+    def product(self, columns: Atom, rows: Atom) -> Var:
         """``columns.T @ rows``: the sum over the steps of column times row."""
         return self.emit(matmul, self.emit(transpose, columns, perm=(1, 0)), rows)
 
