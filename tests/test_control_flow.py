@@ -408,6 +408,30 @@ def test_gradient_loops_sum_weight_gradients_after_the_loop():
     _close(tg.grad(_map_of_scans)(W, xs, True), tg.grad(_map_of_scans_unrolled)(W, xs, True))
 
 
+@pytest.mark.parametrize("T", [0, 1, 4])
+def test_forward_loop_stores_no_step_input_and_no_unit_axes(T):
+    """``h @ W + x @ U``: the backward loop reads ``x_t`` from xs (not from a copy) and the
+    forward loop stores ``h_{t-1}`` and ``1 - h_t**2`` as vectors, not as ``(3, 1)`` columns."""
+    U, xs = RNG.normal(size=(2, 3)), RNG.normal(size=(T, 2))
+
+    def loss(W, U, xs):
+        h, _ = tg.scan(lambda h, x: (np.tanh(h @ W + x @ U), None), np.ones(3), xs)
+        return (h**2).sum()
+
+    def unrolled(W, U, xs):
+        h = np.ones(3)
+        for x in xs:
+            h = np.tanh(h @ W + x @ U)
+        return (h**2).sum()
+
+    program = tg.make_ir(tg.grad(loss, argnums=(0, 1, 2)))(W0, U, xs)
+    forward = [e for e in program.eqns if e.prim.name == "scan" and not e.params["reverse"]]
+    stacks = sorted(e.out.aval.shape for e in forward if e.params["index"] > 0)
+    assert stacks == [(T, 3), (T, 3)]
+    got = tg.value_and_grad(loss, argnums=(0, 1, 2))(W0, U, xs)
+    _close(got, tg.value_and_grad(unrolled, argnums=(0, 1, 2))(W0, U, xs))
+
+
 # =============================================================================================
 # The IR
 
