@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 import tracegrad as tg
 from tracegrad.core.ir import SubProgram, check
 from tracegrad.core.passes import cse
+from tracegrad.core.scan_passes import row_product_body
 from tracegrad.testing import check_grads
 
 pytestmark = pytest.mark.usefixtures("interpret_backend")
@@ -428,6 +429,10 @@ def test_forward_loop_stores_no_step_input_and_no_unit_axes(T):
     forward = [e for e in program.eqns if e.prim.name == "scan" and not e.params["reverse"]]
     stacks = sorted(e.out.aval.shape for e in forward if e.params["index"] > 0)
     assert stacks == [(T, 3), (T, 3)]
+    # Run (lowered), ``x @ U`` is a map of its own before the loop: one GEMM when compiled.
+    lowered = tg.jit(tg.grad(loss, argnums=(0, 1, 2))).lower(W0, U, xs).lowered
+    maps = [e for e in lowered.eqns if e.prim.name == "scan" and e.params["n_carry"] == 0]
+    assert [row_product_body(e.params["body"].program) for e in maps] == [True]
     got = tg.value_and_grad(loss, argnums=(0, 1, 2))(W0, U, xs)
     _close(got, tg.value_and_grad(unrolled, argnums=(0, 1, 2))(W0, U, xs))
 
@@ -494,10 +499,15 @@ def test_compiled_scan_value_and_gradient():
 
 @pytest.mark.usefixtures("numba_backend")
 def test_compiled_float32_scan_keeps_its_dtypes():
+    def loss(W, b, h0, xs, zs):
+        # (x @ W: a product of the step's input, computed before the loop as one GEMM)
+        c, _ = tg.scan(lambda c, x: (c + np.tanh(x @ W), None), h0, xs)
+        return rnn_scan(W, b, h0, xs, zs) + c.sum()
+
     args = _rnn_args(5, np.float32)
     argnums = (0, 1, 2, 3, 4)
-    got = tg.value_and_grad(rnn_scan, argnums=argnums)(*args)
-    want = tg.value_and_grad(rnn_scan, argnums=argnums, compile="never")(*args)
+    got = tg.value_and_grad(loss, argnums=argnums)(*args)
+    want = tg.value_and_grad(loss, argnums=argnums, compile="never")(*args)
     for g, w in zip(tg.tree.tree_leaves(got), tg.tree.tree_leaves(want), strict=True):
         assert np.asarray(g).dtype == np.asarray(w).dtype == np.float32
     _close(got, want, np.float32)
@@ -740,14 +750,18 @@ def test_compiled_corner_cases_in_one_function_match_the_interpreter():
 
 @pytest.mark.usefixtures("numba_backend")
 def test_one_compile_serves_every_trip_count():
+    """The matrix products over the stacked steps (``x @ W`` before the loop, ``W``'s
+    gradient after the backward loop) read the trip count from the arrays."""
+
     def loss(W, xs):
-        h, _ = tg.scan(lambda h, x: (np.tanh(h @ W + x), None), np.zeros(3), xs, reverse=True)
+        h, _ = tg.scan(lambda h, x: (np.tanh(h @ W + x @ W), None), np.zeros(3), xs, reverse=True)
         return (h**2).sum()
 
     before = tg.compile_stats()
     for T in (5, 2, 0):
         xs = RNG.normal(size=(T, 3))
-        _close(tg.grad(loss)(W0, xs), tg.grad(loss, compile="never")(W0, xs))
+        got = tg.grad(loss, argnums=(0, 1))(W0, xs)
+        _close(got, tg.grad(loss, argnums=(0, 1), compile="never")(W0, xs))
     stats = tg.compile_stats()
     assert stats.compiles + stats.disk_hits - before.compiles - before.disk_hits == 1
 

@@ -19,6 +19,7 @@ contracts over the trip count, which the generated code reads from the arrays' s
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,6 +32,21 @@ from .primitives import Kind, add, matmul, mul, reshape, transpose
 def stack_outer_products(program: Program) -> Program:
     """``program`` with every scan carry (nested loops too) that only sums outer products
     turned into stacked outputs and one matrix product after the loop."""
+    return _rewrite_scans(program, _stack)
+
+
+def hoist_input_products(program: Program) -> Program:
+    """``program`` with each scan's products of a step's input by a loop-invariant matrix
+    computed before the loop, for all the steps at once (nested loops too)."""
+    return _rewrite_scans(program, _hoist)
+
+
+Rule = Callable[[list[Eqn], dict], "list[Eqn] | None"]
+
+
+def _rewrite_scans(program: Program, rule: Rule) -> Program:
+    """``program`` with ``rule(results of one scan, its params)`` applied to every scan,
+    inner loops first; the rule gives the equations replacing the loop's, or None."""
     eqns: list[Eqn] = []
     groups: dict[tuple, bool] = {}  # loop -> whether it was rewritten
     for eqn in program.eqns:
@@ -39,7 +55,7 @@ def stack_outer_products(program: Program) -> Program:
             eqns.append(eqn)
         elif key not in groups:  # the loop's first result: all its results go here
             members = [e for e in program.eqns if e.prim is eqn.prim and group_key(e) == key]
-            rewritten = _rewrite_group(members)
+            rewritten = _rewrite_group(members, rule)
             groups[key] = rewritten is not None
             eqns += [eqn] if rewritten is None else rewritten
     if not any(groups.values()):
@@ -47,7 +63,7 @@ def stack_outer_products(program: Program) -> Program:
     return Program(program.inputs, eqns, program.outputs)
 
 
-def _rewrite_group(members: list[Eqn]) -> list[Eqn] | None:
+def _rewrite_group(members: list[Eqn], rule: Rule) -> list[Eqn] | None:
     """The equations replacing one loop's results, or None if nothing changes.  Bodies
     (and branches) are rewritten first, so nested loops are too."""
     eqn = members[0]
@@ -55,10 +71,10 @@ def _rewrite_group(members: list[Eqn]) -> list[Eqn] | None:
     inner = {}
     for name, value in params.items():
         if isinstance(value, SubProgram):
-            new = stack_outer_products(value.program)
+            new = _rewrite_scans(value.program, rule)
             inner[name] = value if new is value.program else SubProgram(_optimized(new))
         elif isinstance(value, tuple) and any(isinstance(v, SubProgram) for v in value):
-            new_branches = [stack_outer_products(b.program) for b in value]
+            new_branches = [_rewrite_scans(b.program, rule) for b in value]
             inner[name] = tuple(
                 b if n is b.program else SubProgram(_optimized(n))
                 for b, n in zip(value, new_branches, strict=True)
@@ -66,9 +82,9 @@ def _rewrite_group(members: list[Eqn]) -> list[Eqn] | None:
     nested = any(inner[k] is not params[k] for k in inner)
     params.update(inner)
     if eqn.prim.name == "scan":
-        stacked = _stack(members, params)
-        if stacked is not None:
-            return stacked
+        rewritten = rule(members, params)
+        if rewritten is not None:
+            return rewritten
     if not nested:
         return None
     return [Eqn(m.prim, m.inputs, m.out, {**params, "index": m.params["index"]}) for m in members]
@@ -255,3 +271,72 @@ class _Stacking:
     def emit(self, prim: object, *inputs: Atom, out: Var | None = None, **params: object) -> Var:
         self.rewritten.append(_new(prim, inputs, out, **params))
         return self.rewritten[-1].out
+
+
+# =============================================================================================
+# Products of a step's input by a loop-invariant matrix, before the loop
+
+
+def _input_products(body: Program, n_consts: int, n_carry: int) -> list[Eqn]:
+    """The body's ``reshape(x, (1, k)) @ C`` for a step's input ``x`` (a vector) and a
+    const ``C``, float32 or float64: they do not depend on the carry."""
+    consts, steps = set(body.inputs[:n_consts]), set(body.inputs[n_consts + n_carry :])
+    producers = {e.out: e for e in body.eqns}
+    found = []
+    for eqn in body.eqns:
+        if eqn.prim is not matmul or eqn.inputs[1] not in consts:
+            continue
+        row = producers.get(eqn.inputs[0]) if isinstance(eqn.inputs[0], Var) else None
+        if row is None or row.prim is not reshape or row.inputs[0] not in steps:
+            continue
+        if row.inputs[0].aval.ndim == 1 and eqn.out.aval.dtype in (np.float32, np.float64):
+            found.append(eqn)
+    return found
+
+
+def row_product_body(body: Program) -> bool:
+    """Whether ``body`` is ``(C, x) -> reshape(reshape(x, (1, k)) @ C, (n,))``: a map of it
+    over the rows of ``X`` is ``X @ C`` (``backend.fused_loops`` makes it one GEMM)."""
+    if len(body.inputs) != 2 or len(body.eqns) != 3 or len(body.outputs) != 1:
+        return False
+    row, product, vector = body.eqns
+    return (
+        (row.prim, product.prim, vector.prim) == (reshape, matmul, reshape)
+        and row.inputs == (body.inputs[1],)
+        and product.inputs == (row.out, body.inputs[0])
+        and vector.inputs == (product.out,)
+        and body.outputs == [vector.out]
+    )
+
+
+def _hoist(members: list[Eqn], params: dict) -> list[Eqn] | None:
+    """A scan whose input products are computed before it, each by a map (a scan without
+    carry) over the same ``xs``, and read by the loop as ``xs`` of their own."""
+    body: Program = params["body"].program
+    n_consts, n_carry = params["n_consts"], params["n_carry"]
+    products = _input_products(body, n_consts, n_carry)
+    if not products or row_product_body(body):  # a map of one product is what this makes
+        return None
+    operands = list(members[0].inputs)
+    position = {v: i for i, v in enumerate(body.inputs)}
+    eqns, inputs, before = list(body.eqns), list(body.inputs), []
+    for eqn in products:
+        row = next(e for e in body.eqns if e.out is eqn.inputs[0])
+        step, matrix = row.inputs[0], eqn.inputs[1]
+        n = eqn.out.aval.shape[1]
+        c, x = Var(matrix.aval), Var(step.aval)
+        reshaped = _new(reshape, (x,), shape=row.params["shape"])
+        product = _new(matmul, (reshaped.out, c))
+        vector = _new(reshape, (product.out,), shape=(n,))
+        map_body = SubProgram(Program([c, x], [reshaped, product, vector], [vector.out]))
+        loop = {**params, "body": map_body, "n_consts": 1, "n_carry": 0, "reverse": False}
+        loop.pop("remat", None)
+        pair = (operands[position[matrix]], operands[position[step]])
+        before.append(_new(members[0].prim, pair, index=0, **loop))
+        z = Var(vector.out.aval)
+        inputs.append(z)
+        operands.append(before[-1].out)
+        eqns[eqns.index(eqn)] = Eqn(reshape, (z,), eqn.out, {"shape": eqn.out.aval.shape})
+    new_body = SubProgram(_optimized(Program(inputs, eqns, list(body.outputs))))
+    rest = [Eqn(m.prim, tuple(operands), m.out, {**m.params, "body": new_body}) for m in members]
+    return before + rest
