@@ -16,11 +16,12 @@ to the caller's expressions and assigns the returned scalars to the caller's tar
 
 Array carries live in two buffers per carry, swapped after each step (the body writes the
 new carry into the spare one), so a carry is never copied in the loop.  A scan reads its trip
-count from its ``xs``, so the text (and the compile) serves every trip count.  Arrays of fixed
-shape allocated inside loops are allocated once before them (1.7x faster steps on the RNN
-gradient of ``benchmarks/scan_rnn.py``).  A program some piece of which cannot be inlined
-(its code split into several functions, an array literal output) raises NotInlinable, and
-``loops.py`` runs it in pieces instead.
+count from its ``xs``, so the text (and the compile) serves every trip count; a map of
+vector-matrix products (``core/scan_passes.py``) is one GEMM over the rows of its ``xs``.
+Arrays of fixed shape allocated inside loops are allocated once before them (1.7x faster
+steps on the RNN gradient of ``benchmarks/scan_rnn.py``).  A program some piece of which
+cannot be inlined (its code split into several functions, an array literal output) raises
+NotInlinable, and ``loops.py`` runs it in pieces instead.
 """
 
 from __future__ import annotations
@@ -50,8 +51,6 @@ LOOP_BODY_VECTOR_MIN_SIZE = 8
 _IDENTIFIER = re.compile(r"(?<![\w.])[A-Za-z_]\w*")
 _HELPER = re.compile(r"(?<![\w.])_loop(\d+)(?!\w)")
 _SUPPORT = "from tracegrad.backend.numba_support import copy as _copy, empty as _empty"
-# Dtypes of the GEMM that a map of vector-matrix products becomes (NumPy's CBLAS only).
-_GEMM_DTYPES = ("float32", "float64") if blas.uses_numpy_blas() else ()
 
 
 class NotInlinable(Exception):
@@ -377,7 +376,7 @@ class _Builder:
         params = eqn.params
         n_consts, n_carry, length = params["n_consts"], params["n_carry"], params["length"]
         body = lower(params["body"].program)
-        if row_product_body(body) and body.out_avals[0].dtype.name in _GEMM_DTYPES:
+        if self.is_gemm(body):
             self.map_of_row_products(eqn, body)
             return
         piece = self.composer.piece(body, in_loop=True)
@@ -406,6 +405,16 @@ class _Builder:
         self.loops += 1
         for j, var in outs.items():
             self.env[var] = carry[j] if j < n_carry else ys[j - n_carry]
+
+    @staticmethod
+    def is_gemm(body: Program) -> bool:
+        """Whether a loop over ``body`` is one GEMM (through NumPy's CBLAS: with SciPy's
+        fallback the map runs as a loop)."""
+        return (
+            row_product_body(body)
+            and body.out_avals[0].dtype in (np.float32, np.float64)
+            and blas.uses_numpy_blas()
+        )
 
     def map_of_row_products(self, eqn: Eqn, body: Program) -> None:
         """A map of ``x_t @ C`` over the rows of ``X`` (``scan_passes.hoist_input_products``

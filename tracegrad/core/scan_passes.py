@@ -11,9 +11,16 @@ times faster.  The loop stores ``m + n`` numbers a step more, like the activatio
 mode stores already.  Sums of several outer products (a weight used twice in the body) are
 one product per term.
 
-The rewrite is plain IR (the interpreter runs it too).  The matrix product after the loop
-contracts over the trip count, which the generated code reads from the arrays' shapes
-(``backend.matmul``), so one compile still serves every trip count.
+``hoist_input_products``: a product ``x_t @ C`` of a step's input (a vector) by a matrix
+the body closes over does not depend on the carry.  It is computed before the loop by a
+map (a scan without carry) over the same ``xs``, which ``backend.fused_loops`` runs as one
+GEMM ``xs @ C``, and the loop reads its rows as inputs of their own: the input projection of
+an RNN costs one BLAS call per sequence instead of one per step.
+
+Both rewrites are plain IR (the interpreter runs them too), made where a program is
+prepared to run; a program to be differentiated keeps its loops as written.  The products
+over the steps read the trip count from the arrays' shapes (``backend.matmul``,
+``fused_loops``), so one compile still serves every trip count.
 """
 
 from __future__ import annotations
