@@ -414,25 +414,27 @@ def test_forward_loop_stores_no_step_input_and_no_unit_axes(T):
     """``h @ W + x @ U``: the backward loop reads ``x_t`` from xs (not from a copy) and the
     forward loop stores ``h_{t-1}`` and ``1 - h_t**2`` as vectors, not as ``(3, 1)`` columns."""
     U, xs = RNG.normal(size=(2, 3)), RNG.normal(size=(T, 2))
+    V = np.arange(6.0).reshape(2, 3) * 0.1  # a constant the body closes over
 
     def loss(W, U, xs):
-        h, _ = tg.scan(lambda h, x: (np.tanh(h @ W + x @ U), None), np.ones(3), xs)
+        h, _ = tg.scan(lambda h, x: (np.tanh(h @ W + x @ U + x @ V), None), np.ones(3), xs)
         return (h**2).sum()
 
     def unrolled(W, U, xs):
         h = np.ones(3)
         for x in xs:
-            h = np.tanh(h @ W + x @ U)
+            h = np.tanh(h @ W + x @ U + x @ V)
         return (h**2).sum()
 
     program = tg.make_ir(tg.grad(loss, argnums=(0, 1, 2)))(W0, U, xs)
     forward = [e for e in program.eqns if e.prim.name == "scan" and not e.params["reverse"]]
     stacks = sorted(e.out.aval.shape for e in forward if e.params["index"] > 0)
     assert stacks == [(T, 3), (T, 3)]
-    # Run (lowered), ``x @ U`` is a map of its own before the loop: one GEMM when compiled.
+    # Run (lowered), ``x @ U`` and ``x @ V`` are maps of their own before the loop: one GEMM
+    # each when compiled.
     lowered = tg.jit(tg.grad(loss, argnums=(0, 1, 2))).lower(W0, U, xs).lowered
     maps = [e for e in lowered.eqns if e.prim.name == "scan" and e.params["n_carry"] == 0]
-    assert [row_product_body(e.params["body"].program) for e in maps] == [True]
+    assert [row_product_body(e.params["body"].program) for e in maps] == [True, True]
     got = tg.value_and_grad(loss, argnums=(0, 1, 2))(W0, U, xs)
     _close(got, tg.value_and_grad(unrolled, argnums=(0, 1, 2))(W0, U, xs))
 
@@ -750,11 +752,14 @@ def test_compiled_corner_cases_in_one_function_match_the_interpreter():
 
 @pytest.mark.usefixtures("numba_backend")
 def test_one_compile_serves_every_trip_count():
-    """The matrix products over the stacked steps (``x @ W`` before the loop, ``W``'s
-    gradient after the backward loop) read the trip count from the arrays."""
+    """The matrix products over the stacked steps (``x @ W`` and ``x @ W0.T`` before the
+    loop, ``W``'s gradient after the backward loop) read the trip count from the arrays."""
+
+    def step(h, x, W):
+        return np.tanh(h @ W + x @ W - x @ W0.T), None  # (W0.T: a constant array)
 
     def loss(W, xs):
-        h, _ = tg.scan(lambda h, x: (np.tanh(h @ W + x @ W), None), np.zeros(3), xs, reverse=True)
+        h, _ = tg.scan(lambda h, x: step(h, x, W), np.zeros(3), xs, reverse=True)
         return (h**2).sum()
 
     before = tg.compile_stats()

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .interpret import group_key
-from .ir import Atom, Aval, Eqn, Program, SubProgram, Var
+from .ir import Atom, Aval, Eqn, Literal, Program, SubProgram, Var
 from .primitives import Kind, add, matmul, mul, reshape, transpose
 
 
@@ -286,12 +286,13 @@ class _Stacking:
 
 def _input_products(body: Program, n_consts: int, n_carry: int) -> list[Eqn]:
     """The body's ``reshape(x, (1, k)) @ C`` for a step's input ``x`` (a vector) and a
-    const ``C``, float32 or float64: they do not depend on the carry."""
+    const ``C`` (or a constant array), float32 or float64: they do not depend on the carry."""
     consts, steps = set(body.inputs[:n_consts]), set(body.inputs[n_consts + n_carry :])
     producers = {e.out: e for e in body.eqns}
     found = []
     for eqn in body.eqns:
-        if eqn.prim is not matmul or eqn.inputs[1] not in consts:
+        matrix = eqn.inputs[1] if eqn.prim is matmul else None
+        if matrix is None or not (isinstance(matrix, Literal) or matrix in consts):
             continue
         row = producers.get(eqn.inputs[0]) if isinstance(eqn.inputs[0], Var) else None
         if row is None or row.prim is not reshape or row.inputs[0] not in steps:
@@ -330,6 +331,7 @@ def _hoist(members: list[Eqn], params: dict) -> list[Eqn] | None:
     for eqn in products:
         row = next(e for e in body.eqns if e.out is eqn.inputs[0])
         step, matrix = row.inputs[0], eqn.inputs[1]
+        x_rows = operands[position[step]]
         n = eqn.out.aval.shape[1]
         c, x = Var(matrix.aval), Var(step.aval)
         reshaped = _new(reshape, (x,), shape=row.params["shape"])
@@ -338,7 +340,7 @@ def _hoist(members: list[Eqn], params: dict) -> list[Eqn] | None:
         map_body = SubProgram(Program([c, x], [reshaped, product, vector], [vector.out]))
         loop = {**params, "body": map_body, "n_consts": 1, "n_carry": 0, "reverse": False}
         loop.pop("remat", None)
-        pair = (operands[position[matrix]], operands[position[step]])
+        pair = (matrix if isinstance(matrix, Literal) else operands[position[matrix]], x_rows)
         before.append(_new(members[0].prim, pair, index=0, **loop))
         z = Var(vector.out.aval)
         inputs.append(z)
