@@ -300,17 +300,3 @@ def test_jvp_from_real_to_complex():
     x, t = np.array([0.3, 1.2]), np.array([1.0, 2.0])
     _, tangent = tg.jvp(lambda x: np.exp(1j * x) * x, (x,), (t,))
     np.testing.assert_allclose(tangent, (1j * np.exp(1j * x) * x + np.exp(1j * x)) * t)
-
-
-@pytest.mark.parametrize(
-    "transform, x",
-    [
-        (lambda f, x: tg.jvp(f, (x,), (x,)), np.ones(2, complex)),
-        (lambda f, x: tg.jacrev(f)(x), np.ones(2, complex)),
-        (lambda f, x: tg.jacfwd(f)(x), np.ones(2, complex)),
-        (lambda f, x: tg.jacrev(lambda x: np.exp(1j * x))(x), np.ones(2)),
-    ],
-)
-def test_forward_mode_and_jacobians_refuse_complex_values(transform, x):
-    with pytest.raises(DTypeError, match="complex inputs or outputs are not supported"):
-        transform(lambda x: x * 2, x)
