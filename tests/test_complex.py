@@ -15,6 +15,7 @@ from hypothesis.extra import numpy as hnp
 
 import tracegrad as tg
 from tracegrad.errors import DTypeError
+from tracegrad.testing import check_grads
 
 pytestmark = pytest.mark.usefixtures("interpret_backend")
 
@@ -78,6 +79,28 @@ FUNCTIONS = [
         ),
         (6,),
         (-2, 2),
+    ),
+    # complex through log1p, expm1, the inverse hyperbolic functions, products and extrema
+    (
+        "log1p, expm1, arcsinh, arctanh",
+        lambda z: np.sum(
+            np.real(np.log1p(z) * np.expm1(0.5 * z))
+            + np.imag(np.arcsinh(0.4 * z) - np.arctanh(0.3 * z))
+        ),
+        (3,),
+        (-0.9, 0.9),
+    ),
+    (
+        "prod, cumprod",
+        lambda z: np.real(np.prod(z) + np.cumprod(z)[1] * (1 - 2j)),
+        (3,),
+        (-2, 2),
+    ),
+    (
+        "dot of N-d arrays",
+        lambda z: np.sum(np.real(np.dot(z.reshape(2, 2, 3), np.conj(z).reshape(2, 3, 2)))),
+        (12,),
+        (-1, 1),
     ),
     (
         "where, stack, concatenate",
@@ -199,15 +222,42 @@ def test_complex_output_of_grad_is_an_error():
     [
         (lambda z: np.maximum(z, 1.0), "max"),
         (lambda z: np.floor(z), "floor"),
-        (lambda z: np.log1p(z), "log1p"),
+        (lambda z: np.arcsin(z), "atan2"),
         (lambda z: z < 1.0, "lt"),
-        (lambda z: np.max(z), "reduce_max"),
+        (lambda z: np.sort(z), "argsort"),
         (lambda z: np.sign(z), "sign"),
     ],
 )
 def test_unsupported_complex_operations_name_the_operation(f, op):
     with pytest.raises(DTypeError, match=f"^{op} does not support complex operands"):
         tg.jit(f)(np.ones(3, complex))
+
+
+def test_real_if_close_keeps_real_arrays_and_refuses_traced_complex_ones():
+    x = np.array([1.0, -2.0])
+    np.testing.assert_array_equal(tg.grad(lambda x: np.sum(np.real_if_close(x) ** 2))(x), 2 * x)
+    with pytest.raises(DTypeError, match="depends on the values"):
+        tg.jit(np.real_if_close)(np.ones(2, complex))
+
+
+def test_extrema_of_complex_values_order_as_numpy_does():
+    """By real part, then imaginary part; NaN propagates."""
+    z = np.array([[1 + 2j, 1 + 3j, -1 + 9j], [0.5j, 1 - 1j, 1 + 2.5j]])
+    for fn in (np.max, np.min):
+        for axis in (None, 0, 1):
+            np.testing.assert_array_equal(
+                tg.jit(lambda z, fn=fn, axis=axis: fn(z, axis=axis))(z), fn(z, axis=axis)
+            )
+    grad = tg.grad(lambda z: np.real(np.max(z) * (2 - 1j)))(z)
+    np.testing.assert_array_equal(grad, np.where(z == np.max(z), 2 - 1j, 0))
+    # Away from equal real parts, where the order jumps with the imaginary parts.
+    w = np.array([[1 + 2j, 1.5 + 3j, -1 + 9j], [0.5j, 0.7 - 1j, 1.2 + 2.5j]])
+    check_grads(
+        lambda w: np.real(np.sum(np.max(w, axis=1)) * np.sum(np.min(w, axis=0)) * (1 - 2j)), (w,)
+    )
+    with_nan = z.copy()
+    with_nan[1, 1] = complex(np.nan, 0)
+    assert np.isnan(tg.jit(np.max)(with_nan))
 
 
 def test_casting_complex_to_real_is_refused():
@@ -256,17 +306,23 @@ def test_compiled_complex_program_matches_the_interpreter(monkeypatch):
         signal = np.fft.irfft(np.fft.rfft(x) * (1 + 0.5j), n=x.shape[-1])
         loss = np.sum(np.abs(spectrum) ** 2) + np.sum(np.angle(z)) + np.sum(signal * x)
         loss = loss + np.real(np.sum(z @ z.T) + np.sum(np.sin(z) * np.cos(z) + z**2.5 + z**3))
-        return loss + np.imag(np.mean(np.tanh(0.3 * z) + np.tan(0.2 * z))), (w, spectrum)
+        loss = loss + np.imag(np.mean(np.tanh(0.3 * z) + np.tan(0.2 * z)))
+        # log1p, expm1, products, cumulative products and extrema (reductions' complex folds)
+        more = np.log1p(0.5 * z) * np.expm1(0.3 * z) + np.cumprod(0.5 * z, axis=1)
+        more = more + np.prod(0.5 * z, axis=0) + np.max(z, axis=1, keepdims=True) * np.min(z)
+        return loss + np.real(np.sum(more * (1 - 0.5j))), (w, spectrum, more)
 
     rng = np.random.default_rng(3)
     z = rng.uniform(0.3, 2, (3, 4)) + 1j * rng.uniform(-2, 2, (3, 4))
     x = rng.normal(size=(3, 4))
     interpreted = tg.value_and_grad(f, argnums=(0, 1), has_aux=True, compile="never")(z, x)
     compiled = tg.value_and_grad(f, argnums=(0, 1), has_aux=True, compile="sync")(z, x)
-    (value, (w, spectrum)), (gz, gx) = compiled
-    (value0, (w0, spectrum0)), (gz0, gx0) = interpreted
+    (value, (w, spectrum, more)), (gz, gx) = compiled
+    (value0, (w0, spectrum0, more0)), (gz0, gx0) = interpreted
     assert gz.dtype == np.complex128 and gx.dtype == np.float64 and w.dtype == np.complex128
-    for got, want in [(value, value0), (w, w0), (spectrum, spectrum0), (gz, gz0), (gx, gx0)]:
+    np.testing.assert_allclose(more0, f(z, x)[1][2], rtol=1e-12)  # the interpreter is NumPy
+    pairs = [(value, value0), (w, w0), (spectrum, spectrum0), (more, more0), (gz, gz0), (gx, gx0)]
+    for got, want in pairs:
         np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
 
 

@@ -534,7 +534,12 @@ SPECS: dict[Any, list[Spec]] = {
         ),  # fmt: skip
     ],
     # -- products ------------------------------------------------------------------------
-    np.dot: [spec("dot", np.dot, [((2, 3), (3, 2)), ((3,), (3,)), ((), (2,))], _real, _real)],
+    np.dot: [
+        spec("dot", np.dot, [((2, 3), (3, 2)), ((3,), (3,)), ((), (2,))], _real, _real),
+        spec(
+            "N-d second operand", np.dot, [((2, 2, 3), (2, 3, 4)), ((3,), (4, 3, 2))], _real, _real
+        ),
+    ],
     np.inner: [
         spec(
             "inner",
@@ -1069,6 +1074,7 @@ SPECS: dict[Any, list[Spec]] = {
         binary(lambda x, y: np.where(np.iscomplex(x + 1j * y), x, y), _real, _away, order=1)
     ],
     np.isreal: [binary(lambda x, y: np.where(np.isreal(x + 0j * y), x, y), order=1)],
+    np.real_if_close: [unary(lambda x: np.real_if_close(x) * x)],  # of a real array: itself
     np.fft.fft: [
         spec("fft", lambda x: np.fft.fft(x).real, [(4,), (2, 5)], _real),
         spec(

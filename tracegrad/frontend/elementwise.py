@@ -275,7 +275,12 @@ def arccos(x: Any) -> Any:
 
 def arcsinh(x: Any) -> Any:
     (x,) = promote(x, float_only=True)
-    # Odd symmetry keeps precision for large negative x.
+    # Odd symmetry keeps precision for large negative x (real parts, for complex x: the
+    # principal value log(z + sqrt(z^2 + 1)) cancels where Re z < 0).
+    if _is_complex(x):
+        flip = cast(where(less(C.real(x), 0.0), -1.0, 1.0), C.real_dtype(dtype_of(x)))
+        w = multiply(flip, x)
+        return multiply(flip, log(add(w, sqrt(add(multiply(w, w), 1.0)))))
     ax = absolute(x)
     return multiply(sign(x), log(add(ax, sqrt(add(multiply(ax, ax), 1.0)))))
 
@@ -346,6 +351,18 @@ def angle(z: Any, deg: bool = False) -> Any:
     else:
         phase = arctan2(zeros_like(z), z)
     return multiply(phase, 180.0 / math.pi) if deg else phase
+
+
+def real_if_close(a: Any, tol: float = 100) -> Any:
+    """A real array unchanged.  Of a complex one NumPy returns the real part only when every
+    imaginary part is tiny: the result's dtype would depend on traced values, so refused."""
+    if not _is_complex(a):
+        return a
+    raise DTypeError(
+        f"np.real_if_close of a traced complex array ({dtype_of(a)}): whether the result is "
+        "real depends on the values, and a traced result's dtype cannot. Write np.real(z) "
+        "where the imaginary part is known to be negligible, or keep z complex."
+    )
 
 
 def iscomplex(x: Any) -> Any:
@@ -559,6 +576,7 @@ IMPLEMENTS: dict[Callable[..., Any], Callable[..., Any]] = {
     np.imag: imag,
     np.angle: angle,
     np.iscomplex: iscomplex,
+    np.real_if_close: real_if_close,
     np.isreal: isreal,
     np.isinf: isinf,
     np.isfinite: isfinite,
