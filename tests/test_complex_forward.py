@@ -265,3 +265,23 @@ def test_numerical_grad_and_jacobian_of_complex_leaves():
     np.testing.assert_allclose(numerical_jacobian(g, (z,)), tg.jacrev(g)(z), atol=1e-7)
     with pytest.raises(TypeError, match="holomorphic"):
         numerical_jacobian(np.sin, (z,))
+
+
+def test_custom_jvp_rules_on_complex_values():
+    """A custom_jvp rule serves reverse mode through the same pairing (non-holomorphic here:
+    f(z) = z conj(z) z, whose tangent is 2 |z|^2 t + z^2 conj(t))."""
+
+    @tg.custom_jvp
+    def f(z):
+        return z * np.conj(z) * z
+
+    f.defjvp(lambda p, t: (f(p[0]), 2 * p[0] * np.conj(p[0]) * t[0] + p[0] ** 2 * np.conj(t[0])))
+
+    def plain(z):
+        return z * np.conj(z) * z
+
+    z, v = np.array([0.3 + 0.4j, 1 - 1j]), np.array([1j, 0.5 - 2j])
+    np.testing.assert_allclose(tg.jvp(f, (z,), (v,))[1], tg.jvp(plain, (z,), (v,))[1])
+    loss = [lambda z, g=g: np.sum(np.real(g(z) * (1 - 2j))) for g in (f, plain)]
+    np.testing.assert_allclose(tg.grad(loss[0])(z), tg.grad(loss[1])(z))
+    check_grads(loss[0], (z,), order=1)
