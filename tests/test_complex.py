@@ -102,6 +102,24 @@ FUNCTIONS = [
         (12,),
         (-1, 1),
     ),
+    (  # scaled to stay off the cuts: real |w| > 1 for arcsin, imaginary |w| > 1 for arctan
+        "arcsin, arccos, arctan, arccosh",
+        lambda z: np.sum(
+            np.real(np.arcsin(0.4 * z) * (1 + 1j) + np.arccos(0.3 * z))
+            + np.imag(np.arctan(0.4 * z) + np.arccosh(z + 3.5))
+        ),
+        (3,),
+        (-2, 2),
+    ),
+    (
+        "sign, log2, log10, maximum, minimum",  # constants that simple draws do not tie with
+        lambda z: np.sum(
+            np.real(np.sign(z) * np.log2(z) + np.log10(z) * z)
+            + np.imag(np.maximum(z, 0.7071 + 1.1j) + np.minimum(z * 1j, z + 0.123))
+        ),
+        (3,),
+        RIGHT,
+    ),
     (
         "where, stack, concatenate",
         lambda z: np.sum(np.abs(np.where(z.real > 0, z, 2 * z)) ** 2 + np.stack([z, z]).imag),
@@ -220,12 +238,11 @@ def test_complex_output_of_grad_is_an_error():
 @pytest.mark.parametrize(
     "f, op",
     [
-        (lambda z: np.maximum(z, 1.0), "max"),
+        (lambda z: np.clip(z, 0.0, 1.0), "max"),
         (lambda z: np.floor(z), "floor"),
-        (lambda z: np.arcsin(z), "atan2"),
+        (lambda z: np.arctan2(z, z), "atan2"),
         (lambda z: z < 1.0, "lt"),
         (lambda z: np.sort(z), "argsort"),
-        (lambda z: np.sign(z), "sign"),
     ],
 )
 def test_unsupported_complex_operations_name_the_operation(f, op):
@@ -258,6 +275,35 @@ def test_extrema_of_complex_values_order_as_numpy_does():
     with_nan = z.copy()
     with_nan[1, 1] = complex(np.nan, 0)
     assert np.isnan(tg.jit(np.max)(with_nan))
+
+
+# Points on the whole plane, the branch cuts and the branch points among them, with zeros of
+# either sign: the compositions must pick NumPy's principal values and sides of the cuts.
+_EDGES = [complex(a, b) for a in (-3.0, -1.0, -0.5, -0.0, 0.0, 0.5, 1.0, 3.0)
+          for b in (-3.0, -1.0, -0.0, 0.0, 1.0, 3.0)]  # fmt: skip
+PLANE = np.concatenate([np.random.default_rng(0).uniform(-3, 3, (60, 2)) @ [1, 1j], _EDGES])
+
+
+@pytest.mark.parametrize(
+    "f",
+    [np.arcsin, np.arccos, np.arctan, np.arcsinh, np.arccosh, np.arctanh, np.log2, np.log10,
+     np.log1p, np.expm1, np.sign, np.rint, lambda z: np.round(z, 1),
+     lambda z: np.maximum(z, z[::-1]), lambda z: np.minimum(z, 0.5j)],
+    ids=lambda f: getattr(f, "__name__", "f"),
+)  # fmt: skip
+@pytest.mark.parametrize("dtype", [C128, C64], ids=["c128", "c64"])
+def test_elementary_functions_match_numpy_over_the_plane(f, dtype):
+    z = PLANE.astype(dtype)
+    with np.errstate(all="ignore"):
+        want, got = f(z), tg.jit(f)(z)
+    assert got.dtype == want.dtype
+    tol = 1e-12 if dtype == C128 else 2e-6
+    np.testing.assert_allclose(got, want, rtol=tol, atol=tol)  # NaNs where NumPy's are
+
+
+def test_rounding_complex_values_has_gradient_zero():
+    z = np.array([0.26 + 1.74j, -1.5 + 0.5j])
+    np.testing.assert_array_equal(tg.grad(lambda z: np.real(np.sum(np.round(z, 1))))(z), 0)
 
 
 def test_casting_complex_to_real_is_refused():
@@ -310,6 +356,9 @@ def test_compiled_complex_program_matches_the_interpreter(monkeypatch):
         # log1p, expm1, products, cumulative products and extrema (reductions' complex folds)
         more = np.log1p(0.5 * z) * np.expm1(0.3 * z) + np.cumprod(0.5 * z, axis=1)
         more = more + np.prod(0.5 * z, axis=0) + np.max(z, axis=1, keepdims=True) * np.min(z)
+        # the inverse functions, sign, log2, rounding and maximum (complex_math.py)
+        more = more + np.arcsin(0.3 * z) * np.arccosh(z) + np.arctan(0.2 * z) * np.sign(z)
+        more = more + np.log2(z) + np.round(z, 1) * np.maximum(z, 1 + 0.5j)
         return loss + np.real(np.sum(more * (1 - 0.5j))), (w, spectrum, more)
 
     rng = np.random.default_rng(3)

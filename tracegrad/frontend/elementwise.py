@@ -21,6 +21,7 @@ from ..core import primitives as P
 from ..core.ir import Aval
 from ..core.tracing import Tracer, stage
 from ..errors import DTypeError, UnsupportedNumpyFunction
+from . import complex_math as CM
 from .promotion import cast, dtype_of, no_out, promote, result_dtype, shape_of
 
 # =============================================================================================
@@ -219,10 +220,14 @@ def exp2(x: Any) -> Any:
 
 
 def log2(x: Any) -> Any:
+    if _is_complex(x):
+        return CM.scaled_log(x, 1.0 / math.log(2.0))
     return log(x) * (1.0 / math.log(2.0))
 
 
 def log10(x: Any) -> Any:
+    if _is_complex(x):
+        return CM.scaled_log(x, 1.0 / math.log(10.0))
     return log(x) * (1.0 / math.log(10.0))
 
 
@@ -265,33 +270,38 @@ def _one_minus_square(x: Any) -> Any:
 
 def arcsin(x: Any) -> Any:
     (x,) = promote(x, float_only=True)
+    if _is_complex(x):
+        return CM.arcsin(x)
     return arctan2(x, sqrt(_one_minus_square(x)))
 
 
 def arccos(x: Any) -> Any:
     (x,) = promote(x, float_only=True)
+    if _is_complex(x):
+        return CM.arccos(x)
     return arctan2(sqrt(_one_minus_square(x)), x)
 
 
 def arcsinh(x: Any) -> Any:
     (x,) = promote(x, float_only=True)
-    # Odd symmetry keeps precision for large negative x (real parts, for complex x: the
-    # principal value log(z + sqrt(z^2 + 1)) cancels where Re z < 0).
     if _is_complex(x):
-        flip = cast(where(less(C.real(x), 0.0), -1.0, 1.0), C.real_dtype(dtype_of(x)))
-        w = multiply(flip, x)
-        return multiply(flip, log(add(w, sqrt(add(multiply(w, w), 1.0)))))
+        return CM.arcsinh(x)
+    # Odd symmetry keeps precision for large negative x.
     ax = absolute(x)
     return multiply(sign(x), log(add(ax, sqrt(add(multiply(ax, ax), 1.0)))))
 
 
 def arccosh(x: Any) -> Any:
     (x,) = promote(x, float_only=True)
+    if _is_complex(x):
+        return CM.arccosh(x)
     return log(add(x, sqrt(subtract(multiply(x, x), 1.0))))
 
 
 def arctanh(x: Any) -> Any:
     (x,) = promote(x, float_only=True)
+    if _is_complex(x):
+        return CM.arctanh(x)
     return multiply(0.5, log1p(divide(multiply(2.0, x), subtract(1.0, x))))
 
 
@@ -460,6 +470,8 @@ fmin = _nan_loses(minimum)
 def rint(x: Any) -> Any:
     """Round to the nearest integer, halves to even (NumPy's rule); zero gradient."""
     (x,) = promote(x, float_only=True)
+    if _is_complex(x):  # each part, as NumPy does
+        return CM.by_parts(x, rint)
     down = floor(x)
     rounded = floor(add(x, 0.5))
     # A tie (x - floor(x) == 0.5) rounded up to an odd number goes back down to the even one.
@@ -538,12 +550,29 @@ def heaviside(x: Any, h0: Any) -> Any:
     return where(greater(x, 0), one, where(less(x, 0), zeros_like(x), h0))
 
 
+def _complex_form(derived: Callable[..., Any], of_complex: Callable[..., Any]) -> Callable:
+    """A ufunc derived from a real-only primitive, with ``of_complex`` for complex operands."""
+
+    def fn(*xs: Any) -> Any:
+        if not any(_is_complex(x) for x in xs):
+            return derived(*xs)
+        return of_complex(*promote(*xs))
+
+    fn.__name__ = derived.__name__
+    return fn
+
+
 # =============================================================================================
 # What this module implements: the derived ufuncs, then the compositions (np.isnan's entry
 # replaces the derived one: it also answers for integer arrays)
 
 IMPLEMENTS: dict[Callable[..., Any], Callable[..., Any]] = {
     **DERIVED,
+    # complex operands of primitives that take real ones only (complex_math.py)
+    np.sign: _complex_form(sign, CM.sign),
+    np.arctan: _complex_form(DERIVED[np.arctan], CM.arctan),
+    np.maximum: _complex_form(maximum, lambda a, b: CM.extremum(a, b, larger=True)),
+    np.minimum: _complex_form(minimum, lambda a, b: CM.extremum(a, b, larger=False)),
     np.power: power,
     np.float_power: float_power,
     np.positive: lambda x: x,
