@@ -378,6 +378,9 @@ SPECS: dict[Any, list[Spec]] = {
         spec("axis=0", lambda x: np.sort(x, axis=0), [(3, 2)], _distinct, order=1),
         spec("axis=None", lambda x: np.sort(x, axis=None), [(2, 2)], _distinct, order=1),
     ],
+    np.sort_complex: [  # of a real array: sorted, as complex numbers
+        spec("sort_complex", lambda x: np.sort_complex(x).real, [(5,)], _distinct, order=1)
+    ],
     np.linalg.norm: [
         spec("vector", np.linalg.norm, [(3,), (2, 3)], _away),
         spec(

@@ -27,6 +27,7 @@ __all__ = [
     "arctanh",
     "by_parts",
     "extremum",
+    "ordered",
     "scaled_log",
     "sign",
 ]
@@ -133,3 +134,15 @@ def extremum(a: Any, b: Any, larger: bool) -> Any:
     tie = P.eq(a, b)
     shared = P.mul(P.add(a, b), _c(0.5, a))
     return P.select(tie, shared, P.select(a_wins, a, b))
+
+
+def ordered(a: Any, b: Any, op: str) -> Any:
+    """NumPy's comparison ``op`` ("lt", "le", "gt", "ge") of complex numbers: the real parts
+    decide unless equal, then the imaginary parts; a NaN imaginary part makes a decision by
+    the real parts false (as NumPy's loops do)."""
+    ra, rb, ia, ib = C.real(a), C.real(b), C.imag(a), C.imag(b)
+    strict = P.lt if op in ("lt", "le") else P.gt
+    on_tie = {"lt": P.lt, "le": P.le, "gt": P.gt, "ge": P.ge}[op]
+    no_nan = P.logical_not(P.logical_or(P.isnan(ia), P.isnan(ib)))
+    by_real = P.logical_and(strict(ra, rb), no_nan)
+    return P.logical_or(by_real, P.logical_and(P.eq(ra, rb), on_tie(ia, ib)))

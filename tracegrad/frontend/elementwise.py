@@ -97,6 +97,27 @@ logical_or = DERIVED[np.logical_or]
 logical_not = DERIVED[np.logical_not]
 
 
+def _complex_form(derived: Callable[..., Any], of_complex: Callable[..., Any]) -> Callable:
+    """A ufunc derived from a real-only primitive, with ``of_complex`` for complex operands."""
+
+    def fn(*xs: Any) -> Any:
+        if not any(_is_complex(x) for x in xs):
+            return derived(*xs)
+        return of_complex(*promote(*xs))
+
+    fn.__name__ = derived.__name__
+    return fn
+
+
+# NumPy orders complex numbers by real part, then imaginary part (complex_math.py).
+ordered_maximum = _complex_form(maximum, lambda a, b: CM.extremum(a, b, larger=True))
+ordered_minimum = _complex_form(minimum, lambda a, b: CM.extremum(a, b, larger=False))
+ordered_less = _complex_form(less, lambda a, b: CM.ordered(a, b, "lt"))
+ordered_less_equal = _complex_form(less_equal, lambda a, b: CM.ordered(a, b, "le"))
+ordered_greater = _complex_form(greater, lambda a, b: CM.ordered(a, b, "gt"))
+ordered_greater_equal = _complex_form(greater_equal, lambda a, b: CM.ordered(a, b, "ge"))
+
+
 def logistic(x: Any) -> Any:
     """The logistic sigmoid 1 / (1 + exp(-x)), one primitive."""
     (x,) = promote(x, float_only=True)
@@ -129,9 +150,9 @@ def astype(x: Any, dtype: Any) -> Any:
 def clip(x: Any, a_min: Any = None, a_max: Any = None, out: Any = None, **kwargs: Any) -> Any:
     no_out("clip", out)
     if a_min is not None:
-        x = maximum(x, a_min)
+        x = ordered_maximum(x, a_min)
     if a_max is not None:
-        x = minimum(x, a_max)
+        x = ordered_minimum(x, a_max)
     return x
 
 
@@ -550,18 +571,6 @@ def heaviside(x: Any, h0: Any) -> Any:
     return where(greater(x, 0), one, where(less(x, 0), zeros_like(x), h0))
 
 
-def _complex_form(derived: Callable[..., Any], of_complex: Callable[..., Any]) -> Callable:
-    """A ufunc derived from a real-only primitive, with ``of_complex`` for complex operands."""
-
-    def fn(*xs: Any) -> Any:
-        if not any(_is_complex(x) for x in xs):
-            return derived(*xs)
-        return of_complex(*promote(*xs))
-
-    fn.__name__ = derived.__name__
-    return fn
-
-
 # =============================================================================================
 # What this module implements: the derived ufuncs, then the compositions (np.isnan's entry
 # replaces the derived one: it also answers for integer arrays)
@@ -571,8 +580,12 @@ IMPLEMENTS: dict[Callable[..., Any], Callable[..., Any]] = {
     # complex operands of primitives that take real ones only (complex_math.py)
     np.sign: _complex_form(sign, CM.sign),
     np.arctan: _complex_form(DERIVED[np.arctan], CM.arctan),
-    np.maximum: _complex_form(maximum, lambda a, b: CM.extremum(a, b, larger=True)),
-    np.minimum: _complex_form(minimum, lambda a, b: CM.extremum(a, b, larger=False)),
+    np.maximum: ordered_maximum,
+    np.minimum: ordered_minimum,
+    np.less: ordered_less,
+    np.less_equal: ordered_less_equal,
+    np.greater: ordered_greater,
+    np.greater_equal: ordered_greater_equal,
     np.power: power,
     np.float_power: float_power,
     np.positive: lambda x: x,
