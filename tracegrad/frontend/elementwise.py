@@ -484,8 +484,8 @@ def _nan_loses(pick: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
     return fn
 
 
-fmax = _nan_loses(maximum)
-fmin = _nan_loses(minimum)
+fmax = _nan_loses(ordered_maximum)
+fmin = _nan_loses(ordered_minimum)
 
 
 def rint(x: Any) -> Any:
