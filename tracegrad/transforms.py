@@ -486,4 +486,21 @@ def hessian(f: Callable, argnums: int | Sequence[int] = 0, compile: str | None =
     """
     from .api import grad
 
-    return jacrev(grad(f, argnums=argnums), argnums=argnums, compile=compile)
+    jacobian_of_grad = jacrev(grad(f, argnums=argnums), argnums=argnums, compile=compile)
+
+    def hessian_of(*args: Any) -> Any:
+        try:
+            return jacobian_of_grad(*args)
+        except DTypeError as error:
+            if any(dtype_of(leaf).kind == "c" for leaf in tree_flatten(args)[0]):
+                raise DTypeError(
+                    f"hessian({function_name(f)}): complex arguments. The gradient of a real "
+                    "function of complex values is complex and in general not holomorphic, so "
+                    "its derivative is not a complex matrix. Differentiate with respect to the "
+                    "real and imaginary parts as separate real arguments."
+                ) from error
+            raise
+
+    hessian_of.__name__ = f"hessian({function_name(f)})"
+    hessian_of.tracegrad_staged = jacobian_of_grad.tracegrad_staged  # type: ignore[attr-defined]
+    return hessian_of
