@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 import tracegrad as tg
 from tracegrad.core.ir import SubProgram, check
 from tracegrad.core.passes import cse
+from tracegrad.core.scan_passes import row_product_body
 from tracegrad.testing import check_grads
 
 pytestmark = pytest.mark.usefixtures("interpret_backend")
@@ -312,6 +313,133 @@ def test_nested_loops_match_unrolled_and_differentiate_twice():
 
 
 # =============================================================================================
+# Sums of outer products leave the loop as one matrix product (core/scan_passes.py)
+
+
+def _outer_sums(W, xs, zs, reverse=False):
+    """A scan whose carries sum outer products: alone (S), a sum of two terms (P), unread
+    (D, dropped); and one the body reads otherwise (R), which must stay a carry."""
+
+    def step(c, xz):
+        x, z = xz
+        h = np.tanh(c["h"] @ W + x)
+        col = h[:, None]
+        return {
+            "h": h,
+            "S": c["S"] + col * z,
+            "P": c["P"] + np.outer(h, x) + col * h[None, :],
+            "D": c["D"] + np.outer(z, z),
+            "R": c["R"] * 0.9 + col * z,
+        }, h.sum()
+
+    n, k = W.shape[0], zs.shape[1]
+    zero = np.zeros((), W.dtype)
+    init = {"h": xs[0] * 0 if len(xs) else np.zeros(n, W.dtype)}
+    init.update(S=np.full((n, k), zero), P=np.full((n, n), zero), D=np.full((k, k), zero))
+    init["R"] = np.full((n, k), zero + 0.5)
+    c, ys = tg.scan(step, init, (xs, zs), reverse=reverse)
+    return (c["S"] * 1.5).sum() + (c["P"] ** 2).sum() + c["R"].sum() + (ys * 0.3).sum()
+
+
+def _outer_sums_unrolled(W, xs, zs, reverse=False):
+    n, k = W.shape[0], zs.shape[1]
+    h = np.zeros(n, W.dtype)
+    S, P, R = np.zeros((n, k), W.dtype), np.zeros((n, n), W.dtype), np.full((n, k), 0.5)
+    total = 0.0
+    for t in reversed(range(len(xs))) if reverse else range(len(xs)):
+        h = np.tanh(h @ W + xs[t])
+        S = S + np.outer(h, zs[t])
+        P = P + np.outer(h, xs[t]) + np.outer(h, h)
+        R = R * 0.9 + np.outer(h, zs[t])
+        total = total + h.sum() * 0.3
+    return (S * 1.5).sum() + (P**2).sum() + R.sum() + total
+
+
+def _outer_args(T: int, dtype: type) -> tuple:
+    return tuple(
+        np.asarray(a, dtype) for a in (W0, RNG.normal(size=(T, 3)), RNG.normal(size=(T, 2)))
+    )
+
+
+def _carry_avals(program) -> list[list[str]]:
+    """The carries of each loop of ``program`` and of the loops nested in it."""
+    found, seen = [], set()
+    for eqn in program.eqns:
+        body = eqn.params.get("body")
+        if eqn.prim.name != "scan" or id(body) in seen:
+            continue
+        seen.add(id(body))
+        inputs = body.program.inputs[eqn.params["n_consts"] :]
+        found.append([str(v.aval) for v in inputs[: eqn.params["n_carry"]]])
+        found += _carry_avals(body.program)
+    return found
+
+
+@settings(max_examples=10)
+@given(T=TRIPS, reverse=st.booleans(), dtype=DTYPES)
+def test_sums_of_outer_products_leave_the_loop(T, reverse, dtype):
+    from tracegrad.core.interpret import eval_program
+    from tracegrad.core.passes import lower
+
+    args = _outer_args(T, dtype)
+    program = tg.make_ir(lambda *a: _outer_sums(*a, reverse=reverse))(*args)
+    lowered = lower(program)
+    # S, P and D are no longer carried (D not computed at all); h and R are.
+    short = "f64" if dtype == np.float64 else "f32"
+    assert _carry_avals(lowered) == [[f"{short}[3,2]", f"{short}[3]"]]
+    assert sum(e.prim.name == "matmul" for e in lowered.eqns) == 3  # S; P's two terms
+    _close(eval_program(lowered, list(args)), eval_program(program, list(args)), dtype)
+    # Through the public API (the interpreter runs the lowered program), value and gradient.
+    argnums = (0, 1, 2)
+    got = tg.value_and_grad(_outer_sums, argnums=argnums)(*args, reverse)
+    _close(got, tg.value_and_grad(_outer_sums_unrolled, argnums=argnums)(*args, reverse), dtype)
+
+
+def test_gradient_loops_sum_weight_gradients_after_the_loop():
+    """The backward loop of an RNN accumulates no weight gradient: ``h @ W``'s VJP is an
+    outer product per step, stacked and summed by one matrix product after the loop; so is
+    a nested scan's, inside the map around it; the carries that stay are vectors."""
+    args = _rnn_args(4, np.float64)
+    lowered = tg.jit(tg.grad(rnn_scan)).lower(*args).lowered
+    assert _carry_avals(lowered) == [["f64[3]", "f64[]"], ["f64[3]", "f64[3]", "f64[]"]]
+    W, xs = W0, RNG.normal(size=(2, 3, 3))
+    nested = tg.jit(tg.grad(_map_of_scans)).lower(W, xs, True).lowered
+    # Only the map's sum of the inner loops' products (one per sequence) stays a carry.
+    assert [c for c in _carry_avals(nested) if "f64[3,3]" in c] == [["f64[3,3]"]]
+    _close(tg.grad(_map_of_scans)(W, xs, True), tg.grad(_map_of_scans_unrolled)(W, xs, True))
+
+
+@pytest.mark.parametrize("T", [0, 1, 4])
+def test_forward_loop_stores_no_step_input_and_no_unit_axes(T):
+    """``h @ W + x @ U``: the backward loop reads ``x_t`` from xs (not from a copy) and the
+    forward loop stores ``h_{t-1}`` and ``1 - h_t**2`` as vectors, not as ``(3, 1)`` columns."""
+    U, xs = RNG.normal(size=(2, 3)), RNG.normal(size=(T, 2))
+    V = np.arange(6.0).reshape(2, 3) * 0.1  # a constant the body closes over
+
+    def loss(W, U, xs):
+        h, _ = tg.scan(lambda h, x: (np.tanh(h @ W + x @ U + x @ V), None), np.ones(3), xs)
+        return (h**2).sum()
+
+    def unrolled(W, U, xs):
+        h = np.ones(3)
+        for x in xs:
+            h = np.tanh(h @ W + x @ U + x @ V)
+        return (h**2).sum()
+
+    program = tg.make_ir(tg.grad(loss, argnums=(0, 1, 2)))(W0, U, xs)
+    forward = [e for e in program.eqns if e.prim.name == "scan" and not e.params["reverse"]]
+    stacks = sorted(e.out.aval.shape for e in forward if e.params["index"] > 0)
+    assert stacks == [(T, 3), (T, 3)]
+    # Run (lowered), ``x @ U`` and ``x @ V`` are maps of their own before the loop: one GEMM
+    # each when compiled.
+    lowered = tg.jit(tg.grad(loss, argnums=(0, 1, 2))).lower(W0, U, xs).lowered
+    maps = [e for e in lowered.eqns if e.prim.name == "scan" and e.params["n_carry"] == 0]
+    assert [row_product_body(e.params["body"].program) for e in maps] == [True, True]
+    got = tg.value_and_grad(loss, argnums=(0, 1, 2))(W0, U, xs)
+    _close(got, tg.value_and_grad(unrolled, argnums=(0, 1, 2))(W0, U, xs))
+
+
+# =============================================================================================
 # The IR
 
 
@@ -373,10 +501,15 @@ def test_compiled_scan_value_and_gradient():
 
 @pytest.mark.usefixtures("numba_backend")
 def test_compiled_float32_scan_keeps_its_dtypes():
+    def loss(W, b, h0, xs, zs):
+        # (x @ W: a product of the step's input, computed before the loop as one GEMM)
+        c, _ = tg.scan(lambda c, x: (c + np.tanh(x @ W), None), h0, xs)
+        return rnn_scan(W, b, h0, xs, zs) + c.sum()
+
     args = _rnn_args(5, np.float32)
     argnums = (0, 1, 2, 3, 4)
-    got = tg.value_and_grad(rnn_scan, argnums=argnums)(*args)
-    want = tg.value_and_grad(rnn_scan, argnums=argnums, compile="never")(*args)
+    got = tg.value_and_grad(loss, argnums=argnums)(*args)
+    want = tg.value_and_grad(loss, argnums=argnums, compile="never")(*args)
     for g, w in zip(tg.tree.tree_leaves(got), tg.tree.tree_leaves(want), strict=True):
         assert np.asarray(g).dtype == np.asarray(w).dtype == np.float32
     _close(got, want, np.float32)
@@ -592,7 +725,13 @@ def _corner_cases(x, xs, k):
         return tg.scan(lambda d, t: (np.sin(d * t) + i, None), c, xs)[0]
 
     c2 = tg.fori_loop(0, k, sweep, x)
-    return c0, n0, e0, c1, vs, cs, ms, ys, c2
+
+    # A sum of outer products in a scan inside a map: one matrix product instead of the loop.
+    def gram(_, seq):
+        return None, tg.scan(lambda g, t: (g + t[:, None] * t, None), np.zeros((2, 2)), seq)[0]
+
+    _, grams = tg.scan(gram, None, np.stack([xs, xs * x]))
+    return c0, n0, e0, c1, vs, cs, ms, ys, c2, grams
 
 
 @pytest.mark.usefixtures("numba_backend")
@@ -602,22 +741,32 @@ def test_compiled_corner_cases_in_one_function_match_the_interpreter():
     got = tg.jit(_corner_cases)(*args)
     stats = tg.compile_stats()
     assert stats.python_loops == before.python_loops
-    assert stats.native_loops - before.native_loops == 6
+    # (the inner loop of ``gram`` is gone: its sum is ``seq.T @ seq``, read from its xs)
+    assert stats.native_loops - before.native_loops == 7
     for g, w in zip(got, tg.jit(_corner_cases, compile="never")(*args), strict=True):
         assert np.shape(g) == np.shape(w) and np.asarray(g).dtype == np.asarray(w).dtype
         np.testing.assert_allclose(g, w, rtol=1e-12)
+    x, xs, _ = args
+    np.testing.assert_allclose(got[-1], [xs.T @ xs, (xs * x).T @ (xs * x)], rtol=1e-12)
 
 
 @pytest.mark.usefixtures("numba_backend")
 def test_one_compile_serves_every_trip_count():
+    """The matrix products over the stacked steps (``x @ W`` and ``x @ W0.T`` before the
+    loop, ``W``'s gradient after the backward loop) read the trip count from the arrays."""
+
+    def step(h, x, W):
+        return np.tanh(h @ W + x @ W - x @ W0.T), None  # (W0.T: a constant array)
+
     def loss(W, xs):
-        h, _ = tg.scan(lambda h, x: (np.tanh(h @ W + x), None), np.zeros(3), xs, reverse=True)
+        h, _ = tg.scan(lambda h, x: step(h, x, W), np.zeros(3), xs, reverse=True)
         return (h**2).sum()
 
     before = tg.compile_stats()
     for T in (5, 2, 0):
         xs = RNG.normal(size=(T, 3))
-        _close(tg.grad(loss)(W0, xs), tg.grad(loss, compile="never")(W0, xs))
+        got = tg.grad(loss, argnums=(0, 1))(W0, xs)
+        _close(got, tg.grad(loss, argnums=(0, 1), compile="never")(W0, xs))
     stats = tg.compile_stats()
     assert stats.compiles + stats.disk_hits - before.compiles - before.disk_hits == 1
 

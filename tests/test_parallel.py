@@ -255,3 +255,31 @@ def test_blas_pool_may_use_the_threads_of_an_explicit_setting(monkeypatch, sin_e
         monkeypatch.setenv("TRACEGRAD_THREADS", "1")  # never lowered
         compiler.compile_program(program)
         assert pools() == {THREADS}
+
+
+def mixed_indexing(x, y, row, col):
+    """A nest over (n, m) that reads arrays along the blocked axis (``y``), across it (``x.T``:
+    the block index as a second index), broadcast along it (``row``) and broadcast across it
+    (``col``): every way a block's loop index reaches an array."""
+    z = np.sin(x.T) * y + np.cos(row) * col - y * y
+    return np.sum(z * z) + np.sum(np.exp(-z[::-1] * z))
+
+
+def test_blocks_index_every_array_as_serial_code_does(monkeypatch):
+    """Each block loops from 0 over views of the arrays it indexes first by the block's loop
+    (a loop from lo to hi does not vectorise); other uses of the index stay global."""
+    rng = np.random.default_rng(5)
+    n, m = 401, 300  # blocks of 200 and 201 rows
+    args = (rng.normal(size=(m, n)), rng.normal(size=(n, m)), rng.normal(size=m))
+    args = (*args, rng.normal(size=(n, 1)))
+    monkeypatch.setenv("TRACEGRAD_THREADS", str(THREADS))
+    vg = tg.value_and_grad(mixed_indexing, argnums=(0, 1, 2, 3))
+    source = tg.show_source(vg)(*args)
+    assert "numba.prange" in source and "_g0 = _lo + i0" in source
+    assert re.search(r"_blkv\d+ = \w+\[_lo:_hi\]", source)
+    got = vg(*args)
+    monkeypatch.setenv("TRACEGRAD_BACKEND", "interpret")
+    want = tg.value_and_grad(mixed_indexing, argnums=(0, 1, 2, 3))(*args)
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-12)
+    for g, w in zip(got[1], want[1], strict=True):
+        np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12 * np.abs(w).max())

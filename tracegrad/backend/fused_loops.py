@@ -16,11 +16,12 @@ to the caller's expressions and assigns the returned scalars to the caller's tar
 
 Array carries live in two buffers per carry, swapped after each step (the body writes the
 new carry into the spare one), so a carry is never copied in the loop.  A scan reads its trip
-count from its ``xs``, so the text (and the compile) serves every trip count.  Arrays of fixed
-shape allocated inside loops are allocated once before them (1.7x faster steps on the RNN
-gradient of ``benchmarks/scan_rnn.py``).  A program some piece of which cannot be inlined
-(its code split into several functions, an array literal output) raises NotInlinable, and
-``loops.py`` runs it in pieces instead.
+count from its ``xs``, so the text (and the compile) serves every trip count; a map of
+vector-matrix products (``core/scan_passes.py``) is one GEMM over the rows of its ``xs``.
+Arrays of fixed shape allocated inside loops are allocated once before them (1.7x faster
+steps on the RNN gradient of ``benchmarks/scan_rnn.py``).  A program some piece of which
+cannot be inlined (its code split into several functions, an array literal output) raises
+NotInlinable, and ``loops.py`` runs it in pieces instead.
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ from ..core import control_flow as C
 from ..core.ir import Aval, Eqn, Literal, Program, Var
 from ..core.passes import lower
 from ..core.primitives import Kind
-from . import codegen
+from ..core.scan_passes import row_product_body
+from . import blas, codegen, matmul
 from .emit import VECTOR_MATH_MIN_SIZE
 from .package import Generated, njit_options
 from .schedule import OutputPlan
@@ -374,6 +376,9 @@ class _Builder:
         params = eqn.params
         n_consts, n_carry, length = params["n_consts"], params["n_carry"], params["length"]
         body = lower(params["body"].program)
+        if self.is_gemm(body):
+            self.map_of_row_products(eqn, body)
+            return
         piece = self.composer.piece(body, in_loop=True)
         values = [self.expr(a) for a in eqn.inputs]
         consts, xs = values[:n_consts], values[n_consts + n_carry :]
@@ -400,6 +405,34 @@ class _Builder:
         self.loops += 1
         for j, var in outs.items():
             self.env[var] = carry[j] if j < n_carry else ys[j - n_carry]
+
+    @staticmethod
+    def is_gemm(body: Program) -> bool:
+        """Whether a loop over ``body`` is one GEMM (through NumPy's CBLAS: with SciPy's
+        fallback the map runs as a loop)."""
+        return (
+            row_product_body(body)
+            and body.out_avals[0].dtype in (np.float32, np.float64)
+            and blas.uses_numpy_blas()
+        )
+
+    def map_of_row_products(self, eqn: Eqn, body: Program) -> None:
+        """A map of ``x_t @ C`` over the rows of ``X`` (``scan_passes.hoist_input_products``
+        makes them) as one GEMM ``X @ C``, its number of rows read when it runs."""
+        matrix, rows = (self.expr(a) for a in eqn.inputs)
+        aval = body.out_avals[0]
+        (k, n), dtype = body.in_avals[0].shape, aval.dtype.name
+        steps = self.name("T")
+        self.lines.append(f"# scan: a map of vector-matrix products over the rows of {rows}")
+        self.lines.append(f"{steps} = {rows}.shape[0]")
+        out = self.buffer(eqn.out, Aval((eqn.params["length"], n), aval.dtype), steps)
+        one, zero = ("1.0", "0.0") if dtype == "float64" else ("_f32_1", "_f32_0")
+        self.lines.append(
+            f"_gemm_{dtype}(CBLAS_COL_MAJOR, CBLAS_NO_TRANS, CBLAS_NO_TRANS, {n}, {steps}, {k}, "
+            f"{one}, {matrix}.ctypes, {n}, {rows}.ctypes, {k}, {zero}, {out}.ctypes, {n})"
+        )
+        self.module += ["import numba\nimport numpy as np", *matmul.declarations({dtype})]
+        self.env[eqn.out] = out
 
     def while_loop(self, members: list[Eqn]) -> None:
         eqn = members[0]

@@ -30,19 +30,23 @@ CBLAS_NAMES = {
 def gemm_call(out: Operand, x: Operand, y: Operand) -> str:
     """The statement ``out = x @ y`` for 2-D float operands, C arrays or ``x.T`` views."""
     dtype = np.dtype(out.aval.dtype)
-    m, k = x.aval.shape
-    n = y.aval.shape[1]
+    m, n = out.aval.shape
+    # The inner dimension is read from x: a product summing over a loop's stacked rows (see
+    # core/scan_passes.py) then has no trip count in its text, and one compile serves all.
+    # (BLAS wants leading dimensions of at least 1, also where k is 0.)
+    k = f"{x}.shape[1]"
+    ld_k = f"max({k}, 1)"
     d = dtype.name
     if blas.uses_numpy_blas():
-        ta, lda = ("CBLAS_NO_TRANS", n) if y.layout == "C" else ("CBLAS_TRANS", k)
-        tb, ldb = ("CBLAS_NO_TRANS", k) if x.layout == "C" else ("CBLAS_TRANS", m)
+        ta, lda = ("CBLAS_NO_TRANS", n) if y.layout == "C" else ("CBLAS_TRANS", ld_k)
+        tb, ldb = ("CBLAS_NO_TRANS", ld_k) if x.layout == "C" else ("CBLAS_TRANS", m)
         one, zero = ("1.0", "0.0") if dtype == np.float64 else ("_f32_1", "_f32_0")
         return (
             f"_gemm_{d}(CBLAS_COL_MAJOR, {ta}, {tb}, {n}, {m}, {k}, {one}, {y}.ctypes, "
             f"{lda}, {x}.ctypes, {ldb}, {zero}, {out}.ctypes, {n})"
         )
-    ta, lda = (ord("N"), n) if y.layout == "C" else (ord("T"), k)
-    tb, ldb = (ord("N"), k) if x.layout == "C" else (ord("T"), m)
+    ta, lda = (ord("N"), n) if y.layout == "C" else (ord("T"), ld_k)
+    tb, ldb = (ord("N"), ld_k) if x.layout == "C" else (ord("T"), m)
     kind = ord("d" if dtype == np.float64 else "s")
     return (
         f"_blas |= _gemm_{d}({kind}, {ta}, {tb}, {n}, {m}, {k}, _one_{d}.ctypes, "

@@ -33,7 +33,7 @@ from .adjoint import split_program, vjp_program
 from .interpret import eval_program
 from .ir import Aval, Eqn, Literal, Program, SubProgram, Var
 from .passes import optimize
-from .primitives import Kind, Primitive, add, broadcast_to
+from .primitives import Kind, Primitive, add, broadcast_to, reshape
 from .tracing import Tracer, bind, current_box, trace_flat
 
 
@@ -170,6 +170,7 @@ def _scan_vjp_all(cts: dict[int, Any], *args: Any, body: SubProgram, **loop: Any
         bwd, residuals, invariant, stored, invariant_values, stacks = _remat(
             joint, prog, args, body, loop
         )
+        rows = [r.aval for r in stored]
     else:
         fwd, bwd, _ = split_program(joint, len(prog.inputs), range(n_out))
         residuals = fwd.outputs[n_out:]
@@ -180,13 +181,9 @@ def _scan_vjp_all(cts: dict[int, Any], *args: Any, body: SubProgram, **loop: Any
         invariant_values = eval_program(
             Program(fwd.inputs[:n_consts], hoist, invariant), args[:n_consts]
         )
-        # The forward loop again, storing residuals per step; passes.share_loops then lets it
-        # stand for the plain forward loop too, so the forward runs once.
-        with_residuals = Program(fwd.inputs, fwd.eqns, fwd.outputs[:n_out] + stored)
-        extended = SubProgram(optimize(with_residuals), extends=body)
-        stacks = apply(scan, args, n_out + len(stored), body=extended, **loop)[n_out:]
+        rows, stacks = _store(fwd, stored, args, body, loop)
     plan = _BackwardPlan(prog, wrt, n_consts, n_carry)
-    back = plan.body(bwd, residuals, invariant, stored)
+    back = plan.body(bwd, residuals, invariant, stored, rows)
     ct_ys = [
         _ct_or_zero(
             cts, j, Aval((loop["length"], *plan.out_avals[j].shape), plan.out_avals[j].dtype)
@@ -207,6 +204,42 @@ def _scan_vjp_all(cts: dict[int, Any], *args: Any, body: SubProgram, **loop: Any
     for i, g in zip(plan.float_consts + plan.float_carry + plan.float_xs, outs, strict=True):
         result[i] = g
     return result
+
+
+def _store(
+    fwd: Program, stored: list[Var], args: Sequence[Any], body: SubProgram, loop: dict
+) -> tuple[list[Aval], list[Any]]:
+    """How the backward loop reads each per-step residual: the shape of the row it gets at
+    each step (its body reshapes the row to the residual's) and the stacked rows.
+
+    A step's input (or a reshape of it) is not stored again: the backward loop reads
+    ``xs``.  The forward loop stores the others, without their axes of length 1 (a column
+    ``h[:, None]`` as ``h``), so that a loop summing outer products of them can read the
+    stacks as matrices (``scan_passes``).  That loop runs the forward sweep too; the pass
+    ``share_loops`` lets it stand for the plain forward loop, so the forward runs once.
+    """
+    n_fixed, n_out = loop["n_consts"] + loop["n_carry"], len(body.program.outputs)
+    steps = {v: k for k, v in enumerate(fwd.inputs) if k >= n_fixed}
+    producers = {e.out: e for e in fwd.eqns}
+    eqns, outputs, rows = list(fwd.eqns), [], []
+    read: list[tuple[bool, Any]] = []  # (from xs, the operand or the forward result's index)
+    for r in stored:
+        source = producers.get(r)
+        step_input = source.inputs[0] if source is not None and source.prim is reshape else r
+        if step_input in steps:
+            rows.append(step_input.aval)
+            read.append((True, args[steps[step_input]]))
+            continue
+        row = Aval(tuple(d for d in r.aval.shape if d != 1), r.aval.dtype)
+        if row != r.aval:
+            eqns.append(Eqn(reshape, (r,), Var(row), {"shape": row.shape}))
+        outputs.append(eqns[-1].out if row != r.aval else r)
+        rows.append(row)
+        read.append((False, len(outputs) - 1))
+    with_residuals = Program(fwd.inputs, eqns, fwd.outputs[:n_out] + outputs)
+    extended = SubProgram(optimize(with_residuals), extends=body)
+    stacked = apply(scan, args, n_out + len(outputs), body=extended, **loop)[n_out:]
+    return rows, [value if from_xs else stacked[value] for from_xs, value in read]
 
 
 def _remat(
@@ -246,9 +279,12 @@ class _BackwardPlan:
             seeds.append(np.zeros(aval.shape, aval.dtype) if ct is None else ct)
         return seeds
 
-    def body(self, bwd: Program, residuals: list, invariant: list, stored: list) -> Program:
+    def body(
+        self, bwd: Program, residuals: list, invariant: list, stored: list, rows: list[Aval]
+    ) -> Program:
         """``(*invariant residuals, *ct accumulators, *carry cts, *stored residuals, *y cts)
-        -> (*accumulators, *carry cts, *x cts)``: one step of the backward loop."""
+        -> (*accumulators, *carry cts, *x cts)``: one step of the backward loop.  A stored
+        residual arrives as a row of shape ``rows[k]``, reshaped to its own."""
         prog = self.prog
 
         def step(*a: Any) -> list[Any]:
@@ -256,7 +292,9 @@ class _BackwardPlan:
             by_res = {r: next(it) for r in invariant}
             acc = [next(it) for _ in self.float_consts]
             ct_carry = {i: next(it) for i in self.float_carry}
-            by_res.update({r: next(it) for r in stored})
+            for r in stored:
+                row = next(it)
+                by_res[r] = row if row.shape == r.aval.shape else reshape(row, shape=r.aval.shape)
             ct_y = {j: next(it) for j in self.float_ys}
             args = [by_res[r] for r in residuals] + self.seeds(ct_carry, ct_y)
             got = dict(zip(self.wrt, eval_program(bwd, args), strict=True))
@@ -265,7 +303,7 @@ class _BackwardPlan:
 
         avals = [r.aval for r in invariant]
         avals += [prog.inputs[i].aval for i in self.float_consts + self.float_carry]
-        avals += [r.aval for r in stored] + [self.out_avals[j] for j in self.float_ys]
+        avals += list(rows) + [self.out_avals[j] for j in self.float_ys]
         back, captured = trace_flat(step, avals, current_box())
         assert not captured, "the backward body is closed"
         return back

@@ -12,6 +12,7 @@ import numpy as np
 
 from .ir import Atom, Eqn, Literal, Program, SubProgram, Var, atom_key, check, substitute
 from .primitives import Kind, broadcast_shapes
+from .scan_passes import hoist_input_products, stack_outer_products
 from .tracing import bind
 
 
@@ -207,6 +208,9 @@ def lower(program: Program) -> Program:
     ``stop_gradient`` and ``custom_vjp_call`` equal their first input.  They must stay in
     programs that may be differentiated again, but compiled code needs none of them, and
     without them CSE can share work between a custom rule's forward and the plain one.
+    Scans that sum outer products sum them after the loop, in one matrix product, and
+    multiply their inputs by loop-invariant matrices before it (``scan_passes``): rewrites
+    for speed that a program to be differentiated needs not.
     """
     mapping: dict[Var, Atom] = {}
     eqns = []
@@ -216,7 +220,8 @@ def lower(program: Program) -> Program:
             mapping[eqn.out] = inputs[0]
             continue
         eqns.append(Eqn(eqn.prim, inputs, eqn.out, eqn.params) if inputs != eqn.inputs else eqn)
-    return optimize(Program(program.inputs, eqns, list(substitute(program.outputs, mapping))))
+    lowered = Program(program.inputs, eqns, list(substitute(program.outputs, mapping)))
+    return optimize(hoist_input_products(stack_outer_products(lowered)))
 
 
 def optimize(program: Program, rounds: int = 3) -> Program:

@@ -1115,8 +1115,8 @@ def _matmul_rule(x: Aval, y: Aval) -> Aval:
 
 def _matmul_emit(w: Any, out: Any, x: Any, y: Any) -> None:
     # One BLAS gemm call (backend.writer.Writer.matmul); operands may be C arrays or x.T views.
-    if 0 in x.aval.shape or 0 in y.aval.shape:  # nothing to multiply: BLAS is not called
-        w.alloc(out, fill=w.cast("0", out.aval))
+    if 0 in out.aval.shape:  # nothing to compute: BLAS is not called
+        w.alloc(out)
         return
     w.alloc(out)
     w.matmul(out, x, y)
@@ -1128,12 +1128,20 @@ matmul = Primitive(
     shape_rule=_matmul_rule,
     impl=np.matmul,
     vjp=lambda ct, out, x, y: (
-        _product(ct, transpose(y, perm=(1, 0))),
-        _product(transpose(x, perm=(1, 0)), ct),
+        _product(ct, _transposed(y)),
+        _product(_transposed(x), ct),
     ),
     emit=_matmul_emit,
     complex=True,
 )
+
+
+def _transposed(x: Any) -> Any:
+    """``x.T``; a reshape where ``x`` has an axis of length 1 (the same numbers in the same
+    order): a view, and a scan's stored residual is then the vector it came from."""
+    if 1 in x.shape:
+        return reshape(x, shape=tuple(x.shape[::-1]))
+    return transpose(x, perm=(1, 0))
 
 
 def _product(x: Any, y: Any) -> Any:

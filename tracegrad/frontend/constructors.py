@@ -27,7 +27,7 @@ import numpy as np
 
 from ..core.tracing import Tracer
 from ..errors import UnsupportedNumpyFunction
-from . import dispatch, scipy_linalg, scipy_special
+from . import dispatch, scipy_linalg, scipy_special, scipy_stats
 from .elementwise import astype
 from .promotion import holds_tracer, promote, shape_of
 from .shapes import broadcast_to, concatenate, reshape, stack
@@ -206,18 +206,24 @@ class _Installer:
         with self.lock:
             if self.depth == 0:
                 scipy = scipy_special.replacements() + scipy_linalg.replacements()
-                for module, name, make in _replacements() + scipy:
-                    original = getattr(module, name)
-                    self.originals.append((module, name, original))
-                    setattr(module, name, make(original))
+                scipy += scipy_stats.replacements()
+                for owner, name, make in _replacements() + scipy:
+                    original = getattr(owner, name)
+                    # A method a class inherits is put back by deleting the stand-in.
+                    own = name in vars(owner)
+                    self.originals.append((owner, name, original if own else None))
+                    setattr(owner, name, make(original))
             self.depth += 1
 
     def exit(self) -> None:
         with self.lock:
             self.depth -= 1
             if self.depth == 0:
-                for module, name, original in self.originals:
-                    setattr(module, name, original)
+                for owner, name, original in self.originals:
+                    if original is None:
+                        delattr(owner, name)
+                    else:
+                        setattr(owner, name, original)
                 self.originals.clear()
 
 

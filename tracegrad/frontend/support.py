@@ -12,7 +12,7 @@ from collections.abc import Callable
 import numpy as np
 from numpy.testing.overrides import get_overridable_numpy_array_functions
 
-from . import scipy_special
+from . import scipy_special, scipy_stats
 from .dispatch import FUNCTIONS, UFUNCS
 
 
@@ -196,6 +196,20 @@ def render() -> str:
         "(`scipy.special.dawsn`). `polygamma(n, x)` needs an order `n` known while tracing.",
         "",
         ", ".join(f"`scipy.special.{name}`" for name in names),
+        "",
+    ]
+    methods = scipy_stats.names()
+    lines += [
+        f"## scipy.stats: {len(methods)} distribution methods supported",
+        "",
+        "Reached however the distribution is held (`scipy.stats.norm`, `from scipy.stats import",
+        "norm`, a frozen `norm(mu, s)`), with SciPy's arguments (shape parameters by position or",
+        "name, then `loc` and `scale`) and SciPy's values outside the support and at invalid",
+        "parameters; gradients flow to every floating argument. A frozen `multivariate_normal`",
+        "with traced parameters, `allow_singular=True` and the other methods and distributions",
+        "raise an error that names the SciPy function.",
+        "",
+        ", ".join(f"`scipy.stats.{name}`" for name in methods),
         "",
     ]
     return "\n".join(lines)

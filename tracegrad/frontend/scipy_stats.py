@@ -1,0 +1,246 @@
+"""``scipy.stats`` distributions on traced values: the log-densities that likelihoods use.
+
+SciPy's distribution methods (``norm.logpdf``) run SciPy's own code, which converts its
+arguments to arrays and cannot take Tracers.  While a trace runs, the methods below are
+swapped on the distributions' classes (see ``constructors``): a call with a traced argument
+runs tracegrad's version, any other call SciPy's.  Patching the classes, not the module's
+names, reaches the objects however the user holds them: ``scipy.stats.norm``, a reference
+taken before tracing (``from scipy.stats import norm``) and a frozen distribution
+(``norm(loc, scale).logpdf(x)``) alike.  tracegrad never imports SciPy itself.
+
+Every method takes SciPy's arguments (shape parameters, then ``loc`` and ``scale``, by
+position or keyword) and returns what SciPy returns: -inf (``log*``) or 0 outside the
+support, nan for a scale that is not positive or an invalid shape parameter.  Gradients flow
+to every floating argument; outside the support they are 0.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from . import scipy_special as sp
+from .promotion import traced_replacement
+
+_HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+
+
+def _stats() -> Any:
+    return sys.modules.get("scipy.stats")
+
+
+def _standardised(x: Any, loc: Any, scale: Any) -> tuple[Any, Any]:
+    """(x - loc) / scale, and log(scale) (nan for a scale that is not positive)."""
+    scale = np.where(np.greater(scale, 0), scale, np.nan)
+    return (x - loc) / scale, np.log(scale)
+
+
+def _inside(condition: Any, value: Any, outside: float, point: Any) -> Any:
+    """``value`` where ``condition`` (the support) holds, ``outside`` elsewhere; nan where
+    ``value`` or the ``point`` is nan."""
+    unknown = np.logical_or(np.isnan(value), np.isnan(point))
+    return np.where(condition, value, np.where(unknown, np.nan, outside))
+
+
+def _density(logpdf: Callable[..., Any]) -> Callable[..., Any]:
+    """``pdf`` from ``logpdf`` (0 where the log-density is -inf)."""
+
+    def pdf(*args: Any, **kwargs: Any) -> Any:
+        return np.exp(logpdf(*args, **kwargs))
+
+    return pdf
+
+
+# -- location-scale families: the standard log-density of z, then the shift and the scale
+
+
+def _split(
+    args: tuple, named: dict[str, Any], shapes: tuple[str, ...], loc: Any, scale: Any
+) -> tuple[list, Any, Any]:
+    """SciPy's arguments after x: the shape parameters (by position or name), then loc and
+    scale."""
+    given = list(args)
+    params = [given.pop(0) if given else named.pop(name, None) for name in shapes]
+    if any(p is None for p in params) or len(given) > 2 or named:
+        expected = ", ".join((*shapes, "loc", "scale"))
+        raise TypeError(f"expected the arguments {expected} after x, got {args} and {named}")
+    loc = given[0] if len(given) > 0 else loc
+    scale = given[1] if len(given) > 1 else scale
+    return params, loc, scale
+
+
+def _location_scale(standard: Callable[..., Any], *shapes: str) -> Callable[..., Any]:
+    """``logpdf(x, *shapes, loc=0, scale=1)`` from the standard family's log-density."""
+
+    def logpdf(x: Any, *args: Any, loc: Any = 0.0, scale: Any = 1.0, **named: Any) -> Any:
+        params, loc, scale = _split(args, named, shapes, loc, scale)
+        z, log_scale = _standardised(x, loc, scale)
+        return standard(z, *params) - log_scale
+
+    return logpdf
+
+
+def _norm(z: Any) -> Any:
+    return -0.5 * z * z - _HALF_LOG_2PI
+
+
+def _t(z: Any, df: Any) -> Any:
+    df = np.where(np.greater(df, 0), df, np.nan)
+    half = 0.5 * (df + 1)
+    return (
+        sp.gammaln(half)
+        - sp.gammaln(0.5 * df)
+        - 0.5 * np.log(df * math.pi)
+        - half * np.log1p(z * z / df)
+    )
+
+
+def _cauchy(z: Any) -> Any:
+    return -math.log(math.pi) - np.log1p(z * z)
+
+
+def _laplace(z: Any) -> Any:
+    return -math.log(2.0) - np.abs(z)
+
+
+def _logistic(z: Any) -> Any:
+    return -np.abs(z) - 2.0 * np.log1p(np.exp(-np.abs(z)))
+
+
+def _expon(z: Any) -> Any:
+    return _inside(np.greater_equal(z, 0), -z, -np.inf, z)
+
+
+def _gamma(z: Any, a: Any) -> Any:
+    a = np.where(np.greater(a, 0), a, np.nan)
+    inside = np.greater_equal(z, 0)  # at 0: +inf, 0 or -inf as a < 1, = 1, > 1
+    value = sp.xlogy(a - 1, np.where(inside, z, 1.0)) - z - sp.gammaln(a)
+    return _inside(inside, value, -np.inf, z)
+
+
+def _chi2(z: Any, df: Any) -> Any:
+    return _gamma(0.5 * z, 0.5 * df) - math.log(2.0)
+
+
+def _beta(z: Any, a: Any, b: Any) -> Any:
+    a = np.where(np.greater(a, 0), a, np.nan)
+    b = np.where(np.greater(b, 0), b, np.nan)
+    inside = np.logical_and(np.greater_equal(z, 0), np.less_equal(z, 1))
+    safe = np.where(inside, z, 0.5)
+    value = sp.xlogy(a - 1, safe) + sp.xlog1py(b - 1, -safe) - sp.betaln(a, b)
+    return _inside(inside, value, -np.inf, z)
+
+
+# -- the normal distribution's other methods
+
+
+def _norm_method(of_z: Callable[[Any], Any]) -> Callable[..., Any]:
+    def method(x: Any, *args: Any, loc: Any = 0.0, scale: Any = 1.0) -> Any:
+        _, loc, scale = _split(args, {}, (), loc, scale)
+        return of_z(_standardised(x, loc, scale)[0])
+
+    return method
+
+
+def _norm_ppf(q: Any, *args: Any, loc: Any = 0.0, scale: Any = 1.0) -> Any:
+    _, loc, scale = _split(args, {}, (), loc, scale)
+    return loc + np.where(np.greater(scale, 0), scale, np.nan) * sp.ndtri(q)
+
+
+# -- discrete and multivariate distributions
+
+
+def _poisson_logpmf(k: Any, mu: Any, loc: Any = 0) -> Any:
+    k = k - loc
+    mu = np.where(np.greater_equal(mu, 0), mu, np.nan)
+    whole = np.logical_and(np.greater_equal(k, 0), np.equal(np.floor(k), k))
+    safe = np.where(whole, k, 0.0)
+    value = sp.xlogy(safe, mu) - sp.gammaln(safe + 1) - mu
+    return _inside(whole, value, -np.inf, k)
+
+
+def _multivariate_normal_logpdf(x: Any, mean: Any = None, cov: Any = 1, **kwargs: Any) -> Any:
+    if kwargs.get("allow_singular"):
+        raise NotImplementedError(
+            "scipy.stats.multivariate_normal.logpdf with allow_singular=True is not supported "
+            "on traced values; pass a positive definite cov"
+        )
+    x = x + np.zeros(())  # a Tracer or an array, never a list
+    dim = np.shape(mean)[-1] if mean is not None and np.ndim(mean) else np.shape(x)[-1]
+    mean = np.zeros(dim) if mean is None else mean
+    cov = cov if hasattr(cov, "shape") else np.asarray(cov, float)
+    if np.ndim(cov) < 2:  # a scalar variance or a diagonal, as SciPy takes them
+        cov = np.eye(dim) * cov
+    chol = np.linalg.cholesky(cov)
+    diff = np.reshape(x - mean, (-1, dim))
+    solved = np.linalg.solve(chol, diff.T)
+    maha = np.sum(solved * solved, axis=0)
+    log_det = 2.0 * np.sum(np.log(np.diagonal(chol)))
+    value = -0.5 * (dim * math.log(2 * math.pi) + log_det + maha)
+    return np.reshape(value, np.shape(x)[:-1]) if np.ndim(x) > 1 else value[0]
+
+
+def _dirichlet_logpdf(x: Any, alpha: Any) -> Any:
+    """x holds the components along its first axis, as SciPy takes it: (K,) or (K, N)."""
+    normaliser = np.sum(sp.gammaln(alpha)) - sp.gammaln(np.sum(alpha))
+    column = np.reshape(alpha, (-1,) + (1,) * (np.ndim(x) - 1))
+    return np.sum(sp.xlogy(column - 1, x), axis=0) - normaliser
+
+
+def _methods(logpdf: Callable[..., Any]) -> dict[str, Callable[..., Any]]:
+    return {"logpdf": logpdf, "pdf": _density(logpdf)}
+
+
+# distribution name -> method name -> tracegrad's version (without SciPy's ``self``)
+DISTRIBUTIONS: dict[str, dict[str, Callable[..., Any]]] = {
+    "norm": {
+        **_methods(_location_scale(_norm)),
+        "cdf": _norm_method(sp.ndtr),
+        "logcdf": _norm_method(sp.log_ndtr),
+        "sf": _norm_method(lambda z: sp.ndtr(-z)),
+        "logsf": _norm_method(lambda z: sp.log_ndtr(-z)),
+        "ppf": _norm_ppf,
+    },
+    "t": _methods(_location_scale(_t, "df")),
+    "cauchy": _methods(_location_scale(_cauchy)),
+    "laplace": _methods(_location_scale(_laplace)),
+    "logistic": _methods(_location_scale(_logistic)),
+    "expon": _methods(_location_scale(_expon)),
+    "gamma": _methods(_location_scale(_gamma, "a")),
+    "chi2": _methods(_location_scale(_chi2, "df")),
+    "beta": _methods(_location_scale(_beta, "a", "b")),
+    "poisson": {"logpmf": _poisson_logpmf, "pmf": _density(_poisson_logpmf)},
+    "multivariate_normal": _methods(_multivariate_normal_logpdf),
+    "dirichlet": _methods(_dirichlet_logpdf),
+}
+
+
+def _unbound(ours: Callable[..., Any]) -> Callable[..., Any]:
+    """``ours`` as a method: SciPy's ``self`` (the distribution) is dropped."""
+
+    def method(self: Any, *args: Any, **kwargs: Any) -> Any:
+        return ours(*args, **kwargs)
+
+    return method
+
+
+def replacements() -> list[tuple[Any, str, Callable[[Callable[..., Any]], Callable[..., Any]]]]:
+    """(distribution class, method, make) for the methods swapped while tracing, if
+    ``scipy.stats`` is imported."""
+    stats = _stats()
+    if stats is None:
+        return []
+    found = []
+    for name, methods in DISTRIBUTIONS.items():
+        cls = type(getattr(stats, name))
+        found += [(cls, m, traced_replacement(_unbound(f))) for m, f in methods.items()]
+    return found
+
+
+def names() -> list[str]:
+    """``scipy.stats.<distribution>.<method>`` for every method supported (the support page)."""
+    return [f"{d}.{m}" for d, methods in DISTRIBUTIONS.items() for m in methods]
