@@ -254,6 +254,11 @@ CASES = {
         C.irfft(C.rfft(y), n=4),
         C.irfft(P.slice_(_complex(x, y), start=(0, 0), step=(1, 1), shape=(3, 3)), n=5),
     ],
+    # complex values from their parts, broadcast (the inverse functions of complex arguments)
+    "make_complex": lambda x, y, r, s, idx: [
+        C.imag(P.mul(C.make_complex(y, r), C.make_complex(x, s))),
+        C.real(P.log(C.make_complex(x, y))),
+    ],
 }
 
 

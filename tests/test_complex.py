@@ -7,6 +7,8 @@ element separately.
 
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -15,6 +17,7 @@ from hypothesis.extra import numpy as hnp
 
 import tracegrad as tg
 from tracegrad.errors import DTypeError
+from tracegrad.testing import check_grads
 
 pytestmark = pytest.mark.usefixtures("interpret_backend")
 
@@ -78,6 +81,46 @@ FUNCTIONS = [
         ),
         (6,),
         (-2, 2),
+    ),
+    # complex through log1p, expm1, the inverse hyperbolic functions, products and extrema
+    (
+        "log1p, expm1, arcsinh, arctanh",
+        lambda z: np.sum(
+            np.real(np.log1p(z) * np.expm1(0.5 * z))
+            + np.imag(np.arcsinh(0.4 * z) - np.arctanh(0.3 * z))
+        ),
+        (3,),
+        (-0.9, 0.9),
+    ),
+    (
+        "prod, cumprod",
+        lambda z: np.real(np.prod(z) + np.cumprod(z)[1] * (1 - 2j)),
+        (3,),
+        (-2, 2),
+    ),
+    (
+        "dot of N-d arrays",
+        lambda z: np.sum(np.real(np.dot(z.reshape(2, 2, 3), np.conj(z).reshape(2, 3, 2)))),
+        (12,),
+        (-1, 1),
+    ),
+    (  # scaled to stay off the cuts: real |w| > 1 for arcsin, imaginary |w| > 1 for arctan
+        "arcsin, arccos, arctan, arccosh",
+        lambda z: np.sum(
+            np.real(np.arcsin(0.4 * z) * (1 + 1j) + np.arccos(0.3 * z))
+            + np.imag(np.arctan(0.4 * z) + np.arccosh(z + 3.5))
+        ),
+        (3,),
+        (-2, 2),
+    ),
+    (
+        "sign, log2, log10, maximum, minimum",  # constants that simple draws do not tie with
+        lambda z: np.sum(
+            np.real(np.sign(z) * np.log2(z) + np.log10(z) * z)
+            + np.imag(np.maximum(z, 0.7071 + 1.1j) + np.minimum(z * 1j, z + 0.123))
+        ),
+        (3,),
+        RIGHT,
     ),
     (
         "where, stack, concatenate",
@@ -197,17 +240,120 @@ def test_complex_output_of_grad_is_an_error():
 @pytest.mark.parametrize(
     "f, op",
     [
-        (lambda z: np.maximum(z, 1.0), "max"),
+        (lambda z: np.linalg.inv(z.reshape(1, 3) * z.reshape(3, 1)), "inv"),
         (lambda z: np.floor(z), "floor"),
-        (lambda z: np.log1p(z), "log1p"),
-        (lambda z: z < 1.0, "lt"),
-        (lambda z: np.max(z), "reduce_max"),
-        (lambda z: np.sign(z), "sign"),
+        (lambda z: np.arctan2(z, z), "atan2"),
     ],
 )
 def test_unsupported_complex_operations_name_the_operation(f, op):
     with pytest.raises(DTypeError, match=f"^{op} does not support complex operands"):
         tg.jit(f)(np.ones(3, complex))
+
+
+def test_real_if_close_keeps_real_arrays_and_refuses_traced_complex_ones():
+    x = np.array([1.0, -2.0])
+    np.testing.assert_array_equal(tg.grad(lambda x: np.sum(np.real_if_close(x) ** 2))(x), 2 * x)
+    with pytest.raises(DTypeError, match="depends on the values"):
+        tg.jit(np.real_if_close)(np.ones(2, complex))
+
+
+def test_extrema_of_complex_values_order_as_numpy_does():
+    """By real part, then imaginary part; NaN propagates."""
+    z = np.array([[1 + 2j, 1 + 3j, -1 + 9j], [0.5j, 1 - 1j, 1 + 2.5j]])
+    for fn in (np.max, np.min):
+        for axis in (None, 0, 1):
+            np.testing.assert_array_equal(
+                tg.jit(lambda z, fn=fn, axis=axis: fn(z, axis=axis))(z), fn(z, axis=axis)
+            )
+    grad = tg.grad(lambda z: np.real(np.max(z) * (2 - 1j)))(z)
+    np.testing.assert_array_equal(grad, np.where(z == np.max(z), 2 - 1j, 0))
+    # Away from equal real parts, where the order jumps with the imaginary parts.
+    w = np.array([[1 + 2j, 1.5 + 3j, -1 + 9j], [0.5j, 0.7 - 1j, 1.2 + 2.5j]])
+    check_grads(
+        lambda w: np.real(np.sum(np.max(w, axis=1)) * np.sum(np.min(w, axis=0)) * (1 - 2j)), (w,)
+    )
+    with_nan = z.copy()
+    with_nan[1, 1] = complex(np.nan, 0)
+    assert np.isnan(tg.jit(np.max)(with_nan))
+
+
+# Points on the whole plane, the branch cuts and the branch points among them, with zeros of
+# either sign: the compositions must pick NumPy's principal values and sides of the cuts.
+_EDGES = [complex(a, b) for a in (-3.0, -1.0, -0.5, -0.0, 0.0, 0.5, 1.0, 3.0)
+          for b in (-3.0, -1.0, -0.0, 0.0, 1.0, 3.0)]  # fmt: skip
+PLANE = np.concatenate([np.random.default_rng(0).uniform(-3, 3, (60, 2)) @ [1, 1j], _EDGES])
+
+
+@pytest.mark.parametrize(
+    "f",
+    [np.arcsin, np.arccos, np.arctan, np.arcsinh, np.arccosh, np.arctanh, np.log2, np.log10,
+     np.log1p, np.expm1, np.sign, np.rint, lambda z: np.round(z, 1),
+     lambda z: np.maximum(z, z[::-1]), lambda z: np.minimum(z, 0.5j)],
+    ids=lambda f: getattr(f, "__name__", "f"),
+)  # fmt: skip
+@pytest.mark.parametrize("dtype", [C128, C64], ids=["c128", "c64"])
+def test_elementary_functions_match_numpy_over_the_plane(f, dtype):
+    z = PLANE.astype(dtype)
+    with np.errstate(all="ignore"):
+        want, got = f(z), tg.jit(f)(z)
+    assert got.dtype == want.dtype
+    tol = 1e-12 if dtype == C128 else 2e-6
+    np.testing.assert_allclose(got, want, rtol=tol, atol=tol)  # NaNs where NumPy's are
+
+
+def test_sorting_complex_values_orders_as_numpy_does():
+    """By real part, then imaginary part; NaNs last, grouped as NumPy groups them."""
+    nan = np.nan
+    parts = [(1, 2), (1, 1), (nan, 0), (-1, 5), (1, nan), (nan, nan), (0.5, nan), (nan, -1),
+             (2, 0), (1, 1), (3, nan), (nan, -5)]  # fmt: skip
+    z = np.array([complex(a, b) for a, b in parts])
+    got = tg.jit(np.sort)(z)
+    for part in (np.real, np.imag):
+        np.testing.assert_array_equal(part(got), part(np.sort(z)))
+    np.testing.assert_array_equal(tg.jit(np.argsort)(z), np.argsort(z, kind="stable"))
+    w = np.random.default_rng(0).normal(size=(3, 4, 2)) @ [1, 1j]
+    for axis in (0, 1, None):
+        np.testing.assert_array_equal(
+            tg.jit(lambda w, a=axis: np.sort(w, axis=a))(w), np.sort(w, axis)
+        )
+    for x in (np.array([3, 1, 2], np.int8), np.array([3.0, 1.0], np.float32), w[0]):
+        got = tg.jit(np.sort_complex)(x)
+        assert got.dtype == np.sort_complex(x).dtype
+        np.testing.assert_array_equal(got, np.sort_complex(x))
+    weights = np.arange(12).reshape(3, 4) * (1 - 1j)  # distinct real parts: no ties
+    check_grads(lambda w: np.real(np.sum(np.sort(w, axis=0) * weights)), (w,), order=2)
+
+
+def test_comparisons_of_complex_values_order_as_numpy_does():
+    nan = np.nan
+    values = [1 + 1j, 1 + 2j, 1, 2, 5j, complex(1, nan), complex(nan, 1), complex(nan, nan)]
+    a = np.array([x for x in values for _ in values])
+    b = np.array([y for _ in values for y in values])
+    cases = [
+        operator.lt,
+        operator.le,
+        operator.gt,
+        operator.ge,
+        np.less,
+        np.greater_equal,
+        np.maximum,
+        np.minimum,
+        np.fmax,
+        np.fmin,
+        lambda a, b: a < 1.5,
+        lambda a, b: np.clip(a, 1, 1.5 + 1j),
+    ]
+    for f in cases:
+        with np.errstate(invalid="ignore"):
+            want, got = f(a, b), tg.jit(f)(a, b)
+        assert got.dtype == want.dtype
+        for part in (np.real, np.imag):
+            np.testing.assert_array_equal(part(got), part(want))
+
+
+def test_rounding_complex_values_has_gradient_zero():
+    z = np.array([0.26 + 1.74j, -1.5 + 0.5j])
+    np.testing.assert_array_equal(tg.grad(lambda z: np.real(np.sum(np.round(z, 1))))(z), 0)
 
 
 def test_casting_complex_to_real_is_refused():
@@ -256,17 +402,26 @@ def test_compiled_complex_program_matches_the_interpreter(monkeypatch):
         signal = np.fft.irfft(np.fft.rfft(x) * (1 + 0.5j), n=x.shape[-1])
         loss = np.sum(np.abs(spectrum) ** 2) + np.sum(np.angle(z)) + np.sum(signal * x)
         loss = loss + np.real(np.sum(z @ z.T) + np.sum(np.sin(z) * np.cos(z) + z**2.5 + z**3))
-        return loss + np.imag(np.mean(np.tanh(0.3 * z) + np.tan(0.2 * z))), (w, spectrum)
+        loss = loss + np.imag(np.mean(np.tanh(0.3 * z) + np.tan(0.2 * z)))
+        # log1p, expm1, products, cumulative products and extrema (reductions' complex folds)
+        more = np.log1p(0.5 * z) * np.expm1(0.3 * z) + np.cumprod(0.5 * z, axis=1)
+        more = more + np.prod(0.5 * z, axis=0) + np.max(z, axis=1, keepdims=True) * np.min(z)
+        # the inverse functions, sign, log2, rounding and maximum (complex_math.py)
+        more = more + np.arcsin(0.3 * z) * np.arccosh(z) + np.arctan(0.2 * z) * np.sign(z)
+        more = more + np.log2(z) + np.round(z, 1) * np.maximum(z, 1 + 0.5j)
+        return loss + np.real(np.sum(more * (1 - 0.5j))), (w, spectrum, more)
 
     rng = np.random.default_rng(3)
     z = rng.uniform(0.3, 2, (3, 4)) + 1j * rng.uniform(-2, 2, (3, 4))
     x = rng.normal(size=(3, 4))
     interpreted = tg.value_and_grad(f, argnums=(0, 1), has_aux=True, compile="never")(z, x)
     compiled = tg.value_and_grad(f, argnums=(0, 1), has_aux=True, compile="sync")(z, x)
-    (value, (w, spectrum)), (gz, gx) = compiled
-    (value0, (w0, spectrum0)), (gz0, gx0) = interpreted
+    (value, (w, spectrum, more)), (gz, gx) = compiled
+    (value0, (w0, spectrum0, more0)), (gz0, gx0) = interpreted
     assert gz.dtype == np.complex128 and gx.dtype == np.float64 and w.dtype == np.complex128
-    for got, want in [(value, value0), (w, w0), (spectrum, spectrum0), (gz, gz0), (gx, gx0)]:
+    np.testing.assert_allclose(more0, f(z, x)[1][2], rtol=1e-12)  # the interpreter is NumPy
+    pairs = [(value, value0), (w, w0), (spectrum, spectrum0), (more, more0), (gz, gz0), (gx, gx0)]
+    for got, want in pairs:
         np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
 
 
@@ -300,17 +455,3 @@ def test_jvp_from_real_to_complex():
     x, t = np.array([0.3, 1.2]), np.array([1.0, 2.0])
     _, tangent = tg.jvp(lambda x: np.exp(1j * x) * x, (x,), (t,))
     np.testing.assert_allclose(tangent, (1j * np.exp(1j * x) * x + np.exp(1j * x)) * t)
-
-
-@pytest.mark.parametrize(
-    "transform, x",
-    [
-        (lambda f, x: tg.jvp(f, (x,), (x,)), np.ones(2, complex)),
-        (lambda f, x: tg.jacrev(f)(x), np.ones(2, complex)),
-        (lambda f, x: tg.jacfwd(f)(x), np.ones(2, complex)),
-        (lambda f, x: tg.jacrev(lambda x: np.exp(1j * x))(x), np.ones(2)),
-    ],
-)
-def test_forward_mode_and_jacobians_refuse_complex_values(transform, x):
-    with pytest.raises(DTypeError, match="complex inputs or outputs are not supported"):
-        transform(lambda x: x * 2, x)

@@ -378,6 +378,9 @@ SPECS: dict[Any, list[Spec]] = {
         spec("axis=0", lambda x: np.sort(x, axis=0), [(3, 2)], _distinct, order=1),
         spec("axis=None", lambda x: np.sort(x, axis=None), [(2, 2)], _distinct, order=1),
     ],
+    np.sort_complex: [  # of a real array: sorted, as complex numbers
+        spec("sort_complex", lambda x: np.sort_complex(x).real, [(5,)], _distinct, order=1)
+    ],
     np.linalg.norm: [
         spec("vector", np.linalg.norm, [(3,), (2, 3)], _away),
         spec(
@@ -534,7 +537,12 @@ SPECS: dict[Any, list[Spec]] = {
         ),  # fmt: skip
     ],
     # -- products ------------------------------------------------------------------------
-    np.dot: [spec("dot", np.dot, [((2, 3), (3, 2)), ((3,), (3,)), ((), (2,))], _real, _real)],
+    np.dot: [
+        spec("dot", np.dot, [((2, 3), (3, 2)), ((3,), (3,)), ((), (2,))], _real, _real),
+        spec(
+            "N-d second operand", np.dot, [((2, 2, 3), (2, 3, 4)), ((3,), (4, 3, 2))], _real, _real
+        ),
+    ],
     np.inner: [
         spec(
             "inner",
@@ -1069,6 +1077,7 @@ SPECS: dict[Any, list[Spec]] = {
         binary(lambda x, y: np.where(np.iscomplex(x + 1j * y), x, y), _real, _away, order=1)
     ],
     np.isreal: [binary(lambda x, y: np.where(np.isreal(x + 0j * y), x, y), order=1)],
+    np.real_if_close: [unary(lambda x: np.real_if_close(x) * x)],  # of a real array: itself
     np.fft.fft: [
         spec("fft", lambda x: np.fft.fft(x).real, [(4,), (2, 5)], _real),
         spec(

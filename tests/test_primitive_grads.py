@@ -552,6 +552,19 @@ TABLE: dict[str, list[Case]] = {
             "np.fft.irfft(x + 1j y, n=5)", lambda x, y: np.fft.irfft(x + 1j * y, n=5), same_pair()
         ),
     ],
+    # -- complex values from their parts (the inverse functions of complex arguments) ---------
+    "make_complex": [
+        Case(  # x > 0: away from the branch cut of log
+            "np.log2(x + 1j y)",
+            lambda x, y: np.real(np.log2(x + 1j * y) * (1 - 1j)),
+            binary(lambda s: arr(s, 0.3, 2.0), arr),
+        ),
+        Case(  # |x| < 1: away from the cuts of arcsin (real axis) and arctan (imaginary axis)
+            "np.arcsin, np.arctan of x + 1j y",
+            lambda x, y: np.imag(np.arcsin(x + 1j * y)) + np.real(np.arctan(0.4 * (y + 1j * x))),
+            binary(lambda s: arr(s, -0.8, 0.8), arr),
+        ),
+    ],
     # -- products, scans, positions ------------------------------------------------------------
     "reduce_prod": [
         Case("np.prod(axis=1)", lambda x: np.prod(x, axis=1), unary(shapes=[(2, 3), (3, 2, 2)])),

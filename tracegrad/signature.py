@@ -21,6 +21,7 @@ __all__ = [
     "check_differentiable",
     "dtype_of",
     "function_name",
+    "is_differentiable_leaf",
     "is_float_leaf",
     "leaf_hints",
     "leaf_key",
@@ -214,6 +215,13 @@ def is_float_leaf(leaf: Any) -> bool:
     if isinstance(leaf, float):
         return True
     return isinstance(leaf, np.ndarray | np.generic) and leaf.dtype.kind == "f"
+
+
+def is_differentiable_leaf(leaf: Any) -> bool:
+    """A float leaf (:func:`is_float_leaf`) or a complex one (array, NumPy or Python complex)."""
+    if isinstance(leaf, complex) or is_float_leaf(leaf):
+        return True
+    return isinstance(leaf, np.ndarray | np.generic) and leaf.dtype.kind == "c"
 
 
 # =============================================================================================

@@ -5,6 +5,10 @@ Forward mode is derived by transposition ("double vjp"): the pullback
 ``u`` of ``<J^T u, v>``.  Our VJP rules are themselves differentiable IR, so
 this needs no JVP rule per primitive; DCE removes the parts of the nested
 program that the tangent does not need.  See docs/architecture.md.
+
+Complex values pair without a conjugate, ``<a, b> = Re sum(a * b)``: under that pairing
+JAX's gradient convention (``df/dx - i df/dy``) makes the pullback the transpose of the
+directional derivative, so the same transposition gives ``J v`` of complex values.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from .signature import (
     check_differentiable,
     dtype_of,
     function_name,
-    is_float_leaf,
+    is_differentiable_leaf,
     leaf_key,
     normalize_argnums,
     restorer,
@@ -165,7 +169,8 @@ def _pullback_dot(f: Callable) -> Callable:
         total = 0.0
         for c, t in zip(cts, tree_flatten(tangents)[0], strict=True):
             if c is not None and t is not None:
-                total = total + np.sum(c * t)
+                term = np.sum(c * t)
+                total = total + (np.real(term) if dtype_of(term).kind == "c" else term)
         return total, out
 
     return pullback_dot
@@ -176,12 +181,14 @@ def jvp(
 ) -> tuple[Any, Any]:
     """``(f(*primals), J v)``: the directional derivative of ``f`` along ``tangents``.
 
-    ``tangents`` has the structure of ``primals``; entries for non-float leaves
-    are ignored.  ``compile`` as for :func:`tracegrad.value_and_grad`.
+    ``tangents`` has the structure of ``primals``; entries for leaves that are neither
+    float nor complex are ignored.  A complex primal takes a complex tangent (a direction in
+    the complex plane; a real one points along the real axis), and the tangent of a complex
+    output is complex: ``J v`` is ``(f(x + h v) - f(x - h v)) / 2h`` as ``h -> 0``, also for
+    functions that are not holomorphic.  ``compile`` as for :func:`tracegrad.value_and_grad`.
     """
     primals, tangents = tuple(primals), tuple(tangents)
     p_leaves, p_tree = tree_flatten(primals)
-    _no_complex("jvp", f, p_leaves)
     t_leaves, t_tree = tree_flatten(tangents)
     if p_tree != t_tree:
         raise ShapeError(
@@ -219,7 +226,7 @@ def _forward_jvp(f: Callable, leaves: list, treedef: TreeDef, tangent_leaves: li
     tangents = [None if t is None else t for t in given] + [None] * len(found.captured)
     args = signature.select(leaves) + found.captured
     for i, aval in enumerate(found.program.in_avals):
-        if aval.dtype.kind == "f":
+        if aval.dtype.kind in "fc":
             t = tangents[i]
             args.append(np.zeros(aval.shape, aval.dtype) if t is None else t)
     if any(isinstance(a, Tracer) for a in args):
@@ -229,7 +236,7 @@ def _forward_jvp(f: Callable, leaves: list, treedef: TreeDef, tangent_leaves: li
     n_out = len(found.program.outputs)
     it = iter(outs[n_out:])
     t_outs = [
-        next(it) if a.dtype.kind == "f" else np.zeros(a.shape, a.dtype)
+        next(it) if a.dtype.kind in "fc" else np.zeros(a.shape, a.dtype)
         for a in found.program.out_avals
     ]
     values = [scalar_if_0d(v) for v in outs[:n_out]]
@@ -237,8 +244,8 @@ def _forward_jvp(f: Callable, leaves: list, treedef: TreeDef, tangent_leaves: li
 
 
 def _as_tangent(primal: Any, tangent: Any, name: str) -> Any:
-    if isinstance(primal, Tracer | np.ndarray | np.generic | float) and (
-        np.result_type(primal.dtype if hasattr(primal, "dtype") else float).kind == "f"
+    if isinstance(primal, Tracer | np.ndarray | np.generic | float | complex) and (
+        (kind := dtype_of(primal).kind) in "fc"
     ):
         shape = tuple(primal.shape) if hasattr(primal, "shape") else ()
         if tuple(np.shape(tangent) if not isinstance(tangent, Tracer) else tangent.shape) != (
@@ -247,6 +254,12 @@ def _as_tangent(primal: Any, tangent: Any, name: str) -> Any:
             raise ShapeError(
                 f"jvp of {name}: a tangent has shape {np.shape(tangent)} but its primal has "
                 f"shape {shape}."
+            )
+        if kind == "f" and dtype_of(tangent).kind == "c":
+            raise DTypeError(
+                f"jvp of {name}: a complex tangent for a real primal of shape {shape}; its "
+                "imaginary part would point out of the function's domain. Pass a real tangent, "
+                "or make the primal complex (x.astype(complex))."
             )
         return tangent
     return None
@@ -289,7 +302,12 @@ def _jacobian_transform(build: Callable[..., Any], what: str, f: Callable, compi
     return jacobian_of
 
 
-def jacrev(f: Callable, argnums: int | Sequence[int] = 0, compile: str | None = None) -> Callable:
+def jacrev(
+    f: Callable,
+    argnums: int | Sequence[int] = 0,
+    compile: str | None = None,
+    holomorphic: bool = False,
+) -> Callable:
     """The Jacobian of ``f`` by reverse mode: the pullback mapped over the output basis.
 
     For an output leaf of shape ``S_o`` and an argument leaf of shape ``S_i`` the
@@ -298,6 +316,10 @@ def jacrev(f: Callable, argnums: int | Sequence[int] = 0, compile: str | None = 
     structure holds such results.  The forward sweep runs once and the backward sweep once
     per output element, in one compiled loop (``tracegrad.vmap``).  ``compile`` as for
     :func:`tracegrad.value_and_grad`.
+
+    Complex arguments of a real-valued ``f`` give rows in ``grad``'s convention
+    (``df/dx - i df/dy``).  A complex output needs ``holomorphic=True`` (complex arguments
+    and outputs; the blocks are then the complex derivatives ``df_i/dz_j``).
     """
     from .vmap import vmap
 
@@ -306,12 +328,11 @@ def jacrev(f: Callable, argnums: int | Sequence[int] = 0, compile: str | None = 
     def jacobian(*args: Any) -> Any:
         name = f"jacrev({function_name(f)})"
         nums = normalize_argnums(argnums, len(args), name)
-        check_differentiable(args, nums, name)
+        check_differentiable(args, nums, name, complex_only=holomorphic)
         fill = _selected(args, nums)
-        _no_complex("jacrev", f, tree_flatten(tuple(args[n] for n in nums))[0])
         out, pullback = vjp(lambda *wrt: f(*fill(wrt)), *(args[n] for n in nums))
         out_leaves, out_tree = tree_flatten(out)
-        _no_complex("jacrev", f, out_leaves)
+        _check_outputs(name, out_leaves, holomorphic)
         blocks = []
         for k, o in enumerate(out_leaves):
             shape = tuple(np.shape(o))
@@ -322,7 +343,7 @@ def jacrev(f: Callable, argnums: int | Sequence[int] = 0, compile: str | None = 
                 return pullback(tree_unflatten(out_tree, cts))
 
             size = int(np.prod(shape, dtype=np.int64))
-            rows = vmap(row)(_eye(size, shape, _float_dtype(o)))
+            rows = vmap(row)(_eye(size, shape, _basis_dtype(o)))
             rows = tuple(_with_leading(r, shape, args[n]) for r, n in zip(rows, nums, strict=True))
             blocks.append(rows[0] if single else rows)
         return blocks[0] if out_tree.is_leaf else tree_unflatten(out_tree, blocks)
@@ -330,26 +351,52 @@ def jacrev(f: Callable, argnums: int | Sequence[int] = 0, compile: str | None = 
     return _jacobian_transform(jacobian, "jacrev", f, compile)
 
 
-def _no_complex(what: str, f: Callable, leaves: Sequence[Any]) -> None:
-    """Forward mode and Jacobians are real-only: refuse complex values instead of answering
-    with the real part of a derivative."""
-    if any(dtype_of(leaf).kind == "c" for leaf in leaves if hasattr(leaf, "dtype")):
-        raise DTypeError(
-            f"{what}({function_name(f)}): complex inputs or outputs are not supported (only "
-            "grad, value_and_grad and vjp differentiate complex values). Split them into "
-            "real and imaginary parts, or differentiate a real loss with tracegrad.grad."
-        )
+# A Jacobian is a matrix of complex numbers only where the function is holomorphic; elsewhere
+# the directional derivative is merely R-linear in the direction.  So, as in JAX, the
+# Jacobians refuse complex values on the side where they would need that matrix (jacrev's
+# outputs, jacfwd's inputs) unless the caller promises holomorphic=True.
+_HOLOMORPHIC_HINT = (
+    "If the function is holomorphic, pass holomorphic=True (complex inputs and outputs) for "
+    "its complex derivative; otherwise split the values into np.real and np.imag parts, or "
+    "use tg.jvp / tg.vjp directly."
+)
+
+
+def _check_outputs(name: str, out_leaves: Sequence[Any], holomorphic: bool) -> None:
+    for leaf in out_leaves:
+        kind = dtype_of(leaf).kind
+        if holomorphic and kind != "c":
+            raise DTypeError(
+                f"{name}: holomorphic=True needs complex outputs, but an output is "
+                f"{dtype_of(leaf)}. Drop holomorphic=True."
+            )
+        if not holomorphic and kind == "c" and name.startswith("jacrev"):
+            raise DTypeError(
+                f"{name}: an output is complex ({dtype_of(leaf)}), and reverse mode needs real "
+                f"outputs for a Jacobian. {_HOLOMORPHIC_HINT}"
+            )
+
+
+def _check_real_inputs(name: str, leaves: Sequence[Any]) -> None:
+    for leaf in leaves:
+        if dtype_of(leaf).kind == "c":
+            raise DTypeError(
+                f"{name}: an argument is complex ({dtype_of(leaf)}), and forward mode needs real "
+                f"arguments for a Jacobian. {_HOLOMORPHIC_HINT}"
+            )
 
 
 def _differentiable(leaf: Any) -> bool:
     if isinstance(leaf, Tracer):
-        return leaf.dtype.kind == "f"
-    return is_float_leaf(leaf)
+        return leaf.dtype.kind in "fc"
+    return is_differentiable_leaf(leaf)
 
 
-def _float_dtype(x: Any) -> np.dtype:
+def _basis_dtype(x: Any) -> np.dtype:
+    """The dtype of the unit vectors a Jacobian maps over: the leaf's own for floats and
+    complex numbers, float64 for the rest."""
     dtype = dtype_of(x)
-    return dtype if dtype.kind == "f" else np.dtype(np.float64)
+    return dtype if dtype.kind in "fc" else np.dtype(np.float64)
 
 
 def _with_leading(stacked: Any, shape: tuple[int, ...], like: Any) -> Any:
@@ -367,11 +414,18 @@ def _with_leading(stacked: Any, shape: tuple[int, ...], like: Any) -> Any:
     return tree_unflatten(tree, out)
 
 
-def jacfwd(f: Callable, argnums: int | Sequence[int] = 0, compile: str | None = None) -> Callable:
+def jacfwd(
+    f: Callable,
+    argnums: int | Sequence[int] = 0,
+    compile: str | None = None,
+    holomorphic: bool = False,
+) -> Callable:
     """The Jacobian of ``f`` by forward mode: ``jvp`` mapped over the input basis.
 
     Same layout as :func:`jacrev` (output shape first, then the argument's shape).  One
     compiled loop per argument leaf.  ``compile`` as for :func:`tracegrad.value_and_grad`.
+    Real arguments may give complex outputs (complex blocks).  Complex arguments need
+    ``holomorphic=True`` (and complex outputs): the blocks are then ``df_i/dz_j``.
     """
     from .vmap import vmap
 
@@ -380,7 +434,7 @@ def jacfwd(f: Callable, argnums: int | Sequence[int] = 0, compile: str | None = 
     def jacobian(*args: Any) -> Any:
         name = f"jacfwd({function_name(f)})"
         nums = normalize_argnums(argnums, len(args), name)
-        check_differentiable(args, nums, name)
+        check_differentiable(args, nums, name, complex_only=holomorphic)
         fill = _selected(args, nums)
 
         def restricted(*wrt: Any) -> Any:
@@ -388,9 +442,10 @@ def jacfwd(f: Callable, argnums: int | Sequence[int] = 0, compile: str | None = 
 
         primals = tuple(args[n] for n in nums)
         p_leaves, p_tree = tree_flatten(primals)
-        _no_complex("jacfwd", f, p_leaves)
+        if not holomorphic:
+            _check_real_inputs(name, p_leaves)
         out_leaves, out_tree = tree_flatten(restricted(*primals))
-        _no_complex("jacfwd", f, out_leaves)
+        _check_outputs(name, out_leaves, holomorphic)
         out_shapes = [tuple(np.shape(o)) for o in out_leaves]
         # columns[k][j]: the block of output leaf k and input leaf j.
         columns: list[list[Any]] = [[] for _ in out_leaves]
@@ -431,4 +486,21 @@ def hessian(f: Callable, argnums: int | Sequence[int] = 0, compile: str | None =
     """
     from .api import grad
 
-    return jacrev(grad(f, argnums=argnums), argnums=argnums, compile=compile)
+    jacobian_of_grad = jacrev(grad(f, argnums=argnums), argnums=argnums, compile=compile)
+
+    def hessian_of(*args: Any) -> Any:
+        try:
+            return jacobian_of_grad(*args)
+        except DTypeError as error:
+            if any(dtype_of(leaf).kind == "c" for leaf in tree_flatten(args)[0]):
+                raise DTypeError(
+                    f"hessian({function_name(f)}): complex arguments. The gradient of a real "
+                    "function of complex values is complex and in general not holomorphic, so "
+                    "its derivative is not a complex matrix. Differentiate with respect to the "
+                    "real and imaginary parts as separate real arguments."
+                ) from error
+            raise
+
+    hessian_of.__name__ = f"hessian({function_name(f)})"
+    hessian_of.tracegrad_staged = jacobian_of_grad.tracegrad_staged  # type: ignore[attr-defined]
+    return hessian_of

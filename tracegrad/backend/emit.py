@@ -262,10 +262,19 @@ def _block_local(lines: list[str], depth: int) -> tuple[dict[str, str], list[str
     return views, out
 
 
+def _fold_template(m: Member) -> str:
+    """A reduction's fold of ``{0}`` into ``{acc}``: its complex form for complex operands
+    (the ordering of complex numbers in max and min)."""
+    prim = m.eqn.prim
+    if prim.complex_scalar is not None and m.out.aval.dtype.kind == "c":
+        return prim.complex_scalar
+    return prim.scalar
+
+
 def _combine_lines(m: Member, acc: str, part: str, blocks: int) -> list[str]:
     """Fold the per-block partial results ``part`` into ``acc``, in block order."""
     init = literal_text(_identity(m), _accumulator_dtype(m))
-    fold = m.eqn.prim.scalar.format(part, acc=acc)
+    fold = _fold_template(m).format(part, acc=acc)
     return [f"{acc} = {init}", f"for {BLOCK} in range({blocks}):", f"    {acc} = {fold}"]
 
 
@@ -400,7 +409,7 @@ def _scalar_reduction(
     if out.ndim and m.out not in names.buffers:
         w.line(f"{name} = {empty_text(out.shape, out.dtype)}")
     value, comment = statement
-    nest.body.append(f"{acc} = {m.eqn.prim.scalar.format(value, acc=acc)}  {comment}")
+    nest.body.append(f"{acc} = {_fold_template(m).format(value, acc=acc)}  {comment}")
     if blocks > 1:
         part = w.fresh("part")
         w.line(f"{part} = {empty_text((blocks,), acc_dtype)}")
@@ -446,4 +455,4 @@ def _array_reduction(
         w.line(fill_text(name, init))
     cell = f"{acc}[{', '.join(kept)}]"
     value, comment = statement
-    nest.body.append(f"{cell} = {m.eqn.prim.scalar.format(value, acc=cell)}  {comment}")
+    nest.body.append(f"{cell} = {_fold_template(m).format(value, acc=cell)}  {comment}")

@@ -17,7 +17,21 @@ import numpy as np
 
 from ..errors import DTypeError, ShapeError
 from .ir import Aval
-from .primitives import Kind, Primitive, const, convert, div, lt, mul, select, sub, unslice
+from .primitives import (
+    Kind,
+    Primitive,
+    broadcast_shapes,
+    const,
+    convert,
+    div,
+    lt,
+    mul,
+    neg,
+    select,
+    sub,
+    unbroadcast,
+    unslice,
+)
 
 
 def real_dtype(dtype: Any) -> np.dtype:
@@ -107,6 +121,36 @@ complex_abs = Primitive(
     vjp=_complex_abs_vjp,
     scalar="abs({0})",
     complex=True,
+)
+
+
+def _make_complex_rule(re: Aval, im: Aval) -> Aval:
+    if re.dtype.kind != "f" or im.dtype != re.dtype:
+        raise DTypeError(f"make_complex needs two float operands of one dtype, got {re}, {im}")
+    return Aval(broadcast_shapes(re.shape, im.shape), complex_dtype(re.dtype))
+
+
+def _make_complex_impl(re: np.ndarray, im: np.ndarray) -> np.ndarray:
+    re, im = np.broadcast_arrays(re, im)
+    out = np.empty(re.shape, complex_dtype(re.dtype))
+    out.real, out.imag = re, im
+    return out
+
+
+def _make_complex_vjp(ct: Any, out: Any, re: Any, im: Any) -> tuple:
+    # ct = dL/du - i dL/dv for out = u + iv, and u = re, v = im.
+    return unbroadcast(real(ct), tuple(re.shape)), unbroadcast(neg(imag(ct)), tuple(im.shape))
+
+
+# re + i im from two real arrays (broadcast), each part exact: ``re + 1j * im`` in complex
+# arithmetic turns an infinite im into a NaN real part (inf * 0), and loses a -0.0.
+make_complex = Primitive(
+    name="make_complex",
+    kind=Kind.BINARY,
+    shape_rule=_make_complex_rule,
+    impl=_make_complex_impl,
+    vjp=_make_complex_vjp,
+    scalar="complex({0}, {1})",
 )
 
 

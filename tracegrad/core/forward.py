@@ -16,6 +16,7 @@ import numpy as np
 
 from . import control_flow as C
 from .adjoint import joint_program, vjp_program
+from .complex_primitives import real
 from .interpret import eval_program, group_key
 from .ir import Aval, Eqn, Literal, Program, SubProgram, Var
 from .passes import optimize
@@ -24,7 +25,8 @@ from .tracing import current_box, trace_flat
 
 
 def _floats(avals: Sequence[Aval]) -> list[int]:
-    return [i for i, a in enumerate(avals) if a.dtype.kind == "f"]
+    """The positions of the values that carry tangents: floats and complex numbers."""
+    return [i for i, a in enumerate(avals) if a.dtype.kind in "fc"]
 
 
 def _zeros(aval: Aval) -> Any:
@@ -126,6 +128,8 @@ def straight_jvp(program: Program) -> Program:
             term = mul(ct, ti)
             if np.ndim(term) or getattr(term, "shape", ()):
                 term = reduce_sum(term, axes=tuple(range(len(term.shape))))
+            if np.dtype(term.dtype).kind == "c":  # complex values pair as Re sum(a * b)
+                term = real(term)
             total = add(total, convert(term, dtype=np.dtype(np.float64)))
         return [total, *res[:n_out]]
 

@@ -280,6 +280,8 @@ log1p = unary(
     vjp=lambda ct, out, x: (div(ct, add(x, const(1, x))),),
     scalar="math.log1p({0})",
     vector="_vm_log1p_{f}({0})",
+    complex=True,
+    complex_scalar="cmath.log(1.0 + {0})",  # NumPy's complex log1p is this formula too
 )
 expm1 = unary(
     name="expm1",
@@ -287,6 +289,12 @@ expm1 = unary(
     vjp=lambda ct, out, x: (mul(ct, add(out, const(1, x))),),
     scalar="math.expm1({0})",
     vector="_vm_expm1_{f}({0})",
+    complex=True,
+    # NumPy's formula: the real part e^x cos y - 1 as expm1(x) cos y - 2 sin^2(y / 2).
+    complex_scalar=(
+        "complex(math.expm1({0}.real) * math.cos({0}.imag) - 2.0 * math.sin(0.5 * {0}.imag) "
+        "** 2, math.exp({0}.real) * math.sin({0}.imag))"
+    ),
 )
 sin = unary(
     name="sin",
@@ -678,12 +686,18 @@ reduce_sum = reduction(
     complex=True,
 )
 # NaN propagates, as in NumPy.
+# Complex numbers are ordered as NumPy orders them: by real part, then by imaginary part.
 reduce_max = reduction(
     name="reduce_max",
     numpy_fn=np.max,
     vjp=_extremum_reduce_vjp,
     scalar="({0} if {0} > {acc} or {0} != {0} else {acc})",
     identity=-math.inf,
+    complex=True,
+    complex_scalar=(
+        "({0} if {0}.real > {acc}.real or ({0}.real == {acc}.real and {0}.imag > {acc}.imag)"
+        " or {0} != {0} else {acc})"
+    ),
 )
 reduce_min = reduction(
     name="reduce_min",
@@ -691,6 +705,11 @@ reduce_min = reduction(
     vjp=_extremum_reduce_vjp,
     scalar="({0} if {0} < {acc} or {0} != {0} else {acc})",
     identity=math.inf,
+    complex=True,
+    complex_scalar=(
+        "({0} if {0}.real < {acc}.real or ({0}.real == {acc}.real and {0}.imag < {acc}.imag)"
+        " or {0} != {0} else {acc})"
+    ),
 )
 
 
@@ -1207,7 +1226,12 @@ def _prod_vjp(ct: Any, out: Any, x: Any, *, axes: tuple[int, ...]) -> tuple:
 
 
 reduce_prod = reduction(
-    name="reduce_prod", numpy_fn=np.prod, vjp=_prod_vjp, scalar="{acc} * {0}", identity=1.0
+    name="reduce_prod",
+    numpy_fn=np.prod,
+    vjp=_prod_vjp,
+    scalar="{acc} * {0}",
+    identity=1.0,
+    complex=True,
 )
 
 
@@ -1353,6 +1377,7 @@ linear_scan = Primitive(
     emit=lambda w, out, a, b, *, axis, reverse: _scan_emit(
         w, out, a, b, axis=axis, reverse=reverse, step="{0} * {h} + {1}"
     ),
+    complex=True,
 )
 
 

@@ -21,6 +21,7 @@ from ..core import primitives as P
 from ..core.ir import Aval
 from ..core.tracing import Tracer, stage
 from ..errors import DTypeError, UnsupportedNumpyFunction
+from . import complex_math as CM
 from .promotion import cast, dtype_of, no_out, promote, result_dtype, shape_of
 
 # =============================================================================================
@@ -96,6 +97,27 @@ logical_or = DERIVED[np.logical_or]
 logical_not = DERIVED[np.logical_not]
 
 
+def _complex_form(derived: Callable[..., Any], of_complex: Callable[..., Any]) -> Callable:
+    """A ufunc derived from a real-only primitive, with ``of_complex`` for complex operands."""
+
+    def fn(*xs: Any) -> Any:
+        if not any(_is_complex(x) for x in xs):
+            return derived(*xs)
+        return of_complex(*promote(*xs))
+
+    fn.__name__ = derived.__name__
+    return fn
+
+
+# NumPy orders complex numbers by real part, then imaginary part (complex_math.py).
+ordered_maximum = _complex_form(maximum, lambda a, b: CM.extremum(a, b, larger=True))
+ordered_minimum = _complex_form(minimum, lambda a, b: CM.extremum(a, b, larger=False))
+ordered_less = _complex_form(less, lambda a, b: CM.ordered(a, b, "lt"))
+ordered_less_equal = _complex_form(less_equal, lambda a, b: CM.ordered(a, b, "le"))
+ordered_greater = _complex_form(greater, lambda a, b: CM.ordered(a, b, "gt"))
+ordered_greater_equal = _complex_form(greater_equal, lambda a, b: CM.ordered(a, b, "ge"))
+
+
 def logistic(x: Any) -> Any:
     """The logistic sigmoid 1 / (1 + exp(-x)), one primitive."""
     (x,) = promote(x, float_only=True)
@@ -128,9 +150,9 @@ def astype(x: Any, dtype: Any) -> Any:
 def clip(x: Any, a_min: Any = None, a_max: Any = None, out: Any = None, **kwargs: Any) -> Any:
     no_out("clip", out)
     if a_min is not None:
-        x = maximum(x, a_min)
+        x = ordered_maximum(x, a_min)
     if a_max is not None:
-        x = minimum(x, a_max)
+        x = ordered_minimum(x, a_max)
     return x
 
 
@@ -219,10 +241,14 @@ def exp2(x: Any) -> Any:
 
 
 def log2(x: Any) -> Any:
+    if _is_complex(x):
+        return CM.scaled_log(x, 1.0 / math.log(2.0))
     return log(x) * (1.0 / math.log(2.0))
 
 
 def log10(x: Any) -> Any:
+    if _is_complex(x):
+        return CM.scaled_log(x, 1.0 / math.log(10.0))
     return log(x) * (1.0 / math.log(10.0))
 
 
@@ -265,16 +291,22 @@ def _one_minus_square(x: Any) -> Any:
 
 def arcsin(x: Any) -> Any:
     (x,) = promote(x, float_only=True)
+    if _is_complex(x):
+        return CM.arcsin(x)
     return arctan2(x, sqrt(_one_minus_square(x)))
 
 
 def arccos(x: Any) -> Any:
     (x,) = promote(x, float_only=True)
+    if _is_complex(x):
+        return CM.arccos(x)
     return arctan2(sqrt(_one_minus_square(x)), x)
 
 
 def arcsinh(x: Any) -> Any:
     (x,) = promote(x, float_only=True)
+    if _is_complex(x):
+        return CM.arcsinh(x)
     # Odd symmetry keeps precision for large negative x.
     ax = absolute(x)
     return multiply(sign(x), log(add(ax, sqrt(add(multiply(ax, ax), 1.0)))))
@@ -282,11 +314,15 @@ def arcsinh(x: Any) -> Any:
 
 def arccosh(x: Any) -> Any:
     (x,) = promote(x, float_only=True)
+    if _is_complex(x):
+        return CM.arccosh(x)
     return log(add(x, sqrt(subtract(multiply(x, x), 1.0))))
 
 
 def arctanh(x: Any) -> Any:
     (x,) = promote(x, float_only=True)
+    if _is_complex(x):
+        return CM.arctanh(x)
     return multiply(0.5, log1p(divide(multiply(2.0, x), subtract(1.0, x))))
 
 
@@ -346,6 +382,18 @@ def angle(z: Any, deg: bool = False) -> Any:
     else:
         phase = arctan2(zeros_like(z), z)
     return multiply(phase, 180.0 / math.pi) if deg else phase
+
+
+def real_if_close(a: Any, tol: float = 100) -> Any:
+    """A real array unchanged.  Of a complex one NumPy returns the real part only when every
+    imaginary part is tiny: the result's dtype would depend on traced values, so refused."""
+    if not _is_complex(a):
+        return a
+    raise DTypeError(
+        f"np.real_if_close of a traced complex array ({dtype_of(a)}): whether the result is "
+        "real depends on the values, and a traced result's dtype cannot. Write np.real(z) "
+        "where the imaginary part is known to be negligible, or keep z complex."
+    )
 
 
 def iscomplex(x: Any) -> Any:
@@ -436,13 +484,15 @@ def _nan_loses(pick: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
     return fn
 
 
-fmax = _nan_loses(maximum)
-fmin = _nan_loses(minimum)
+fmax = _nan_loses(ordered_maximum)
+fmin = _nan_loses(ordered_minimum)
 
 
 def rint(x: Any) -> Any:
     """Round to the nearest integer, halves to even (NumPy's rule); zero gradient."""
     (x,) = promote(x, float_only=True)
+    if _is_complex(x):  # each part, as NumPy does
+        return CM.by_parts(x, rint)
     down = floor(x)
     rounded = floor(add(x, 0.5))
     # A tie (x - floor(x) == 0.5) rounded up to an odd number goes back down to the even one.
@@ -527,6 +577,15 @@ def heaviside(x: Any, h0: Any) -> Any:
 
 IMPLEMENTS: dict[Callable[..., Any], Callable[..., Any]] = {
     **DERIVED,
+    # complex operands of primitives that take real ones only (complex_math.py)
+    np.sign: _complex_form(sign, CM.sign),
+    np.arctan: _complex_form(DERIVED[np.arctan], CM.arctan),
+    np.maximum: ordered_maximum,
+    np.minimum: ordered_minimum,
+    np.less: ordered_less,
+    np.less_equal: ordered_less_equal,
+    np.greater: ordered_greater,
+    np.greater_equal: ordered_greater_equal,
     np.power: power,
     np.float_power: float_power,
     np.positive: lambda x: x,
@@ -559,6 +618,7 @@ IMPLEMENTS: dict[Callable[..., Any], Callable[..., Any]] = {
     np.imag: imag,
     np.angle: angle,
     np.iscomplex: iscomplex,
+    np.real_if_close: real_if_close,
     np.isreal: isreal,
     np.isinf: isinf,
     np.isfinite: isfinite,

@@ -87,8 +87,8 @@ def dot(x: Any, y: Any, out: Any = None) -> Any:
     xs, ys = shape_of(x), shape_of(y)
     if not xs or not ys:
         return multiply(x, y)
-    if len(ys) > 2:
-        raise UnsupportedNumpyFunction("np.dot with a >2-D second operand is not supported")
+    if len(ys) > 2:  # the last axis of x against the second-to-last of y, all others kept
+        return tensordot(x, y, axes=([len(xs) - 1], [len(ys) - 2]))
     return matmul(x, y)
 
 

@@ -8,10 +8,11 @@ from typing import Any
 
 import numpy as np
 
+from ..core import complex_primitives as C
 from ..core import primitives as P
 from ..errors import UnsupportedNumpyFunction
 from .indexing import take_along_axis
-from .promotion import asarray_like, no_out, normalize_axes, shape_of
+from .promotion import asarray_like, cast, dtype_of, no_out, normalize_axes, shape_of
 from .reductions import keep_dims
 from .shapes import moveaxis, ravel, reshape
 
@@ -44,17 +45,45 @@ def _last_axis(x: Any, axis: Any, order: Any, name: str) -> tuple[Any, int]:
     return x, normalize_axes(axis, len(shape_of(x)))[0]
 
 
+def _permutation(x: Any) -> Any:
+    """The stable sorting permutation along the last axis.  Complex values sort as in NumPy:
+    by real part, then imaginary part, and those with NaNs last, in the groups (NaN
+    imaginary part, NaN real part, both); three stable sorts, by the least significant key
+    first."""
+    if dtype_of(x).kind != "c":
+        return P.argsort(x)
+    re, im = C.real(x), C.imag(x)
+    two = P.const(2, re)
+    group = P.add(P.mul(P.convert(P.isnan(re), dtype=re.dtype), two),
+                  P.convert(P.isnan(im), dtype=re.dtype))  # fmt: skip
+    order = P.argsort(im)
+    for key in (re, group):
+        order = take_along_axis(order, P.argsort(take_along_axis(key, order, -1)), -1)
+    return order
+
+
 def argsort(x: Any, axis: Any = -1, kind: Any = None, order: Any = None, **kwargs: Any) -> Any:
     """Always a stable sort: ties keep their order (NumPy's default kind does not promise it)."""
     x, a = _last_axis(x, axis, order, "argsort")
-    return moveaxis(P.argsort(moveaxis(x, a, -1)), -1, a)
+    return moveaxis(_permutation(moveaxis(x, a, -1)), -1, a)
 
 
 def sort(x: Any, axis: Any = -1, kind: Any = None, order: Any = None, **kwargs: Any) -> Any:
     x, a = _last_axis(x, axis, order, "sort")
     moved = moveaxis(x, a, -1)
-    ordered = take_along_axis(moved, P.argsort(moved), -1)
+    ordered = take_along_axis(moved, _permutation(moved), -1)
     return moveaxis(ordered, -1, a)
+
+
+def sort_complex(a: Any) -> Any:
+    """``np.sort`` of ``a`` as complex numbers (complex64 for 8- and 16-bit integers, as in
+    NumPy; complex128 for the other real dtypes)."""
+    a = asarray_like(a)
+    dtype = dtype_of(a)
+    if dtype.kind != "c":
+        small = dtype.kind in "iu" and dtype.itemsize <= 2
+        a = cast(a, np.dtype(np.complex64 if small else np.complex128))
+    return sort(a)
 
 
 def partition(
@@ -104,5 +133,6 @@ IMPLEMENTS: dict[Callable[..., Any], Callable[..., Any]] = {
     np.argmin: argmin,
     np.argsort: argsort,
     np.sort: sort,
+    np.sort_complex: sort_complex,
     np.lexsort: lexsort,  # breadth
 }

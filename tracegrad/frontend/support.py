@@ -56,8 +56,6 @@ REASONS: dict[str, tuple[str, str]] = {
     "np.lcm": (NOT_DIFFERENTIABLE, "integers only"),
     "np.isnat": (NOT_DIFFERENTIABLE, "datetimes only"),
     # functions
-    "np.real_if_close": _COMPLEX,
-    "np.sort_complex": _COMPLEX,
     "np.array2string": _PRINTING,
     "np.array_repr": _PRINTING,
     "np.array_str": _PRINTING,

@@ -153,10 +153,10 @@ class NumpyTracer(Tracer):
     __mod__, __rmod__ = _forward(elementwise.mod), _reflected(elementwise.mod)
     __pow__, __rpow__ = _forward(elementwise.power), _reflected(elementwise.power)
     __matmul__, __rmatmul__ = _forward(products.matmul), _reflected(products.matmul)
-    __lt__ = _forward(elementwise.less)
-    __le__ = _forward(elementwise.less_equal)
-    __gt__ = _forward(elementwise.greater)
-    __ge__ = _forward(elementwise.greater_equal)
+    __lt__ = _forward(elementwise.ordered_less)  # complex numbers compare as in NumPy
+    __le__ = _forward(elementwise.ordered_less_equal)
+    __gt__ = _forward(elementwise.ordered_greater)
+    __ge__ = _forward(elementwise.ordered_greater_equal)
     __eq__ = _forward(elementwise.equal)  # type: ignore[assignment]
     __ne__ = _forward(elementwise.not_equal)  # type: ignore[assignment]
     __and__ = _forward(elementwise.logical_and)

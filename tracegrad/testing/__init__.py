@@ -11,17 +11,23 @@ Hypothesis strategies for property-based gradient tests are in
 Finite differences are evaluated in float64 whenever the function allows it:
 float32 inputs are upcast, so the step can be small and the reference is
 accurate even when the analytic side runs in float32.
+
+Complex leaves follow tracegrad's (JAX's) convention: the gradient of a real ``f`` at
+``z = x + iy`` is ``df/dx - i df/dy``, so ``<grad f, v>`` pairs without a conjugate,
+``Re sum(g * v)``.  The real and the imaginary parts of a complex leaf are perturbed
+separately (a conjugated gradient agrees with the differences along the real part and
+fails along the imaginary part), and forward mode along the whole complex direction.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from ..api import grad
-from ..signature import dtype_of, function_name, is_float_leaf, normalize_argnums
+from ..signature import dtype_of, function_name, is_differentiable_leaf, normalize_argnums
 from ..tree import tree_flatten, tree_leaves_with_path, tree_unflatten
 
 __all__ = ["check_grads", "numerical_grad", "numerical_jacobian"]
@@ -31,6 +37,10 @@ __all__ = ["check_grads", "numerical_grad", "numerical_jacobian"]
 _STEP = {np.dtype(np.float64): 1e-6, np.dtype(np.float32): 1e-3, np.dtype(np.float16): 1e-2}
 _RTOL = {np.dtype(np.float64): 1e-5, np.dtype(np.float32): 5e-3, np.dtype(np.float16): 5e-2}
 _ATOL = {np.dtype(np.float64): 1e-8, np.dtype(np.float32): 1e-5, np.dtype(np.float16): 1e-3}
+# A complex dtype has the tolerances of its parts.
+for _complex, _real in ((np.complex128, np.float64), (np.complex64, np.float32)):
+    for _table in (_STEP, _RTOL, _ATOL):
+        _table[np.dtype(_complex)] = _table[np.dtype(_real)]
 
 
 # =============================================================================================
@@ -43,18 +53,19 @@ def _dtype(leaf: Any) -> np.dtype:
 
 
 def _upcast(leaf: Any) -> Any:
-    """float16/float32 arrays and scalars -> float64; everything else unchanged."""
-    if isinstance(leaf, np.ndarray | np.generic) and leaf.dtype.kind == "f":
-        return (
-            np.asarray(leaf, dtype=np.float64)
-            if isinstance(leaf, np.ndarray)
-            else (np.float64(leaf))
-        )
+    """float16/float32 arrays and scalars -> float64, complex64 -> complex128; everything
+    else unchanged."""
+    if isinstance(leaf, np.ndarray | np.generic) and leaf.dtype.kind in "fc":
+        wide = np.dtype(np.float64 if leaf.dtype.kind == "f" else np.complex128)
+        return np.asarray(leaf, dtype=wide) if isinstance(leaf, np.ndarray) else wide.type(leaf)
     return leaf
 
 
 def _shift(leaf: Any, step: Any) -> Any:
-    """``leaf + step`` keeping the leaf's kind (Python float, NumPy scalar, array)."""
+    """``leaf + step`` keeping the leaf's kind (Python float or complex, NumPy scalar,
+    array)."""
+    if isinstance(leaf, complex):
+        return leaf + complex(step)
     if isinstance(leaf, float):
         return leaf + float(step)
     if isinstance(leaf, np.generic):
@@ -66,18 +77,26 @@ def _scalar(value: Any, name: str) -> float:
     array = np.asarray(value)
     if array.shape != ():
         raise ValueError(f"{name} must return a scalar for gradient checking, got {array.shape}")
+    if array.dtype.kind == "c":
+        raise ValueError(
+            f"{name} must return a real scalar for gradient checking, got {array.dtype}: check "
+            "np.real and np.imag of a complex output (or its contraction with random weights)"
+        )
     return float(array)
 
 
 def _default_argnums(args: Sequence[Any]) -> tuple[int, ...]:
-    """Every argument whose leaves are all floats (and that has at least one leaf)."""
+    """Every argument whose leaves are all floats or complex numbers (and that has at least
+    one leaf)."""
     nums = []
     for i, a in enumerate(args):
         leaves = tree_flatten(a)[0]
-        if leaves and all(is_float_leaf(x) for x in leaves):
+        if leaves and all(is_differentiable_leaf(x) for x in leaves):
             nums.append(i)
     if not nums:
-        raise ValueError("check_grads: no argument consists of float leaves; pass argnums")
+        raise ValueError(
+            "check_grads: no argument consists of float or complex leaves; pass argnums"
+        )
     return tuple(nums)
 
 
@@ -144,12 +163,40 @@ class _Point:
 
 
 def _direction(leaf: Any, rng: np.random.Generator) -> Any:
-    """A random unit vector shaped like ``leaf`` (float64; a float for scalar leaves)."""
+    """A random unit vector shaped like ``leaf`` (float64, or complex128 for a complex leaf;
+    a Python number for scalar leaves)."""
     shape = np.shape(leaf)
     v = rng.standard_normal(shape)
+    if dtype_of(leaf).kind == "c":
+        v = v + 1j * rng.standard_normal(shape)
+        norm = np.sqrt(np.sum(np.abs(v) ** 2))
+        v = v / norm if norm > 0 else v
+        return complex(v) if shape == () else v
     norm = np.sqrt(np.sum(v * v))
     v = v / norm if norm > 0 else v
     return float(v) if shape == () else v
+
+
+def _parts(v: Any) -> list[tuple[str, Any]]:
+    """The directions a leaf is checked along: ``v`` itself if it is real, else its real
+    part and its imaginary part (times i), separately."""
+    if not np.iscomplexobj(v):
+        return [("", v)]
+    return [(" (real part)", v.real + 0j), (" (imaginary part)", 1j * v.imag)]
+
+
+def _pair(g: Any, v: Any) -> float:
+    """``<g, v>`` in the gradient convention: ``sum(g * v)``, its real part if complex."""
+    if not np.iscomplexobj(g) and not np.iscomplexobj(v):
+        return float(np.sum(np.asarray(g, dtype=np.float64) * v))
+    return float(np.real(np.sum(np.asarray(g, dtype=np.complex128) * v)))
+
+
+class _Tolerance(NamedTuple):
+    eps: float | None
+    rtol: float | None
+    atol: float | None
+    richardson: bool
 
 
 # =============================================================================================
@@ -171,9 +218,11 @@ def check_grads(
     """Check ``tracegrad.grad(f)`` (and ``tracegrad.jvp``) at ``args`` against central
     finite differences.
 
-    For every float leaf of the differentiated arguments (default: every argument made only
-    of float leaves) a random unit direction ``v`` is drawn and ``<grad f(x), v>`` is
-    compared with ``(f(x + eps v) - f(x - eps v)) / (2 eps)``.  The gradient's leaves must
+    For every float or complex leaf of the differentiated arguments (default: every argument
+    made only of such leaves) a random unit direction ``v`` is drawn and ``<grad f(x), v>``
+    is compared with ``(f(x + eps v) - f(x - eps v)) / (2 eps)``; a complex leaf is checked
+    along the real and the imaginary part of ``v`` separately, with ``<g, v> = Re sum(g v)``
+    (the gradient is ``df/dx - i df/dy``).  The gradient's leaves must
     also have the shapes and dtypes of the inputs.  ``order=2`` (or more) then checks the
     gradient of ``lambda *a: <grad f(a), v>`` the same way, recursively.
 
@@ -197,6 +246,7 @@ def check_grads(
     point = _Point(f, args, nums)
     rng = np.random.default_rng(seed)
     fwd_expected, fwd_tol = 0.0, 0.0
+    tolerance = _Tolerance(eps, rtol, atol, richardson)
 
     grads = grad(f, argnums=nums)(*args)
     grad_leaves = tree_flatten(grads)[0]
@@ -207,31 +257,17 @@ def check_grads(
         )
     directions = []
     for k, g in zip(point.wrt, grad_leaves, strict=True):
-        leaf, where = point.leaves[k], f"args{point.paths[k]}"
-        _check_form(point.name, where, leaf, g)
-        v = _direction(leaf, rng)
+        _check_form(point.name, f"args{point.paths[k]}", point.leaves[k], g)
+        v = _direction(point.leaves[k], rng)
         directions.append(v)
-        expected, noise = point.central(k, v, eps, richardson)
-        g64 = np.asarray(g, dtype=np.float64)
-        got = float(np.sum(g64 * v))
-        scale = float(np.sqrt(np.sum(g64 * g64)))
-        dtype = _dtype(leaf)
-        r = rtol if rtol is not None else max(_RTOL[dtype], _RTOL[point.eval_dtype])
-        a = atol if atol is not None else max(_ATOL[dtype], _ATOL[point.eval_dtype])
-        tol = a + noise + r * max(abs(expected), abs(got), scale)
-        fwd_expected += expected
-        fwd_tol += tol
-        if "rev" in modes and not abs(got - expected) <= tol:  # also fails on NaN
-            raise AssertionError(
-                f"check_grads({point.name}, order={order}): the gradient with respect to "
-                f"{where} ({_describe(leaf)}) disagrees with central differences\n"
-                f"  expected <grad, v> = {expected!r} (finite differences, step "
-                f"{point.step(k, eps):.3g}, evaluated in {point.eval_dtype})\n"
-                f"  got      <grad, v> = {got!r} (tracegrad.grad)\n"
-                f"  |difference| = {abs(got - expected):.3g} > tolerance {tol:.3g}\n"
-                f"  direction v = {_short(v)}\n"
-                f"  gradient = {_short(g)}"
-            )
+        for part, v_part in _parts(v):
+            expected, tol = _check_reverse(point, k, g, v_part, part, tolerance)
+            fwd_expected += expected
+            fwd_tol += tol
+            if "rev" in modes and not abs(_pair(g, v_part) - expected) <= tol:  # also on NaN
+                raise AssertionError(
+                    _reverse_failure(point, k, g, v_part, part, expected, tol, order, eps)
+                )
     if "fwd" in modes and point.wrt:
         _check_forward(f, args, point, directions, fwd_expected, fwd_tol, order)
     if order > 1:
@@ -249,6 +285,53 @@ def check_grads(
         )
 
 
+def _check_reverse(
+    point: _Point, k: int, g: Any, v: Any, part: str, tolerance: _Tolerance
+) -> tuple[float, float]:
+    """The finite-difference ``<grad, v>`` of leaf ``k``, and the tolerance of comparing it
+    with ``<g, v>``."""
+    expected, noise = point.central(k, v, tolerance.eps, tolerance.richardson)
+    got = _pair(g, v)
+    scale = float(np.sqrt(np.sum(np.abs(np.asarray(g, dtype=np.result_type(g, float))) ** 2)))
+    dtype = _dtype(point.leaves[k])
+    r = tolerance.rtol
+    r = r if r is not None else max(_RTOL[dtype], _RTOL[point.eval_dtype])
+    a = tolerance.atol
+    a = a if a is not None else max(_ATOL[dtype], _ATOL[point.eval_dtype])
+    return expected, a + noise + r * max(abs(expected), abs(got), scale)
+
+
+def _reverse_failure(
+    point: _Point,
+    k: int,
+    g: Any,
+    v: Any,
+    part: str,
+    expected: float,
+    tol: float,
+    order: int,
+    eps: float | None,
+) -> str:
+    leaf, got = point.leaves[k], _pair(g, v)
+    message = (
+        f"check_grads({point.name}, order={order}): the gradient with respect to "
+        f"args{point.paths[k]}{part} ({_describe(leaf)}) disagrees with central differences\n"
+        f"  expected <grad, v> = {expected!r} (finite differences, step "
+        f"{point.step(k, eps):.3g}, evaluated in {point.eval_dtype})\n"
+        f"  got      <grad, v> = {got!r} (tracegrad.grad)\n"
+        f"  |difference| = {abs(got - expected):.3g} > tolerance {tol:.3g}\n"
+        f"  direction v = {_short(v)}\n"
+        f"  gradient = {_short(g)}"
+    )
+    if np.iscomplexobj(g) and abs(_pair(np.conj(g), v) - expected) <= tol:
+        message += (
+            "\n  the conjugate of the gradient agrees: tracegrad's convention for complex "
+            "inputs is df/dx - i df/dy (docs/sharp-bits.md#complex-numbers); a rule written "
+            "for df/dx + i df/dy is conjugated"
+        )
+    return message
+
+
 def _check_forward(
     f: Callable,
     args: tuple,
@@ -261,11 +344,12 @@ def _check_forward(
     """``jvp(f)`` along every differentiated leaf's direction at once, against differences."""
     from ..transforms import jvp
 
-    tangent_leaves = [np.zeros(np.shape(x), _dtype(x)) if is_float_leaf(x) else x for x in
-                      point.leaves]  # fmt: skip
+    tangent_leaves = [np.zeros(np.shape(x), _dtype(x)) if is_differentiable_leaf(x) else x for
+                      x in point.leaves]  # fmt: skip
     for k, v in zip(point.wrt, directions, strict=True):
         leaf = point.leaves[k]
-        tangent_leaves[k] = v if isinstance(leaf, float) else np.asarray(v, dtype=_dtype(leaf))
+        python = isinstance(leaf, float | complex)
+        tangent_leaves[k] = v if python else np.asarray(v, dtype=_dtype(leaf))
     tangents = tree_unflatten(point.treedef, tangent_leaves)
     _, t_out = jvp(f, args, tangents)
     got = _scalar(np.asarray(t_out, dtype=np.float64), point.name)
@@ -288,8 +372,9 @@ def _directional_grad(
     def directional(*a: Any) -> Any:
         total: Any = 0.0
         for g, v in zip(tree_flatten(grad_f(*a))[0], directions, strict=True):
-            dtype = g.dtype if hasattr(g, "dtype") else np.float64
-            total = total + np.sum(g * np.asarray(v, dtype=dtype))
+            dtype = g.dtype if hasattr(g, "dtype") else np.result_type(v)
+            term = np.sum(g * np.asarray(v, dtype=dtype))
+            total = total + (np.real(term) if np.dtype(dtype).kind == "c" else term)
         return total
 
     directional.__qualname__ = f"<grad {name}, v>"
@@ -298,8 +383,9 @@ def _directional_grad(
 
 def _check_form(name: str, where: str, leaf: Any, g: Any) -> None:
     """A gradient leaf has its input's shape and dtype (a Python float gives a scalar)."""
-    if isinstance(leaf, float):
-        ok = np.shape(g) == () and np.asarray(g).dtype.kind == "f"
+    if isinstance(leaf, float | complex):
+        kind = "f" if isinstance(leaf, float) else "c"
+        ok = np.shape(g) == () and np.asarray(g).dtype.kind == kind
     else:
         # Gradients are in native byte order: a '>f8' input has a float64 gradient.
         native = leaf.dtype.newbyteorder("=")
@@ -312,8 +398,8 @@ def _check_form(name: str, where: str, leaf: Any, g: Any) -> None:
 
 
 def _describe(x: Any) -> str:
-    if isinstance(x, float):
-        return "Python float"
+    if isinstance(x, float | complex):
+        return f"Python {type(x).__name__}"
     return f"{type(x).__name__} {np.asarray(x).dtype}{list(np.shape(x))}"
 
 
@@ -335,7 +421,9 @@ def numerical_grad(
 
     Mirrors ``tracegrad.grad(f, argnums)(*args)``: the result has the structure of
     ``args[argnums]`` (a tuple of those for a tuple ``argnums``), with each leaf in its
-    input's dtype.  Differences are evaluated in float64 where ``f`` allows it.
+    input's dtype.  Differences are evaluated in float64 where ``f`` allows it.  For a
+    complex leaf each element's gradient is ``df/dx - i df/dy`` (``tracegrad.grad``'s
+    convention), from differences along its real and its imaginary part.
     """
     args = tuple(args)
     nums = normalize_argnums(argnums, len(args), "numerical_grad")
@@ -343,19 +431,18 @@ def numerical_grad(
     results = []
     for k in point.wrt:
         leaf, base = point.leaves[k], point.base[k]
-        if not is_float_leaf(leaf):
-            raise TypeError(f"numerical_grad: args{point.paths[k]} is not a float leaf")
-        flat = np.zeros(np.size(base))
+        if not is_differentiable_leaf(leaf):
+            raise TypeError(f"numerical_grad: args{point.paths[k]} is not a float or complex leaf")
+        is_complex = dtype_of(leaf).kind == "c"
+        flat = np.zeros(np.size(base), np.complex128 if is_complex else np.float64)
         for i in range(flat.size):
-            unit = np.zeros(np.size(base))
-            unit[i] = 1.0
-            unit = unit.reshape(np.shape(base))
-            x_i = float(np.asarray(base).reshape(-1)[i])
-            h = eps if eps is not None else _STEP.get(point.eval_dtype, 1e-6) * max(1.0, abs(x_i))
-            step = float(unit) * h if np.shape(base) == () else unit * h
-            flat[i] = (point.at(k, step) - point.at(k, -step)) / (2 * h)
-        if isinstance(leaf, float):
-            results.append(float(flat[0]))
+            x_i = abs(np.asarray(base).reshape(-1)[i])
+            h = eps if eps is not None else _STEP.get(point.eval_dtype, 1e-6) * max(1.0, x_i)
+            flat[i] = _partial(point, k, i, h, 1.0)
+            if is_complex:  # the imaginary part: df/dx - i df/dy
+                flat[i] -= 1j * _partial(point, k, i, h, 1j)
+        if isinstance(leaf, float | complex):
+            results.append(type(leaf)(flat[0]))
         elif isinstance(leaf, np.generic):
             results.append(leaf.dtype.type(flat[0]))
         else:
@@ -366,6 +453,15 @@ def numerical_grad(
         leaves, treedef = tree_flatten(args[n])
         per_arg.append(tree_unflatten(treedef, [next(it) for _ in leaves]))
     return per_arg[0] if isinstance(argnums, int) else tuple(per_arg)
+
+
+def _partial(point: _Point, k: int, i: int, h: float, unit: complex) -> float:
+    """The central difference of ``f`` along ``unit`` in element ``i`` of leaf ``k``."""
+    base = point.base[k]
+    step = np.zeros(np.size(base), np.result_type(base, unit))
+    step[i] = unit * h
+    shaped = step.reshape(np.shape(base)) if np.shape(base) else step[0].item()
+    return (point.at(k, shaped) - point.at(k, -shaped)) / (2 * h)
 
 
 # =============================================================================================
@@ -384,7 +480,11 @@ def numerical_jacobian(
     ``S_o`` and an argument leaf of shape ``S_i`` the block has shape ``S_o + S_i``; the
     blocks have the structure of ``args[argnums]`` (a tuple of those for a tuple
     ``argnums``) and, for a pytree output, the output's structure holds such results.
-    Differences are evaluated in float64 where ``f`` allows it; blocks are float64.
+    Differences are evaluated in float64 where ``f`` allows it; blocks are float64, or
+    complex128 where the output or the argument is complex.  A complex argument of a real
+    output gives ``df/dx - i df/dy`` (``tracegrad.jacrev``'s convention); a complex argument
+    of a complex output is refused, as the derivative is not a complex number unless ``f`` is
+    holomorphic.
     """
     args = tuple(args)
     nums = normalize_argnums(argnums, len(args), "numerical_jacobian")
@@ -393,32 +493,45 @@ def numerical_jacobian(
     owner = [i for i, a in enumerate(args) for _ in tree_flatten(a)[0]]
     base = [_upcast(x) for x in leaves]
 
-    def evaluate(values: list[Any]) -> list[np.ndarray]:
-        out = f(*tree_unflatten(treedef, values))
-        return [np.asarray(o, dtype=np.float64) for o in tree_flatten(out)[0]]
-
     outs, out_tree = tree_flatten(f(*tree_unflatten(treedef, base)))
     out_shapes = [np.shape(o) for o in outs]
     eval_dtype = np.result_type(*[np.asarray(o).dtype for o in outs]) if outs else np.float64
     rel = _STEP.get(np.dtype(eval_dtype), 1e-6)
+    wide = np.dtype(np.complex128 if np.dtype(eval_dtype).kind == "c" else np.float64)
+
+    def difference(k: int, i: int, h: float, unit: complex) -> list[np.ndarray]:
+        """Every output leaf's central difference along ``unit`` in element ``i`` of leaf
+        ``k``."""
+        step = np.zeros(np.size(base[k]), np.result_type(base[k], unit))
+        step[i] = unit * h
+        shaped = step.reshape(np.shape(base[k])) if np.shape(base[k]) else step[0].item()
+        plus, minus = list(base), list(base)
+        plus[k], minus[k] = _shift(base[k], shaped), _shift(base[k], -shaped)
+        pairs = zip(tree_flatten(f(*tree_unflatten(treedef, plus)))[0],
+                    tree_flatten(f(*tree_unflatten(treedef, minus)))[0], strict=True)  # fmt: skip
+        return [(np.asarray(p, wide) - np.asarray(m, wide)) / (2 * h) for p, m in pairs]
 
     def block(k: int) -> list[np.ndarray]:
         """The Jacobian of every output leaf with respect to input leaf ``k``."""
         leaf = leaves[k]
-        if not is_float_leaf(leaf):
-            raise TypeError(f"numerical_jacobian: args{paths[k]} is not a float leaf")
+        if not is_differentiable_leaf(leaf):
+            raise TypeError(f"numerical_jacobian: args{paths[k]} is not a float or complex leaf")
+        is_complex = dtype_of(leaf).kind == "c"
+        if is_complex and wide.kind == "c":
+            raise TypeError(
+                f"numerical_jacobian: args{paths[k]} and an output are complex; the derivative "
+                "is a complex number only for a holomorphic f. Take np.real and np.imag of the "
+                "output separately."
+            )
         x = np.asarray(base[k])
-        columns = [np.zeros(shape + (x.size,)) for shape in out_shapes]
+        kind = np.complex128 if is_complex else wide
+        columns = [np.zeros(shape + (x.size,), kind) for shape in out_shapes]
         for i in range(x.size):
-            x_i = float(x.reshape(-1)[i])
-            h = eps if eps is not None else rel * max(1.0, abs(x_i))
-            unit = np.zeros(x.size)
-            unit[i] = h
-            step = float(unit[0]) if x.shape == () else unit.reshape(x.shape)
-            plus, minus = list(base), list(base)
-            plus[k], minus[k] = _shift(base[k], step), _shift(base[k], -step)
-            for c, p, m in zip(columns, evaluate(plus), evaluate(minus), strict=True):
-                c[..., i] = (p - m) / (2 * h)
+            h = eps if eps is not None else rel * max(1.0, abs(x.reshape(-1)[i]))
+            along_real = difference(k, i, h, 1.0)
+            along_imag = difference(k, i, h, 1j) if is_complex else [0.0] * len(columns)
+            for c, d_re, d_im in zip(columns, along_real, along_imag, strict=True):
+                c[..., i] = d_re - 1j * d_im if is_complex else d_re
         return [c.reshape(shape + x.shape) for c, shape in zip(columns, out_shapes, strict=True)]
 
     per_input = {k: block(k) for k, o in enumerate(owner) if o in nums}

@@ -92,7 +92,7 @@ def deriv(fun: Callable, argnum: int = 0) -> Callable:
     """The derivative along a tangent of ones (forward mode)."""
 
     def derivative(*args: Any) -> Any:
-        tangents = [numpy.zeros_like(numpy.asarray(a, dtype=float)) for a in args]
+        tangents = [numpy.zeros(numpy.shape(a), numpy.result_type(a, float)) for a in args]
         tangents[argnum] = numpy.ones_like(tangents[argnum])
         return tg.jvp(fun, list(args), tangents)[1]
 

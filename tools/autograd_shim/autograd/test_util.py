@@ -1,8 +1,9 @@
 """autograd's gradient checkers on top of ``tracegrad.testing.check_grads``.
 
 autograd checks a function of any output shape through random vector-Jacobian and
-Jacobian-vector products; tracegrad's checker wants a scalar, so the output is contracted
-with a fixed random array of its shape first (which checks the same products).
+Jacobian-vector products; tracegrad's checker wants a real scalar, so the output is
+contracted with a fixed random array of its shape first (complex for a complex output, and
+the real part taken), which checks the same products.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ def _contracted(fun: Callable, args: Sequence[Any], kwargs: dict) -> Callable:
     weights: a scalar whose gradient is one vector-Jacobian product of ``fun``."""
     samples = [np.asarray(leaf) for leaf in tree_flatten(fun(*args, **kwargs))[0]]
     rng = np.random.default_rng(0)
-    weights = [rng.standard_normal(sample.shape) for sample in samples]
+    weights = [_weights(rng, sample) for sample in samples]
     complex_output = any(sample.dtype.kind == "c" for sample in samples)
 
     def scalar(*xs: Any) -> Any:
@@ -31,6 +32,15 @@ def _contracted(fun: Callable, args: Sequence[Any], kwargs: dict) -> Callable:
         return total.real if complex_output else total
 
     return scalar
+
+
+def _weights(rng: np.random.Generator, sample: np.ndarray) -> np.ndarray:
+    """Random weights shaped like an output, complex for a complex output: the real part of
+    ``sum(output * weights)`` then depends on the output's real and imaginary parts."""
+    weights = rng.standard_normal(sample.shape)
+    if sample.dtype.kind == "c":
+        weights = weights + 1j * rng.standard_normal(sample.shape)
+    return weights
 
 
 def check_grads(
