@@ -159,3 +159,11 @@ def test_scipys_own_methods_are_back_after_tracing():
 def test_frozen_multivariate_normal_with_traced_parameters_names_the_library_function():
     with pytest.raises(tg.errors.UnsupportedNumpyFunction, match="scipy.stats"):
         tg.grad(lambda m: ss.multivariate_normal(m, np.eye(2)).logpdf(np.zeros(2)))(np.ones(2))
+
+
+def test_a_method_taken_before_tracing_gets_an_error_that_says_how_to_reach_ours():
+    logpdf = norm.logpdf  # SciPy's own code, bound before any trace
+    with pytest.raises(tg.errors.TracerConversionError, match=r"write norm\.logpdf\(\.\.\.\)"):
+        tg.grad(lambda mu: np.sum(logpdf(U, mu, 1.0)))(0.3)
+    with pytest.raises(tg.errors.UnsupportedNumpyFunction, match="allow_singular"):
+        tg.grad(lambda x: ss.multivariate_normal.logpdf(x, np.zeros(2), np.eye(2), True))(U[:2])

@@ -30,6 +30,7 @@ from . import (
     rearranging,
     reductions,
     scipy_special,
+    scipy_stats,
     shapes,
     sorting,
     statistics,
@@ -105,10 +106,16 @@ def library_failure(error: Exception) -> UnsupportedNumpyFunction | None:
     return _library_error(library, f"failed on a traced value ({type(error).__name__}: {error})")
 
 
+def held_reference_hint(library: str) -> str | None:
+    """How to reach tracegrad's version of the SciPy function ``library`` whose own code ran
+    on a traced value (it was bound before tracing), if tracegrad has one."""
+    return scipy_special.held_reference_hint(library) or scipy_stats.held_reference_hint(library)
+
+
 def _library_error(library: str, what: str) -> UnsupportedNumpyFunction:
     """``library`` (the function the user called) ``what``, and how to do without it: reach
     tracegrad's version if there is one, else compute it outside the traced function."""
-    held = scipy_special.held_reference_hint(library)
+    held = held_reference_hint(library)
     return UnsupportedNumpyFunction(
         f"{library} {what}. "
         + (held or "Compute it outside the differentiated function and pass the result in as "

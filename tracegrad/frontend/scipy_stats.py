@@ -4,9 +4,11 @@ SciPy's distribution methods (``norm.logpdf``) run SciPy's own code, which conve
 arguments to arrays and cannot take Tracers.  While a trace runs, the methods below are
 swapped on the distributions' classes (see ``constructors``): a call with a traced argument
 runs tracegrad's version, any other call SciPy's.  Patching the classes, not the module's
-names, reaches the objects however the user holds them: ``scipy.stats.norm``, a reference
-taken before tracing (``from scipy.stats import norm``) and a frozen distribution
-(``norm(loc, scale).logpdf(x)``) alike.  tracegrad never imports SciPy itself.
+names, reaches the distributions however the user holds them: ``scipy.stats.norm``, one
+imported before tracing (``from scipy.stats import norm``) and a frozen distribution
+(``norm(loc, scale).logpdf(x)``) alike, as long as the method is looked up while tracing; a
+bound method taken before (``logpdf = norm.logpdf``) is SciPy's own code, and its error says
+so.  tracegrad never imports SciPy itself.
 
 Every method takes SciPy's arguments (shape parameters, then ``loc`` and ``scale``, by
 position or keyword) and returns what SciPy returns: -inf (``log*``) or 0 outside the
@@ -23,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import UnsupportedNumpyFunction
 from . import scipy_special as sp
 from .promotion import traced_replacement
 
@@ -163,9 +166,11 @@ def _poisson_logpmf(k: Any, mu: Any, loc: Any = 0) -> Any:
     return _inside(whole, value, -np.inf, k)
 
 
-def _multivariate_normal_logpdf(x: Any, mean: Any = None, cov: Any = 1, **kwargs: Any) -> Any:
-    if kwargs.get("allow_singular"):
-        raise NotImplementedError(
+def _multivariate_normal_logpdf(
+    x: Any, mean: Any = None, cov: Any = 1, allow_singular: bool = False
+) -> Any:
+    if allow_singular:
+        raise UnsupportedNumpyFunction(
             "scipy.stats.multivariate_normal.logpdf with allow_singular=True is not supported "
             "on traced values; pass a positive definite cov"
         )
@@ -239,6 +244,21 @@ def replacements() -> list[tuple[Any, str, Callable[[Callable[..., Any]], Callab
         cls = type(getattr(stats, name))
         found += [(cls, m, traced_replacement(_unbound(f))) for m, f in methods.items()]
     return found
+
+
+def held_reference_hint(library: str) -> str | None:
+    """For SciPy's own code of a distribution method tracegrad supports (a bound method taken
+    before tracing, ``logpdf = norm.logpdf``), how to reach tracegrad's version."""
+    method = library.removeprefix("scipy.stats.")
+    supported = sorted(d for d, methods in DISTRIBUTIONS.items() if method in methods)
+    if library == method or not supported:
+        return None
+    return (
+        f"tracegrad supports the {method} method of scipy.stats.{', '.join(supported)} when "
+        f"it is looked up while tracing: write norm.{method}(...) in the function. A method "
+        f"taken before tracing ({method} = norm.{method}) runs SciPy's own code, which cannot "
+        "take traced values."
+    )
 
 
 def names() -> list[str]:

@@ -29,7 +29,6 @@ from . import (
     products,
     promotion,
     reductions,
-    scipy_special,
     shapes,
 )
 
@@ -131,7 +130,7 @@ class NumpyTracer(Tracer):
         library = library_function()
         if library is not None:
             message = f"{library} converted a traced array {self.aval} to a NumPy array: " + (
-                scipy_special.held_reference_hint(library)
+                dispatch.held_reference_hint(library)
                 or "tracegrad has no rule for it. Express it with supported functions "
                 "(docs/numpy-support.md lists them), or compute it outside the differentiated "
                 "function and pass the result in as an argument."
@@ -247,7 +246,7 @@ class NumpyTracer(Tracer):
 
     def __bool__(self) -> bool:
         library = library_function()
-        held = scipy_special.held_reference_hint(library) if library else None
+        held = dispatch.held_reference_hint(library) if library else None
         if held:  # SciPy's own code of a function tracegrad has its own version of
             raise TracerBoolError(f"{library} used a traced value {self.aval} as a bool: {held}")
         return super().__bool__()

@@ -32,10 +32,12 @@ def _scipy_in_place() -> None:
     except ImportError:
         return
     package = types.ModuleType(__name__ + ".scipy")
-    for name in ["integrate", "linalg", "signal", "stats"]:
+    for name in ["integrate", "linalg", "signal"]:
         setattr(package, name, getattr(scipy, name))
         sys.modules[f"{package.__name__}.{name}"] = getattr(scipy, name)
-    sys.modules[package.__name__ + ".stats.multivariate_normal"] = scipy.stats.multivariate_normal
+    package.stats = _LateStats(package.__name__ + ".stats")
+    sys.modules[package.__name__ + ".stats"] = package.stats
+    sys.modules[package.__name__ + ".stats.multivariate_normal"] = package.stats.multivariate_normal
     package.special = _LateSpecial(package.__name__ + ".special")
     sys.modules[package.__name__ + ".special"] = package.special
     sys.modules[package.__name__] = package
@@ -58,6 +60,35 @@ class _LateSpecial(types.ModuleType):
 
         late.__name__ = name
         return late
+
+
+class _LateDistribution(types.ModuleType):
+    """``autograd.scipy.stats.norm``: each method looks itself up on ``scipy.stats.norm`` when
+    called, as code that writes ``norm.logpdf(x)`` does (a bound method taken before tracing
+    holds SciPy's own code)."""
+
+    def __getattr__(self, method: str) -> Any:
+        import scipy.stats
+
+        distribution = self.__name__.rsplit(".", 1)[1]
+
+        def late(*args: Any, **kwargs: Any) -> Any:
+            return getattr(getattr(scipy.stats, distribution), method)(*args, **kwargs)
+
+        late.__name__ = method
+        return late
+
+
+class _LateStats(types.ModuleType):
+    """``autograd.scipy.stats``: its distributions as ``_LateDistribution``s."""
+
+    def __getattr__(self, name: str) -> Any:
+        import scipy.stats
+
+        found = getattr(scipy.stats, name)
+        if not hasattr(found, "rvs"):  # a function or a constant, not a distribution
+            return found
+        return _LateDistribution(f"{self.__name__}.{name}")
 
 
 _scipy_in_place()
