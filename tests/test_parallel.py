@@ -283,3 +283,22 @@ def test_blocks_index_every_array_as_serial_code_does(monkeypatch):
     np.testing.assert_allclose(got[0], want[0], rtol=1e-12)
     for g, w in zip(got[1], want[1], strict=True):
         np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12 * np.abs(w).max())
+
+
+def test_openmp_threads_are_asked_to_spin_briefly_unless_the_user_chose(monkeypatch):
+    from tracegrad.backend import openmp
+
+    for name in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT"):
+        monkeypatch.setenv(name, "")  # recorded, so what the test sets is undone after it
+        monkeypatch.delenv(name)
+    monkeypatch.setattr(openmp, "_layer_started", lambda: True)  # too late: left alone
+    openmp.use_short_spin()
+    assert "GOMP_SPINCOUNT" not in os.environ
+    monkeypatch.setattr(openmp, "_layer_started", lambda: False)
+    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")  # the user's choice stands
+    openmp.use_short_spin()
+    assert "GOMP_SPINCOUNT" not in os.environ
+    monkeypatch.delenv("OMP_WAIT_POLICY")
+    monkeypatch.setenv("TRACEGRAD_THREADS", str(THREADS))
+    compiler.compile_program(_program(sin_exp, np.ones(10)))  # built with threads: asks
+    assert os.environ["GOMP_SPINCOUNT"] == openmp.SHORT_SPIN

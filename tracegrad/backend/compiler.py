@@ -21,7 +21,7 @@ from .. import config
 from ..core.control_flow import has_control_flow
 from ..core.ir import Literal, Program, format_literal, format_params
 from ..errors import DTypeError
-from . import blas, codegen, disk_cache
+from . import blas, codegen, disk_cache, openmp
 from .package import Generated
 from .runner import make_runner
 from .schedule import constant_classes
@@ -123,6 +123,8 @@ def compile_program(
     settings = config.read() if settings is None else settings
     if settings.blas_threads is not None:
         blas.allow_pool_size(settings.blas_threads)
+    if settings.threads > 1:
+        openmp.use_short_spin()
     if has_control_flow(program):  # loops and branches: compiled pieces, see backend/loops.py
         from .loops import compile_with_loops
 
