@@ -383,6 +383,32 @@ def test_fft_options_match_numpy(norm, n, axis):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5, err_msg=fn.__name__)
 
 
+N_D_CALLS = [
+    (np.fft.fftn, "complex", {}),
+    (np.fft.ifftn, "complex", {"norm": "ortho"}),
+    (np.fft.fftn, "real", {"axes": (2, 0)}),
+    (np.fft.fft2, "complex", {"s": (3, 6)}),
+    (np.fft.ifft2, "complex", {"axes": (0, 2), "norm": "forward"}),
+    (np.fft.rfftn, "real", {}),
+    (np.fft.rfft2, "real", {"s": (5, 4)}),
+    (np.fft.irfftn, "complex", {"s": (2, 3, 8), "axes": (0, 1, 2)}),
+    (np.fft.irfft2, "complex", {"norm": "ortho"}),
+]
+
+
+@pytest.mark.parametrize("fn, kind, options", N_D_CALLS, ids=lambda v: getattr(v, "__name__", ""))
+def test_n_dimensional_ffts_match_numpy_and_finite_differences(fn, kind, options):
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(3, 4, 5))
+    a = x if kind == "real" else x + 1j * rng.normal(size=x.shape)
+    want = fn(a, **options)
+    got = tg.jit(lambda a: fn(a, **options))(a)
+    assert got.dtype == want.dtype and got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    weights = rng.normal(size=want.shape)
+    check_grads(lambda a: np.sum(weights * np.abs(fn(a, **options)) ** 2), (a,), modes=("rev",))
+
+
 def test_fft_errors():
     with pytest.raises(DTypeError, match="np.real"):
         tg.jit(np.fft.rfft)(np.ones(4, complex))

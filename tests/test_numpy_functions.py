@@ -1106,6 +1106,20 @@ SPECS: dict[Any, list[Spec]] = {
         ),
         spec("n forward", lambda x: np.fft.irfft(x * 1j, 5, norm="forward"), [(2, 4)], _real),
     ],
+    np.fft.fftn: [spec("fftn", lambda x: np.fft.fftn(x).real, [(3, 4), (2, 3, 2)], _real)],
+    np.fft.ifftn: [
+        spec("axes s", lambda x: np.fft.ifftn(x, (3, 5), (1, 0)).imag, [(4, 3)], _real),
+    ],
+    np.fft.fft2: [spec("fft2", lambda x: np.fft.fft2(x * 1j).imag, [(3, 4), (2, 3, 2)], _real)],
+    np.fft.ifft2: [spec("ortho", lambda x: np.fft.ifft2(x, norm="ortho").real, [(3, 4)], _real)],
+    np.fft.rfftn: [spec("rfftn", lambda x: np.fft.rfftn(x).imag, [(3, 4), (2, 3, 4)], _real)],
+    np.fft.rfft2: [spec("s", lambda x: np.fft.rfft2(x, (4, 6)).real, [(3, 4)], _real)],
+    np.fft.irfftn: [
+        spec("irfftn", lambda x, y: np.fft.irfftn(x + 1j * y), [((3, 4), (3, 4))], _real, _real),
+    ],
+    np.fft.irfft2: [
+        spec("s", lambda x: np.fft.irfft2(x * (1 + 1j), (2, 6)), [(3, 4)], _real),
+    ],
 }
 
 # -- breadth (issue 15): floating-point anatomy, conversions, editing, polynomials, bins ------

@@ -1,7 +1,8 @@
-"""np.fft on traced values: the 1-D transforms fft, ifft, rfft and irfft along one axis.
+"""np.fft on traced values: the 1-D transforms fft, ifft, rfft and irfft along one axis, and
+their N-d forms (fft2, fftn, ...) as 1-D transforms along each axis in turn.
 
-Each is one primitive along the last axis; ``n`` crops or zero-pads the input first, ``axis``
-moves the axis last and back, and ``norm`` scales the result as NumPy does.
+Each 1-D transform is one primitive along the last axis; ``n`` crops or zero-pads the input
+first, ``axis`` moves the axis last and back, and ``norm`` scales the result as NumPy does.
 """
 
 from __future__ import annotations
@@ -119,9 +120,89 @@ def irfft(a: Any, n: Any = None, axis: int = -1, norm: Any = None, out: Any = No
     return _along(asarray_like(a), axis, last)
 
 
+def _shape_and_axes(a: Any, s: Any, axes: Any) -> tuple[list[Any], list[int]]:
+    """NumPy's ``s`` and ``axes`` of an N-d transform: every axis (or the last ``len(s)``)
+    by default, and each axis's length (None: the input's, as -1 says too)."""
+    ndim = len(shape_of(a))
+    if axes is None:
+        axes = list(range(ndim)) if s is None else list(range(ndim - len(s), ndim))
+    axes = [operator.index(axis) for axis in axes]
+    if s is None:
+        return [None] * len(axes), axes
+    if len(s) != len(axes):
+        raise ValueError("np.fft: s and axes must have the same length")
+    return [None if n == -1 else n for n in s], axes
+
+
+def _nd(name: str, one: Callable[..., Any]) -> Callable[..., Any]:
+    def transform(
+        a: Any, s: Any = None, axes: Any = None, norm: Any = None, out: Any = None
+    ) -> Any:
+        no_out(f"fft.{name}", out)
+        a = asarray_like(a)
+        lengths, axes = _shape_and_axes(a, s, axes)
+        for n, axis in zip(lengths, axes, strict=True):
+            a = one(a, n=n, axis=axis, norm=norm)
+        return a
+
+    transform.__name__ = name
+    transform.__doc__ = f"np.fft.{name} on traced values: np.fft.{one.__name__} along each axis."
+    return transform
+
+
+def _real_nd(name: str, inverse: bool) -> Callable[..., Any]:
+    """rfftn (rfft along the last axis, then fft along the others) and irfftn (ifft along
+    all axes but the last, then irfft along it), as NumPy orders them."""
+
+    def transform(
+        a: Any, s: Any = None, axes: Any = None, norm: Any = None, out: Any = None
+    ) -> Any:
+        no_out(f"fft.{name}", out)
+        a = asarray_like(a)
+        lengths, axes = _shape_and_axes(a, s, axes)
+        if not axes:
+            raise ValueError(f"np.fft.{name}: at least one axis is needed")
+        if inverse:
+            for n, axis in zip(lengths[:-1], axes[:-1], strict=True):
+                a = ifft(a, n=n, axis=axis, norm=norm)
+            return irfft(a, n=lengths[-1], axis=axes[-1], norm=norm)
+        a = rfft(a, n=lengths[-1], axis=axes[-1], norm=norm)
+        for n, axis in zip(lengths[:-1], axes[:-1], strict=True):
+            a = fft(a, n=n, axis=axis, norm=norm)
+        return a
+
+    transform.__name__ = name
+    transform.__doc__ = f"np.fft.{name} on traced values."
+    return transform
+
+
+def _two_d(nd: Callable[..., Any], name: str) -> Callable[..., Any]:
+    def transform(
+        a: Any, s: Any = None, axes: Any = (-2, -1), norm: Any = None, out: Any = None
+    ) -> Any:
+        return nd(a, s=s, axes=axes, norm=norm, out=out)
+
+    transform.__name__ = name
+    transform.__doc__ = f"np.fft.{name} on traced values: np.fft.{nd.__name__} over two axes."
+    return transform
+
+
+fftn, ifftn = _nd("fftn", fft), _nd("ifftn", ifft)
+rfftn, irfftn = _real_nd("rfftn", inverse=False), _real_nd("irfftn", inverse=True)
+fft2, ifft2 = _two_d(fftn, "fft2"), _two_d(ifftn, "ifft2")
+rfft2, irfft2 = _two_d(rfftn, "rfft2"), _two_d(irfftn, "irfft2")
+
 IMPLEMENTS: dict[Callable[..., Any], Callable[..., Any]] = {
     np.fft.fft: fft,
     np.fft.ifft: ifft,
     np.fft.rfft: rfft,
     np.fft.irfft: irfft,
+    np.fft.fftn: fftn,
+    np.fft.ifftn: ifftn,
+    np.fft.rfftn: rfftn,
+    np.fft.irfftn: irfftn,
+    np.fft.fft2: fft2,
+    np.fft.ifft2: ifft2,
+    np.fft.rfft2: rfft2,
+    np.fft.irfft2: irfft2,
 }
