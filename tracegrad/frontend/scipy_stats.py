@@ -36,9 +36,14 @@ def _stats() -> Any:
     return sys.modules.get("scipy.stats")
 
 
+def _positive(parameter: Any) -> Any:
+    """``parameter``, nan where it is not positive (SciPy's answer for an invalid one)."""
+    return np.where(np.greater(parameter, 0), parameter, np.nan)
+
+
 def _standardised(x: Any, loc: Any, scale: Any) -> tuple[Any, Any]:
     """(x - loc) / scale, and log(scale) (nan for a scale that is not positive)."""
-    scale = np.where(np.greater(scale, 0), scale, np.nan)
+    scale = _positive(scale)
     return (x - loc) / scale, np.log(scale)
 
 
@@ -92,7 +97,7 @@ def _norm(z: Any) -> Any:
 
 
 def _t(z: Any, df: Any) -> Any:
-    df = np.where(np.greater(df, 0), df, np.nan)
+    df = _positive(df)
     half = 0.5 * (df + 1)
     return (
         sp.gammaln(half)
@@ -119,7 +124,7 @@ def _expon(z: Any) -> Any:
 
 
 def _gamma(z: Any, a: Any) -> Any:
-    a = np.where(np.greater(a, 0), a, np.nan)
+    a = _positive(a)
     inside = np.greater_equal(z, 0)  # at 0: +inf, 0 or -inf as a < 1, = 1, > 1
     value = sp.xlogy(a - 1, np.where(inside, z, 1.0)) - z - sp.gammaln(a)
     return _inside(inside, value, -np.inf, z)
@@ -130,8 +135,8 @@ def _chi2(z: Any, df: Any) -> Any:
 
 
 def _beta(z: Any, a: Any, b: Any) -> Any:
-    a = np.where(np.greater(a, 0), a, np.nan)
-    b = np.where(np.greater(b, 0), b, np.nan)
+    a = _positive(a)
+    b = _positive(b)
     inside = np.logical_and(np.greater_equal(z, 0), np.less_equal(z, 1))
     safe = np.where(inside, z, 0.5)
     value = sp.xlogy(a - 1, safe) + sp.xlog1py(b - 1, -safe) - sp.betaln(a, b)
@@ -151,7 +156,7 @@ def _norm_method(of_z: Callable[[Any], Any]) -> Callable[..., Any]:
 
 def _norm_ppf(q: Any, *args: Any, loc: Any = 0.0, scale: Any = 1.0) -> Any:
     _, loc, scale = _split(args, {}, (), loc, scale)
-    return loc + np.where(np.greater(scale, 0), scale, np.nan) * sp.ndtri(q)
+    return loc + _positive(scale) * sp.ndtri(q)
 
 
 # -- discrete and multivariate distributions
