@@ -40,7 +40,7 @@ _PRINTING = (NO_TRACED_MEANING, "produces text")
 _DATA_SHAPE = (NO_TRACED_MEANING, "the output's shape depends on the values")
 _COMPLEX = (PLANNED, "with complex dtypes")
 _LINALG = (PLANNED, "with the linear-algebra work")
-_FFT = (PLANNED, "beyond the 1-D fft, ifft, rfft and irfft")
+_FFT = (PLANNED, "the Hermitian transforms (hfft, ihfft) are not written yet")
 _SETS = (NO_TRACED_MEANING, "a set operation, whose output's shape depends on the values")
 
 REASONS: dict[str, tuple[str, str]] = {
