@@ -134,16 +134,26 @@ def _shape_and_axes(a: Any, s: Any, axes: Any) -> tuple[list[Any], list[int]]:
     return [None if n == -1 else n for n in s], axes
 
 
+def _prepared(name: str, a: Any, s: Any, axes: Any, out: Any) -> tuple[Any, list, list[int]]:
+    """An N-d transform's input as an array, each axis's length, and the axes."""
+    no_out(f"fft.{name}", out)
+    a = asarray_like(a)
+    return (a, *_shape_and_axes(a, s, axes))
+
+
+def _each(a: Any, one: Callable[..., Any], lengths: list, axes: list[int], norm: Any) -> Any:
+    """The 1-D transform ``one`` along each of ``axes`` in turn."""
+    for n, axis in zip(lengths, axes, strict=True):
+        a = one(a, n=n, axis=axis, norm=norm)
+    return a
+
+
 def _nd(name: str, one: Callable[..., Any]) -> Callable[..., Any]:
     def transform(
         a: Any, s: Any = None, axes: Any = None, norm: Any = None, out: Any = None
     ) -> Any:
-        no_out(f"fft.{name}", out)
-        a = asarray_like(a)
-        lengths, axes = _shape_and_axes(a, s, axes)
-        for n, axis in zip(lengths, axes, strict=True):
-            a = one(a, n=n, axis=axis, norm=norm)
-        return a
+        a, lengths, axes = _prepared(name, a, s, axes, out)
+        return _each(a, one, lengths, axes, norm)
 
     transform.__name__ = name
     transform.__doc__ = f"np.fft.{name} on traced values: np.fft.{one.__name__} along each axis."
@@ -157,19 +167,14 @@ def _real_nd(name: str, inverse: bool) -> Callable[..., Any]:
     def transform(
         a: Any, s: Any = None, axes: Any = None, norm: Any = None, out: Any = None
     ) -> Any:
-        no_out(f"fft.{name}", out)
-        a = asarray_like(a)
-        lengths, axes = _shape_and_axes(a, s, axes)
+        a, lengths, axes = _prepared(name, a, s, axes, out)
         if not axes:
             raise ValueError(f"np.fft.{name}: at least one axis is needed")
         if inverse:
-            for n, axis in zip(lengths[:-1], axes[:-1], strict=True):
-                a = ifft(a, n=n, axis=axis, norm=norm)
+            a = _each(a, ifft, lengths[:-1], axes[:-1], norm)
             return irfft(a, n=lengths[-1], axis=axes[-1], norm=norm)
         a = rfft(a, n=lengths[-1], axis=axes[-1], norm=norm)
-        for n, axis in zip(lengths[:-1], axes[:-1], strict=True):
-            a = fft(a, n=n, axis=axis, norm=norm)
-        return a
+        return _each(a, fft, lengths[:-1], axes[:-1], norm)
 
     transform.__name__ = name
     transform.__doc__ = f"np.fft.{name} on traced values."
