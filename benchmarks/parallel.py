@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Multi-core kernels: the same programs with 2 threads against 1, in one process.
 
-    python benchmarks/parallel.py [--quick] [--threshold]
+    python benchmarks/parallel.py [--quick] [--threshold] [--products]
 
 Targets (issue 13): ``value_and_grad`` of ``sum(sin(x) * exp(-x*x))`` at N = 1e7, and of
 an MLP (digits-like layers 64-128-64-10, tanh, softmax cross-entropy) at batch 4096, each
@@ -18,6 +18,11 @@ are compiled once serial and once parallel, and each is called on arrays of many
 (the generated code reads its loop bounds from the arguments), so the sweep costs six
 compiles. It prints the speed-up against the work, iterations x equations of the nest,
 which is what ``tracegrad.backend.emit.PARALLEL_MIN_WORK`` compares.
+
+``--products`` measures where a matrix product split over the kernel's threads starts to
+pay (``tracegrad.backend.matmul.PARALLEL_MIN_PRODUCT``): ``x @ y`` of square matrices of
+several sizes, compiled with 1 thread and with 2 (split at every size), against NumPy's
+``x @ y`` with its BLAS pool at 1 and at 2 threads.
 """
 
 import os
@@ -39,7 +44,7 @@ from timing import Timing, format_seconds, interleaved  # noqa: E402
 
 import tracegrad as tg  # noqa: E402
 from tracegrad import config, nn  # noqa: E402
-from tracegrad.backend import codegen, disk_cache, emit  # noqa: E402
+from tracegrad.backend import codegen, disk_cache, emit, matmul  # noqa: E402
 
 BLAS = threadpoolctl.ThreadpoolController().select(user_api="blas").lib_controllers
 
@@ -148,14 +153,41 @@ def threshold_sweep() -> None:
             )
 
 
+def product_sweep() -> None:
+    matmul.PARALLEL_MIN_PRODUCT = 0  # split at every size
+    rng = np.random.default_rng(2)
+    print("median of 7 interleaved rounds; speed-ups against NumPy with a one-thread BLAS")
+    print(f"{'n':>5s} {'n**3':>8s} {'NumPy 1':>9s} {'NumPy 2':>9s} {'tg 1':>9s} {'tg 2':>9s}")
+    for n in (16, 32, 48, 64, 96, 128, 256, 512):
+        x, y = rng.normal(size=(n, n)), rng.normal(size=(n, n))
+        rows = {}
+        for threads in (1, 2):
+            os.environ["TRACEGRAD_THREADS"] = str(threads)
+            product = tg.jit(lambda x, y: x @ y)
+            product(x, y)
+            rows[f"tg {threads}"] = (with_blas_threads(product, threads), (x, y))
+            rows[f"NumPy {threads}"] = (with_blas_threads(np.matmul, threads), (x, y))
+        # NumPy's two-thread row is timed apart: OpenBLAS's threads spin for a long while
+        # after a product (tens of milliseconds), taking a core from the kernel's threads.
+        numpy_two = rows.pop("NumPy 2")
+        times = interleaved(rows, rounds=7, target_s=0.02)
+        times |= interleaved({"NumPy 1": rows["NumPy 1"], "NumPy 2": numpy_two}, 7, 0.02)
+        base = times["NumPy 1"].median
+        shown = [f"{base / times[k].median:8.2f}x" for k in ("NumPy 2", "tg 1", "tg 2")]
+        print(f"{n:5d} {n**3:8.0e} {format_seconds(base):>9s}", *shown)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes (a smoke run)")
     parser.add_argument("--threshold", action="store_true", help="the serial/parallel sweep")
+    parser.add_argument("--products", action="store_true", help="the matrix product sweep")
     options = parser.parse_args()
     print(f"{load()}; Numba {numba.__version__}, {numba.config.NUMBA_NUM_THREADS} threads")
     if options.threshold:
         threshold_sweep()
+    elif options.products:
+        product_sweep()
     else:
         targets(options.quick)
     print(f"threading layer {numba.threading_layer()}; {load()}")

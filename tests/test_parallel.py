@@ -236,25 +236,24 @@ def test_reductions_over_blocks_match_serial(monkeypatch):
     assert np.isnan(value)
 
 
+def _blas_pool_sizes(threadpoolctl):
+    return {p["num_threads"] for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"}
+
+
 def test_blas_pool_may_use_the_threads_of_an_explicit_setting(monkeypatch, sin_exp_kernels):
     threadpoolctl = pytest.importorskip("threadpoolctl")
     program = sin_exp_kernels[0]
 
-    def pools():
-        return {
-            p["num_threads"] for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"
-        }
-
     with threadpoolctl.threadpool_limits(1, user_api="blas"):  # as OPENBLAS_NUM_THREADS=1
         monkeypatch.setenv("TRACEGRAD_THREADS", "1")
         compiler.compile_program(program)  # in memory already: no compile
-        assert pools() == {1}
+        assert _blas_pool_sizes(threadpoolctl) == {1}
         monkeypatch.setenv("TRACEGRAD_THREADS", str(THREADS))
         compiler.compile_program(program)
-        assert pools() == {THREADS}
+        assert _blas_pool_sizes(threadpoolctl) == {THREADS}
         monkeypatch.setenv("TRACEGRAD_THREADS", "1")  # never lowered
         compiler.compile_program(program)
-        assert pools() == {THREADS}
+        assert _blas_pool_sizes(threadpoolctl) == {THREADS}
 
 
 def mixed_indexing(x, y, row, col):
@@ -302,3 +301,50 @@ def test_openmp_threads_are_asked_to_spin_briefly_unless_the_user_chose(monkeypa
     monkeypatch.setenv("TRACEGRAD_THREADS", str(THREADS))
     compiler.compile_program(_program(sin_exp, np.ones(10)))  # built with threads: asks
     assert os.environ["GOMP_SPINCOUNT"] == openmp.SHORT_SPIN
+
+
+def products(a, b, c, e):
+    """Products large enough to split, by rows (more rows than columns) and by columns, with
+    each operand a C array or a transposed view; their gradients add more of each."""
+    rows = a @ b  # (301, 15): C @ C
+    columns = a.T @ c  # (60, 90): x transposed
+    rows_of_transposed = c.T @ a  # (90, 60)
+    columns_of_transposed = a @ e.T  # (301, 500): y transposed
+    return (
+        np.sum(np.tanh(rows))
+        + np.sum(np.sin(columns))
+        + np.sum(rows_of_transposed**2)
+        + np.sum(np.cos(columns_of_transposed))
+    )
+
+
+def test_large_products_run_in_blocks_on_the_kernels_threads(monkeypatch):
+    """Each thread calls a one-thread gemm on a block of rows or columns; BLAS's pool is one
+    thread meanwhile and has its size back after the call."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    rng = np.random.default_rng(7)
+    args = (
+        rng.normal(size=(301, 60)),
+        rng.normal(size=(60, 15)),
+        rng.normal(size=(301, 90)),
+        rng.normal(size=(500, 60)),
+    )
+    monkeypatch.setenv("TRACEGRAD_THREADS", str(THREADS))
+    vg = tg.value_and_grad(products, argnums=(0, 1, 2, 3))
+    source = tg.show_source(vg)(*args)
+    calls = re.findall(r"_gemm_blocks\((\w+), (\w+), .*, 8, 2\)$", source, flags=re.M)
+    assert len(calls) == 12  # the 4 products and the 8 of their gradients
+    assert {"CBLAS_NO_TRANS", "CBLAS_TRANS"} <= {a for a, _ in calls} & {b for _, b in calls}
+    assert "_gemm_float64(" not in source
+
+    with threadpoolctl.threadpool_limits(THREADS, user_api="blas"):
+        got = vg(*args)
+        assert _blas_pool_sizes(threadpoolctl) == {THREADS}
+    with threadpoolctl.threadpool_limits(1, user_api="blas"):
+        assert vg(*args)[0] == got[0]
+        assert _blas_pool_sizes(threadpoolctl) == {1}
+    monkeypatch.setenv("TRACEGRAD_BACKEND", "interpret")
+    want = tg.value_and_grad(products, argnums=(0, 1, 2, 3))(*args)
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-12)
+    for g, w in zip(got[1], want[1], strict=True):
+        np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12 * np.abs(w).max())

@@ -31,6 +31,12 @@ _NUMPY_NAMES = {
     "float64": ("scipy_cblas_dgemm64_", "cblas_dgemm64_"),
     "float32": ("scipy_cblas_sgemm64_", "cblas_sgemm64_"),
 }
+# The size of OpenBLAS's thread pool (process-wide, as threadpoolctl sets it), read and set by
+# kernels that run their matrix products in row blocks on their own threads (``pool_symbol``).
+_POOL_NAMES = {
+    "get_num_threads": ("scipy_openblas_get_num_threads64_", "openblas_get_num_threads64_"),
+    "set_num_threads": ("scipy_openblas_set_num_threads64_", "openblas_set_num_threads64_"),
+}
 
 _LETTER = {"float64": "d", "float32": "s"}
 
@@ -51,30 +57,48 @@ def _numpy_extension() -> str | None:
 
 
 @functools.cache
-def numpy_gemm_addresses() -> dict[str, int] | None:
-    """``{"float64": address, "float32": address}`` of NumPy's ILP64 ``cblas_?gemm``, or None.
-
-    Looked up through the handle of NumPy's extension module: ``dlsym`` on a handle also
-    searches the libraries it was linked against, so this finds the BLAS NumPy really uses
-    (loaded privately, not in the global namespace) without guessing file names.
-    """
+def _numpy_library() -> ctypes.CDLL | None:
+    """A handle of NumPy's extension module: ``dlsym`` on it also searches the libraries it
+    was linked against, so the lookups below find the BLAS NumPy really uses (loaded
+    privately, not in the global namespace) without guessing file names."""
     path = _numpy_extension()
     if path is None:
         return None
     try:
-        library = ctypes.CDLL(path)
+        return ctypes.CDLL(path)
     except OSError:
         return None
+
+
+def _addresses(wanted: dict[str, tuple[str, ...]]) -> dict[str, int] | None:
+    """The address of each of ``wanted``'s functions (the first of its names NumPy's BLAS
+    exports), or None when one is missing."""
+    library = _numpy_library()
+    if library is None:
+        return None
     found: dict[str, int] = {}
-    for dtype, names in _NUMPY_NAMES.items():
+    for key, names in wanted.items():
         for name in names:
             try:
                 function = getattr(library, name)
             except AttributeError:
                 continue
-            found[dtype] = ctypes.cast(function, ctypes.c_void_p).value
+            found[key] = ctypes.cast(function, ctypes.c_void_p).value
             break
-    return found if len(found) == len(_NUMPY_NAMES) else None
+    return found if len(found) == len(wanted) else None
+
+
+@functools.cache
+def numpy_gemm_addresses() -> dict[str, int] | None:
+    """``{"float64": address, "float32": address}`` of NumPy's ILP64 ``cblas_?gemm``, or None."""
+    return _addresses(_NUMPY_NAMES)
+
+
+@functools.cache
+def numpy_pool_addresses() -> dict[str, int] | None:
+    """The addresses of OpenBLAS's ``get_num_threads`` and ``set_num_threads`` in NumPy's
+    BLAS, or None."""
+    return _addresses(_POOL_NAMES)
 
 
 def symbol(dtype: str) -> str:
@@ -86,9 +110,29 @@ def symbol(dtype: str) -> str:
     return f"tracegrad_cblas_{_LETTER[dtype]}gemm_ilp64"
 
 
+def address_symbol(dtype: str) -> str:
+    """Another name of the gemm of ``dtype``, for a declaration that types its array
+    arguments as addresses (``tracegrad.backend.block_gemm``): LLVM wants one type for one
+    name."""
+    return symbol(dtype) + "_addresses"
+
+
+def pool_symbol(function: str) -> str:
+    """The name generated code declares for OpenBLAS's ``get_num_threads`` or
+    ``set_num_threads`` (``function``)."""
+    return f"tracegrad_openblas_{function}"
+
+
 def uses_numpy_blas() -> bool:
     """Whether generated kernels call NumPy's BLAS (else Numba's ``numba_xxgemm``)."""
     return numpy_gemm_addresses() is not None
+
+
+def controls_numpy_pool() -> bool:
+    """Whether generated kernels can size NumPy's BLAS pool: then, with several threads, they
+    split large matrix products into row blocks of one-thread gemm calls on their own
+    threads (``tracegrad.backend.matmul``)."""
+    return uses_numpy_blas() and numpy_pool_addresses() is not None
 
 
 _bound = False
@@ -133,4 +177,7 @@ def bind() -> None:
 
     for dtype, address in addresses.items():
         binding.add_symbol(symbol(dtype), address)
+        binding.add_symbol(address_symbol(dtype), address)
+    for function, address in (numpy_pool_addresses() or {}).items():
+        binding.add_symbol(pool_symbol(function), address)
     _bound = True

@@ -123,7 +123,7 @@ def emit(
 def _emit_equation(ctx: _Context, block: Block) -> Code:
     """An emit block: its primitive's emitter writes it."""
     eqn, names = block.eqn, ctx.names
-    w = Writer(names)
+    w = Writer(names, threads=ctx.threads)
     w.line(equation_comment(eqn, names.of))
     eqn.prim.emit(w, names.operand(eqn.out), *map(names.operand, eqn.inputs), **eqn.params)
     ctx.support |= w.support

@@ -27,8 +27,15 @@ CBLAS_NAMES = {
 }
 
 
-def gemm_call(out: Operand, x: Operand, y: Operand) -> str:
-    """The statement ``out = x @ y`` for 2-D float operands, C arrays or ``x.T`` views."""
+# With several threads, a product of at least this many multiply-adds (m x n x k) runs as
+# one gemm call per thread, each on a block of the result (``block_gemm``).
+PARALLEL_MIN_PRODUCT = 250_000
+
+
+def gemm_call(out: Operand, x: Operand, y: Operand, blocks: int = 1) -> str:
+    """The statement ``out = x @ y`` for 2-D float operands, C arrays or ``x.T`` views;
+    ``blocks`` > 1 (NumPy's BLAS only, ``product_blocks``) runs it as that many gemm calls
+    in parallel."""
     dtype = np.dtype(out.aval.dtype)
     m, n = out.aval.shape
     # The inner dimension is read from x: a product summing over a loop's stacked rows (see
@@ -40,6 +47,11 @@ def gemm_call(out: Operand, x: Operand, y: Operand) -> str:
     if blas.uses_numpy_blas():
         ta, lda = ("CBLAS_NO_TRANS", n) if y.layout == "C" else ("CBLAS_TRANS", ld_k)
         tb, ldb = ("CBLAS_NO_TRANS", ld_k) if x.layout == "C" else ("CBLAS_TRANS", m)
+        if blocks > 1:
+            return (
+                f"_gemm_blocks({ta}, {tb}, {n}, {m}, {k}, {y}.ctypes.data, {lda}, "
+                f"{x}.ctypes.data, {ldb}, {out}.ctypes.data, {n}, {dtype.itemsize}, {blocks})"
+            )
         one, zero = ("1.0", "0.0") if dtype == np.float64 else ("_f32_1", "_f32_0")
         return (
             f"_gemm_{d}(CBLAS_COL_MAJOR, {ta}, {tb}, {n}, {m}, {k}, {one}, {y}.ctypes, "
@@ -52,6 +64,17 @@ def gemm_call(out: Operand, x: Operand, y: Operand) -> str:
         f"_blas |= _gemm_{d}({kind}, {ta}, {tb}, {n}, {m}, {k}, _one_{d}.ctypes, "
         f"{y}.ctypes, {lda}, {x}.ctypes, {ldb}, _zero_{d}.ctypes, {out}.ctypes, {n})"
     )
+
+
+def product_blocks(out: Operand, x: Operand, threads: int) -> int:
+    """How many gemm calls ``out = x @ y`` runs as: ``threads`` for a product of at least
+    ``PARALLEL_MIN_PRODUCT`` multiply-adds whose longer side has a row or column for every
+    thread, when kernels can size NumPy's BLAS pool; else 1."""
+    m, n = out.aval.shape
+    work = m * n * x.aval.shape[1]
+    if threads < 2 or max(m, n) < threads or work < PARALLEL_MIN_PRODUCT:
+        return 1
+    return threads if blas.controls_numpy_pool() else 1
 
 
 def setup_lines(dtypes: set[str]) -> list[str]:

@@ -106,8 +106,9 @@ class Names:
 class Writer:
     """Lines of code at an indentation, plus the helpers an emitter needs."""
 
-    def __init__(self, names: Names, depth: int = 0) -> None:
+    def __init__(self, names: Names, depth: int = 0, threads: int = 1) -> None:
         self.lines: list[str] = []
+        self.threads = threads  # > 1: large matrix products run in that many blocks
         self.depth = depth
         self.nests = 0  # loop nests opened at the writer's base depth: the block's op count
         self.extents: set[int] = set()  # loop extents used (see ``extent``)
@@ -178,7 +179,10 @@ class Writer:
         if dtype not in (np.float32, np.float64) or x.aval.dtype != dtype != y.aval.dtype:
             raise CodegenError(f"BLAS matmul of {x.aval.dtype} and {y.aval.dtype}")
         self.blas.add(dtype.name)
-        self.line(_matmul.gemm_call(out, x, y))
+        blocks = _matmul.product_blocks(out, x, self.threads)
+        if blocks > 1:
+            self.support.add("gemm_blocks")
+        self.line(_matmul.gemm_call(out, x, y, blocks))
 
     def _loop_matmul(self, out: Operand, x: Operand, y: Operand) -> None:
         """``out = x @ y`` as a loop nest: complex products (BLAS's cgemm and zgemm take alpha
