@@ -20,6 +20,9 @@ environment per expression, and a variable changed at run time (tests do, with
   outermost loop under ``numba.prange``); 1 gives serial code. Unset, it follows
   ``NUMBA_NUM_THREADS``, then ``OMP_NUM_THREADS``, and is 1 when neither is set. Set,
   it also lets the BLAS thread pool of matrix products use that many (through threadpoolctl).
+* ``TRACEGRAD_TUNE_MALLOC=0``: leave glibc's malloc thresholds alone (by default, the first
+  program compiled fixes them so that kernels reuse the memory of their temporaries; see
+  ``tracegrad.backend.heap``).
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ class Settings:
     compile: str = "background"
     threads: int = 1
     blas_threads: int | None = None  # the least BLAS pool size; None: leave the pool be
+    tune_malloc: bool = True  # fix glibc's malloc thresholds (backend/heap.py)
 
 
 COMPILE_POLICIES = ("background", "sync", "never")
@@ -101,4 +105,5 @@ def read() -> Settings:
         ),
         threads=threads,
         blas_threads=blas_threads,
+        tune_malloc=env.get("TRACEGRAD_TUNE_MALLOC", "1").strip() != "0",
     )

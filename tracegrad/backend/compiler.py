@@ -21,7 +21,7 @@ from .. import config
 from ..core.control_flow import has_control_flow
 from ..core.ir import Literal, Program, format_literal, format_params
 from ..errors import DTypeError
-from . import blas, codegen, disk_cache, openmp
+from . import blas, codegen, disk_cache, heap, openmp
 from .package import Generated
 from .runner import make_runner
 from .schedule import constant_classes
@@ -125,6 +125,8 @@ def compile_program(
         blas.allow_pool_size(settings.blas_threads)
     if settings.threads > 1:
         openmp.use_short_spin()
+    if settings.tune_malloc:
+        heap.keep_freed_memory()
     if has_control_flow(program):  # loops and branches: compiled pieces, see backend/loops.py
         from .loops import compile_with_loops
 
