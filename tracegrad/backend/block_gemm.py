@@ -9,12 +9,15 @@ OpenBLAS's pool set to one thread meanwhile (and its size restored after): every
 for the OpenMP threads.
 
 One function serves every product (both dtypes, every layout): the arrays arrive as
-addresses, so Numba compiles it once, and its machine code is kept in Numba's disk cache.
-Generated code imports it through ``numba_support``; the kernel module that calls it binds
-the BLAS symbols (``blas.bind``) before anything links it.
+addresses, so Numba compiles it for one signature, and its machine code is kept in Numba's
+disk cache. A generated module that calls it takes it from ``compiled()``, after binding the
+BLAS symbols (``blas.bind``).
 """
 
 from __future__ import annotations
+
+import threading
+from typing import Any
 
 import numba
 import numpy as np
@@ -55,8 +58,23 @@ _pool_size = types.ExternalFunction(blas.pool_symbol("get_num_threads"), types.i
 _set_pool_size = types.ExternalFunction(blas.pool_symbol("set_num_threads"), types.void(types.intc))
 
 
-# Compiled at the first call, not at import (the BLAS symbols are bound by then); every call
-# passes the same types (int64, the addresses uint64), so there is one compile.
+# Array addresses, sizes and flags; compiled by ``compiled()``, not at import, where the BLAS
+# symbols may not be bound yet.
+_SIGNATURE = types.void(*(types.int64,) * 5, *(types.uint64, types.int64) * 3, *(types.int64,) * 2)
+_lock = threading.Lock()
+
+
+def compiled() -> Any:
+    """``gemm_blocks``, compiled for ``_SIGNATURE`` (or loaded from Numba's cache) and closed
+    to others: a call site passing constants (``128``, ``CBLAS_TRANS``) would otherwise
+    compile a variant for each of their literal types (8 variants, 5 s, for an MLP)."""
+    with _lock:
+        if not gemm_blocks.signatures:
+            gemm_blocks.compile(_SIGNATURE)
+            gemm_blocks.disable_compile()
+    return gemm_blocks
+
+
 @njit(parallel=True, cache=config.read().disk_cache, nogil=True)
 def gemm_blocks(ta, tb, n, m, k, a, lda, b, ldb, c, ldc, itemsize, blocks):
     """``C = op(A) @ op(B)``, column-major (CBLAS's arguments: ``C`` is ``n x m``), as

@@ -30,6 +30,8 @@ CBLAS_NAMES = {
 # With several threads, a product of at least this many multiply-adds (m x n x k) runs as
 # one gemm call per thread, each on a block of the result (``block_gemm``).
 PARALLEL_MIN_PRODUCT = 250_000
+# The name generated code calls ``block_gemm.gemm_blocks`` by.
+BLOCK_CALL = "_gemm_blocks("
 
 
 def gemm_call(out: Operand, x: Operand, y: Operand, blocks: int = 1) -> str:
@@ -49,7 +51,7 @@ def gemm_call(out: Operand, x: Operand, y: Operand, blocks: int = 1) -> str:
         tb, ldb = ("CBLAS_NO_TRANS", ld_k) if x.layout == "C" else ("CBLAS_TRANS", m)
         if blocks > 1:
             return (
-                f"_gemm_blocks({ta}, {tb}, {n}, {m}, {k}, {y}.ctypes.data, {lda}, "
+                f"{BLOCK_CALL}{ta}, {tb}, {n}, {m}, {k}, {y}.ctypes.data, {lda}, "
                 f"{x}.ctypes.data, {ldb}, {out}.ctypes.data, {n}, {dtype.itemsize}, {blocks})"
             )
         one, zero = ("1.0", "0.0") if dtype == np.float64 else ("_f32_1", "_f32_0")
@@ -102,8 +104,9 @@ def check_lines(dtypes: set[str]) -> list[str]:
     ]
 
 
-def declarations(dtypes: set[str]) -> list[str]:
-    """The module-level declarations of ``_gemm_<dtype>`` for the file's gemm dtypes."""
+def declarations(dtypes: set[str], splits_products: bool = False) -> list[str]:
+    """The module-level declarations of ``_gemm_<dtype>`` for the file's gemm dtypes, and of
+    ``_gemm_blocks`` where the file ``splits_products`` over its threads."""
     if not dtypes:
         return []
     if not blas.uses_numpy_blas():
@@ -115,7 +118,7 @@ def declarations(dtypes: set[str]) -> list[str]:
         texts.append(
             text + "\n_f32_1, _f32_0 = np.float32(1.0), np.float32(0.0)" * (d == "float32")
         )
-    return texts
+    return texts + [_BLOCK_GEMM] * splits_products
 
 
 # bind() registers the symbol's address with LLVM: it must run before the njit decorators,
@@ -136,6 +139,13 @@ _gemm_{dtype} = numba.types.ExternalFunction(
         numba.types.int64,
     ),
 )"""
+
+# After bind(): gemm_blocks links the gemm symbols when it is compiled or loaded.
+_BLOCK_GEMM = """
+# Large products as one gemm call per thread (tracegrad.backend.block_gemm)
+from tracegrad.backend import block_gemm as _tg_block_gemm
+
+_gemm_blocks = _tg_block_gemm.compiled()"""
 
 _NUMBA_GEMM = """
 # {dtype} matrix products: Numba's BLAS entry point (SciPy's gemm), column-major arguments

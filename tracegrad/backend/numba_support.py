@@ -450,8 +450,6 @@ def stack_adjugate(a: Any, out: Any) -> None:
         lu_solve(lu, perm, out[s])
 
 
-# The special functions' kernels (special_kernels.py) and large matrix products split over
-# a kernel's threads (block_gemm.py) live in modules of their own; generated code imports
-# them from here, with the other support functions.
-from .block_gemm import gemm_blocks  # noqa: E402, F401
+# The special functions' kernels live in special_kernels.py; generated code imports them
+# from here, with the other support functions.
 from .special_kernels import bessel_i, erfinv, log_ndtr, ndtri, polygamma  # noqa: E402, F401

@@ -81,10 +81,13 @@ def package(sched: Schedule, emitted: Emitted, helpers: list[str], cache: bool) 
     functions, defined = _shared_steps(sched, emitted.codes, entry_params)
     blas = set().union(*(f.blas for f in functions))
     uses_cmath = any("cmath." in line for code in emitted.codes for line in code.lines)
+    splits_products = any(
+        matmul.BLOCK_CALL in line for code in emitted.codes for line in code.lines
+    )
     header = _file_header(
         sched.program, sched.names, emitted.vector_kernels, emitted.support, uses_cmath
     )
-    out = [header, *matmul.declarations(blas)]
+    out = [header, *matmul.declarations(blas, splits_products)]
     out.extend(helpers)
     for f in defined:
         out.extend(_function_text(f, names, njit_options(cache, f.parallel)))

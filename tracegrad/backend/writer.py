@@ -180,8 +180,6 @@ class Writer:
             raise CodegenError(f"BLAS matmul of {x.aval.dtype} and {y.aval.dtype}")
         self.blas.add(dtype.name)
         blocks = _matmul.product_blocks(out, x, self.threads)
-        if blocks > 1:
-            self.support.add("gemm_blocks")
         self.line(_matmul.gemm_call(out, x, y, blocks))
 
     def _loop_matmul(self, out: Operand, x: Operand, y: Operand) -> None:
