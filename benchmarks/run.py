@@ -10,8 +10,8 @@ against the hand-written NumPy baseline; a competitor that disagrees is reported
 timed. The first-call (trace + compile) time of the MLP gradient is measured in fresh
 subprocesses: with an empty cache directory (cold), then again with that warm directory.
 
-BLAS is pinned to one thread (as are XLA and Torch) so that the comparison is of the code,
-not of the thread pools. This is a benchmark, not a test: nothing here fails on a slow figure.
+BLAS is pinned to one thread (as are XLA and Torch), and the process to one core, so that
+the comparison is of the code, not of the thread pools. This is a benchmark, not a test: nothing here fails on a slow figure.
 """
 
 import os
@@ -19,6 +19,10 @@ import os
 # Pin every BLAS to one thread before anything loads one (NumPy, SciPy, Numba, JAX, Torch).
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = "1"
+# And the process to one core: JAX 0.10 runs larger programs on a second thread whatever
+# these variables and XLA's flags say (15 ms of processor time in 8 ms for an MLP).
+if hasattr(os, "sched_setaffinity"):
+    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
 # Timed rows measure compiled code, compiled before the first answer (and so do their
 # subprocesses): the background policy would time the interpreter instead.
 os.environ.setdefault("TRACEGRAD_COMPILE", "sync")
