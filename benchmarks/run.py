@@ -11,7 +11,8 @@ timed. The first-call (trace + compile) time of the MLP gradient is measured in 
 subprocesses: with an empty cache directory (cold), then again with that warm directory.
 
 BLAS is pinned to one thread (as are XLA and Torch), and the process to one core, so that
-the comparison is of the code, not of the thread pools. This is a benchmark, not a test: nothing here fails on a slow figure.
+the comparison is of the code, not of the thread pools. This is a benchmark, not a test:
+nothing here fails on a slow figure.
 """
 
 import os
