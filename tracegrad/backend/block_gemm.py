@@ -12,6 +12,10 @@ One function serves every product (both dtypes, every layout): the arrays arrive
 addresses, so Numba compiles it for one signature, and its machine code is kept in Numba's
 disk cache. A generated module that calls it takes it from ``compiled()``, after binding the
 BLAS symbols (``blas.bind``).
+
+The pool size is process-wide. Kernels hold the GIL while they run, so two of them never
+interleave their changes to it; NumPy code in another Python thread that multiplies matrices
+meanwhile runs on one thread.
 """
 
 from __future__ import annotations
@@ -75,7 +79,7 @@ def compiled() -> Any:
     return gemm_blocks
 
 
-@njit(parallel=True, cache=config.read().disk_cache, nogil=True)
+@njit(parallel=True, cache=config.read().disk_cache)
 def gemm_blocks(ta, tb, n, m, k, a, lda, b, ldb, c, ldc, itemsize, blocks):
     """``C = op(A) @ op(B)``, column-major (CBLAS's arguments: ``C`` is ``n x m``), as
     ``blocks`` gemm calls, each on a contiguous block of ``C``'s longer side.
