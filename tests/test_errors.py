@@ -277,14 +277,14 @@ def test_reshape_mismatch():
 
 def test_unsupported_numpy_function_is_named():
     def f(x):
-        return np.sum(np.fft.hfft(x).real)  # <fft>
+        return np.sum(np.roots(x))  # <roots>
 
     raises(
         UnsupportedNumpyFunction,
         tg.grad(f),
         X,
-        words=["np.fft.hfft", "numpy-support", "argument"],
-        marker="fft",
+        words=["np.roots", "numpy-support", "argument"],
+        marker="roots",
     )
 
 
@@ -297,7 +297,7 @@ def test_unsupported_ufunc_method_is_named():
 
 def test_unsupported_error_is_a_not_implemented_error():
     with pytest.raises(NotImplementedError):
-        tg.jit(lambda x: np.fft.hfft(x))(X)
+        tg.jit(lambda x: np.roots(x))(X)
 
 
 # =============================================================================================

@@ -1120,6 +1120,14 @@ SPECS: dict[Any, list[Spec]] = {
     np.fft.irfft2: [
         spec("s", lambda x: np.fft.irfft2(x * (1 + 1j), (2, 6)), [(3, 4)], _real),
     ],
+    np.fft.hfft: [
+        spec("hfft", lambda x, y: np.fft.hfft(x + 1j * y), [((4,), (4,))], _real, _real),
+        spec("n axis ortho", lambda x: np.fft.hfft(x * 1j, 5, 0, "ortho"), [(3, 2)], _real),
+    ],
+    np.fft.ihfft: [
+        spec("ihfft", lambda x: np.fft.ihfft(x).imag, [(5,), (2, 4)], _real),
+        spec("n forward", lambda x: np.fft.ihfft(x, 6, norm="forward").real, [(2, 4)], _real),
+    ],
 }
 
 # -- breadth (issue 15): floating-point anatomy, conversions, editing, polynomials, bins ------
@@ -1337,6 +1345,16 @@ SPECS.update({
     np.polyint: [spec("polyint", np.polyint, [(3,)], _real),
                  spec("m k", lambda p: np.polyint(p, 2, k=[1.0, 2.0]), [(3,)], _real)],  # fmt: skip
     np.poly: [spec("poly", np.poly, [(3,), (1,)], _real)],
+    np.polyfit: [
+        spec("polyfit", lambda x, y: np.polyfit(x, y, 2), [((5,), (5,)), ((4,), (4, 2))],
+             _distinct, _real),
+        spec("w full", lambda x, y, w: sum(np.polyfit(x, y, 1, full=True, w=w)[:2]),
+             [((4,), (4,), (4,))], _distinct, _real, _pos),
+        spec("cov", lambda x, y: np.polyfit(x, y, 1, cov=True)[1], [((5,), (5,)), ((4,), (4, 2))],
+             _distinct, _real),
+        spec("unscaled", lambda x, y: np.polyfit(x, y, 2, cov="unscaled")[1],
+             [((4,), (4,)), ((4,), (4, 3))], _distinct, _real),
+    ],  # fmt: skip
     np.vander: [spec("vander", np.vander, [(3,)], _real),
                 spec("N increasing", lambda x: np.vander(x, 4, increasing=True), [(2,)], _real)],
     np.correlate: [

@@ -1,5 +1,6 @@
 """np.fft on traced values: the 1-D transforms fft, ifft, rfft and irfft along one axis, and
-their N-d forms (fft2, fftn, ...) as 1-D transforms along each axis in turn.
+their N-d forms (fft2, fftn, ...) as 1-D transforms along each axis in turn; the Hermitian
+ones (hfft, ihfft) are irfft and rfft of the conjugate, scaled the other way.
 
 Each 1-D transform is one primitive along the last axis; ``n`` crops or zero-pads the input
 first, ``axis`` moves the axis last and back, and ``norm`` scales the result as NumPy does.
@@ -17,7 +18,7 @@ import numpy as np
 from ..core import complex_primitives as C
 from ..core import primitives as P
 from ..errors import DTypeError
-from .elementwise import multiply
+from .elementwise import conjugate, multiply
 from .promotion import asarray_like, cast, dtype_of, no_out, shape_of
 from .shapes import moveaxis
 
@@ -120,6 +121,29 @@ def irfft(a: Any, n: Any = None, axis: int = -1, norm: Any = None, out: Any = No
     return _along(asarray_like(a), axis, last)
 
 
+# A Hermitian transform is a real one run in the other direction: its norm swaps too.
+_OTHER_DIRECTION = {None: "forward", "backward": "forward", "ortho": "ortho", "forward": "backward"}
+
+
+def _other_direction(norm: Any) -> str:
+    if norm not in _OTHER_DIRECTION:
+        raise ValueError(f'Invalid norm value {norm}; should be "backward", "ortho" or "forward".')
+    return _OTHER_DIRECTION[norm]
+
+
+def hfft(a: Any, n: Any = None, axis: int = -1, norm: Any = None, out: Any = None) -> Any:
+    """The real signal whose spectrum is Hermitian with ``a`` as its first half: irfft of the
+    conjugate, scaled as a forward transform."""
+    no_out("fft.hfft", out)
+    return irfft(conjugate(_complex(asarray_like(a))), n, axis, _other_direction(norm))
+
+
+def ihfft(a: Any, n: Any = None, axis: int = -1, norm: Any = None, out: Any = None) -> Any:
+    """hfft's inverse for a real signal: the conjugate of its rfft, scaled as an inverse."""
+    no_out("fft.ihfft", out)
+    return conjugate(rfft(a, n, axis, _other_direction(norm)))
+
+
 def _shape_and_axes(a: Any, s: Any, axes: Any) -> tuple[list[Any], list[int]]:
     """NumPy's ``s`` and ``axes`` of an N-d transform: every axis (or the last ``len(s)``)
     by default, and each axis's length (None: the input's, as -1 says too)."""
@@ -210,4 +234,6 @@ IMPLEMENTS: dict[Callable[..., Any], Callable[..., Any]] = {
     np.fft.ifft2: ifft2,
     np.fft.rfft2: rfft2,
     np.fft.irfft2: irfft2,
+    np.fft.hfft: hfft,
+    np.fft.ihfft: ihfft,
 }

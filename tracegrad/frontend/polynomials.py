@@ -1,8 +1,10 @@
 """Polynomial arithmetic on coefficient arrays (highest power first, as ``np.poly*``),
-Vandermonde matrices, correlation and differences of 1-d sequences."""
+least-squares polynomial fits, Vandermonde matrices, correlation and differences of 1-d
+sequences."""
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable
 from typing import Any
 
@@ -22,15 +24,17 @@ from .elementwise import (
     negative,
     ones_like,
     power,
+    sqrt,
     subtract,
     where,
 )
 from .indexing import along, getitem
-from .products import convolve
+from .linalg import inv, lstsq
+from .products import convolve, matmul, outer
 from .promotion import asarray_like, cast, dtype_of, promote, shape_of
 from .rearranging import diff, flip, pad
-from .reductions import cumsum
-from .shapes import atleast_1d, concatenate, ravel, stack
+from .reductions import cumsum, sum
+from .shapes import atleast_1d, concatenate, ravel, reshape, stack, transpose
 
 
 def _coefficients(p: Any, name: str) -> Any:
@@ -113,6 +117,80 @@ def vander(x: Any, N: int | None = None, increasing: bool = False) -> Any:
     return stack(columns, axis=1) if columns else np.empty((shape_of(x)[0], 0), dtype_of(x))
 
 
+def _floating(x: Any) -> Any:
+    """``x + 0.0`` as NumPy's polyfit takes it: floats keep their dtype, the rest float64."""
+    x = asarray_like(x)
+    return x if dtype_of(x).kind in "fc" else cast(x, np.float64)
+
+
+def polyfit(
+    x: Any,
+    y: Any,
+    deg: int,
+    rcond: Any = None,
+    full: bool = False,
+    w: Any = None,
+    cov: Any = False,
+) -> Any:
+    """The least-squares polynomial through (x, y), highest power first: ``lstsq`` of the
+    Vandermonde matrix with its columns scaled to unit norm, as NumPy. NumPy's RankWarning
+    for a rank-deficient fit is not raised (the rank is a traced value); ``full=True``
+    returns it."""
+    order = operator.index(deg) + 1
+    x, y = _fit_points(x, y, order)
+    points = shape_of(x)[0]
+    if rcond is None:
+        rcond = points * np.finfo(dtype_of(x)).eps
+    lhs, rhs = vander(x, order), y
+    if w is not None:
+        lhs, rhs = _weighted(lhs, rhs, _floating(w))
+    scale = sqrt(sum(multiply(lhs, lhs), axis=0))
+    lhs = divide(lhs, scale)
+    c, residuals, rank, s = lstsq(lhs, rhs, rcond)
+    c = transpose(divide(transpose(c), scale))
+    if full:
+        return c, residuals, rank, s, rcond
+    if not cov:
+        return c
+    base = divide(inv(matmul(transpose(lhs), lhs)), outer(scale, scale))
+    if len(shape_of(y)) == 2:  # one matrix per column of y (NumPy: even when unscaled)
+        base = reshape(base, (order, order, 1))
+    if cov == "unscaled":
+        return c, base
+    if points <= order:
+        raise ValueError(
+            "the number of data points must exceed order to scale the covariance matrix"
+        )
+    return c, multiply(base, divide(residuals, points - order))
+
+
+def _fit_points(x: Any, y: Any, order: int) -> tuple[Any, Any]:
+    """polyfit's x and y as floats, with NumPy's errors for the wrong shapes."""
+    x, y = _floating(x), _floating(y)
+    if order < 1:
+        raise ValueError("expected deg >= 0")
+    if len(shape_of(x)) != 1:
+        raise TypeError("expected 1D vector for x")
+    if shape_of(x)[0] == 0:
+        raise TypeError("expected non-empty vector for x")
+    if len(shape_of(y)) not in (1, 2):
+        raise TypeError("expected 1D or 2D array for y")
+    if shape_of(x)[0] != shape_of(y)[0]:
+        raise TypeError("expected x and y to have same length")
+    return x, y
+
+
+def _weighted(lhs: Any, rhs: Any, w: Any) -> tuple[Any, Any]:
+    """The rows of polyfit's system times the weights ``w``."""
+    points = shape_of(lhs)[0]
+    if len(shape_of(w)) != 1:
+        raise TypeError("expected a 1-d array for weights")
+    if shape_of(w)[0] != points:
+        raise TypeError("expected w and y to have the same length")
+    column = reshape(w, (points, 1))
+    return multiply(lhs, column), multiply(rhs, column if len(shape_of(rhs)) == 2 else w)
+
+
 def correlate(a: Any, v: Any, mode: str = "valid") -> Any:
     """``c[k] = sum_n a[n + k] v[n]``: a convolution with ``v`` reversed."""
     a, v = promote(asarray_like(a), asarray_like(v))
@@ -158,6 +236,7 @@ IMPLEMENTS: dict[Callable[..., Any], Callable[..., Any]] = {
     np.polyint: polyint,
     np.poly: poly,
     np.vander: vander,
+    np.polyfit: polyfit,
     np.correlate: correlate,
     np.ediff1d: ediff1d,
     np.unwrap: unwrap,

@@ -40,7 +40,6 @@ _PRINTING = (NO_TRACED_MEANING, "produces text")
 _DATA_SHAPE = (NO_TRACED_MEANING, "the output's shape depends on the values")
 _COMPLEX = (PLANNED, "with complex dtypes")
 _LINALG = (PLANNED, "with the linear-algebra work")
-_FFT = (PLANNED, "the Hermitian transforms (hfft, ihfft) are not written yet")
 _SETS = (NO_TRACED_MEANING, "a set operation, whose output's shape depends on the values")
 
 REASONS: dict[str, tuple[str, str]] = {
@@ -89,7 +88,6 @@ REASONS: dict[str, tuple[str, str]] = {
     "np.setxor1d": _SETS,
     "np.union1d": _SETS,
     "np.roots": (PLANNED, "needs eigenvalues of a general matrix"),
-    "np.polyfit": _LINALG,
     "np.polydiv": (NO_TRACED_MEANING, "the remainder's length depends on its leading zeros"),
 }
 
@@ -97,8 +95,6 @@ REASONS: dict[str, tuple[str, str]] = {
 def _reason(name: str, supported: bool) -> tuple[str, str] | None:
     if supported:
         return None
-    if name.startswith("np.fft."):
-        return REASONS.get(name, _FFT)
     if name.startswith("np.linalg."):
         return REASONS.get(name, _LINALG)
     return REASONS.get(name)
