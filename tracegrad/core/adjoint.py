@@ -54,6 +54,8 @@ def backward_pass(
     cts: dict[Var, Any] = {}
 
     def accumulate(var: Var, ct: Any) -> None:
+        if callable(ct):  # a rule's deferred cotangent, computed only where it is needed
+            ct = ct()
         cts[var] = ct if var not in cts else P.add(cts[var], ct)
 
     for out, seed in zip(program.outputs, seeds, strict=True):
