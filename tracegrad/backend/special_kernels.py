@@ -262,7 +262,7 @@ def bessel_i(n: int, scaled: bool, x: float) -> float:
 # numbers: every step of the recurrence also carries its derivative in one parameter.
 _LENTZ_TINY = 1e-300
 _LENTZ_STEPS = 3000
-_FALLBACK_STEPS = 300
+_FALLBACK_STEPS = 100
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
 
