@@ -190,6 +190,7 @@ def render() -> str:
         "Once the user's code has imported SciPy, these trace with SciPy's values and dtypes;",
         "any other `scipy.special` function on a traced value raises an error that names it",
         "(`scipy.special.dawsn`). `polygamma(n, x)` needs an order `n` known while tracing.",
+        "`betainc` and `betaincc` differentiate to any order in `x`, once in `a` and `b`.",
         "",
         ", ".join(f"`scipy.special.{name}`" for name in names),
         "",
