@@ -476,12 +476,50 @@ def _betainc_part(a: float, b: float, x: float, swap: bool) -> tuple:
 
 
 @njit(error_model="numpy", cache=config.read().disk_cache)
+def _log_gamma_step(s: float, p: float) -> float:
+    """lgamma(s + p) - lgamma(s) for s > 0 and p >= 0, accurate relative to its size (~p
+    log s) however small p is: s is moved up to 10 or more by the recurrence, each step a
+    log1p(p / (s + i)), and there the difference of Stirling's series is written out."""
+    shifted = 0.0
+    while s < 10.0:
+        shifted += math.log1p(p / s)
+        s += 1.0
+    top = s + p
+    stirling = (s - 0.5) * math.log1p(p / s) + p * math.log(top) - p
+    return stirling + _stirling_error(top) - _stirling_error(s) - shifted
+
+
+@njit(error_model="numpy", cache=config.read().disk_cache)
+def _log_p_beta(p: float, q: float) -> float:
+    """log(p B(p, q)) = log(Gamma(1 + p) Gamma(q) / Gamma(p + q)): of the size of p for
+    small p, where log B(p, q) + log p would cancel."""
+    return _log_gamma_step(1.0, p) - _log_gamma_step(q, p)
+
+
+@njit(error_model="numpy", cache=config.read().disk_cache)
+def _small_p_complement(p: float, q: float, x: float, log_x: float) -> float:
+    """1 - I_x(p, q) for p <= 1 and q x <= 1, from the power series I_x(p, q) = F (1 + p S)
+    with F = x^p / (p B(p, q)) and S = sum_j (1 - q)_j x^j / (j! (p + j)): as -expm1(log F)
+    - F p S, never forming I_x(p, q), which is near 1 there."""
+    log_front = p * log_x - _log_p_beta(p, q)
+    term, total = 1.0, 0.0
+    for j in range(1, 200):
+        term *= (j - q) * x / j
+        piece = term / (p + j)
+        total += piece
+        if abs(piece) <= 1e-17 * abs(total):
+            break
+    return -math.expm1(log_front) - math.exp(log_front) * p * total
+
+
+@njit(error_model="numpy", cache=config.read().disk_cache)
 def betainc(complement: bool, a: float, b: float, x: float) -> float:
     """I_x(a, b), the regularized incomplete beta function (1 - I_x(a, b) with
     ``complement``), as scipy.special.betainc and betaincc.  The fraction converges fastest
     on the side of the mean that x is on; when that side's value is near 1 and the answer is
-    1 minus it (cancellation), the other side's fraction gives the answer directly if it
-    converges."""
+    1 minus it (cancellation), a power series gives it directly for small p (the first
+    parameter of the fraction's problem), or else the other side's fraction if it converges
+    fast."""
     a, b, x = float(a), float(b), float(x)
     edge = _betainc_edge(a, b, x)
     if edge != -1.0:
@@ -491,6 +529,9 @@ def betainc(complement: bool, a: float, b: float, x: float) -> float:
     if swap == complement:
         return value
     if value > 0.9:
+        p, q, xs, log_x, _, _ = _betainc_frame(a, b, x, swap)
+        if p <= 1.0 and q * xs <= 1.0:
+            return _small_p_complement(p, q, xs, log_x)
         direct, steps = _betainc_part(a, b, x, not swap)
         if steps < _FALLBACK_STEPS:
             return direct
