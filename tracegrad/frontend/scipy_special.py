@@ -289,8 +289,7 @@ def log_softmax(x: Any, axis: Any = None) -> Any:
 def _incomplete_beta(complement: bool, name: str) -> Callable[..., Any]:
     def fn(a: Any, b: Any, x: Any) -> Any:
         a, b, x = promote(a, b, x, float_only=True)
-        shape = np.broadcast_shapes(shape_of(a), shape_of(b), shape_of(x))
-        return S.betainc(*(broadcast_to(v, shape) for v in (a, b, x)), complement=complement)
+        return S.betainc(a, b, x, complement=complement)
 
     fn.__name__ = name
     fn.__doc__ = (
