@@ -259,7 +259,10 @@ def bessel_i(n: int, scaled: bool, x: float) -> float:
 # (core/special.py).  The continued fraction of I_x(a, b) (Abramowitz and Stegun 26.5.8),
 # evaluated by the modified Lentz method, converges fast for x below the mean (a + 1) /
 # (a + b + 2); above it, I_x(a, b) = 1 - I_(1-x)(b, a).  The derivatives ride along as dual
-# numbers: every step of the recurrence also carries its derivative in one parameter.
+# numbers: every step of the recurrence also carries its derivative in one parameter.  The
+# prefactor x^a (1-x)^b / B(a, b) is taken in log space, for large a and b around the mean
+# with Stirling's series (no cancelling lgamma values); where the answer is 1 minus a value
+# near 1, a power series (small first parameter) gives it directly.
 _LENTZ_TINY = 1e-300
 _LENTZ_STEPS = 3000
 _FALLBACK_STEPS = 100
