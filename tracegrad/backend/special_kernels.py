@@ -325,7 +325,8 @@ def _log_ratios(p: float, q: float, log_x: float, log_y: float, e: float) -> tup
     x0, y0 = p / total, q / total
     if abs(e) < 0.5 * x0 and abs(e) < 0.5 * y0:
         return e / x0, -e / y0, True
-    return log_x - math.log(x0), log_y - math.log(y0), False
+    # log x0 = -log1p(q / p), log y0 = -log1p(p / q): exact where x0 or y0 is near 1
+    return log_x + math.log1p(q / p), log_y + math.log1p(p / q), False
 
 
 @njit(error_model="numpy", cache=config.read().disk_cache)
