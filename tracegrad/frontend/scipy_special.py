@@ -331,6 +331,22 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
 }
 
 
+# --- incomplete gamma ---
+def gammainc(a: Any, x: Any) -> Any:
+    """The regularized lower incomplete gamma function P(a, x) (primitive gammainc)."""
+    a, x = promote(a, x, float_only=True)
+    return S.gammainc(a, x, upper=False)
+
+
+def gammaincc(a: Any, x: Any) -> Any:
+    """The regularized upper incomplete gamma function Q(a, x) = 1 - P(a, x)."""
+    a, x = promote(a, x, float_only=True)
+    return S.gammainc(a, x, upper=True)
+
+
+UFUNCS.update(gammainc=gammainc, gammaincc=gammaincc)
+
+
 def is_scipy_ufunc(ufunc: np.ufunc) -> bool:
     special = _special()
     return special is not None and getattr(special, ufunc.__name__, None) is ufunc
