@@ -193,9 +193,13 @@ class Case:
 
 
 # --- incomplete gamma ---
-def _gammaincc_da(x):
-    """dQ(a, x)/da at a = 1.7, as a function of x (a held fixed: no second derivative in a)."""
-    return tg.grad(lambda a: np.sum(sp.gammaincc(a, x)))(np.full(np.shape(x), 1.7, x.dtype))
+def _gammaincc_da(x, k):
+    """dQ(a, x)/da at a = k + 0.7 (k whole: a is traced but not differentiated, as there is
+    no second derivative in a), as a function of x."""
+    return tg.grad(lambda a: np.sum(sp.gammaincc(a, x)))(k.astype(x.dtype) + 0.7)
+
+
+_GAMMAINC_DA_ARGS = over([(), (4,), (2, 3)], lambda s: (arr(s, 0.2, 6.0), ints(s, 0, 3)))
 
 
 @tg.custom_vjp
@@ -724,9 +728,9 @@ TABLE: dict[str, list[Case]] = {
         Case("sp.gammaincc(2.5, x)", lambda x: sp.gammaincc(2.5, x), unary(0.2, 6.0)),
         Case("sp.gammainc(12, x)", lambda x: sp.gammainc(12.0, x), unary(2.0, 25.0)),
     ],
-    "gammainc_da": [Case("x-gradient of d/da sp.gammaincc", _gammaincc_da, unary(0.2, 6.0))],
+    "gammainc_da": [Case("x-gradient of d/da sp.gammaincc", _gammaincc_da, _GAMMAINC_DA_ARGS)],
     "first_derivative_only": [
-        Case("x-gradient of d/da sp.gammaincc", _gammaincc_da, unary(0.2, 6.0), in_grad_only=True)
+        Case("x-gradient of d/da sp.gammaincc", _gammaincc_da, _GAMMAINC_DA_ARGS)
     ],
     # -- control flow (tracegrad.lax; more in tests/test_control_flow.py) ----------------------
     "scan": [
