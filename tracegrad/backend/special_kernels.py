@@ -287,6 +287,13 @@ _ZETA = _zeta_values(60)  # _ZETA[k - 2] = zeta(k)
 
 
 @njit(error_model="numpy", cache=config.read().disk_cache)
+def _as_float64(value: float) -> float:
+    """``value`` as float64 for float32 operands too (Numba's float() keeps float32, whose
+    rounding the sums and the exponent would not survive)."""
+    return value * 1.0
+
+
+@njit(error_model="numpy", cache=config.read().disk_cache)
 def _lgamma1p(a: float) -> float:
     """lgamma(1 + a) for a >= 0, accurate relative to its value near a = 0 (Taylor series
     -gamma a + sum_k (-1)^k zeta(k) a^k / k below 1/2, where 1 + a would round a away)."""
@@ -421,7 +428,7 @@ def _gammainc_edge(a: float, x: float) -> float:
 @njit(error_model="numpy", cache=config.read().disk_cache)
 def gammainc(upper: bool, a: float, x: float) -> float:
     """P(a, x), or Q(a, x) when ``upper``; nan for a < 0, x < 0 or nan."""
-    a, x = float(a), float(x)
+    a, x = _as_float64(a), _as_float64(x)
     if not (a >= 0.0 and x >= 0.0):
         return math.nan
     if a == 0.0 or x == 0.0 or a == math.inf or x == math.inf:
@@ -441,7 +448,7 @@ def gammainc_da(a: float, x: float) -> float:
     """dP(a, x)/da (dQ/da is its negative).  With F the prefactor, d log F / da =
     log x - digamma(a + 1); below x = a + 1, dP/da = P (d log F/da + d log S/da); above,
     Q = a F / g gives dQ/da = F / g (1 + a (d log F/da - d log g/da)), finite at a = 0."""
-    a, x = float(a), float(x)
+    a, x = _as_float64(a), _as_float64(x)
     if not (a >= 0.0 and x >= 0.0):
         return math.nan
     if x == 0.0 or a == math.inf or x == math.inf:
