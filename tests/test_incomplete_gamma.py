@@ -95,6 +95,7 @@ def test_compiled_da_matches_finite_differences(compiled):
     rng = np.random.default_rng(0)
     a = 10 ** rng.uniform(-1, 2.5, N)
     x = a * 10 ** rng.uniform(-0.5, 0.5, N)
+
     def central(step):
         return (sp.gammainc(a + step, x) - sp.gammainc(a - step, x)) / (2 * step)
 
@@ -127,8 +128,11 @@ def test_compiled_float32_follows_scipys_dtype(monkeypatch):
     rng = np.random.default_rng(1)
     a = (10 ** rng.uniform(-2, 2, 16)).astype(np.float32)
     x = (a * 10 ** rng.uniform(-0.5, 0.5, 16)).astype(np.float32)
-    f = tg.jit(lambda a, x: [sp.gammainc(a, x), sp.gammaincc(a, 2.0 * x), sp.gammainc(a, 1.5)])
-    for got, want in zip(f(a, x), [sp.gammainc(a, x), sp.gammaincc(a, 2 * x), sp.gammainc(a, 1.5)]):
+
+    def f(a, x):
+        return [sp.gammainc(a, x), sp.gammaincc(a, 2.0 * x), sp.gammainc(a, 1.5)]
+
+    for got, want in zip(tg.jit(f)(a, x), f(a, x), strict=True):
         assert got.dtype == want.dtype
         np.testing.assert_allclose(got, want, rtol=2e-6, atol=1e-30)
 

@@ -229,7 +229,6 @@ DISTRIBUTIONS: dict[str, dict[str, Callable[..., Any]]] = {
 }
 
 
-
 # --- incomplete gamma ---
 # Distribution functions built on the regularized incomplete gamma functions P and Q
 # (scipy.special.gammainc, gammaincc).  Arguments outside the support go to the functions
@@ -309,6 +308,7 @@ DISTRIBUTIONS["expon"].update(
     cdf=_standard_method(_expon_tail(False)), sf=_standard_method(_expon_tail(True))
 )
 DISTRIBUTIONS["poisson"].update(cdf=_poisson_tail(False), sf=_poisson_tail(True))
+
 
 def _unbound(ours: Callable[..., Any]) -> Callable[..., Any]:
     """``ours`` as a method: SciPy's ``self`` (the distribution) is dropped."""
