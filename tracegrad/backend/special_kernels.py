@@ -349,29 +349,31 @@ def _gammainc_log_prefactor(a: float, x: float) -> float:
 
 
 @njit(error_model="numpy", cache=config.read().disk_cache)
-def _gammainc_series(a: float, x: float) -> tuple:
-    """S = sum_n x^n / ((a + 1) ... (a + n)), P = prefactor * S, and d log S / da (each
-    term's derivative from the previous one's, as a dual number)."""
+def _gammainc_series(a: float, x: float, slope: bool) -> tuple:
+    """S = sum_n x^n / ((a + 1) ... (a + n)), P = prefactor * S, and with ``slope``
+    d log S / da (each term's derivative from the previous one's, as a dual number)."""
     term, dterm = 1.0, 0.0
     total, dtotal = 1.0, 0.0
     n = 0.0
     for _ in range(_GAMMAINC_MAX_TERMS):
         n += 1.0
-        ratio = x / (a + n)
-        dterm = (dterm - term / (a + n)) * ratio
+        inverse = 1.0 / (a + n)
+        ratio = x * inverse
+        if slope:
+            dterm = (dterm - term * inverse) * ratio
+            dtotal += dterm
         term *= ratio
         total += term
-        dtotal += dterm
-        if term <= 1e-17 * total and abs(dterm) <= 1e-17 * abs(dtotal):
+        if term <= 1e-17 * total and (not slope or abs(dterm) <= 1e-17 * abs(dtotal)):
             break
     return total, dtotal / total
 
 
 @njit(error_model="numpy", cache=config.read().disk_cache)
-def _gammainc_fraction(a: float, x: float) -> tuple:
+def _gammainc_fraction(a: float, x: float, slope: bool) -> tuple:
     """g = x + 1 - a - 1 (1 - a) / (x + 3 - a - 2 (2 - a) / (x + 5 - a - ...)), Q =
-    a prefactor / g, by the modified Lentz method, and d log g / da carried alongside: the
-    n-th numerator -n (n - a) has derivative n, every denominator -1."""
+    a prefactor / g, by the modified Lentz method, and with ``slope`` d log g / da carried
+    alongside: the n-th numerator -n (n - a) has derivative n, every denominator -1."""
     b = x + 1.0 - a  # at least 2: the fraction is used for x >= a + 1
     g, dlog_g = b, -1.0 / b
     c, dc = b, -1.0
@@ -380,20 +382,23 @@ def _gammainc_fraction(a: float, x: float) -> tuple:
         numerator = -n * (n - a)
         b += 2.0
         d_next = b + numerator * d
-        dd = -1.0 + n * d + numerator * dd
         if d_next == 0.0:
             d_next = _TINY
+        c_next = b + numerator / c
+        if c_next == 0.0:
+            c_next = _TINY
+        dlog_delta = 0.0
+        if slope:
+            dd = -(-1.0 + n * d + numerator * dd) / (d_next * d_next)
+            dc = -1.0 + n / c - numerator * dc / (c * c)
+            dlog_delta = dc / c_next + dd * d_next
+            dlog_g += dlog_delta
         d = 1.0 / d_next
-        dd = -dd * d * d
-        dc = -1.0 + n / c - numerator * dc / (c * c)
-        c = b + numerator / c
-        if c == 0.0:
-            c = _TINY
+        c = c_next
         delta = c * d
-        dlog_delta = dc / c + dd / d
         g *= delta
-        dlog_g += dlog_delta
-        if abs(delta - 1.0) <= 3e-16 and abs(dlog_delta) <= 1e-17 * (abs(dlog_g) + 1.0 / x):
+        converged = abs(delta - 1.0) <= 3e-16
+        if converged and (not slope or abs(dlog_delta) <= 1e-17 * (abs(dlog_g) + 1.0 / x)):
             break
     return g, dlog_g
 
@@ -437,9 +442,9 @@ def gammainc(upper: bool, a: float, x: float) -> float:
     if x < a + 1.0:
         if upper and a < 0.5:
             return _gammaincc_small(a, x)
-        p = math.exp(_gammainc_log_prefactor(a, x)) * _gammainc_series(a, x)[0]
+        p = math.exp(_gammainc_log_prefactor(a, x)) * _gammainc_series(a, x, False)[0]
         return 1.0 - p if upper else p
-    q = a * math.exp(_gammainc_log_prefactor(a, x)) / _gammainc_fraction(a, x)[0]
+    q = a * math.exp(_gammainc_log_prefactor(a, x)) / _gammainc_fraction(a, x, False)[0]
     return q if upper else 1.0 - q
 
 
@@ -456,7 +461,7 @@ def gammainc_da(a: float, x: float) -> float:
     log_prefactor = _gammainc_log_prefactor(a, x)
     dlog_prefactor = math.log(x) - polygamma(0, a + 1.0)
     if x < a + 1.0:
-        total, dlog_total = _gammainc_series(a, x)
+        total, dlog_total = _gammainc_series(a, x, True)
         return math.exp(log_prefactor) * total * (dlog_prefactor + dlog_total)
-    g, dlog_g = _gammainc_fraction(a, x)
+    g, dlog_g = _gammainc_fraction(a, x, True)
     return -math.exp(log_prefactor) / g * (1.0 + a * (dlog_prefactor - dlog_g))
