@@ -222,3 +222,18 @@ def test_stats_gradients_are_zero_and_finite_outside_the_support():
         assert g[0][0] == 0.0 and np.all(np.isfinite(g[0])) and np.isfinite(g[1])
     g = tg.grad(lambda mu: np.sum(ss.poisson.cdf(np.array([-1, 0, 2, 5]), mu)))(0.0)
     np.testing.assert_allclose(g, -1.0, rtol=1e-14)  # d/dmu e^-mu at 0; 0 for k >= 1
+
+
+def test_gradients_where_p_is_constant_are_zero():
+    """x = inf or a = inf: P is 1 or 0 there, and so is every derivative 0 (no inf - inf)."""
+    a, x = np.array([0.5, 2.0, np.inf, 3.0]), np.array([np.inf, np.inf, 2.0, 1.5])
+
+    def f(a, x):
+        return np.sum(sp.gammainc(a, x) + sp.gammaincc(a, x) ** 2)
+
+    da, dx = tg.grad(f, argnums=(0, 1))(a, x)
+    np.testing.assert_array_equal(da[:3], 0.0)
+    np.testing.assert_array_equal(dx[:3], 0.0)
+    second = tg.grad(lambda x: np.sum(tg.grad(lambda x: f(a, x))(x)))(x)
+    np.testing.assert_array_equal(second[:3], 0.0)
+    assert np.all(np.isfinite(da)) and np.all(np.isfinite(dx)) and np.isfinite(second[3])

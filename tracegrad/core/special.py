@@ -209,12 +209,19 @@ def _gammainc_impl(a: np.ndarray, x: np.ndarray, *, upper: bool) -> np.ndarray:
     return np.asarray(value, dtype=np.result_type(a, x))
 
 
-def _gamma_density(a: Any, x: Any) -> Any:
+def _gamma_density(a: Any, x: Any, log_slope: bool = False) -> Any:
     """dP/dx = x^(a-1) e^-x / Gamma(a), as exp((a - 1) log x - x - lgamma(a)); (a - 1) log x
-    is 0 at a = 1 (also where x = 0)."""
+    is 0 at a = 1 (also where x = 0).  With ``log_slope``, times d/da of its log,
+    log x - digamma(a).  0 where a or x is inf (P is constant there): computed at 1 instead,
+    so that no inf - inf reaches the value or its derivatives."""
     one = const(1.0, a)
+    constant = eq(add(a, x), const(np.inf, a))  # a, x >= 0 wherever P is defined
+    a, x = select(constant, one, a), select(constant, one, x)
     power = select(eq(a, one), const(0.0, a), mul(sub(a, one), log(x)))
-    return exp(sub(sub(power, x), lgamma(a)))
+    density = exp(sub(sub(power, x), lgamma(a)))
+    if log_slope:
+        density = mul(density, sub(log(x), polygamma(a, n=0)))
+    return select(constant, const(0.0, a), density)
 
 
 def _gammainc_vjp(ct: Any, out: Any, a: Any, x: Any, *, upper: bool) -> tuple:
@@ -245,7 +252,7 @@ def _gammainc_da_impl(a: np.ndarray, x: np.ndarray) -> np.ndarray:
 def _gammainc_da_vjp(ct: Any, out: Any, a: Any, x: Any) -> tuple:
     """d/dx dP/da = d/da of the density = density (log x - digamma(a)); d/da is not
     implemented (``a`` arrives through first_derivative_only, which says so)."""
-    dx = mul(_gamma_density(a, x), sub(log(x), polygamma(a, n=0)))
+    dx = _gamma_density(a, x, log_slope=True)
     return unbroadcast(ct, a.shape), unbroadcast(mul(ct, dx), x.shape)
 
 
