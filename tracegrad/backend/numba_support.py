@@ -452,4 +452,12 @@ def stack_adjugate(a: Any, out: Any) -> None:
 
 # The special functions' kernels live in special_kernels.py; generated code imports them
 # from here, with the other support functions.
-from .special_kernels import bessel_i, erfinv, log_ndtr, ndtri, polygamma  # noqa: E402, F401
+from .special_kernels import (  # noqa: E402, F401
+    bessel_i,
+    erfinv,
+    gammainc,  # incomplete gamma
+    gammainc_da,  # incomplete gamma
+    log_ndtr,
+    ndtri,
+    polygamma,
+)

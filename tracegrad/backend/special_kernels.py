@@ -252,3 +252,216 @@ def bessel_i(n: int, scaled: bool, x: float) -> float:
         if scaled:
             value *= math.exp(-size)
     return -value if x < 0.0 and n % 2 else value
+
+
+# --- incomplete gamma ---
+# The regularized incomplete gamma functions P(a, x) = gamma(a, x) / Gamma(a) and
+# Q(a, x) = 1 - P(a, x), and dP/da (core/special.py).  P from its power series below
+# x = a + 1, Q from its continued fraction above; each carries its derivative in a along
+# (forward-mode dual numbers), so dP/da is exact to rounding.  Both share the prefactor
+# x^a e^-x / Gamma(a + 1), whose logarithm for large a is written as a log1p(t) - a t + ...
+# (t = x / a - 1) so that its rounding error stays small near x = a, where
+# a log x - x - lgamma(a + 1) would cancel a few thousand down to a few units.
+_EULER_GAMMA = 0.5772156649015329
+_GAMMAINC_MAX_TERMS = 100_000  # the series and the fraction take O(sqrt(a)) steps
+_TINY = 1e-300
+
+
+def _zeta_values(count: int) -> tuple:
+    """zeta(2), ..., zeta(count + 1): ten terms of the sum, then the Euler-Maclaurin tail."""
+    values = []
+    for s in range(2, count + 2):
+        n = 10
+        total = math.fsum(k**-s for k in range(1, n)) + n ** (1 - s) / (s - 1) + 0.5 * n**-s
+        coefficient, factorial, power = float(s), 2.0, float(n) ** (-s - 1)
+        for j in range(8):
+            total += _BERNOULLI[j] * coefficient / factorial * power
+            coefficient *= (s + 2 * j + 1) * (s + 2 * j + 2)
+            factorial *= (2 * j + 3) * (2 * j + 4)
+            power /= n * n
+        values.append(total)
+    return tuple(values)
+
+
+_ZETA = _zeta_values(60)  # _ZETA[k - 2] = zeta(k)
+
+
+@njit(error_model="numpy", cache=config.read().disk_cache)
+def _as_float64(value: float) -> float:
+    """``value`` as float64 for float32 operands too (Numba's float() keeps float32, whose
+    rounding the sums and the exponent would not survive)."""
+    return value * 1.0
+
+
+@njit(error_model="numpy", cache=config.read().disk_cache)
+def _lgamma1p(a: float) -> float:
+    """lgamma(1 + a) for a >= 0, accurate relative to its value near a = 0 (Taylor series
+    -gamma a + sum_k (-1)^k zeta(k) a^k / k below 1/2, where 1 + a would round a away)."""
+    if a >= 0.5:
+        return math.lgamma(1.0 + a)
+    total = -_EULER_GAMMA * a
+    power = -a  # (-a)^(k - 1)
+    for k in range(2, len(_ZETA) + 2):
+        power *= -a
+        term = _ZETA[k - 2] * power / k
+        total += term
+        if abs(term) <= 1e-17 * abs(total):
+            break
+    return total
+
+
+@njit(error_model="numpy", cache=config.read().disk_cache)
+def _log1pmx(t: float) -> float:
+    """log(1 + t) - t for |t| <= 1/2, as 2 atanh(z) - t with z = t / (2 + t), whose series
+    in z^2 <= 1/9 has no cancellation."""
+    z = t / (2.0 + t)
+    z2 = z * z
+    power = z * z2
+    total = 0.0
+    k = 3.0
+    while True:
+        term = power / k
+        total += term
+        if abs(term) <= 1e-17 * abs(total):
+            break
+        power *= z2
+        k += 2.0
+    return 2.0 * total - t * t / (2.0 + t)
+
+
+@njit(error_model="numpy", cache=config.read().disk_cache)
+def _gammainc_log_prefactor(a: float, x: float) -> float:
+    """log(x^a e^-x / Gamma(a + 1)) for x > 0.  From a = 10 on, Stirling's series with its
+    leading terms cancelled by hand: a (log(1 + t) - t) - log(a) / 2 - log(2 pi) / 2 -
+    sum_j B_2j / (2j (2j - 1) a^(2j - 1)), t = (x - a) / a."""
+    if a < 10.0:
+        return a * math.log(x) - x - _lgamma1p(a)
+    tail = 0.0
+    power = 1.0 / a
+    inv2 = power * power
+    for j in range(8):
+        tail += _BERNOULLI[j] / ((2 * j + 2) * (2 * j + 1)) * power
+        power *= inv2
+    t = (x - a) / a
+    # Far from a, log(x / a) directly: 1 + t would round away the digits of a small x / a.
+    shape = _log1pmx(t) if abs(t) <= 0.5 else math.log(x / a) - t
+    return a * shape - 0.5 * math.log(a) - _LOG_SQRT_2PI - tail
+
+
+@njit(error_model="numpy", cache=config.read().disk_cache)
+def _gammainc_series(a: float, x: float, slope: bool) -> tuple:
+    """S = sum_n x^n / ((a + 1) ... (a + n)), P = prefactor * S, and with ``slope``
+    d log S / da (each term's derivative from the previous one's, as a dual number)."""
+    term, dterm = 1.0, 0.0
+    total, dtotal = 1.0, 0.0
+    n = 0.0
+    for _ in range(_GAMMAINC_MAX_TERMS):
+        n += 1.0
+        inverse = 1.0 / (a + n)
+        ratio = x * inverse
+        if slope:
+            dterm = (dterm - term * inverse) * ratio
+            dtotal += dterm
+        term *= ratio
+        total += term
+        if term <= 1e-17 * total and (not slope or abs(dterm) <= 1e-17 * abs(dtotal)):
+            break
+    return total, dtotal / total
+
+
+@njit(error_model="numpy", cache=config.read().disk_cache)
+def _gammainc_fraction(a: float, x: float, slope: bool) -> tuple:
+    """g = x + 1 - a - 1 (1 - a) / (x + 3 - a - 2 (2 - a) / (x + 5 - a - ...)), Q =
+    a prefactor / g, by the modified Lentz method, and with ``slope`` d log g / da carried
+    alongside: the n-th numerator -n (n - a) has derivative n, every denominator -1."""
+    b = x + 1.0 - a  # at least 2: the fraction is used for x >= a + 1
+    g, dlog_g = b, -1.0 / b
+    c, dc = b, -1.0
+    d, dd = 0.0, 0.0
+    for n in range(1, _GAMMAINC_MAX_TERMS):
+        numerator = -n * (n - a)
+        b += 2.0
+        d_next = b + numerator * d
+        if d_next == 0.0:
+            d_next = _TINY
+        c_next = b + numerator / c
+        if c_next == 0.0:
+            c_next = _TINY
+        dlog_delta = 0.0
+        if slope:
+            dd = -(-1.0 + n * d + numerator * dd) / (d_next * d_next)
+            dc = -1.0 + n / c - numerator * dc / (c * c)
+            dlog_delta = dc / c_next + dd * d_next
+            dlog_g += dlog_delta
+        d = 1.0 / d_next
+        c = c_next
+        delta = c * d
+        g *= delta
+        converged = abs(delta - 1.0) <= 3e-16
+        if converged and (not slope or abs(dlog_delta) <= 1e-17 * (abs(dlog_g) + 1.0 / x)):
+            break
+    return g, dlog_g
+
+
+@njit(error_model="numpy", cache=config.read().disk_cache)
+def _gammaincc_small(a: float, x: float) -> float:
+    """Q for a < 1/2 and x < a + 1, where 1 - P would lose the relative accuracy of a small
+    Q: Q = -expm1(u) - a e^u sum_(n >= 1) (-x)^n / (n! (a + n)), u = a log x - lgamma(1 + a)."""
+    u = a * math.log(x) - _lgamma1p(a)
+    term, total = 1.0, 0.0
+    for n in range(1, _GAMMAINC_MAX_TERMS):
+        term *= -x / n
+        part = term / (a + n)
+        total += part
+        if abs(part) <= 1e-17 * abs(total):
+            break
+    return -math.expm1(u) - a * math.exp(u) * total
+
+
+@njit(error_model="numpy", cache=config.read().disk_cache)
+def _gammainc_edge(a: float, x: float) -> float:
+    """P where a or x is 0 or inf (both >= 0), as SciPy: nan for (0, 0) and (inf, inf)."""
+    if a == 0.0:
+        return math.nan if x == 0.0 else 1.0
+    if x == 0.0:
+        return 0.0
+    if a == math.inf:
+        return math.nan if x == math.inf else 0.0
+    return 1.0
+
+
+@njit(error_model="numpy", cache=config.read().disk_cache)
+def gammainc(upper: bool, a: float, x: float) -> float:
+    """P(a, x), or Q(a, x) when ``upper``; nan for a < 0, x < 0 or nan."""
+    a, x = _as_float64(a), _as_float64(x)
+    if not (a >= 0.0 and x >= 0.0):
+        return math.nan
+    if a == 0.0 or x == 0.0 or a == math.inf or x == math.inf:
+        p = _gammainc_edge(a, x)
+        return 1.0 - p if upper else p
+    if x < a + 1.0:
+        if upper and a < 0.5:
+            return _gammaincc_small(a, x)
+        p = math.exp(_gammainc_log_prefactor(a, x)) * _gammainc_series(a, x, False)[0]
+        return 1.0 - p if upper else p
+    q = a * math.exp(_gammainc_log_prefactor(a, x)) / _gammainc_fraction(a, x, False)[0]
+    return q if upper else 1.0 - q
+
+
+@njit(error_model="numpy", cache=config.read().disk_cache)
+def gammainc_da(a: float, x: float) -> float:
+    """dP(a, x)/da (dQ/da is its negative).  With F the prefactor, d log F / da =
+    log x - digamma(a + 1); below x = a + 1, dP/da = P (d log F/da + d log S/da); above,
+    Q = a F / g gives dQ/da = F / g (1 + a (d log F/da - d log g/da)), finite at a = 0."""
+    a, x = _as_float64(a), _as_float64(x)
+    if not (a >= 0.0 and x >= 0.0):
+        return math.nan
+    if x == 0.0 or a == math.inf or x == math.inf:
+        return _gammainc_edge(a, x) * 0.0  # P is constant there; nan where it is
+    log_prefactor = _gammainc_log_prefactor(a, x)
+    dlog_prefactor = math.log(x) - polygamma(0, a + 1.0)
+    if x < a + 1.0:
+        total, dlog_total = _gammainc_series(a, x, True)
+        return math.exp(log_prefactor) * total * (dlog_prefactor + dlog_total)
+    g, dlog_g = _gammainc_fraction(a, x, True)
+    return -math.exp(log_prefactor) / g * (1.0 + a * (dlog_prefactor - dlog_g))
