@@ -225,6 +225,16 @@ CASES = {
         S.bessel_i(y, n=0, scaled=False),
         S.bessel_i(P.mul(y, _c(20.0, y)), n=1, scaled=True),
     ],
+    # --- incomplete gamma: a and x in [0.5, 2] and [0.1, 4.1]; a large near x (the
+    # fraction's slow regime); dP/da directly, its a held fixed (no derivative of it in a)
+    "gammainc": lambda x, y, r, s, idx: [
+        S.gammainc(x, P.add(P.mul(y, y), _c(0.1, y)), upper=False),
+        S.gammainc(P.mul(x, _c(20.0, x)), P.mul(P.add(x, _c(0.1, x)), _c(20.0, x)), upper=True),
+    ],
+    "gammainc_da": lambda x, y, r, s, idx: [
+        S.gammainc_da(P.stop_gradient(x), P.exp(y)),
+        S.gammainc_da(P.stop_gradient(P.mul(x, _c(30.0, x))), P.mul(P.exp(y), _c(25.0, y))),
+    ],
     # --- incomplete beta ---
     # a, b > 0 and x in (0, 1), three shapes broadcast; float32: SciPy's own loop (the
     # interpreter's) loses ~4e-6, the kernel computes in float64

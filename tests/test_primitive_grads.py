@@ -198,6 +198,16 @@ class Case:
     in_grad_only: bool = False  # the primitive appears only in the adjoint program
 
 
+# --- incomplete gamma ---
+def _gammaincc_da(x, k):
+    """dQ(a, x)/da at a = k + 0.7 (k whole: a is traced but not differentiated, as there is
+    no second derivative in a), as a function of x."""
+    return tg.grad(lambda a: np.sum(sp.gammaincc(a, x)))(k.astype(x.dtype) + 0.7)
+
+
+_GAMMAINC_DA_ARGS = over([(), (4,), (2, 3)], lambda s: (arr(s, 0.2, 6.0), ints(s, 0, 3)))
+
+
 @tg.custom_vjp
 def softplus(x):
     return np.log1p(np.exp(x))
@@ -712,6 +722,21 @@ TABLE: dict[str, list[Case]] = {
     "bessel_i": [
         Case("sp.i0", lambda x: sp.i0(x), unary(-4.0, 4.0)),
         Case("sp.i1e", lambda x: sp.i1e(x), unary(0.1, 40.0)),  # the asymptotic series too
+    ],
+    # --- incomplete gamma ---
+    "gammainc": [
+        Case(
+            "sp.gammainc(a, x)",  # second order in a is not implemented: order 1
+            lambda a, x: sp.gammainc(a, x),
+            binary(lambda s: arr(s, 0.5, 4.0), lambda s: arr(s, 0.2, 6.0)),
+            order=1,
+        ),
+        Case("sp.gammaincc(2.5, x)", lambda x: sp.gammaincc(2.5, x), unary(0.2, 6.0)),
+        Case("sp.gammainc(12, x)", lambda x: sp.gammainc(12.0, x), unary(2.0, 25.0)),
+    ],
+    "gammainc_da": [Case("x-gradient of d/da sp.gammaincc", _gammaincc_da, _GAMMAINC_DA_ARGS)],
+    "first_derivative_only": [
+        Case("x-gradient of d/da sp.gammaincc", _gammaincc_da, _GAMMAINC_DA_ARGS)
     ],
     # --- incomplete beta ---
     "betainc": [

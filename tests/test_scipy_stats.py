@@ -75,6 +75,17 @@ CASES = {
         0.6,
         1.3,
     ),
+    # --- incomplete gamma ---
+    "gamma.cdf": (lambda x, a, b: ss.gamma.cdf(x, a, scale=b), U * 3, 2.5, 0.7),
+    "gamma.sf": (lambda x, a, b: ss.gamma.sf(x, a, -1.0, b), X, 1.5, 2.0),
+    "gamma.logcdf": (lambda x, a, b: ss.gamma.logcdf(x, a=a, loc=-0.5, scale=b), U, 0.8, 1.2),
+    "gamma.logsf": (lambda x, a, b: ss.gamma.logsf(x * 5, a, 0.0, b), U, 3.5, 0.6),
+    "chi2.cdf": (lambda x, a, b: ss.chi2.cdf(x, a, 0.0, b), U * 3, 3.0, 1.3),
+    "chi2.sf": (lambda x, a, b: ss.chi2.sf(x, df=a, loc=-1.5, scale=b), X, 2.2, 0.9),
+    "expon.cdf": (lambda x, a, b: ss.expon.cdf(x, a, b), X, -0.5, 1.5),
+    "expon.sf": (lambda x, a, b: ss.expon.sf(x, loc=a, scale=b), X, -0.5, 1.5),
+    "poisson.cdf": (lambda k, a, b: ss.poisson.cdf(k, a * b), K + 0.5, 1.5, 2.0),
+    "poisson.sf": (lambda k, a, b: ss.poisson.sf(k, a + b, 1), K, 1.5, 2.0),
     # --- incomplete beta (more in tests/test_betainc.py) ---
     # a and b are loc and scale here: betainc differentiates once in its shape parameters
     "beta.cdf": (lambda x, a, b: ss.beta.cdf(x, 2.5, 1.5, a, b), X, -1.5, 3.0),

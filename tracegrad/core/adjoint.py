@@ -39,12 +39,6 @@ def zeros(aval: Aval) -> Any:
     return stage(P.broadcast_to, [Literal.make(zero)], {"shape": aval.shape})
 
 
-def _materialise(ct: Any) -> Any:
-    """A VJP rule may return a function in place of a cotangent: it is called only for an
-    input that needs a gradient (a rule with no derivative for an input raises there)."""
-    return ct() if callable(ct) else ct
-
-
 def backward_pass(
     program: Program,
     env: dict[Var, Any],
@@ -60,7 +54,6 @@ def backward_pass(
     cts: dict[Var, Any] = {}
 
     def accumulate(var: Var, ct: Any) -> None:
-        ct = _materialise(ct)
         cts[var] = ct if var not in cts else P.add(cts[var], ct)
 
     for out, seed in zip(program.outputs, seeds, strict=True):

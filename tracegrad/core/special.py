@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DTypeError, UnsupportedNumpyFunction
+from ..errors import DTypeError
 from .ir import Aval
 from .primitives import (
     Kind,
@@ -31,17 +31,14 @@ from .primitives import (
     const,
     exp,
     gt,
-    log,
     log1p,
     logical_or,
     mul,
     ne,
     neg,
-    select,
     sign,
     sub,
     unary,
-    unbroadcast,
 )
 
 
@@ -203,6 +200,109 @@ bessel_i = Primitive(
 )
 
 
+# --- incomplete gamma ---
+# The regularized incomplete gamma functions P(a, x) (scipy.special.gammainc) and
+# Q(a, x) = 1 - P(a, x) (gammaincc), one primitive with ``upper`` choosing Q.  d/dx is the
+# gamma density x^(a-1) e^-x / Gamma(a), composed of primitives, so x-derivatives of every
+# order follow.  d/da has no closed form: its own primitive gammainc_da computes dP/da (the
+# kernel carries the derivative through the series and the continued fraction); its own
+# derivative in a is not implemented, which first_derivative_only reports when asked.
+from ..errors import UnsupportedNumpyFunction  # noqa: E402
+from .primitives import _binary_rule, eq, log, select, unbroadcast  # noqa: E402
+from .special_gammainc import gammainc_da_numpy  # noqa: E402
+
+
+def _gammainc_rule(a: Aval, x: Aval, **params: Any) -> Aval:
+    if a.dtype.kind != "f" or x.dtype.kind != "f":
+        raise DTypeError(f"the incomplete gamma function needs float operands, got {a}, {x}")
+    return _binary_rule("gammainc")(a, x)
+
+
+def _gammainc_impl(a: np.ndarray, x: np.ndarray, *, upper: bool) -> np.ndarray:
+    a, x = np.asarray(a), np.asarray(x)
+    with np.errstate(all="ignore"):
+        value = getattr(_scipy_special(), "gammaincc" if upper else "gammainc")(a, x)
+    return np.asarray(value, dtype=np.result_type(a, x))
+
+
+def _gamma_density(a: Any, x: Any, log_slope: bool = False) -> Any:
+    """dP/dx = x^(a-1) e^-x / Gamma(a), as exp((a - 1) log x - x - lgamma(a)); (a - 1) log x
+    is 0 at a = 1 (also where x = 0).  With ``log_slope``, times d/da of its log,
+    log x - digamma(a).  0 where a or x is inf (P is constant there): computed at 1 instead,
+    so that no inf - inf reaches the value or its derivatives."""
+    one = const(1.0, a)
+    constant = eq(add(a, x), const(np.inf, a))  # a, x >= 0 wherever P is defined
+    a, x = select(constant, one, a), select(constant, one, x)
+    power = select(eq(a, one), const(0.0, a), mul(sub(a, one), log(x)))
+    density = exp(sub(sub(power, x), lgamma(a)))
+    if log_slope:
+        density = mul(density, sub(log(x), polygamma(a, n=0)))
+    return select(constant, const(0.0, a), density)
+
+
+def _gammainc_vjp(ct: Any, out: Any, a: Any, x: Any, *, upper: bool) -> tuple:
+    da = gammainc_da(first_derivative_only(a, what=_SECOND_A_DERIVATIVE), x)
+    dx = _gamma_density(a, x)
+    if upper:
+        da, dx = neg(da), neg(dx)
+    return unbroadcast(mul(ct, da), a.shape), unbroadcast(mul(ct, dx), x.shape)
+
+
+gammainc = Primitive(
+    name="gammainc",
+    kind=Kind.BINARY,
+    shape_rule=_gammainc_rule,
+    impl=_gammainc_impl,
+    vjp=_gammainc_vjp,
+    scalar="_gammainc({upper}, {0}, {1})",
+)
+
+
+def _gammainc_da_impl(a: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """dP/da from SciPy's P or Q times the log-derivatives of the series or the continued
+    fraction in a (gammainc_da_numpy)."""
+    a, x = np.asarray(a), np.asarray(x)
+    return np.asarray(gammainc_da_numpy(a, x, _scipy_special()), dtype=np.result_type(a, x))
+
+
+def _gammainc_da_vjp(ct: Any, out: Any, a: Any, x: Any) -> tuple:
+    """d/dx dP/da = d/da of the density = density (log x - digamma(a)); d/da is not
+    implemented (``a`` arrives through first_derivative_only, which says so)."""
+    dx = _gamma_density(a, x, log_slope=True)
+    return unbroadcast(ct, a.shape), unbroadcast(mul(ct, dx), x.shape)
+
+
+gammainc_da = Primitive(
+    name="gammainc_da",
+    kind=Kind.BINARY,
+    shape_rule=_gammainc_rule,
+    impl=_gammainc_da_impl,
+    vjp=_gammainc_da_vjp,
+    scalar="_gammainc_da({0}, {1})",
+)
+
+_SECOND_A_DERIVATIVE = (
+    "the second derivative of scipy.special.gammainc / gammaincc in their first argument a "
+    "is not implemented (the first is, and derivatives of every order in x); differentiate "
+    "in a only once, e.g. hold a fixed in the outer gradient"
+)
+
+
+def _first_derivative_only_vjp(ct: Any, out: Any, x: Any, *, what: str) -> tuple:
+    raise UnsupportedNumpyFunction(what)
+
+
+# The identity, marking an operand of a gradient whose own derivative is missing: its VJP
+# rule, reached only when that derivative is asked for, raises an error saying ``what``.
+first_derivative_only = Primitive(
+    name="first_derivative_only",
+    kind=Kind.GRADIENT_MARKER,
+    shape_rule=lambda x, *, what: x,
+    impl=lambda x, *, what: x,
+    vjp=_first_derivative_only_vjp,
+)
+
+
 # --- incomplete beta ---
 
 
@@ -225,7 +325,7 @@ def _betainc_impl(a: np.ndarray, b: np.ndarray, x: np.ndarray, *, complement: bo
 
 def _betainc_grad_impl(a: np.ndarray, b: np.ndarray, x: np.ndarray, *, argnum: int) -> Any:
     """SciPy has no derivatives in a and b: the compiled kernel's, element by element."""
-    from ..backend.special_kernels import betainc_grad as kernel
+    from ..backend.incomplete_beta import betainc_grad as kernel
 
     dtype = np.asarray(x).dtype
     value = np.vectorize(lambda *abx: kernel(argnum, *abx), otypes=[np.float64])(a, b, x)
@@ -248,40 +348,36 @@ def _beta_density(a: Any, b: Any, x: Any) -> Any:
     return exp(sub(add(mul(a1, log_x), mul(b1, log_y)), log_beta))
 
 
+def _second_derivative_message(name: str) -> str:
+    return (
+        f"the second derivative of scipy.special.betainc / betaincc in {name} is not "
+        "implemented (the first is, and derivatives of every order in x); differentiate in "
+        f"{name} only once, e.g. hold {name} fixed in the outer gradient"
+    )
+
+
 def _betainc_vjp(ct: Any, out: Any, a: Any, b: Any, x: Any, *, complement: bool) -> tuple:
     if complement:
         ct = neg(ct)
+    marked_a = first_derivative_only(a, what=_second_derivative_message("a"))
+    marked_b = first_derivative_only(b, what=_second_derivative_message("b"))
     return (
-        unbroadcast(mul(ct, betainc_grad(a, b, x, argnum=0)), a.shape),
-        unbroadcast(mul(ct, betainc_grad(a, b, x, argnum=1)), b.shape),
+        unbroadcast(mul(ct, betainc_grad(marked_a, marked_b, x, argnum=0)), a.shape),
+        unbroadcast(mul(ct, betainc_grad(marked_a, marked_b, x, argnum=1)), b.shape),
         unbroadcast(mul(ct, _beta_density(a, b, x)), x.shape),
     )
 
 
-def _second_derivative_missing(name: str) -> Any:
-    """A deferred cotangent (the adjoint calls it only if the input needs a gradient)."""
-
-    def missing() -> Any:
-        raise UnsupportedNumpyFunction(
-            f"the second derivative of scipy.special.betainc in {name} is not implemented "
-            "(its first derivative comes from a continued fraction with dual numbers). "
-            "Gradients of any order in x work, and first derivatives in a and b; for a "
-            f"second derivative in {name}, differentiate the first one by finite differences "
-            "outside tracegrad."
-        )
-
-    return missing
-
-
 def _betainc_grad_vjp(ct: Any, out: Any, a: Any, b: Any, x: Any, *, argnum: int) -> tuple:
-    """Only x: d/dx of dI/da is the density times d/da of its log, log x - digamma(a) +
-    digamma(a + b) (for b: log(1 - x) - digamma(b) + digamma(a + b))."""
+    """d/dx of dI/da is the density times d/da of its log, log x - digamma(a) +
+    digamma(a + b) (for b: log(1 - x) - digamma(b) + digamma(a + b)).  a and b arrive
+    through first_derivative_only, whose rule raises where their derivative is asked for."""
     own = (a, b)[argnum]
     log_side = log(x) if argnum == 0 else log1p(neg(x))
     slope = add(sub(log_side, polygamma(own, n=0)), polygamma(add(a, b), n=0))
     return (
-        _second_derivative_missing("a"),
-        _second_derivative_missing("b"),
+        unbroadcast(ct, a.shape),
+        unbroadcast(ct, b.shape),
         unbroadcast(mul(ct, mul(_beta_density(a, b, x), slope)), x.shape),
     )
 

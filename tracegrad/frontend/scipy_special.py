@@ -354,6 +354,29 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
 }
 
 
+# --- incomplete gamma ---
+def _gammainc_operands(a: Any, x: Any) -> list[Any]:
+    """a and x in SciPy's dtype: its loops take a Python number as float64 (float32 only
+    when both operands are float32)."""
+    a, x = (np.float64(v) if isinstance(v, int | float) else v for v in (a, x))
+    return promote(a, x, float_only=True)
+
+
+def gammainc(a: Any, x: Any) -> Any:
+    """The regularized lower incomplete gamma function P(a, x) (primitive gammainc)."""
+    a, x = _gammainc_operands(a, x)
+    return S.gammainc(a, x, upper=False)
+
+
+def gammaincc(a: Any, x: Any) -> Any:
+    """The regularized upper incomplete gamma function Q(a, x) = 1 - P(a, x)."""
+    a, x = _gammainc_operands(a, x)
+    return S.gammainc(a, x, upper=True)
+
+
+UFUNCS.update(gammainc=gammainc, gammaincc=gammaincc)
+
+
 def is_scipy_ufunc(ufunc: np.ufunc) -> bool:
     special = _special()
     return special is not None and getattr(special, ufunc.__name__, None) is ufunc

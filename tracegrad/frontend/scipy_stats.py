@@ -21,13 +21,13 @@ from __future__ import annotations
 import math
 import sys
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
 
 from ..errors import UnsupportedNumpyFunction
 from . import scipy_special as sp
-from .elementwise import stop_gradient
 from .promotion import traced_replacement
 
 _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
@@ -230,22 +230,90 @@ DISTRIBUTIONS: dict[str, dict[str, Callable[..., Any]]] = {
 }
 
 
+# --- incomplete gamma ---
+# Distribution functions built on the regularized incomplete gamma functions P and Q
+# (scipy.special.gammainc, gammaincc).  Arguments outside the support go to the functions
+# as a harmless 1 and are replaced afterwards, so that no nan reaches the gradients.
+from .elementwise import stop_gradient  # noqa: E402
+
+
+def _standard_method(standard: Callable[..., Any], *shapes: str) -> Callable[..., Any]:
+    """``method(x, *shapes, loc=0, scale=1)`` from the standard family's function of z."""
+
+    def method(x: Any, *args: Any, loc: Any = 0.0, scale: Any = 1.0, **named: Any) -> Any:
+        params, loc, scale = _split(args, named, shapes, loc, scale)
+        return standard(_standardised(x, loc, scale)[0], *params)
+
+    return method
+
+
+def _gamma_tail(upper: bool, logarithm: bool) -> Callable[..., Any]:
+    """The gamma distribution's cdf (P(a, z)) or sf (Q(a, z)), or their logs; 0 / 1 below
+    the support (-inf / 0 for the logs)."""
+
+    def standard(z: Any, a: Any) -> Any:
+        a = _positive(a)
+        inside = np.greater_equal(z, 0)
+        safe = np.where(inside, z, 1.0)
+        value = sp.gammaincc(a, safe) if upper else sp.gammainc(a, safe)
+        outside = 1.0 if upper else 0.0
+        if logarithm:
+            value, outside = np.log(value), (0.0 if upper else -np.inf)
+        return _inside(inside, value, outside, z)
+
+    return standard
+
+
+def _chi2_tail(upper: bool) -> Callable[..., Any]:
+    gamma_tail = _gamma_tail(upper, logarithm=False)
+    return lambda z, df: gamma_tail(0.5 * z, 0.5 * df)
+
+
+def _expon_tail(upper: bool) -> Callable[..., Any]:
+    """exp(-z) (sf) or -expm1(-z) (cdf) for z >= 0."""
+
+    def standard(z: Any) -> Any:
+        inside = np.greater_equal(z, 0)
+        safe = np.where(inside, z, 0.0)
+        value = np.exp(-safe) if upper else -np.expm1(-safe)
+        return _inside(inside, value, 1.0 if upper else 0.0, z)
+
+    return standard
+
+
+def _poisson_tail(upper: bool) -> Callable[..., Any]:
+    """cdf(k) = Q(floor(k) + 1, mu), sf(k) = P(floor(k) + 1, mu); 0 / 1 for k < 0.  k is
+    a count: no gradient flows to it."""
+
+    def method(k: Any, mu: Any, loc: Any = 0) -> Any:
+        k = stop_gradient(np.floor(np.subtract(k, loc)))
+        mu = np.where(np.greater_equal(mu, 0), mu, np.nan)
+        inside = np.greater_equal(k, 0)
+        count = np.where(inside, k, 0.0) + 1.0
+        value = sp.gammainc(count, mu) if upper else sp.gammaincc(count, mu)
+        return _inside(inside, value, 1.0 if upper else 0.0, k)
+
+    return method
+
+
+DISTRIBUTIONS["gamma"].update(
+    cdf=_standard_method(_gamma_tail(False, False), "a"),
+    sf=_standard_method(_gamma_tail(True, False), "a"),
+    logcdf=_standard_method(_gamma_tail(False, True), "a"),
+    logsf=_standard_method(_gamma_tail(True, True), "a"),
+)
+DISTRIBUTIONS["chi2"].update(
+    cdf=_standard_method(_chi2_tail(False), "df"), sf=_standard_method(_chi2_tail(True), "df")
+)
+DISTRIBUTIONS["expon"].update(
+    cdf=_standard_method(_expon_tail(False)), sf=_standard_method(_expon_tail(True))
+)
+DISTRIBUTIONS["poisson"].update(cdf=_poisson_tail(False), sf=_poisson_tail(True))
+
+
 # --- incomplete beta ---
 # Distribution functions from the regularized incomplete beta function: each tail computed
 # directly where it is small (no 1 - cdf), so the far tails keep their relative accuracy.
-
-
-def _tails(standard: Callable[..., Any], *shapes: str) -> dict[str, Callable[..., Any]]:
-    """``cdf`` and ``sf`` (with loc and scale) from ``standard(z, *params, upper)``."""
-
-    def make(upper: bool) -> Callable[..., Any]:
-        def method(x: Any, *args: Any, loc: Any = 0.0, scale: Any = 1.0, **named: Any) -> Any:
-            params, loc, scale = _split(args, named, shapes, loc, scale)
-            return standard(_standardised(x, loc, scale)[0], *params, upper=upper)
-
-        return method
-
-    return {"cdf": make(False), "sf": make(True)}
 
 
 def _beta_tail(z: Any, a: Any, b: Any, upper: bool) -> Any:
@@ -255,10 +323,10 @@ def _beta_tail(z: Any, a: Any, b: Any, upper: bool) -> Any:
 
 
 def _t_tail(z: Any, df: Any, upper: bool) -> Any:
-    """P(T <= z) (P(T > z) with ``upper``) from the tail P(T > |z|) = I_(df / (df +
-    z^2))(df / 2, 1/2) / 2, by its complement in z^2 / (df +
-    z^2) where z^2 < df (no rounding of 1 - small); a normal tail for df = inf.  At z = 0 the
-    value is 1/2 and the slope the density (the beta function's own slope is inf * 0 there)."""
+    """P(T <= z) (P(T > z) with ``upper``) from the tail P(T > |z|) = I_(df / (df + z^2))
+    (df / 2, 1/2) / 2, by its complement in z^2 / (df + z^2) where z^2 < df (no rounding of
+    1 - small); a normal tail for df = inf.  At z = 0 the value is 1/2 and the slope the
+    density (the beta function's own slope is inf * 0 there)."""
     df = _positive(df)
     if upper:  # P(T > z) = P(T < -z): the same tail, no 1 - cdf
         z = -z
@@ -313,9 +381,17 @@ def _binom_tail(upper: bool) -> Callable[..., Any]:
     return method
 
 
-DISTRIBUTIONS["beta"].update(_tails(_beta_tail, "a", "b"))
-DISTRIBUTIONS["t"].update(_tails(_t_tail, "df"))
-DISTRIBUTIONS["f"] = _tails(_f_tail, "dfn", "dfd")
+def _both_tails(standard: Callable[..., Any], *shapes: str) -> dict[str, Callable[..., Any]]:
+    """``cdf`` and ``sf`` from ``standard(z, *params, upper)``."""
+    return {
+        "cdf": _standard_method(partial(standard, upper=False), *shapes),
+        "sf": _standard_method(partial(standard, upper=True), *shapes),
+    }
+
+
+DISTRIBUTIONS["beta"].update(_both_tails(_beta_tail, "a", "b"))
+DISTRIBUTIONS["t"].update(_both_tails(_t_tail, "df"))
+DISTRIBUTIONS["f"] = _both_tails(_f_tail, "dfn", "dfd")
 DISTRIBUTIONS["binom"] = {"cdf": _binom_tail(False), "sf": _binom_tail(True)}
 
 
