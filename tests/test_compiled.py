@@ -235,6 +235,18 @@ CASES = {
         S.gammainc_da(P.stop_gradient(x), P.exp(y)),
         S.gammainc_da(P.stop_gradient(P.mul(x, _c(30.0, x))), P.mul(P.exp(y), _c(25.0, y))),
     ],
+    # --- incomplete beta ---
+    # a, b > 0 and x in (0, 1), three shapes broadcast; float32: SciPy's own loop (the
+    # interpreter's) loses ~4e-6, the kernel computes in float64
+    "betainc": lambda x, y, r, s, idx: [
+        S.betainc(x, P.exp(r), P.logistic(y), complement=False),
+        S.betainc(P.mul(x, _c(20.0, x)), P.exp(s), P.logistic(r), complement=True),
+    ],
+    # a and b behind stop_gradient: the derivatives in x only (in a, b they are an error)
+    "betainc_grad": lambda x, y, r, s, idx: [
+        S.betainc_grad(P.stop_gradient(x), P.stop_gradient(P.exp(r)), P.logistic(y), argnum=0),
+        S.betainc_grad(P.stop_gradient(P.exp(s)), P.stop_gradient(x), P.logistic(y), argnum=1),
+    ],
     # -- complex numbers: x + iy in the program's complex dtype, through most complex ops
     "real": lambda x, y, r, s, idx: [
         C.real(P.mul(P.exp(_complex(y, x)), P.sqrt(_complex(x, y)))),

@@ -134,6 +134,12 @@ def low_rank(n: int, rank: int) -> st.SearchStrategy:
     return st.tuples(arr((n, rank)), arr((rank, n))).map(lambda t: t[0] @ t[1])
 
 
+def incomplete_beta() -> st.SearchStrategy:
+    """(a, b, x) for the incomplete beta function: a, b in [0.5, 5], x in [0.05, 0.95]."""
+    shapes = [((), (), (3,)), ((3,), (2, 1), (3,)), ((2, 3), (), ())]
+    return over(shapes, lambda s: (arr(s[0], 0.5, 5.0), arr(s[1], 0.5, 5.0), arr(s[2], 0.05, 0.95)))
+
+
 def ints(shape: tuple[int, ...], lo: int, hi: int) -> st.SearchStrategy:
     return hnp.arrays(np.int64, shape, elements=st.integers(lo, hi))
 
@@ -731,6 +737,24 @@ TABLE: dict[str, list[Case]] = {
     "gammainc_da": [Case("x-gradient of d/da sp.gammaincc", _gammaincc_da, _GAMMAINC_DA_ARGS)],
     "first_derivative_only": [
         Case("x-gradient of d/da sp.gammaincc", _gammaincc_da, _GAMMAINC_DA_ARGS)
+    ],
+    # --- incomplete beta ---
+    "betainc": [
+        # first order only in a and b: their second derivatives are an error (test_betainc.py)
+        Case("sp.betainc", lambda a, b, x: sp.betainc(a, b, x), incomplete_beta(), order=1),
+        Case("sp.betaincc", lambda a, b, x: sp.betaincc(a, b, x), incomplete_beta(), order=1),
+        Case("sp.betainc in x", lambda x: sp.betainc(2.5, 0.7, x), unary(0.05, 0.95), order=3),
+    ],
+    "betainc_grad": [
+        Case(
+            "d/da and d/db of sp.betainc, as functions of x",
+            # a and b are constants (a vmap body asks for gradients in all its float inputs,
+            # and betainc_grad has none in a and b)
+            lambda x: sum(
+                tg.grad(lambda a, b: np.sum(sp.betainc(a, b, x)), argnums=(0, 1))(1.7, 3.2)
+            ),
+            unary(0.05, 0.95),
+        ),
     ],
     # -- control flow (tracegrad.lax; more in tests/test_control_flow.py) ----------------------
     "scan": [

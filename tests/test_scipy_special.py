@@ -73,6 +73,9 @@ CASES = {
     # --- incomplete gamma (gradients in a: tests/test_incomplete_gamma.py) ---
     "gammainc": (lambda p: sp.gammainc(1.7, 3.0 * p), P),
     "gammaincc": (lambda x: sp.gammaincc(0.6, np.abs(x) + 0.2), X),
+    # --- incomplete beta (more in tests/test_betainc.py) ---
+    "betainc": (lambda p: sp.betainc(2.0, 1.5, p), P),
+    "betaincc": (lambda p: sp.betaincc(0.7, 3.0, p), P),  # order 2: x only
 }
 
 

@@ -86,6 +86,17 @@ CASES = {
     "expon.sf": (lambda x, a, b: ss.expon.sf(x, loc=a, scale=b), X, -0.5, 1.5),
     "poisson.cdf": (lambda k, a, b: ss.poisson.cdf(k, a * b), K + 0.5, 1.5, 2.0),
     "poisson.sf": (lambda k, a, b: ss.poisson.sf(k, a + b, 1), K, 1.5, 2.0),
+    # --- incomplete beta (more in tests/test_betainc.py) ---
+    # a and b are loc and scale here: betainc differentiates once in its shape parameters
+    "beta.cdf": (lambda x, a, b: ss.beta.cdf(x, 2.5, 1.5, a, b), X, -1.5, 3.0),
+    "beta.sf": (lambda x, a, b: ss.beta.sf(x, 0.8, 2.0, a, b), X, -1.5, 3.0),
+    "t.cdf": (lambda x, a, b: ss.t.cdf(x, 3.5, a, b), X, 0.2, 1.2),
+    "t.sf": (lambda x, a, b: ss.t.sf(x, df=2.5, loc=a, scale=b), X, 0.2, 0.7),
+    "f.cdf": (lambda x, a, b: ss.f.cdf(x, 3.0, 5.0, a, b), U * 3, -0.1, 1.3),
+    "f.sf": (lambda x, a, b: ss.f.sf(x, 4.0, 2.5, a, b), U * 3, -0.1, 1.3),
+    # counts between whole numbers: floor(k) is constant there, and its gradient 0
+    "binom.cdf": (lambda k, a, b: ss.binom.cdf(k, 8, a * b), K + 0.5, 0.3, 1.5),
+    "binom.sf": (lambda k, a, b: ss.binom.sf(k, 9, a * b, -1), K + 0.5, 0.3, 1.5),
 }
 
 

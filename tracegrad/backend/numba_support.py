@@ -450,8 +450,10 @@ def stack_adjugate(a: Any, out: Any) -> None:
         lu_solve(lu, perm, out[s])
 
 
-# The special functions' kernels live in special_kernels.py; generated code imports them
-# from here, with the other support functions.
+# The special functions' kernels live in special_kernels.py (the incomplete beta function's
+# in incomplete_beta.py); generated code imports them from here, with the other support
+# functions.
+from .incomplete_beta import betainc, betainc_grad  # noqa: E402, F401
 from .special_kernels import (  # noqa: E402, F401
     bessel_i,
     erfinv,

@@ -283,6 +283,26 @@ def log_softmax(x: Any, axis: Any = None) -> Any:
     return subtract(x, logsumexp(x, axis=axis, keepdims=True))
 
 
+# --- incomplete beta ---
+
+
+def _incomplete_beta(complement: bool, name: str) -> Callable[..., Any]:
+    def fn(a: Any, b: Any, x: Any) -> Any:
+        a, b, x = promote(a, b, x, float_only=True)
+        return S.betainc(a, b, x, complement=complement)
+
+    fn.__name__ = name
+    fn.__doc__ = (
+        f"scipy.special.{name} on traced values (primitive betainc): gradients in x of any "
+        "order, first derivatives in a and b (exact, from the continued fraction)."
+    )
+    return fn
+
+
+betainc = _incomplete_beta(False, "betainc")
+betaincc = _incomplete_beta(True, "betaincc")
+
+
 UFUNCS: dict[str, Callable[..., Any]] = {
     "expit": logistic,
     "logit": logit,
@@ -319,6 +339,9 @@ UFUNCS: dict[str, Callable[..., Any]] = {
     "exp2": lambda x: np.exp2(x),
     "exp10": lambda x: np.power(10.0, x),
     "cbrt": lambda x: np.cbrt(x),
+    # --- incomplete beta ---
+    "betainc": betainc,
+    "betaincc": betaincc,
 }
 # NumPy's own function of the same name (dispatch's topic tables).
 IMPLEMENTS: dict[Callable[..., Any], Callable[..., Any]] = {np.i0: i0}

@@ -192,6 +192,7 @@ def render() -> str:
         "(`scipy.special.dawsn`). `polygamma(n, x)` needs an order `n` known while tracing.",
         "`gammainc` and `gammaincc` differentiate to every order in `x` and once in `a` (a",
         "second derivative in `a` raises an error saying so).",
+        "`betainc` and `betaincc` differentiate to any order in `x`, once in `a` and `b`.",
         "",
         ", ".join(f"`scipy.special.{name}`" for name in names),
         "",
