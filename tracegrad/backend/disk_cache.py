@@ -117,10 +117,12 @@ def _versions() -> str:
 
     from .. import __version__
 
-    # Generated kernels inline the support intrinsics and the special and vecmath kernels,
-    # and Numba's cache does not track other modules: their text is part of every file's key.
+    # Generated kernels inline the support intrinsics, the special and vecmath kernels and
+    # the block products, and Numba's cache does not track other modules: their text is part
+    # of every file's key.
     inlined = hashlib.sha256()
-    for module in ("numba_support.py", "special_kernels.py", "incomplete_beta.py", "vecmath.py"):
+    kernels = ("special_kernels.py", "incomplete_beta.py", "vecmath.py", "block_gemm.py")
+    for module in ("numba_support.py", *kernels):
         with open(os.path.join(os.path.dirname(__file__), module), "rb") as f:
             inlined.update(f.read())
     py = "{}.{}".format(*sys.version_info[:2])
