@@ -1,6 +1,6 @@
 """Special-function primitives: log-gamma, gamma, the polygamma functions, erf and erfc,
-erf's inverse, the normal distribution's log-CDF and quantile, and the modified Bessel
-functions of the first kind.
+erf's inverse, the normal distribution's log-CDF and quantile, the modified Bessel
+functions of the first kind, and the regularized incomplete gamma and beta functions.
 
 Declared like the elementwise primitives of ``primitives.py`` (shape rule, implementation,
 VJP rule and code generation side by side), in their own module because they share one
@@ -21,25 +21,31 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DTypeError
+from ..errors import DTypeError, UnsupportedNumpyFunction
 from .ir import Aval
 from .primitives import (
     Kind,
     Primitive,
+    _binary_rule,
     add,
     broadcast_shapes,
     const,
+    eq,
     exp,
     gt,
+    log,
     log1p,
     logical_or,
     mul,
     ne,
     neg,
+    select,
     sign,
     sub,
     unary,
+    unbroadcast,
 )
+from .special_gammainc import gammainc_da_numpy
 
 
 def _scipy_special() -> Any:
@@ -207,9 +213,6 @@ bessel_i = Primitive(
 # order follow.  d/da has no closed form: its own primitive gammainc_da computes dP/da (the
 # kernel carries the derivative through the series and the continued fraction); its own
 # derivative in a is not implemented, which first_derivative_only reports when asked.
-from ..errors import UnsupportedNumpyFunction  # noqa: E402
-from .primitives import _binary_rule, eq, log, select, unbroadcast  # noqa: E402
-from .special_gammainc import gammainc_da_numpy  # noqa: E402
 
 
 def _gammainc_rule(a: Aval, x: Aval, **params: Any) -> Aval:

@@ -28,6 +28,7 @@ import numpy as np
 
 from ..errors import UnsupportedNumpyFunction
 from . import scipy_special as sp
+from .elementwise import stop_gradient
 from .promotion import traced_replacement
 
 _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
@@ -234,7 +235,6 @@ DISTRIBUTIONS: dict[str, dict[str, Callable[..., Any]]] = {
 # Distribution functions built on the regularized incomplete gamma functions P and Q
 # (scipy.special.gammainc, gammaincc).  Arguments outside the support go to the functions
 # as a harmless 1 and are replaced afterwards, so that no nan reaches the gradients.
-from .elementwise import stop_gradient  # noqa: E402
 
 
 def _standard_method(standard: Callable[..., Any], *shapes: str) -> Callable[..., Any]:
