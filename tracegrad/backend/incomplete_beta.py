@@ -11,7 +11,7 @@ import math
 from numba import njit
 
 from .. import config
-from .special_kernels import _BERNOULLI, _polygamma_positive
+from .special_kernels import _polygamma_positive, digamma_series
 
 # The regularized incomplete beta function I_x(a, b) and its derivatives in a and b
 # (core/special.py).  The continued fraction of I_x(a, b) (Abramowitz and Stegun 26.5.8),
@@ -110,16 +110,7 @@ def _digamma_minus_log(z: float) -> float:
     """digamma(z) - log(z), by the asymptotic series from z = 10 on (no cancellation)."""
     if z < 10.0:
         return _polygamma_positive(0, z) - math.log(z)
-    inv2 = 1.0 / (z * z)
-    series = 0.0
-    power = 1.0
-    for j in range(len(_BERNOULLI)):
-        power *= inv2
-        term = _BERNOULLI[j] / (2.0 * (j + 1)) * power
-        series += term
-        if abs(term) < 1e-17 * abs(series):
-            break
-    return -0.5 / z - series
+    return -0.5 / z - digamma_series(z)
 
 
 @njit(error_model="numpy", cache=config.read().disk_cache)

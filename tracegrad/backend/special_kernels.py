@@ -35,6 +35,22 @@ _BERNOULLI = (
 
 
 @njit(error_model="numpy", cache=config.read().disk_cache)
+def digamma_series(x: float) -> float:
+    """sum_j B_2j / (2j) x^(-2j), the series of digamma(x) ~ log x - 1 / (2x) - series,
+    summed to rounding (x of 10 or more)."""
+    inv2 = 1.0 / (x * x)
+    series = 0.0
+    power = 1.0
+    for j in range(len(_BERNOULLI)):
+        power *= inv2
+        term = _BERNOULLI[j] / (2.0 * (j + 1)) * power
+        series += term
+        if abs(term) < 1e-17 * abs(series):
+            break
+    return series
+
+
+@njit(error_model="numpy", cache=config.read().disk_cache)
 def _polygamma_positive(n: int, x: float) -> float:
     """psi^(n)(x) for x > 0.  The recurrence psi^(n)(x) = psi^(n)(x + 1) - (-1)^n n! / x^(n+1)
     moves x up to 10 + n, where the asymptotic series converges to rounding within 15
@@ -46,17 +62,9 @@ def _polygamma_positive(n: int, x: float) -> float:
     while x < floor_at:
         shifted += x**-s
         x += 1.0
-    inv2 = 1.0 / (x * x)
     if n == 0:
-        series = 0.0
-        power = 1.0
-        for j in range(len(_BERNOULLI)):
-            power *= inv2
-            term = _BERNOULLI[j] / (2.0 * (j + 1)) * power
-            series += term
-            if abs(term) < 1e-17 * abs(series):
-                break
-        return math.log(x) - 0.5 / x - series - shifted
+        return math.log(x) - 0.5 / x - digamma_series(x) - shifted
+    inv2 = 1.0 / (x * x)
     # zeta(s, x) ~ x^(1-s) / (s-1) + x^-s / 2 + sum_j B_2j / (2j)! (s)_(2j-1) x^(1-s-2j)
     lead = x ** (1.0 - s)
     total = lead / (s - 1.0) + 0.5 * lead / x
