@@ -32,7 +32,7 @@ _NUMPY_NAMES = {
     "float32": ("scipy_cblas_sgemm64_", "cblas_sgemm64_"),
 }
 # The size of OpenBLAS's thread pool (process-wide, as threadpoolctl sets it), read and set by
-# kernels that run their matrix products in row blocks on their own threads (``pool_symbol``).
+# kernels that run their matrix products in blocks on their own threads (``pool_symbol``).
 _POOL_NAMES = {
     "get_num_threads": ("scipy_openblas_get_num_threads64_", "openblas_get_num_threads64_"),
     "set_num_threads": ("scipy_openblas_set_num_threads64_", "openblas_set_num_threads64_"),
@@ -130,8 +130,8 @@ def uses_numpy_blas() -> bool:
 
 def controls_numpy_pool() -> bool:
     """Whether generated kernels can size NumPy's BLAS pool: then, with several threads, they
-    split large matrix products into row blocks of one-thread gemm calls on their own
-    threads (``tracegrad.backend.matmul``)."""
+    split large matrix products into blocks of rows or columns, one one-thread gemm call
+    each on their own threads (``tracegrad.backend.block_gemm``)."""
     return uses_numpy_blas() and numpy_pool_addresses() is not None
 
 
